@@ -1,0 +1,2 @@
+//! The `syncdesk` command line.
+fn main() {}

@@ -1,0 +1,186 @@
+//! Recognises the common error patterns of an execution and explains them with the
+//! resolution and the action that fixes them (R-I3), plus prevention hints (R-I5).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{Execution, ExecutionStatus, FailureKind, Job, Mode, RecordErrorKind};
+
+/// What the admin can do about it; the UI shows a button per action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Reauthenticate,
+    EditMappings,
+    OpenFailedRecords,
+    EditJobSettings,
+    /// Nothing to do: the automatic retry handles it.
+    WaitForRetry,
+    RetryNow,
+}
+
+/// One recognised pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnosis {
+    /// Stable id of the pattern (`auth`, `rate_limit`, `validation`, `provider_instability`, `schema_change`, …).
+    pub pattern: &'static str,
+    pub title: String,
+    pub likely_cause: String,
+    pub resolution: String,
+    pub actions: Vec<Action>,
+}
+
+fn d(pattern: &'static str, title: &str, cause: &str, resolution: &str, actions: &[Action]) -> Diagnosis {
+    Diagnosis {
+        pattern,
+        title: title.into(),
+        likely_cause: cause.into(),
+        resolution: resolution.into(),
+        actions: actions.to_vec(),
+    }
+}
+
+/// Explain an execution from its status, failure kind, request statistics and error counts.
+pub fn diagnose(exec: &Execution, job: &Job, errors: &BTreeMap<RecordErrorKind, u64>) -> Vec<Diagnosis> {
+    let mut out = Vec::new();
+    let failed = exec.counts.failed;
+    let processed = exec.counts.processed;
+    let count = |k: RecordErrorKind| errors.get(&k).copied().unwrap_or(0);
+    match exec.failure_kind {
+        Some(FailureKind::Auth) => out.push(d(
+            "auth",
+            "All requests fail with 401",
+            "Expired or invalid credentials: the provider rejected the token and a refresh did not help.",
+            "Re-authenticate the connection, then run the job again.",
+            &[Action::Reauthenticate],
+        )),
+        Some(FailureKind::RateLimited) => out.push(d(
+            "rate_limit",
+            "Requests fail with 429",
+            "Rate limit exceeded: the provider throttled this job for longer than it can wait.",
+            "Reduce the sync frequency or the batch size.",
+            &[Action::EditJobSettings],
+        )),
+        Some(FailureKind::ProviderUnavailable) => out.push(d(
+            "provider_instability",
+            "The provider answers 5xx or does not respond",
+            "Provider instability: the provider failed every retry of a request (1 s, 5 s, 15 s).",
+            if job.settings.retry_on_failure {
+                "Wait: the automatic retry policy runs the job again."
+            } else {
+                "Run the job again later, or turn on automatic retries."
+            },
+            &[Action::WaitForRetry, Action::RetryNow],
+        )),
+        Some(FailureKind::TimedOut) => out.push(d(
+            "timeout",
+            "The execution ran out of time",
+            "The run needed longer than its timeout (slow provider, long rate-limit pauses or a large full sync).",
+            if job.mode == Mode::Full {
+                "Use incremental mode, or give the job a longer timeout."
+            } else {
+                "Give the job a longer timeout; records done so far are kept."
+            },
+            &[Action::EditJobSettings],
+        )),
+        Some(FailureKind::Rejected) | Some(FailureKind::Malformed) => out.push(d(
+            "provider_rejected",
+            "The provider rejected the request or answered something unexpected",
+            "The API changed, an endpoint moved, or the connection points at the wrong place.",
+            "Check the connection's base URL and the connector spec; see the note for the exact answer.",
+            &[Action::EditJobSettings],
+        )),
+        Some(FailureKind::Interrupted) => out.push(d(
+            "interrupted",
+            "The app stopped while this run was in progress",
+            "The process running it was closed or crashed.",
+            "Nothing was lost; the automatic retry continues where records were committed.",
+            &[Action::WaitForRetry, Action::RetryNow],
+        )),
+        _ => {}
+    }
+    if exec.failure_kind.is_none() && exec.request_retries > 0 {
+        out.push(d(
+            "provider_instability",
+            "Intermittent 5xx errors",
+            "Provider instability: some requests failed and succeeded on retry.",
+            "Nothing to do: the automatic retry policy handles this.",
+            &[Action::WaitForRetry],
+        ));
+    }
+    if exec.failure_kind.is_none() && exec.rate_limit_waits > 0 {
+        out.push(d(
+            "rate_limit",
+            "The provider rate limited this run",
+            "Rate limit reached: the run paused as the provider asked.",
+            "If runs get slow, reduce the sync frequency or the batch size.",
+            &[Action::EditJobSettings],
+        ));
+    }
+    let schema = count(RecordErrorKind::SchemaMismatch);
+    if schema > 0 && schema * 2 >= failed.max(1) {
+        let all = schema == processed;
+        out.push(d(
+            "schema_change",
+            if all { "All records fail with a schema error" } else { "Records fail with a schema error" },
+            "Provider API changed: records no longer have the fields or types the mappings expect.",
+            "Update the field mappings to match the new schema.",
+            &[Action::EditMappings],
+        ));
+    }
+    let data = count(RecordErrorKind::ValidationError)
+        + count(RecordErrorKind::TransformError)
+        + count(RecordErrorKind::ReferenceNotFound);
+    if data > 0 {
+        out.push(d(
+            "validation",
+            "Specific records fail with validation errors",
+            "Data quality issues in the source records (missing required fields, unparsable values, missing references).",
+            "Fix the source data, or update the field mappings (a default value prevents null errors).",
+            &[Action::OpenFailedRecords, Action::EditMappings],
+        ));
+    }
+    if exec.failure_kind == Some(FailureKind::CircuitBreaker) && out.is_empty() {
+        out.push(d(
+            "breaker",
+            "Most records failed",
+            "Something is fundamentally wrong with these records or their mappings.",
+            "Open the error log, fix the cause, then run the job again.",
+            &[Action::OpenFailedRecords, Action::EditMappings],
+        ));
+    }
+    if exec.status == ExecutionStatus::CompletedWithErrors && out.is_empty() {
+        out.push(d(
+            "validation",
+            "Some records failed",
+            "Data quality issues in specific records.",
+            "Open the failed records to fix or dismiss them.",
+            &[Action::OpenFailedRecords],
+        ));
+    }
+    out
+}
+
+/// Prevention hints for a job (R-I5), from the document's last section.
+pub fn hints(job: &Job, token_expires_in_days: Option<i64>) -> Vec<String> {
+    let mut out = Vec::new();
+    if job.mode == Mode::Full {
+        out.push("Start with incremental mode: full syncs process more records and are more likely to hit rate limits or timeouts.".into());
+    }
+    if job.settings.timeout_secs < 60 {
+        out.push("The timeout is very short; give long-running syncs enough time to complete.".into());
+    } else if job.settings.timeout_secs > 6 * 3600 {
+        out.push("The timeout is very long; failures may go undetected for hours.".into());
+    }
+    if let Some(days) = token_expires_in_days {
+        if days <= 7 {
+            out.push(format!("Credentials expire in {days} day(s): re-authenticate before they do."));
+        }
+    }
+    let no_default = job.settings.mappings.iter().filter(|m| !m.required && m.default.is_none()).count();
+    if no_default > 0 {
+        out.push(format!("{no_default} optional mapping(s) have no default value; a default prevents null validation errors."));
+    }
+    out
+}

@@ -1,0 +1,655 @@
+//! The engine's one API: every shell (CLI, desktop) calls these methods and nothing else.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::connector::{spec::check_base_url, Auth, AuthConfig, Connector, ConnectorSpec};
+use crate::diagnosis::{self, Diagnosis};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::model::*;
+use crate::policy::RecordState;
+use crate::runner::{Run, LEASE};
+use crate::secrets::{Secret, SecretKind, SecretStore};
+use crate::store::{NewAlert, NewConnectionRow, NewExecution, Store};
+
+/// Where the engine keeps its data and secrets, and what time it is.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// SQLite file.
+    pub database: PathBuf,
+    pub secrets: Arc<dyn SecretStore>,
+    pub clock: Arc<dyn Clock>,
+    /// Who acts, for the audit log (the OS user by default).
+    pub actor: String,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) secrets: Arc<dyn SecretStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) http: reqwest::Client,
+    events: broadcast::Sender<Event>,
+    /// One token cache per connection, shared by its executions (single-flight refresh).
+    auths: Mutex<HashMap<String, Arc<Auth>>>,
+    pub(crate) owner: String,
+    running: Mutex<HashMap<String, CancellationToken>>,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) worker_wake: tokio::sync::Notify,
+    actor: String,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("owner", &self.owner).finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    pub(crate) fn emit(&self, e: Event) {
+        tracing::debug!(event = ?e, "event");
+        let _ = self.events.send(e);
+    }
+
+    pub(crate) async fn alert(&self, a: NewAlert) -> Result<Alert> {
+        self.store.insert_alert(&a, self.clock.now()).await
+    }
+
+    pub(crate) fn wake_worker(&self) {
+        self.worker_wake.notify_one();
+    }
+
+    /// The connector for a connection, with its shared token cache.
+    pub(crate) async fn connector(self: &Arc<Self>, conn: &Connection) -> Result<Connector> {
+        let (spec, client_id) = self.store.connection_spec(&conn.id).await?;
+        let base = check_base_url(&conn.base_url)?;
+        let auth = {
+            let mut auths = self.auths.lock().expect("auth cache lock");
+            match auths.get(&conn.id) {
+                Some(a) => a.clone(),
+                None => {
+                    let token_url = match &spec.auth.token_url {
+                        Some(u) => Some(base.join(u).map_err(|e| Error::invalid("auth.token_url", e))?),
+                        None => None,
+                    };
+                    let a = Arc::new(Auth::new(
+                        AuthConfig {
+                            connection_id: conn.id.clone(),
+                            connection_name: conn.name.clone(),
+                            kind: spec.auth.kind,
+                            token_url,
+                            client_id,
+                            scope: spec.auth.scope.clone(),
+                            api_key_header: spec.auth.header.clone(),
+                            token_expires_at: conn.token_expires_at,
+                        },
+                        self.secrets.clone(),
+                    )?);
+                    auths.insert(conn.id.clone(), a.clone());
+                    a
+                }
+            }
+        };
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        let conn_id = conn.id.clone();
+        let tracker = self.tracker.clone();
+        let on_tokens: crate::connector::TokenSink = Arc::new(move |t| {
+            let store = store.clone();
+            let id = conn_id.clone();
+            let now = clock.now();
+            tracker.spawn(async move {
+                if let Err(e) = store.set_connection_tokens(&id, t, now).await {
+                    tracing::error!(error = %e, "could not store token expiry");
+                }
+            });
+        });
+        Ok(Connector::new(self.http.clone(), base, Arc::new(spec), auth, self.clock.clone(), on_tokens))
+    }
+}
+
+/// A connection to create. Secrets go to the keychain, never to the database.
+#[derive(Debug)]
+pub struct NewConnection {
+    pub name: String,
+    pub spec: ConnectorSpec,
+    /// Overrides the spec's base URL.
+    pub base_url: Option<String>,
+    pub client_id: Option<String>,
+    pub secrets: Vec<(SecretKind, Secret)>,
+}
+
+/// A job to create, as a user writes it (TOML/JSON or CLI flags).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewJob {
+    pub name: String,
+    pub connection: String,
+    pub entity: String,
+    #[serde(default = "default_direction")]
+    pub direction: Direction,
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Settings; empty mappings/natural keys take the connector's defaults for the entity.
+    #[serde(default)]
+    pub settings: JobSettings,
+}
+
+fn default_direction() -> Direction {
+    Direction::Pull
+}
+fn default_mode() -> Mode {
+    Mode::Incremental
+}
+fn yes() -> bool {
+    true
+}
+
+/// How to run a job now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Fetch everything even for an incremental job.
+    pub full: bool,
+}
+
+/// An execution with what explains it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExecutionDetail {
+    pub execution: Execution,
+    pub job_name: String,
+    pub entity: String,
+    pub error_counts: Vec<(RecordErrorKind, u64)>,
+    pub diagnosis: Vec<Diagnosis>,
+    /// The retry chain this execution belongs to, oldest first.
+    pub chain: Vec<String>,
+}
+
+/// What a single dead-letter retry did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordRetryOutcome {
+    pub record_id: String,
+    pub execution_id: String,
+    pub succeeded: bool,
+    pub state: RecordState,
+    pub error: Option<String>,
+}
+
+/// The Syncdesk engine. Cheap to clone; all clones share one store and one task tracker.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Open the store (migrating it) and build the engine.
+    pub async fn open(opts: EngineOptions) -> Result<Engine> {
+        let store = Store::open(&opts.database).await?;
+        Self::with_store(store, opts.secrets, opts.clock, opts.actor)
+    }
+
+    /// Build on an already open store.
+    pub fn with_store(store: Store, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>, actor: String) -> Result<Engine> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("syncdesk/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Store(format!("cannot build the HTTP client: {e}")))?;
+        let (events, _) = broadcast::channel(1024);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+        let owner = format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4());
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                secrets,
+                clock,
+                http,
+                events,
+                auths: Mutex::new(HashMap::new()),
+                owner,
+                running: Mutex::new(HashMap::new()),
+                tracker: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+                worker_wake: tokio::sync::Notify::new(),
+                actor,
+            }),
+        })
+    }
+
+    /// The store, for read-only queries the API does not wrap (tests, benchmarks).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    // ---- connections ----------------------------------------------------------------
+
+    /// Create a connection; its secrets go to the keychain first, so a keychain failure
+    /// leaves nothing half-created.
+    pub async fn create_connection(&self, c: NewConnection) -> Result<Connection> {
+        c.spec.validate()?;
+        if c.name.trim().is_empty() {
+            return Err(Error::invalid("name", "must not be empty"));
+        }
+        let base_url = c.base_url.clone().or_else(|| c.spec.base_url.clone()).ok_or_else(|| {
+            Error::invalid("base_url", "the connector spec has no base_url; give one")
+        })?;
+        check_base_url(&base_url)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        for (kind, value) in &c.secrets {
+            self.put_secret(&id, *kind, value.clone()).await?;
+        }
+        let now = self.inner.clock.now();
+        let row = NewConnectionRow {
+            id: id.clone(),
+            name: c.name.trim().to_string(),
+            provider: c.spec.name.clone(),
+            base_url,
+            auth_kind: c.spec.auth.kind,
+            client_id: c.client_id,
+            spec: c.spec,
+            now,
+        };
+        match self.inner.store.insert_connection(row).await {
+            Ok(conn) => Ok(conn),
+            Err(e) => {
+                for (kind, _) in &c.secrets {
+                    let _ = self.delete_secret(&id, *kind).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn put_secret(&self, connection_id: &str, kind: SecretKind, value: Secret) -> Result<()> {
+        let s = self.inner.secrets.clone();
+        let id = connection_id.to_string();
+        tokio::task::spawn_blocking(move || s.set(&id, kind, &value))
+            .await
+            .map_err(|e| Error::Keychain(e.to_string()))?
+    }
+
+    async fn delete_secret(&self, connection_id: &str, kind: SecretKind) -> Result<()> {
+        let s = self.inner.secrets.clone();
+        let id = connection_id.to_string();
+        tokio::task::spawn_blocking(move || s.delete(&id, kind))
+            .await
+            .map_err(|e| Error::Keychain(e.to_string()))?
+    }
+
+    /// Replace a connection's secret (re-authentication); the connection becomes active
+    /// again and its cached token is dropped.
+    pub async fn set_connection_secret(&self, connection: &str, kind: SecretKind, value: Secret) -> Result<Connection> {
+        let conn = self.inner.store.connection(connection).await?;
+        self.put_secret(&conn.id, kind, value).await?;
+        if kind != SecretKind::AccessToken {
+            // A new client secret / refresh token makes the old access token moot.
+            self.delete_secret(&conn.id, SecretKind::AccessToken).await?;
+        }
+        self.inner.auths.lock().expect("auth cache lock").remove(&conn.id);
+        let now = self.inner.clock.now();
+        self.inner.store.set_connection_status(&conn.id, ConnectionStatus::Active, None, now).await?;
+        self.inner.store.insert_audit(&self.inner.actor, "connection.reauthenticate", &format!("connection {}", conn.name), Some(kind.label()), now).await?;
+        self.inner.store.connection(&conn.id).await
+    }
+
+    pub async fn connections(&self) -> Result<Vec<Connection>> {
+        self.inner.store.connections().await
+    }
+
+    pub async fn connection(&self, id_or_name: &str) -> Result<Connection> {
+        self.inner.store.connection(id_or_name).await
+    }
+
+    // ---- jobs -----------------------------------------------------------------------
+
+    /// Create a job; nothing is stored unless every setting is valid.
+    pub async fn create_job(&self, j: NewJob) -> Result<Job> {
+        let conn = self.inner.store.connection(&j.connection).await?;
+        let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
+        let entity = spec.entity(&j.entity)?;
+        if j.direction == Direction::Push {
+            return Err(Error::invalid("direction", "push jobs are not supported yet; use pull"));
+        }
+        if j.name.trim().is_empty() {
+            return Err(Error::invalid("name", "must not be empty"));
+        }
+        let mut settings = j.settings;
+        if settings.mappings.is_empty() {
+            settings.mappings = entity.mappings.clone();
+        }
+        if settings.natural_keys.is_empty() {
+            settings.natural_keys = entity.natural_keys.clone();
+        }
+        settings.validate()?;
+        if j.mode == Mode::Incremental && entity.incremental_param.is_none() {
+            return Err(Error::invalid("mode", format!("the connector cannot filter {} by update time; use full", j.entity)));
+        }
+        let schedule = Schedule::parse(j.schedule.as_deref().unwrap_or("manual"))?;
+        let now = self.inner.clock.now();
+        let job = Job {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: j.name.trim().to_string(),
+            connection_id: conn.id,
+            entity: j.entity,
+            direction: j.direction,
+            mode: j.mode,
+            next_run_at: schedule.next_after(now),
+            schedule,
+            settings,
+            enabled: j.enabled,
+            watermark: None,
+            created_at: now,
+        };
+        let job = self.inner.store.insert_job(&job, now).await?;
+        self.inner.wake_worker();
+        Ok(job)
+    }
+
+    /// Change a job's mode, schedule, settings or enabled flag (validated as a whole).
+    pub async fn update_job(&self, job: &str, f: impl FnOnce(&mut Job) -> Result<()>) -> Result<Job> {
+        let mut j = self.inner.store.job(job).await?;
+        let schedule_before = j.schedule.clone();
+        f(&mut j)?;
+        j.settings.validate()?;
+        let now = self.inner.clock.now();
+        if j.schedule != schedule_before || j.next_run_at.is_none() {
+            j.next_run_at = j.schedule.next_after(now);
+        }
+        let j = self.inner.store.update_job(&j, now).await?;
+        self.inner.wake_worker();
+        Ok(j)
+    }
+
+    pub async fn job(&self, id_or_name: &str) -> Result<Job> {
+        self.inner.store.job(id_or_name).await
+    }
+
+    pub async fn jobs(&self, page: &PageRequest) -> Result<Page<Job>> {
+        self.inner.store.jobs(page).await
+    }
+
+    /// Prevention hints for a job (R-I5).
+    pub async fn job_hints(&self, job: &str) -> Result<Vec<String>> {
+        let job = self.inner.store.job(job).await?;
+        let conn = self.inner.store.connection(&job.connection_id).await?;
+        let days = conn.refresh_expires_at.map(|t| (t - self.inner.clock.now()).num_days());
+        Ok(diagnosis::hints(&job, days))
+    }
+
+    // ---- executions -----------------------------------------------------------------
+
+    pub(crate) fn mode_for(job: &Job, opts: RunOptions) -> Mode {
+        match (job.mode, &job.watermark, opts.full) {
+            (Mode::Incremental, Some(_), false) => Mode::Incremental,
+            _ => Mode::Full,
+        }
+    }
+
+    pub(crate) async fn start_row(&self, job: &Job, trigger: Trigger, mode: Mode, record: Option<String>) -> Result<Execution> {
+        if self.inner.store.job_is_running(&job.id).await? {
+            return Err(Error::Conflict(format!("job '{}' is already running", job.name)));
+        }
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .insert_execution(
+                NewExecution {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    job_id: job.id.clone(),
+                    trigger,
+                    attempt: 1,
+                    retry_of: None,
+                    status: ExecutionStatus::Running,
+                    mode,
+                    record_id: record,
+                    due_at: now,
+                    owner: Some((self.inner.owner.clone(), now + chrono::Duration::from_std(LEASE).expect("lease"))),
+                },
+                now,
+            )
+            .await
+    }
+
+    /// Run an execution row that is already `running` and owned by us, to its end.
+    pub(crate) async fn drive(&self, exec: Execution) -> Result<Execution> {
+        let cancel = self.inner.shutdown.child_token();
+        self.inner.running.lock().expect("running lock").insert(exec.id.clone(), cancel.clone());
+        let id = exec.id.clone();
+        let result = async {
+            let run = match Run::prepare(self.inner.clone(), exec.clone(), cancel).await {
+                Ok(r) => r,
+                Err(e) => return self.fail_unprepared(exec, e).await,
+            };
+            run.run().await
+        }
+        .await;
+        self.inner.running.lock().expect("running lock").remove(&id);
+        result
+    }
+
+    /// A run that could not even start (bad stored settings, missing connection) still ends
+    /// with a status and a note.
+    async fn fail_unprepared(&self, exec: Execution, e: Error) -> Result<Execution> {
+        let now = self.inner.clock.now();
+        let finish = crate::store::ExecutionFinish {
+            status: ExecutionStatus::Failed,
+            failure_kind: Some(FailureKind::Internal),
+            note: Some(e.to_string()),
+            progress: crate::store::Progress { counts: exec.counts, ..Default::default() },
+            finished_at: now,
+        };
+        self.inner.store.finish_execution(&exec.id, &finish).await
+    }
+
+    /// Run a job now and wait for the execution to end.
+    pub async fn run_job(&self, job: &str, opts: RunOptions) -> Result<Execution> {
+        let job = self.inner.store.job(job).await?;
+        let exec = self.start_row(&job, Trigger::Manual, Self::mode_for(&job, opts), None).await?;
+        self.drive(exec).await
+    }
+
+    /// Start a job in the background (tracked, cancellable) and return its execution at once.
+    pub async fn start_job(&self, job: &str, opts: RunOptions) -> Result<Execution> {
+        let job = self.inner.store.job(job).await?;
+        let exec = self.start_row(&job, Trigger::Manual, Self::mode_for(&job, opts), None).await?;
+        let engine = self.clone();
+        let e = exec.clone();
+        self.inner.tracker.spawn(async move {
+            if let Err(err) = engine.drive(e).await {
+                tracing::error!(error = %err, "background execution failed");
+            }
+        });
+        Ok(exec)
+    }
+
+    /// Cancel a running or queued execution.
+    pub async fn cancel_execution(&self, id: &str) -> Result<Execution> {
+        let token = self.inner.running.lock().expect("running lock").get(id).cloned();
+        match token {
+            Some(t) => t.cancel(),
+            None => {
+                if !self.inner.store.cancel_if_queued(id, self.inner.clock.now()).await? {
+                    let e = self.inner.store.execution(id).await?;
+                    if e.status == ExecutionStatus::Running {
+                        return Err(Error::Conflict("the execution runs in another process; stop it there".into()));
+                    }
+                }
+            }
+        }
+        self.inner.store.execution(id).await
+    }
+
+    pub async fn executions(&self, job: Option<&str>, page: &PageRequest) -> Result<Page<Execution>> {
+        let job_id = match job {
+            Some(j) => Some(self.inner.store.job(j).await?.id),
+            None => None,
+        };
+        self.inner.store.executions(job_id.as_deref(), page).await
+    }
+
+    pub async fn execution(&self, id: &str) -> Result<Execution> {
+        self.inner.store.execution(id).await
+    }
+
+    /// An execution with its error counts, diagnosis (R-I3) and retry chain (R-A2).
+    pub async fn execution_detail(&self, id: &str) -> Result<ExecutionDetail> {
+        let execution = self.inner.store.execution(id).await?;
+        let job = self.inner.store.job(&execution.job_id).await?;
+        let counts = self.inner.store.error_counts(id).await?;
+        let diagnosis = diagnosis::diagnose(&execution, &job, &counts);
+        let mut chain = vec![execution.id.clone()];
+        let mut cursor = execution.retry_of.clone();
+        while let Some(prev) = cursor {
+            if chain.len() > 50 {
+                break;
+            }
+            chain.push(prev.clone());
+            cursor = self.inner.store.execution(&prev).await?.retry_of;
+        }
+        chain.reverse();
+        Ok(ExecutionDetail {
+            job_name: job.name,
+            entity: job.entity,
+            error_counts: counts.into_iter().collect(),
+            diagnosis,
+            execution,
+            chain,
+        })
+    }
+
+    /// An execution's error log (R-I1).
+    pub async fn record_errors(&self, execution: &str, kind: Option<RecordErrorKind>, page: &PageRequest) -> Result<Page<RecordError>> {
+        self.inner.store.execution(execution).await?;
+        self.inner.store.record_errors(execution, kind, page).await
+    }
+
+    // ---- dead letters ---------------------------------------------------------------
+
+    /// A job's Failed Records (R-D3): dead letters, most recently failed first.
+    pub async fn dead_letters(&self, job: &str, page: &PageRequest) -> Result<Page<DeadLetter>> {
+        let job = self.inner.store.job(job).await?;
+        self.inner.store.failed_records(&job.connection_id, &job.entity, &[RecordState::DeadLetter], page).await
+    }
+
+    /// Records failing but not yet dead letters.
+    pub async fn failing_records(&self, job: &str, page: &PageRequest) -> Result<Page<DeadLetter>> {
+        let job = self.inner.store.job(job).await?;
+        self.inner.store.failed_records(&job.connection_id, &job.entity, &[RecordState::Failing], page).await
+    }
+
+    /// One record's stored payload and error history (the Failed Records drawer).
+    pub async fn record_history(&self, job: &str, record: &str) -> Result<(DeadLetter, Vec<RecordError>)> {
+        let job = self.inner.store.job(job).await?;
+        let dl = self
+            .inner
+            .store
+            .failed_record(&job.connection_id, &job.entity, record)
+            .await?
+            .ok_or_else(|| Error::NotFound { what: "record", id: record.to_string() })?;
+        let history = self.inner.store.record_history(&job.connection_id, &job.entity, record, 100).await?;
+        Ok((dl, history))
+    }
+
+    /// R-D4: retry dead-letter records one by one, now. Success removes a record from the
+    /// queue; failure updates its attempts, last failed time and error.
+    pub async fn retry_dead_letters(&self, job: &str, records: &[String]) -> Result<Vec<RecordRetryOutcome>> {
+        let job = self.inner.store.job(job).await?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let dl = self.inner.store.failed_record(&job.connection_id, &job.entity, record).await?;
+            match dl {
+                Some(d) if d.state == RecordState::DeadLetter => {}
+                _ => return Err(Error::NotFound { what: "dead letter", id: record.clone() }),
+            }
+            let exec = self.start_row(&job, Trigger::RecordRetry, Mode::Full, Some(record.clone())).await?;
+            let exec = self.drive(exec).await?;
+            let after = self.inner.store.failed_record(&job.connection_id, &job.entity, record).await?;
+            let state = after.as_ref().map(|d| d.state).unwrap_or_default();
+            let error = if state == RecordState::Ok { None } else { after.and_then(|d| d.last_error).or(exec.note.clone()) };
+            self.inner.store.insert_audit(&self.inner.actor, "dead_letter.retry", &format!("{} {record} (job {})", job.entity, job.name), error.as_deref(), self.inner.clock.now()).await?;
+            out.push(RecordRetryOutcome { record_id: record.clone(), execution_id: exec.id, succeeded: state == RecordState::Ok, state, error });
+        }
+        Ok(out)
+    }
+
+    /// R-D5: dismiss dead letters: never retried automatically, gone from the view, one
+    /// audit entry each with who, when and the note. Returns the ids dismissed.
+    pub async fn dismiss_dead_letters(&self, job: &str, records: &[String], note: &str) -> Result<Vec<String>> {
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(Error::invalid("note", "say why the record is dismissed"));
+        }
+        let job = self.inner.store.job(job).await?;
+        let done = self
+            .inner
+            .store
+            .set_record_state(&job.connection_id, &job.entity, records, &[RecordState::DeadLetter], RecordState::Dismissed)
+            .await?;
+        if let Some(missing) = records.iter().find(|r| !done.contains(r)) {
+            if done.is_empty() {
+                return Err(Error::NotFound { what: "dead letter", id: missing.clone() });
+            }
+        }
+        let now = self.inner.clock.now();
+        for r in &done {
+            self.inner.store.insert_audit(&self.inner.actor, "dead_letter.dismiss", &format!("{} {r} (job {})", job.entity, job.name), Some(note), now).await?;
+        }
+        Ok(done)
+    }
+
+    // ---- alerts and audit -----------------------------------------------------------
+
+    pub async fn alerts(&self, unread_only: bool, page: &PageRequest) -> Result<Page<Alert>> {
+        self.inner.store.alerts(unread_only, page).await
+    }
+
+    pub async fn mark_alert_read(&self, id: i64) -> Result<()> {
+        self.inner.store.mark_alert_read(id, self.inner.clock.now()).await
+    }
+
+    pub async fn audit(&self, page: &PageRequest) -> Result<Page<AuditEntry>> {
+        self.inner.store.audit(page).await
+    }
+
+    /// Fields the provider last sent for an entity of a connection (R-E5).
+    pub async fn observed_fields(&self, connection: &str) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        let c = self.inner.store.connection(connection).await?;
+        self.inner.store.observed_fields(&c.id).await
+    }
+
+    // ---- lifecycle ------------------------------------------------------------------
+
+    /// Stop everything this engine started and wait for it, then close the store.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+        self.inner.store.close().await;
+    }
+
+    /// The current time of the engine's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+}

@@ -1,0 +1,42 @@
+//! Typed events from the engine (execution lifecycle, breaker, retries, connections). The
+//! desktop shell turns some into native notifications; the CLI prints them.
+
+use serde::Serialize;
+
+use crate::model::{Counts, ExecutionStatus};
+
+/// Something that happened, with the ids needed to open the view about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    ExecutionStarted { execution_id: String, job_id: String, job_name: String },
+    /// After every committed page.
+    ExecutionProgress { execution_id: String, job_id: String, counts: Counts, batch: String },
+    ExecutionFinished {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+        status: ExecutionStatus,
+        counts: Counts,
+        note: Option<String>,
+    },
+    /// R-B2: the admin is notified.
+    BreakerTripped { execution_id: String, job_id: String, job_name: String, note: String },
+    RetryScheduled { execution_id: String, job_id: String, retry_execution_id: String, attempt: u32, due_at: String },
+    /// R-A4: the admin is notified.
+    RetriesExhausted { execution_id: String, job_id: String, job_name: String, attempts: u32 },
+    /// R-E1: the admin must re-authenticate.
+    ConnectionExpired { connection_id: String, connection_name: String, detail: String },
+    /// A record entered the dead letter queue (R-D1).
+    DeadLettered { job_id: String, record_id: String },
+}
+
+impl Event {
+    /// Whether the desktop shell should raise a native notification for it.
+    pub fn notifies(&self) -> bool {
+        matches!(
+            self,
+            Event::BreakerTripped { .. } | Event::RetriesExhausted { .. } | Event::ConnectionExpired { .. }
+        )
+    }
+}

@@ -1,0 +1,29 @@
+//! Syncdesk engine: syncs business records between a local store and provider APIs and
+//! survives their failures (SPEC §3–§9). No UI dependency: the desktop shell and the CLI
+//! both drive it through [`Engine`].
+
+pub mod clock;
+pub mod connector;
+pub mod diagnosis;
+mod engine;
+pub mod error;
+pub mod events;
+pub mod mapping;
+pub mod model;
+pub mod policy;
+mod runner;
+pub mod secrets;
+pub mod store;
+mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use connector::ConnectorSpec;
+pub use diagnosis::{Action, Diagnosis};
+pub use engine::{Engine, EngineOptions, ExecutionDetail, NewConnection, NewJob, RecordRetryOutcome, RunOptions};
+pub use error::{Error, ErrorClass, Result};
+pub use events::Event;
+pub use mapping::FieldMapping;
+pub use model::*;
+pub use policy::RecordState;
+pub use secrets::{KeyringSecretStore, MemorySecretStore, Secret, SecretKind, SecretStore};
+pub use store::Store;

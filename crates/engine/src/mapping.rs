@@ -1,0 +1,608 @@
+//! Field mappings: from a provider record to a local record, with schema checks (R-E5),
+//! transforms and defaults (R-R4) and required-field validation (R-R1).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::model::RecordErrorKind;
+
+/// One source field → one target field, as a user writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldMapping {
+    /// Dotted path in the provider record (`address.city`).
+    pub source: String,
+    /// Field name in the local record.
+    pub target: String,
+    /// Transforms applied in order, separated by `|` (`trim|lowercase`, `date:%d/%m/%Y`,
+    /// `enum:paid=settled,open=due`, `reference:customers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<String>,
+    /// Used when the value is null, or when a transform fails (R-R4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// Null or empty after transforms and default → ValidationError (R-R1).
+    #[serde(default)]
+    pub required: bool,
+    /// The JSON type the provider is expected to send; another type is a SchemaMismatch (R-E5).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub expect: Option<ValueType>,
+    /// The field may be absent without that being a schema change.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// JSON value types a mapping can expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Object,
+    Array,
+}
+
+impl ValueType {
+    fn matches(self, v: &Value) -> bool {
+        match self {
+            ValueType::String => v.is_string(),
+            ValueType::Number => v.is_number(),
+            ValueType::Integer => v.is_i64() || v.is_u64(),
+            ValueType::Boolean => v.is_boolean(),
+            ValueType::Object => v.is_object(),
+            ValueType::Array => v.is_array(),
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Number => "number",
+            ValueType::Integer => "integer",
+            ValueType::Boolean => "boolean",
+            ValueType::Object => "object",
+            ValueType::Array => "array",
+        }
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A parsed transform step.
+#[derive(Debug, Clone, PartialEq)]
+enum Transform {
+    Trim,
+    Lowercase,
+    Uppercase,
+    ToString,
+    Number,
+    Integer,
+    Boolean,
+    /// Parse a date (with a chrono format, else ISO `YYYY-MM-DD` or RFC 3339) → `YYYY-MM-DD`.
+    Date(Option<String>),
+    /// Parse RFC 3339 → normalised UTC RFC 3339.
+    DateTime,
+    CentsToDecimal,
+    Enum(BTreeMap<String, String>),
+    /// A provider id of another entity, resolved to its local id (R-R3).
+    Reference(String),
+    /// Must look like an email; lowercased.
+    Email,
+}
+
+impl Transform {
+    fn parse(step: &str) -> std::result::Result<Transform, String> {
+        let step = step.trim();
+        let (name, arg) = match step.split_once(':') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (step, None),
+        };
+        Ok(match (name, arg) {
+            ("trim", None) => Transform::Trim,
+            ("lowercase", None) => Transform::Lowercase,
+            ("uppercase", None) => Transform::Uppercase,
+            ("string", None) => Transform::ToString,
+            ("number", None) => Transform::Number,
+            ("integer", None) => Transform::Integer,
+            ("boolean", None) => Transform::Boolean,
+            ("date", fmt) => {
+                if let Some(f) = fmt {
+                    // Reject formats chrono cannot use, now rather than on every record.
+                    let probe = NaiveDate::from_ymd_opt(2026, 3, 1).expect("valid date");
+                    let mut out = String::new();
+                    use std::fmt::Write;
+                    if write!(out, "{}", probe.format(f)).is_err() {
+                        return Err(format!("bad date format '{f}'"));
+                    }
+                }
+                Transform::Date(fmt.map(str::to_string))
+            }
+            ("datetime", None) => Transform::DateTime,
+            ("cents_to_decimal", None) => Transform::CentsToDecimal,
+            ("email", None) => Transform::Email,
+            ("enum", Some(pairs)) => {
+                let mut map = BTreeMap::new();
+                for pair in pairs.split(',').filter(|p| !p.trim().is_empty()) {
+                    let (k, v) = pair
+                        .split_once('=')
+                        .ok_or_else(|| format!("enum pair '{pair}' must look like from=to"))?;
+                    map.insert(k.trim().to_string(), v.trim().to_string());
+                }
+                if map.is_empty() {
+                    return Err("enum needs at least one from=to pair".into());
+                }
+                Transform::Enum(map)
+            }
+            ("reference", Some(entity)) if !entity.is_empty() => {
+                Transform::Reference(entity.to_string())
+            }
+            _ => return Err(format!("unknown transform '{step}'")),
+        })
+    }
+}
+
+impl FieldMapping {
+    /// Check the mapping can be compiled; the error names the bad part.
+    pub fn validate(&self) -> Result<()> {
+        if self.source.trim().is_empty() {
+            return Err(Error::invalid("source", "must not be empty"));
+        }
+        if self.target.trim().is_empty() {
+            return Err(Error::invalid("target", "must not be empty"));
+        }
+        self.compile().map(|_| ())
+    }
+
+    fn compile(&self) -> Result<CompiledField> {
+        let transforms = match &self.transform {
+            None => Vec::new(),
+            Some(t) => t
+                .split('|')
+                .map(Transform::parse)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|m| Error::invalid("transform", m))?,
+        };
+        if transforms.iter().filter(|t| matches!(t, Transform::Reference(_))).count() > 1 {
+            return Err(Error::invalid("transform", "at most one reference per field"));
+        }
+        Ok(CompiledField {
+            path: self.source.split('.').map(str::to_string).collect(),
+            mapping: self.clone(),
+            transforms,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CompiledField {
+    path: Vec<String>,
+    mapping: FieldMapping,
+    transforms: Vec<Transform>,
+}
+
+/// Why one record could not be mapped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordFailure {
+    pub kind: RecordErrorKind,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl RecordFailure {
+    pub(crate) fn new(kind: RecordErrorKind, field: Option<&str>, message: String) -> Self {
+        RecordFailure { kind, field: field.map(str::to_string), message }
+    }
+}
+
+/// A reference a mapped record still needs resolved against the local store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingReference {
+    pub target: String,
+    pub entity: String,
+    pub external_id: String,
+}
+
+/// A provider record after mapping, before references are resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    pub fields: Map<String, Value>,
+    pub references: Vec<PendingReference>,
+}
+
+/// A job's mappings compiled once per execution.
+#[derive(Debug, Clone)]
+pub struct MappingPlan {
+    fields: Vec<CompiledField>,
+}
+
+impl MappingPlan {
+    pub fn new(mappings: &[FieldMapping]) -> Result<Self> {
+        let fields = mappings.iter().map(FieldMapping::compile).collect::<Result<Vec<_>>>()?;
+        Ok(MappingPlan { fields })
+    }
+
+    /// The entities this plan references (for batched lookups).
+    pub fn referenced_entities(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().flat_map(|f| {
+            f.transforms.iter().filter_map(|t| match t {
+                Transform::Reference(e) => Some(e.as_str()),
+                _ => None,
+            })
+        })
+    }
+
+    /// Map one record. The first problem found is the record's error: schema before
+    /// transforms before validation, so a renamed field reads as a schema change, not as
+    /// thousands of "required field is null".
+    pub fn apply(&self, record: &Value) -> std::result::Result<Mapped, RecordFailure> {
+        // Schema pass (R-E5).
+        let mut values: Vec<Option<&Value>> = Vec::with_capacity(self.fields.len());
+        for f in &self.fields {
+            let v = lookup(record, &f.path);
+            match v {
+                None if !f.mapping.optional => {
+                    return Err(RecordFailure::new(
+                        RecordErrorKind::SchemaMismatch,
+                        Some(&f.mapping.source),
+                        format!("Expected field '{}' is missing", f.mapping.source),
+                    ));
+                }
+                Some(v) if !v.is_null() => {
+                    if let Some(t) = f.mapping.expect {
+                        if !t.matches(v) {
+                            return Err(RecordFailure::new(
+                                RecordErrorKind::SchemaMismatch,
+                                Some(&f.mapping.source),
+                                format!(
+                                    "Field '{}' is {}, expected {}",
+                                    f.mapping.source,
+                                    type_name(v),
+                                    t.name()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            values.push(v);
+        }
+        let mut fields = Map::new();
+        let mut references = Vec::new();
+        for (f, v) in self.fields.iter().zip(values) {
+            let m = &f.mapping;
+            let value = match v {
+                None | Some(Value::Null) => m.default.clone().unwrap_or(Value::Null),
+                Some(v) => match apply_transforms(&f.transforms, v.clone()) {
+                    Ok(v) => v,
+                    Err(TransformFail::Invalid(msg)) => {
+                        return Err(RecordFailure::new(
+                            RecordErrorKind::ValidationError,
+                            Some(&m.target),
+                            msg,
+                        ));
+                    }
+                    Err(TransformFail::Failed(msg)) => match &m.default {
+                        Some(d) => d.clone(),
+                        None => {
+                            return Err(RecordFailure::new(
+                                RecordErrorKind::TransformError,
+                                Some(&m.target),
+                                format!("{msg} in field '{}'", m.source),
+                            ));
+                        }
+                    },
+                },
+            };
+            if m.required && is_blank(&value) {
+                let what = if value.is_null() { "null" } else { "empty" };
+                return Err(RecordFailure::new(
+                    RecordErrorKind::ValidationError,
+                    Some(&m.target),
+                    format!("Required field '{}' is {what}", m.source),
+                ));
+            }
+            if let Some(entity) = f.transforms.iter().find_map(|t| match t {
+                Transform::Reference(e) => Some(e),
+                _ => None,
+            }) {
+                if let Value::String(id) = &value {
+                    references.push(PendingReference {
+                        target: m.target.clone(),
+                        entity: entity.clone(),
+                        external_id: id.clone(),
+                    });
+                }
+            }
+            fields.insert(m.target.clone(), value);
+        }
+        Ok(Mapped { fields, references })
+    }
+}
+
+fn is_blank(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
+    let mut v = record;
+    for key in path {
+        v = v.as_object()?.get(key)?;
+    }
+    Some(v)
+}
+
+enum TransformFail {
+    /// The value is not acceptable (a validation error, defaults do not apply).
+    Invalid(String),
+    /// The transform could not convert the value (R-R4: default applies).
+    Failed(String),
+}
+
+fn apply_transforms(ts: &[Transform], mut v: Value) -> std::result::Result<Value, TransformFail> {
+    for t in ts {
+        v = apply_one(t, v)?;
+    }
+    Ok(v)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFail> {
+    use TransformFail::Failed;
+    Ok(match t {
+        Transform::Trim => Value::String(text(&v).trim().to_string()),
+        Transform::Lowercase => Value::String(text(&v).to_lowercase()),
+        Transform::Uppercase => Value::String(text(&v).to_uppercase()),
+        Transform::ToString => Value::String(text(&v)),
+        Transform::Number => match &v {
+            Value::Number(_) => v,
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| Failed(format!("Cannot parse '{s}' as a number")))?,
+            other => return Err(Failed(format!("Cannot convert {} to a number", type_name(other)))),
+        },
+        Transform::Integer => match &v {
+            Value::Number(n) if n.is_i64() || n.is_u64() => v,
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| Failed(format!("Cannot parse '{s}' as an integer")))?,
+            other => {
+                return Err(Failed(format!("Cannot convert {} to an integer", type_name(other))))
+            }
+        },
+        Transform::Boolean => match &v {
+            Value::Bool(_) => v,
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Value::Bool(true),
+                "false" | "no" | "0" => Value::Bool(false),
+                _ => return Err(Failed(format!("Cannot parse '{s}' as a boolean"))),
+            },
+            Value::Number(n) => Value::Bool(n.as_f64() != Some(0.0)),
+            other => return Err(Failed(format!("Cannot convert {} to a boolean", type_name(other)))),
+        },
+        Transform::Date(fmt) => {
+            let s = text(&v);
+            let s = s.trim();
+            let parsed = match fmt {
+                Some(f) => NaiveDate::parse_from_str(s, f).ok(),
+                None => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .ok()
+                    .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|d| d.date_naive())),
+            };
+            let d = parsed.ok_or_else(|| {
+                Failed(format!(
+                    "Cannot parse '{s}' as a date (expected {})",
+                    fmt.as_deref().unwrap_or("YYYY-MM-DD")
+                ))
+            })?;
+            Value::String(d.format("%Y-%m-%d").to_string())
+        }
+        Transform::DateTime => {
+            let s = text(&v);
+            let d = DateTime::parse_from_rfc3339(s.trim())
+                .map_err(|_| Failed(format!("Cannot parse '{s}' as an RFC 3339 date-time")))?;
+            Value::String(d.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        }
+        Transform::CentsToDecimal => {
+            let cents = v
+                .as_i64()
+                .ok_or_else(|| Failed(format!("Cannot read {} as cents", type_name(&v))))?;
+            serde_json::Number::from_f64(cents as f64 / 100.0)
+                .map(Value::Number)
+                .ok_or_else(|| Failed("amount out of range".into()))?
+        }
+        Transform::Enum(map) => {
+            let s = text(&v);
+            match map.get(&s) {
+                Some(to) => Value::String(to.clone()),
+                None => {
+                    let known: Vec<&str> = map.keys().map(String::as_str).collect();
+                    return Err(Failed(format!(
+                        "Value '{s}' is not one of {}",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        Transform::Reference(_) => match v {
+            Value::String(_) => v,
+            other => {
+                return Err(Failed(format!("Reference must be an id string, got {}", type_name(&other))))
+            }
+        },
+        Transform::Email => {
+            let s = text(&v).trim().to_lowercase();
+            let valid = s
+                .split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+                && !s.contains(char::is_whitespace);
+            if !valid {
+                return Err(TransformFail::Invalid(format!("Invalid email address '{s}'")));
+            }
+            Value::String(s)
+        }
+    })
+}
+
+/// Stable content hash of a mapped record (create/update/skip-unchanged).
+pub fn content_hash(fields: &Map<String, Value>) -> String {
+    // serde_json's Map is ordered by key (no preserve_order), so this is canonical.
+    let bytes = serde_json::to_vec(fields).expect("a JSON map serialises");
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
+}
+
+/// The natural key of a mapped record: the key fields' values joined, or `None` when any is
+/// blank (a blank key matches nothing).
+pub fn natural_key(fields: &Map<String, Value>, keys: &[String]) -> Option<String> {
+    if keys.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    for (i, k) in keys.iter().enumerate() {
+        let v = fields.get(k)?;
+        if is_blank(v) {
+            return None;
+        }
+        if i > 0 {
+            out.push('\u{1f}');
+        }
+        match v {
+            Value::String(s) => out.push_str(&s.trim().to_lowercase()),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn m(source: &str, target: &str) -> FieldMapping {
+        FieldMapping {
+            source: source.into(),
+            target: target.into(),
+            transform: None,
+            default: None,
+            required: false,
+            expect: None,
+            optional: false,
+        }
+    }
+
+    #[test]
+    fn r_r1_required_null_is_a_validation_error_in_the_spec_format() {
+        let plan = MappingPlan::new(&[FieldMapping { required: true, ..m("email", "email") }]).unwrap();
+        let err = plan.apply(&json!({"email": null})).unwrap_err();
+        assert_eq!(err.kind, RecordErrorKind::ValidationError);
+        assert_eq!(err.message, "Required field 'email' is null");
+    }
+
+    #[test]
+    fn r_e5_missing_field_and_wrong_type_are_schema_mismatches() {
+        let plan = MappingPlan::new(&[
+            FieldMapping { expect: Some(ValueType::Integer), ..m("amount_cents", "amount") },
+            m("email", "email"),
+        ])
+        .unwrap();
+        let err = plan.apply(&json!({"amount_cents": "12.50", "email": "a@b.co"})).unwrap_err();
+        assert_eq!(err.kind, RecordErrorKind::SchemaMismatch);
+        assert!(err.message.contains("is string, expected integer"), "{}", err.message);
+        let err = plan.apply(&json!({"amount_cents": 1})).unwrap_err();
+        assert_eq!(err.kind, RecordErrorKind::SchemaMismatch);
+        assert_eq!(err.message, "Expected field 'email' is missing");
+    }
+
+    #[test]
+    fn r_r4_transform_failure_uses_default_else_fails() {
+        let with_default = FieldMapping {
+            transform: Some("date".into()),
+            default: Some(json!("1970-01-01")),
+            ..m("issued_at", "issued_on")
+        };
+        let plan = MappingPlan::new(&[with_default.clone()]).unwrap();
+        let ok = plan.apply(&json!({"issued_at": "31/02/2026"})).unwrap();
+        assert_eq!(ok.fields["issued_on"], json!("1970-01-01"));
+        let plan = MappingPlan::new(&[FieldMapping { default: None, ..with_default }]).unwrap();
+        let err = plan.apply(&json!({"issued_at": "31/02/2026"})).unwrap_err();
+        assert_eq!(err.kind, RecordErrorKind::TransformError);
+        assert!(err.message.contains("'31/02/2026'"), "{}", err.message);
+    }
+
+    #[test]
+    fn transforms_chain_and_references_are_collected() {
+        let plan = MappingPlan::new(&[
+            FieldMapping { transform: Some("trim|email".into()), ..m("email", "email") },
+            FieldMapping { transform: Some("enum:paid=settled,open=due".into()), ..m("status", "status") },
+            FieldMapping { transform: Some("reference:customers".into()), ..m("customer", "customer_id") },
+            FieldMapping { transform: Some("cents_to_decimal".into()), ..m("amount_cents", "amount") },
+            FieldMapping { optional: true, default: Some(json!("US")), ..m("address.country", "country") },
+        ])
+        .unwrap();
+        let out = plan
+            .apply(&json!({"email": " Ann@X.io ", "status": "paid", "customer": "cus_1", "amount_cents": 1250}))
+            .unwrap();
+        assert_eq!(out.fields["email"], json!("ann@x.io"));
+        assert_eq!(out.fields["status"], json!("settled"));
+        assert_eq!(out.fields["amount"], json!(12.5));
+        assert_eq!(out.fields["country"], json!("US"));
+        assert_eq!(out.references[0].external_id, "cus_1");
+        let bad = plan.apply(&json!({"email": "nope", "status": "paid", "customer": "c", "amount_cents": 1}));
+        assert_eq!(bad.unwrap_err().kind, RecordErrorKind::ValidationError);
+    }
+
+    #[test]
+    fn bad_mappings_are_rejected_with_the_reason() {
+        let err = FieldMapping { transform: Some("frobnicate".into()), ..m("a", "b") }
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown transform 'frobnicate'"), "{err}");
+        let err = FieldMapping { transform: Some("enum:".into()), ..m("a", "b") }
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("enum"), "{err}");
+    }
+
+    #[test]
+    fn hash_and_natural_key_are_canonical() {
+        let a = json!({"b": 1, "a": "X"});
+        let b = json!({"a": "X", "b": 1});
+        assert_eq!(content_hash(a.as_object().unwrap()), content_hash(b.as_object().unwrap()));
+        let keys = vec!["a".to_string()];
+        assert_eq!(natural_key(a.as_object().unwrap(), &keys).as_deref(), Some("x"));
+        assert_eq!(natural_key(json!({"a": ""}).as_object().unwrap(), &keys), None);
+    }
+}

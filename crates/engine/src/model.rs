@@ -1,0 +1,554 @@
+//! Domain types: Connection, Job, Execution, RecordError, DeadLetter, Alert, AuditEntry (SPEC §2).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::mapping::FieldMapping;
+use crate::policy::RecordState;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $text)] $variant),+ }
+        impl $name {
+            /// The stored and wire spelling.
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s { $($text => Ok($name::$variant),)+ _ => Err(Error::invalid(
+                    stringify!($name),
+                    format!("'{s}' is not one of: {}", [$($text),+].join(", ")),
+                )) }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Health of a provider account.
+    ConnectionStatus { Active = "active", Expired = "expired", Error = "error" }
+);
+string_enum!(
+    /// Which way records flow.
+    Direction { Pull = "pull", Push = "push" }
+);
+string_enum!(
+    /// Whether a run fetches everything or only what changed since the last successful run.
+    Mode { Full = "full", Incremental = "incremental" }
+);
+string_enum!(
+    /// Why an execution ran.
+    Trigger { Manual = "manual", Scheduled = "scheduled", Retry = "retry", RecordRetry = "record_retry" }
+);
+string_enum!(
+    /// Where an execution is in its life.
+    ExecutionStatus {
+        Queued = "queued",
+        Running = "running",
+        Completed = "completed",
+        CompletedWithErrors = "completed_with_errors",
+        Failed = "failed",
+        TimedOut = "timed_out",
+        Cancelled = "cancelled",
+    }
+);
+string_enum!(
+    /// Why an execution failed as a whole.
+    FailureKind {
+        /// 401 after one refresh, or the refresh itself failed (R-E1).
+        Auth = "auth",
+        /// 5xx / network / request timeouts after every retry (R-E2).
+        ProviderUnavailable = "provider_unavailable",
+        /// Too many 429s (R-E3).
+        RateLimited = "rate_limited",
+        /// Another 4xx.
+        Rejected = "rejected",
+        /// A response that is not the documented shape.
+        Malformed = "malformed",
+        /// The execution timeout passed (R-E4).
+        TimedOut = "timed_out",
+        /// The circuit breaker halted the run (R-B2).
+        CircuitBreaker = "circuit_breaker",
+        /// The process running it died (SPEC §9).
+        Interrupted = "interrupted",
+        /// Stopped by the admin or shutdown.
+        Cancelled = "cancelled",
+        /// A local failure (store, keychain, configuration).
+        Internal = "internal",
+    }
+);
+string_enum!(
+    /// What went wrong with one record (SPEC §3–§4).
+    RecordErrorKind {
+        /// Required field missing or invalid (R-R1).
+        ValidationError = "ValidationError",
+        /// The record already exists at the target (R-R2); counted as skipped.
+        DuplicateConflict = "DuplicateConflict",
+        /// A foreign key points at nothing (R-R3).
+        ReferenceNotFound = "ReferenceNotFound",
+        /// A mapping transform failed with no default (R-R4).
+        TransformError = "TransformError",
+        /// The record's structure does not match the mappings (R-E5).
+        SchemaMismatch = "SchemaMismatch",
+    }
+);
+string_enum!(
+    /// What an alert is about.
+    AlertKind {
+        CircuitBreaker = "circuit_breaker",
+        RetriesExhausted = "retries_exhausted",
+        ConnectionExpired = "connection_expired",
+        ExecutionFailed = "execution_failed",
+        CompletedWithErrors = "completed_with_errors",
+    }
+);
+
+impl ExecutionStatus {
+    /// Whether the execution is over.
+    pub fn is_final(self) -> bool {
+        !matches!(self, ExecutionStatus::Queued | ExecutionStatus::Running)
+    }
+    /// Whether it counts as a successful run (R-A3 watermark, R-A1 reset).
+    pub fn is_success(self) -> bool {
+        matches!(self, ExecutionStatus::Completed | ExecutionStatus::CompletedWithErrors)
+    }
+}
+
+/// How a connection authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// OAuth2 client credentials grant; refresh by a new grant (or refresh token when given).
+    Oauth2ClientCredentials,
+    /// OAuth2 authorization code (+PKCE, done by the desktop shell): a stored refresh token.
+    Oauth2RefreshToken,
+    /// A static bearer token.
+    Bearer,
+    /// A static key sent in a header.
+    ApiKey,
+    /// No authentication.
+    None,
+}
+
+/// A provider account.
+#[derive(Debug, Clone, Serialize)]
+pub struct Connection {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub base_url: String,
+    pub auth_kind: AuthKind,
+    pub status: ConnectionStatus,
+    pub status_note: Option<String>,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// When a job runs on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schedule {
+    Manual,
+    Interval { seconds: u64 },
+    Cron { expr: String },
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule::Manual
+    }
+}
+
+impl Schedule {
+    /// Parse `manual`, `every 15m` / `every 2h` / `every 90s`, or `cron <5 or 6 fields>`.
+    pub fn parse(s: &str) -> Result<Schedule> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("manual") || s.is_empty() {
+            return Ok(Schedule::Manual);
+        }
+        if let Some(rest) = s.strip_prefix("every ") {
+            let d = parse_duration(rest).map_err(|m| Error::invalid("schedule", m))?;
+            if d < Duration::from_secs(60) {
+                return Err(Error::invalid("schedule", "intervals shorter than 1m are not allowed"));
+            }
+            return Ok(Schedule::Interval { seconds: d.as_secs() });
+        }
+        if let Some(expr) = s.strip_prefix("cron ") {
+            croner::Cron::new(expr.trim())
+                .parse()
+                .map_err(|e| Error::invalid("schedule", format!("bad cron expression: {e}")))?;
+            return Ok(Schedule::Cron { expr: expr.trim().to_string() });
+        }
+        Err(Error::invalid("schedule", format!("'{s}': use 'manual', 'every 15m' or 'cron 0 * * * *'")))
+    }
+
+    /// The first run time strictly after `after`, or `None` for manual jobs.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Schedule::Manual => None,
+            Schedule::Interval { seconds } => Some(after + chrono::Duration::seconds(*seconds as i64)),
+            Schedule::Cron { expr } => {
+                let cron = croner::Cron::new(expr).parse().ok()?;
+                cron.find_next_occurrence(&after, false).ok()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Manual => f.write_str("manual"),
+            Schedule::Interval { seconds } => write!(f, "every {}", format_duration(*seconds)),
+            Schedule::Cron { expr } => write!(f, "cron {expr}"),
+        }
+    }
+}
+
+/// Parse `90s`, `15m`, `2h`, `1d` or plain seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 30s, 15m, 2h"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        other => return Err(format!("unknown duration unit '{other}' in '{s}' (use s, m, h, d)")),
+    };
+    Ok(Duration::from_secs(n * mult))
+}
+
+/// Inverse of [`parse_duration`] for display.
+pub fn format_duration(secs: u64) -> String {
+    match secs {
+        s if s % 86400 == 0 && s > 0 => format!("{}d", s / 86400),
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Which events raise an alert (and so a notification in the desktop shell).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertSettings {
+    pub on_circuit_breaker: bool,
+    pub on_retries_exhausted: bool,
+    pub on_connection_expired: bool,
+    pub on_failure: bool,
+    pub on_completed_with_errors: bool,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            on_circuit_breaker: true,
+            on_retries_exhausted: true,
+            on_connection_expired: true,
+            on_failure: false,
+            on_completed_with_errors: false,
+        }
+    }
+}
+
+/// A sync job as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub name: String,
+    pub connection_id: String,
+    pub entity: String,
+    pub direction: Direction,
+    pub mode: Mode,
+    pub schedule: Schedule,
+    pub settings: JobSettings,
+    pub enabled: bool,
+    /// The provider's `updated_at` high-water mark of the last successful run (R-A3).
+    pub watermark: Option<String>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A job's tunables, stored together as one document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSettings {
+    /// Records per page requested from the provider.
+    pub batch_size: u32,
+    /// Whole-execution timeout (R-E4).
+    pub timeout_secs: u64,
+    /// One HTTP request's timeout; a timeout is retried like a 5xx (R-E2).
+    pub request_timeout_secs: u64,
+    pub retry_on_failure: bool,
+    pub max_retries: u32,
+    /// Waits between attempts of a failing request (R-E2 default 1, 5, 15).
+    pub backoff_secs: Vec<u64>,
+    /// Waits before automatic retry executions (R-A1 default 300, 1800, 7200).
+    pub retry_delays_secs: Vec<u64>,
+    /// The longest 429 pause the engine accepts before giving up on a request.
+    pub max_rate_limit_waits: u32,
+    pub duplicate_detection: bool,
+    /// Target fields whose values identify a record (e.g. `email`, `number`).
+    pub natural_keys: Vec<String>,
+    pub mappings: Vec<FieldMapping>,
+    pub alerts: AlertSettings,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            batch_size: 100,
+            timeout_secs: 3600,
+            request_timeout_secs: 30,
+            retry_on_failure: true,
+            max_retries: 3,
+            backoff_secs: vec![1, 5, 15],
+            retry_delays_secs: vec![300, 1800, 7200],
+            max_rate_limit_waits: 20,
+            duplicate_detection: true,
+            natural_keys: Vec::new(),
+            mappings: Vec::new(),
+            alerts: AlertSettings::default(),
+        }
+    }
+}
+
+impl JobSettings {
+    /// Check every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=1000).contains(&self.batch_size) {
+            return Err(Error::invalid("batch_size", "must be between 1 and 1000"));
+        }
+        if self.timeout_secs == 0 || self.timeout_secs > 7 * 86400 {
+            return Err(Error::invalid("timeout", "must be between 1s and 7d"));
+        }
+        if self.request_timeout_secs == 0 || self.request_timeout_secs > 3600 {
+            return Err(Error::invalid("request_timeout", "must be between 1s and 1h"));
+        }
+        if self.max_retries > 20 {
+            return Err(Error::invalid("max_retries", "must be at most 20"));
+        }
+        if self.backoff_secs.len() > 10 || self.backoff_secs.iter().any(|s| *s > 3600) {
+            return Err(Error::invalid("backoff", "at most 10 waits of at most 1h each"));
+        }
+        if self.retry_delays_secs.is_empty() || self.retry_delays_secs.iter().any(|s| *s > 7 * 86400) {
+            return Err(Error::invalid("retry_delays", "one to many waits of at most 7d each"));
+        }
+        if self.mappings.is_empty() {
+            return Err(Error::invalid("mappings", "a job needs at least one field mapping"));
+        }
+        let mut targets = std::collections::HashSet::new();
+        for (i, m) in self.mappings.iter().enumerate() {
+            m.validate().map_err(|e| match e {
+                Error::Invalid { field, message } => {
+                    Error::invalid(format!("mappings[{i}].{field}"), message)
+                }
+                other => other,
+            })?;
+            if !targets.insert(m.target.as_str()) {
+                return Err(Error::invalid(
+                    format!("mappings[{i}].target"),
+                    format!("'{}' is mapped twice", m.target),
+                ));
+            }
+        }
+        for k in &self.natural_keys {
+            if !targets.contains(k.as_str()) {
+                return Err(Error::invalid(
+                    "natural_keys",
+                    format!("'{k}' is not the target of any mapping"),
+                ));
+            }
+        }
+        if self.duplicate_detection && self.natural_keys.is_empty() {
+            return Err(Error::invalid(
+                "natural_keys",
+                "duplicate detection needs at least one natural key (or turn it off)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Counts of one execution. Invariant: `processed = created + updated + skipped + failed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub processed: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: Counts) {
+        self.processed += other.processed;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+    }
+}
+
+/// One run of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Execution {
+    pub id: String,
+    pub job_id: String,
+    pub trigger: Trigger,
+    pub attempt: u32,
+    pub retry_of: Option<String>,
+    pub status: ExecutionStatus,
+    pub mode: Mode,
+    pub created_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub counts: Counts,
+    /// Records of dead-letter or dismissed state that this run left out (R-D2).
+    pub excluded: u64,
+    /// The page being processed (or the last one) — for timeouts, R-E4.
+    pub batch_in_progress: Option<String>,
+    pub failure_kind: Option<FailureKind>,
+    pub note: Option<String>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// Requests repeated after 5xx / network errors / timeouts (R-E2), for diagnosis.
+    pub request_retries: u32,
+    /// Pauses for 429 (R-E3), for diagnosis.
+    pub rate_limit_waits: u32,
+    /// For a single dead-letter retry, the record retried.
+    pub record_id: Option<String>,
+}
+
+impl Execution {
+    /// Wall time from start to finish.
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        Some(self.finished_at? - self.started_at?)
+    }
+}
+
+/// One row of an execution's error log (R-I1).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordError {
+    pub id: i64,
+    pub execution_id: String,
+    pub record_id: String,
+    pub entity: String,
+    pub kind: RecordErrorKind,
+    pub message: String,
+    pub field: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl RecordError {
+    /// The spec's one-line form: `ValidationError - Required field 'email' is null`.
+    pub fn summary(&self) -> String {
+        format!("{} - {}", self.kind, self.message)
+    }
+}
+
+/// A record's failure memory as shown in Failed Records (R-D3).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub record_id: String,
+    pub local_id: Option<String>,
+    pub entity: String,
+    pub state: RecordState,
+    pub first_failed_at: Option<DateTime<Utc>>,
+    pub last_failed_at: Option<DateTime<Utc>>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub last_payload: Option<serde_json::Value>,
+}
+
+/// Something the admin should know about.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub title: String,
+    pub body: String,
+    pub job_id: Option<String>,
+    pub execution_id: Option<String>,
+    pub connection_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// Who did what, when (R-D5).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub note: Option<String>,
+}
+
+/// A page of a list, with the cursor of the next page when there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Where a list starts and how long a page is.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    pub fn first(limit: u32) -> Self {
+        PageRequest { cursor: None, limit }
+    }
+    pub(crate) fn limit(&self) -> i64 {
+        i64::from(self.limit.clamp(1, 500))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_parse_and_say_what_is_wrong() {
+        assert_eq!(Schedule::parse("manual").unwrap(), Schedule::Manual);
+        assert_eq!(Schedule::parse("every 15m").unwrap(), Schedule::Interval { seconds: 900 });
+        assert!(matches!(Schedule::parse("cron 0 */2 * * *").unwrap(), Schedule::Cron { .. }));
+        let err = Schedule::parse("every 15x").unwrap_err().to_string();
+        assert!(err.contains("schedule") && err.contains("unit"), "{err}");
+        let err = Schedule::parse("cron 99 * * * *").unwrap_err().to_string();
+        assert!(err.contains("cron"), "{err}");
+        let t = DateTime::parse_from_rfc3339("2026-03-01T14:07:00Z").unwrap().to_utc();
+        let next = Schedule::parse("cron 0 * * * *").unwrap().next_after(t).unwrap();
+        assert_eq!(next.to_rfc3339(), "2026-03-01T15:00:00+00:00");
+    }
+
+    #[test]
+    fn status_strings_round_trip() {
+        for s in ExecutionStatus::ALL {
+            assert_eq!(s.as_str().parse::<ExecutionStatus>().unwrap(), *s);
+        }
+        assert!("done".parse::<ExecutionStatus>().is_err());
+    }
+}

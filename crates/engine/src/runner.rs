@@ -1,0 +1,640 @@
+//! Runs one execution of a pull job: streams pages, maps and writes records under every
+//! record-level rule (R-R1–R-R4, R-E5), keeps the breaker (R-B), the failure memory (R-D)
+//! and the counts, and decides what follows (R-A).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::connector::{record_id, Connector, FetchedPage, RequestPolicy, RequestStats};
+use crate::engine::Inner;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::mapping::{content_hash, natural_key, Mapped, MappingPlan, RecordFailure};
+use crate::model::{
+    AlertKind, Connection, ConnectionStatus, Execution, ExecutionStatus, FailureKind, Job, Mode,
+    RecordErrorKind, Trigger,
+};
+use crate::policy::{Backoff, Breaker, RecordState, RetryDecision, RetrySchedule};
+use crate::store::{ErrorInsert, ExecutionFinish, NewAlert, NewExecution, PageWrite, Progress, RecordUpsert, RefRow, RefUpsert};
+
+/// How long a running execution's owner may go without committing before it counts as dead.
+pub(crate) const LEASE: Duration = Duration::from_secs(15 * 60);
+
+/// Most failing records re-attempted by id in one incremental run.
+const REATTEMPT_LIMIT: i64 = 1000;
+
+enum End {
+    Completed,
+    Tripped(String),
+}
+
+/// What one record became.
+enum Outcome {
+    Created,
+    Updated,
+    Skipped,
+    Failed(RecordFailure),
+    Excluded,
+}
+
+pub(crate) struct Run {
+    inner: Arc<Inner>,
+    exec: Execution,
+    job: Job,
+    conn: Connection,
+    connector: Connector,
+    plan: MappingPlan,
+    policy: RequestPolicy,
+    stats: RequestStats,
+    progress: Progress,
+    breaker: Breaker,
+    cancel: CancellationToken,
+    id_field: String,
+    updated_field: Option<String>,
+    watermark: Option<(DateTime<Utc>, String)>,
+    observed: BTreeSet<String>,
+    /// Single-record retry: the record that runs even though it is a dead letter.
+    force: Option<String>,
+}
+
+impl Run {
+    /// Prepare a run of an execution already marked running.
+    pub(crate) async fn prepare(inner: Arc<Inner>, exec: Execution, cancel: CancellationToken) -> Result<Run> {
+        let job = inner.store.job(&exec.job_id).await?;
+        let conn = inner.store.connection(&job.connection_id).await?;
+        let connector = inner.connector(&conn).await?;
+        let entity = connector.spec().entity(&job.entity)?.clone();
+        let plan = MappingPlan::new(&job.settings.mappings)?;
+        let now = inner.clock.now();
+        let policy = RequestPolicy {
+            backoff: Backoff(job.settings.backoff_secs.iter().map(|s| Duration::from_secs(*s)).collect()),
+            request_timeout: Duration::from_secs(job.settings.request_timeout_secs),
+            max_rate_limit_waits: job.settings.max_rate_limit_waits,
+            deadline: now + chrono::Duration::seconds(job.settings.timeout_secs as i64),
+        };
+        let force = (exec.trigger == Trigger::RecordRetry).then(|| exec.record_id.clone()).flatten();
+        Ok(Run {
+            progress: Progress { counts: exec.counts, excluded: exec.excluded, ..Progress::default() },
+            inner,
+            exec,
+            job,
+            conn,
+            connector,
+            plan,
+            policy,
+            stats: RequestStats::default(),
+            breaker: Breaker::default(),
+            cancel,
+            id_field: entity.id.clone(),
+            updated_field: entity.updated_at.clone(),
+            watermark: None,
+            observed: BTreeSet::new(),
+            force,
+        })
+    }
+
+    /// Run to the end and record how it ended. Never returns an error for provider
+    /// failures: those become the execution's status.
+    pub(crate) async fn run(mut self) -> Result<Execution> {
+        self.inner.emit(Event::ExecutionStarted {
+            execution_id: self.exec.id.clone(),
+            job_id: self.job.id.clone(),
+            job_name: self.job.name.clone(),
+        });
+        let result = match self.force.clone() {
+            Some(record) => self.retry_one(&record).await,
+            None => self.pull().await,
+        };
+        self.finish(result).await
+    }
+
+    fn mode(&self) -> Mode {
+        self.exec.mode
+    }
+
+    async fn pull(&mut self) -> Result<End> {
+        let since = match self.mode() {
+            Mode::Incremental => self.job.watermark.clone(),
+            Mode::Full => None,
+        };
+        let mut pager = self.connector.pager(&self.job.entity, since.as_deref(), self.job.settings.batch_size)?;
+        loop {
+            self.progress.batch_in_progress = Some(pager.position());
+            let page = pager.next_page(&self.connector, &self.policy, &mut self.stats, &self.cancel).await?;
+            let Some(page) = page else { break };
+            if let Some(note) = self.process_page(page).await? {
+                return Ok(End::Tripped(note));
+            }
+            self.check_time()?;
+        }
+        if self.mode() == Mode::Incremental && self.connector.can_fetch_one(&self.job.entity) {
+            if let Some(note) = self.reattempt_failing().await? {
+                return Ok(End::Tripped(note));
+            }
+        }
+        Ok(End::Completed)
+    }
+
+    fn check_time(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        if self.inner.clock.now() >= self.policy.deadline {
+            return Err(Error::TimedOut(format!(
+                "the execution timeout ({}) passed",
+                crate::model::format_duration(self.job.settings.timeout_secs)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records that failed before and were not seen in this run: fetch each fresh and try
+    /// again, so they can recover or reach the dead letter queue (R-D1 decision).
+    async fn reattempt_failing(&mut self) -> Result<Option<String>> {
+        let ids = self.inner.store.failing_ids(&self.conn.id, &self.job.entity, REATTEMPT_LIMIT).await?;
+        let pending: Vec<String> = {
+            let refs = self.inner.store.refs_for(&self.conn.id, &self.job.entity, &ids).await?;
+            ids.into_iter()
+                .filter(|id| refs.get(id).and_then(|r| r.last_failed_execution.as_deref()) != Some(self.exec.id.as_str()))
+                .collect()
+        };
+        let batch = self.job.settings.batch_size as usize;
+        for (i, chunk) in pending.chunks(batch.max(1)).enumerate() {
+            let mut records = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                self.check_time()?;
+                if let Some(r) = self.connector.fetch_one(&self.job.entity, id, &self.policy, &mut self.stats, &self.cancel).await? {
+                    records.push(r);
+                }
+            }
+            let position = format!("re-attempt of failed records, batch {}", i + 1);
+            self.progress.batch_in_progress = Some(position.clone());
+            if let Some(note) = self.process_page(FetchedPage { records, number: 0, position }).await? {
+                return Ok(Some(note));
+            }
+        }
+        Ok(None)
+    }
+
+    /// R-D4: one record, fresh from the source when the connector can fetch it by id,
+    /// else from the payload stored when it last failed.
+    async fn retry_one(&mut self, record: &str) -> Result<End> {
+        let stored = self.inner.store.failed_record(&self.conn.id, &self.job.entity, record).await?;
+        let fresh = if self.connector.can_fetch_one(&self.job.entity) {
+            self.connector.fetch_one(&self.job.entity, record, &self.policy, &mut self.stats, &self.cancel).await?
+        } else {
+            stored.as_ref().and_then(|s| s.last_payload.clone())
+        };
+        let page = match fresh {
+            Some(r) => vec![r],
+            None => {
+                // The provider no longer has it: that is this attempt's failure.
+                let mut w = PageWrite::default();
+                let failure = RecordFailure::new(
+                    RecordErrorKind::ReferenceNotFound,
+                    None,
+                    format!("Record '{record}' no longer exists at the provider"),
+                );
+                let refs = self.inner.store.refs_for(&self.conn.id, &self.job.entity, &[record.to_string()]).await?;
+                self.fail(&mut w, record, refs.get(record), None, failure);
+                self.write(&w).await?;
+                return Ok(End::Completed);
+            }
+        };
+        self.progress.batch_in_progress = Some(format!("record {record}"));
+        match self.process_page(FetchedPage { records: page, number: 1, position: format!("record {record}") }).await? {
+            Some(note) => Ok(End::Tripped(note)),
+            None => Ok(End::Completed),
+        }
+    }
+
+    async fn write(&mut self, w: &PageWrite) -> Result<()> {
+        let now = self.inner.clock.now();
+        self.progress.request_retries = self.stats.retries;
+        self.progress.rate_limit_waits = self.stats.rate_limit_waits;
+        self.progress.lease_until = Some(now + chrono::Duration::from_std(LEASE).expect("lease fits"));
+        self.inner.store.write_page(&self.conn.id, &self.job.entity, &self.exec.id, now, w, &self.progress).await
+    }
+
+    /// Process one page; returns the breaker note if it tripped.
+    async fn process_page(&mut self, page: FetchedPage) -> Result<Option<String>> {
+        let store = &self.inner.store;
+        let entity = self.job.entity.clone();
+        // Ids first: one query for all the page's references.
+        let mut ids = Vec::with_capacity(page.records.len());
+        for (i, r) in page.records.iter().enumerate() {
+            ids.push(record_id(r, &self.id_field, "").unwrap_or_else(|_| format!("#{}:{}", page.number, i + 1)));
+        }
+        if let Some(first) = page.records.first().and_then(Value::as_object) {
+            self.observed.extend(first.keys().cloned());
+        }
+        let refs = store.refs_for(&self.conn.id, &entity, &ids).await?;
+
+        // Map everything that is not excluded; gather references and natural keys to look up.
+        let mut mapped: Vec<Option<std::result::Result<Mapped, RecordFailure>>> = Vec::with_capacity(ids.len());
+        let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
+        for (r, id) in page.records.iter().zip(&ids) {
+            let excluded = refs.get(id).is_some_and(|x| x.state().excluded()) && self.force.as_deref() != Some(id.as_str());
+            if excluded {
+                mapped.push(None);
+                continue;
+            }
+            let m = if id.starts_with('#') {
+                Err(RecordFailure::new(
+                    RecordErrorKind::SchemaMismatch,
+                    Some(&self.id_field),
+                    format!("Expected field '{}' is missing", self.id_field),
+                ))
+            } else {
+                self.plan.apply(r)
+            };
+            if let Ok(m) = &m {
+                for p in &m.references {
+                    wanted.entry(p.entity.clone()).or_default().push(p.external_id.clone());
+                }
+            }
+            mapped.push(Some(m));
+        }
+        let mut resolved: HashMap<(String, String), String> = HashMap::new();
+        for (ref_entity, ext_ids) in wanted {
+            for (ext, local) in store.local_ids(&self.conn.id, &ref_entity, &ext_ids).await? {
+                resolved.insert((ref_entity.clone(), ext), local);
+            }
+        }
+        let dup_on = self.job.settings.duplicate_detection;
+        let keys = &self.job.settings.natural_keys;
+        let mut existing_keys: HashSet<String> = HashSet::new();
+        if dup_on {
+            let candidates: Vec<String> = mapped
+                .iter()
+                .zip(&ids)
+                .filter(|(_, id)| refs.get(*id).and_then(|r| r.local_id.as_ref()).is_none())
+                .filter_map(|(m, _)| match m {
+                    Some(Ok(m)) => natural_key(&m.fields, keys),
+                    _ => None,
+                })
+                .collect();
+            existing_keys = store.existing_natural_keys(&entity, &candidates).await?;
+        }
+
+        // Decide each record in order, checking the breaker after every one (R-B1).
+        let mut w = PageWrite::default();
+        let mut tripped = None;
+        for ((raw, id), m) in page.records.iter().zip(&ids).zip(mapped) {
+            let existing = refs.get(id);
+            let outcome = match m {
+                None => Outcome::Excluded,
+                Some(Err(f)) => Outcome::Failed(f),
+                Some(Ok(mut m)) => {
+                    let mut missing = None;
+                    for p in &m.references {
+                        match resolved.get(&(p.entity.clone(), p.external_id.clone())) {
+                            Some(local) => {
+                                m.fields.insert(p.target.clone(), Value::String(local.clone()));
+                            }
+                            None => {
+                                missing = Some(RecordFailure::new(
+                                    RecordErrorKind::ReferenceNotFound,
+                                    Some(&p.target),
+                                    format!("Referenced {} '{}' does not exist at the target", singular(&p.entity), p.external_id),
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                    match missing {
+                        Some(f) => Outcome::Failed(f),
+                        None => self.decide(&mut w, id, existing, m, &mut existing_keys, dup_on),
+                    }
+                }
+            };
+            match outcome {
+                Outcome::Excluded => {
+                    self.progress.excluded += 1;
+                    continue;
+                }
+                Outcome::Failed(f) => {
+                    self.fail(&mut w, id, existing, Some(raw), f);
+                }
+                Outcome::Created => self.progress.counts.created += 1,
+                Outcome::Updated => self.progress.counts.updated += 1,
+                Outcome::Skipped => self.progress.counts.skipped += 1,
+            }
+            self.progress.counts.processed += 1;
+            self.track_watermark(raw);
+            let c = self.progress.counts;
+            if self.breaker.tripped(c.processed, c.failed) {
+                tripped = Some(Breaker::note(c.processed, c.failed));
+                break;
+            }
+        }
+        self.write(&w).await?;
+        self.inner.emit(Event::ExecutionProgress {
+            execution_id: self.exec.id.clone(),
+            job_id: self.job.id.clone(),
+            counts: self.progress.counts,
+            batch: page.position,
+        });
+        Ok(tripped)
+    }
+
+    /// Create, update or skip a mapped record whose references resolved.
+    fn decide(
+        &self,
+        w: &mut PageWrite,
+        id: &str,
+        existing: Option<&RefRow>,
+        m: Mapped,
+        existing_keys: &mut HashSet<String>,
+        dup_on: bool,
+    ) -> Outcome {
+        let now = self.inner.clock.now();
+        let hash = content_hash(&m.fields);
+        let key = natural_key(&m.fields, &self.job.settings.natural_keys);
+        let linked = existing.and_then(|r| r.local_id.clone());
+        let was_failing = existing.is_some_and(|r| r.state() != RecordState::Ok);
+        let ok_ref = |local_id: Option<String>, hash: Option<String>| RefUpsert {
+            external_id: id.to_string(),
+            local_id,
+            content_hash: hash,
+            last_synced_at: Some(now),
+            strikes: Default::default(),
+            first_failed_at: None,
+            last_failed_at: None,
+            last_error: None,
+            last_payload: None,
+        };
+        match linked {
+            Some(local) if existing.and_then(|r| r.content_hash.as_deref()) == Some(hash.as_str()) => {
+                if was_failing {
+                    w.refs.push(ok_ref(Some(local), Some(hash)));
+                }
+                Outcome::Skipped
+            }
+            Some(local) => {
+                w.records.push(RecordUpsert { id: local.clone(), natural_key: key, data: Value::Object(m.fields).to_string(), content_hash: hash.clone() });
+                w.refs.push(ok_ref(Some(local), Some(hash)));
+                Outcome::Updated
+            }
+            None => {
+                if let Some(k) = &key {
+                    if dup_on && existing_keys.contains(k) {
+                        w.errors.push(ErrorInsert {
+                            record_id: id.to_string(),
+                            kind: RecordErrorKind::DuplicateConflict,
+                            message: format!(
+                                "A {} with {} '{}' already exists at the target; skipped",
+                                singular(&self.job.entity),
+                                self.job.settings.natural_keys.join("+"),
+                                k.replace('\u{1f}', "+")
+                            ),
+                            field: self.job.settings.natural_keys.first().cloned(),
+                        });
+                        if was_failing {
+                            w.refs.push(ok_ref(None, None));
+                        }
+                        return Outcome::Skipped;
+                    }
+                    existing_keys.insert(k.clone());
+                }
+                let local = uuid::Uuid::new_v4().to_string();
+                w.records.push(RecordUpsert { id: local.clone(), natural_key: key, data: Value::Object(m.fields).to_string(), content_hash: hash.clone() });
+                w.refs.push(ok_ref(Some(local), Some(hash)));
+                Outcome::Created
+            }
+        }
+    }
+
+    /// Count a failure against the record: error log row and its failure memory (R-D1).
+    fn fail(&mut self, w: &mut PageWrite, id: &str, existing: Option<&RefRow>, raw: Option<&Value>, f: RecordFailure) {
+        let now = self.inner.clock.now();
+        if raw.is_none() {
+            // Called outside the per-record loop (record gone at the provider).
+            self.progress.counts.processed += 1;
+        }
+        self.progress.counts.failed += 1;
+        let summary = format!("{} - {}", f.kind, f.message);
+        w.errors.push(ErrorInsert { record_id: id.to_string(), kind: f.kind, message: f.message, field: f.field });
+        if id.starts_with('#') {
+            return; // no provider id: nothing to remember it by
+        }
+        let before = existing.map(RefRow::strikes).unwrap_or_default();
+        let after = before.after_failure(&self.exec.id);
+        if after.state == RecordState::DeadLetter && before.state != RecordState::DeadLetter {
+            self.inner.emit(Event::DeadLettered { job_id: self.job.id.clone(), record_id: id.to_string() });
+        }
+        let first_failed = existing.and_then(|r| r.first_failed_at).map(crate::clock::from_millis).filter(|_| before.count > 0);
+        w.refs.push(RefUpsert {
+            external_id: id.to_string(),
+            local_id: existing.and_then(|r| r.local_id.clone()),
+            content_hash: existing.and_then(|r| r.content_hash.clone()),
+            last_synced_at: existing.and_then(|r| r.last_synced_at).map(crate::clock::from_millis),
+            strikes: after,
+            first_failed_at: Some(first_failed.unwrap_or(now)),
+            last_failed_at: Some(now),
+            last_error: Some(summary),
+            last_payload: raw.map(Value::to_string).or_else(|| existing.and_then(|r| r.last_payload.clone())),
+        });
+    }
+
+    fn track_watermark(&mut self, raw: &Value) {
+        let Some(field) = &self.updated_field else { return };
+        let Some(s) = raw.get(field).and_then(Value::as_str) else { return };
+        let Ok(t) = DateTime::parse_from_rfc3339(s) else { return };
+        let t = t.to_utc();
+        if self.watermark.as_ref().is_none_or(|(w, _)| t > *w) {
+            self.watermark = Some((t, s.to_string()));
+        }
+    }
+
+    async fn finish(mut self, result: Result<End>) -> Result<Execution> {
+        let inner = self.inner.clone();
+        let now = inner.clock.now();
+        self.progress.request_retries = self.stats.retries;
+        self.progress.rate_limit_waits = self.stats.rate_limit_waits;
+        self.progress.lease_until = None;
+        let (status, kind, note) = match &result {
+            Ok(End::Completed) if self.progress.counts.failed > 0 => (ExecutionStatus::CompletedWithErrors, None, None),
+            Ok(End::Completed) => (ExecutionStatus::Completed, None, None),
+            Ok(End::Tripped(note)) => (ExecutionStatus::Failed, Some(FailureKind::CircuitBreaker), Some(note.clone())),
+            Err(e) => {
+                let (status, kind) = classify(e);
+                (status, Some(kind), Some(e.to_string()))
+            }
+        };
+        if status != ExecutionStatus::TimedOut {
+            // The batch in progress matters only for timeouts (R-E4); keep it as a record of
+            // where other failures happened too, but a completed run has none.
+            if status.is_success() {
+                self.progress.batch_in_progress = None;
+            }
+        }
+        let exec = inner
+            .store
+            .finish_execution(&self.exec.id, &ExecutionFinish { status, failure_kind: kind, note: note.clone(), progress: self.progress.clone(), finished_at: now })
+            .await?;
+        tracing::info!(execution = %exec.id, job = %self.job.name, status = %status, processed = exec.counts.processed, failed = exec.counts.failed, "execution finished");
+
+        if status.is_success() && exec.trigger != Trigger::RecordRetry {
+            if let Some((_, w)) = &self.watermark {
+                inner.store.set_job_watermark(&self.job.id, w).await?;
+            }
+            inner.store.cancel_queued(&self.job.id, "superseded by a successful run", now).await?;
+        }
+        if !self.observed.is_empty() {
+            inner.store.set_observed_fields(&self.conn.id, &self.job.entity, self.observed.iter().cloned().collect()).await?;
+        }
+        let alerts = &self.job.settings.alerts;
+        if let Err(e) = &result {
+            if matches!(e, Error::AuthExpired { .. } | Error::MissingSecret { .. }) {
+                let detail = e.to_string();
+                inner.store.set_connection_status(&self.conn.id, ConnectionStatus::Expired, Some(&detail), now).await?;
+                if alerts.on_connection_expired {
+                    inner.alert(NewAlert {
+                        kind: AlertKind::ConnectionExpired,
+                        title: format!("Connection '{}' needs re-authentication", self.conn.name),
+                        body: format!("{detail}. Job '{}' failed; re-authenticate the connection and run it again.", self.job.name),
+                        job_id: Some(self.job.id.clone()),
+                        execution_id: Some(exec.id.clone()),
+                        connection_id: Some(self.conn.id.clone()),
+                    }).await?;
+                }
+                inner.emit(Event::ConnectionExpired { connection_id: self.conn.id.clone(), connection_name: self.conn.name.clone(), detail });
+            }
+        }
+        if let Ok(End::Tripped(note)) = &result {
+            if alerts.on_circuit_breaker {
+                inner.alert(NewAlert {
+                    kind: AlertKind::CircuitBreaker,
+                    title: format!("Circuit breaker tripped on '{}'", self.job.name),
+                    body: note.clone(),
+                    job_id: Some(self.job.id.clone()),
+                    execution_id: Some(exec.id.clone()),
+                    connection_id: Some(self.conn.id.clone()),
+                }).await?;
+            }
+            inner.emit(Event::BreakerTripped { execution_id: exec.id.clone(), job_id: self.job.id.clone(), job_name: self.job.name.clone(), note: note.clone() });
+        }
+        if status == ExecutionStatus::CompletedWithErrors && alerts.on_completed_with_errors && exec.trigger != Trigger::RecordRetry {
+            inner.alert(NewAlert {
+                kind: AlertKind::CompletedWithErrors,
+                title: format!("'{}' completed with {} failed record(s)", self.job.name, exec.counts.failed),
+                body: "Open the execution to see which records failed and why.".into(),
+                job_id: Some(self.job.id.clone()),
+                execution_id: Some(exec.id.clone()),
+                connection_id: Some(self.conn.id.clone()),
+            }).await?;
+        }
+        let exec = if exec.trigger == Trigger::RecordRetry { exec } else { schedule_retry(&inner, &self.job, exec).await? };
+        inner.emit(Event::ExecutionFinished {
+            execution_id: exec.id.clone(),
+            job_id: self.job.id.clone(),
+            job_name: self.job.name.clone(),
+            status: exec.status,
+            counts: exec.counts,
+            note: exec.note.clone(),
+        });
+        Ok(exec)
+    }
+}
+
+/// Status and failure kind for an execution-level error.
+fn classify(e: &Error) -> (ExecutionStatus, FailureKind) {
+    match e {
+        Error::TimedOut(_) => (ExecutionStatus::TimedOut, FailureKind::TimedOut),
+        Error::Cancelled => (ExecutionStatus::Cancelled, FailureKind::Cancelled),
+        Error::AuthExpired { .. } | Error::MissingSecret { .. } => (ExecutionStatus::Failed, FailureKind::Auth),
+        Error::ProviderUnavailable { .. } => (ExecutionStatus::Failed, FailureKind::ProviderUnavailable),
+        Error::RateLimited { .. } => (ExecutionStatus::Failed, FailureKind::RateLimited),
+        Error::ProviderRejected { .. } => (ExecutionStatus::Failed, FailureKind::Rejected),
+        Error::MalformedResponse { .. } => (ExecutionStatus::Failed, FailureKind::Malformed),
+        _ => (ExecutionStatus::Failed, FailureKind::Internal),
+    }
+}
+
+/// R-A1/R-A4: after a failed or timed-out execution, queue the next retry or report that
+/// retries are exhausted. Used by runs and by crash recovery.
+pub(crate) async fn schedule_retry(inner: &Arc<Inner>, job: &Job, exec: Execution) -> Result<Execution> {
+    let retryable = matches!(exec.status, ExecutionStatus::Failed | ExecutionStatus::TimedOut);
+    let schedule = RetrySchedule(job.settings.retry_delays_secs.iter().map(|s| Duration::from_secs(*s)).collect());
+    let decision = schedule.decide(retryable, job.settings.retry_on_failure, job.settings.max_retries, exec.attempt);
+    let now = inner.clock.now();
+    match decision {
+        RetryDecision::None => {
+            if retryable && job.settings.alerts.on_failure {
+                inner.alert(NewAlert {
+                    kind: AlertKind::ExecutionFailed,
+                    title: format!("'{}' failed", job.name),
+                    body: exec.note.clone().unwrap_or_else(|| "The execution failed.".into()),
+                    job_id: Some(job.id.clone()),
+                    execution_id: Some(exec.id.clone()),
+                    connection_id: Some(job.connection_id.clone()),
+                }).await?;
+            }
+            Ok(exec)
+        }
+        RetryDecision::Schedule { attempt, delay } => {
+            let due = now + chrono::Duration::from_std(delay).expect("delay fits");
+            let retry = inner
+                .store
+                .insert_execution(
+                    NewExecution {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        job_id: job.id.clone(),
+                        trigger: Trigger::Retry,
+                        attempt,
+                        retry_of: Some(exec.id.clone()),
+                        status: ExecutionStatus::Queued,
+                        mode: job.mode,
+                        record_id: None,
+                        due_at: due,
+                        owner: None,
+                    },
+                    now,
+                )
+                .await?;
+            inner.store.set_next_retry(&exec.id, due).await?;
+            inner.emit(Event::RetryScheduled {
+                execution_id: exec.id.clone(),
+                job_id: job.id.clone(),
+                retry_execution_id: retry.id.clone(),
+                attempt,
+                due_at: due.to_rfc3339(),
+            });
+            inner.wake_worker();
+            inner.store.execution(&exec.id).await
+        }
+        RetryDecision::Exhausted => {
+            if job.settings.alerts.on_retries_exhausted {
+                inner.alert(NewAlert {
+                    kind: AlertKind::RetriesExhausted,
+                    title: format!("'{}' failed after {} attempt(s)", job.name, exec.attempt),
+                    body: format!(
+                        "No more automatic retries. Last failure: {}",
+                        exec.note.clone().unwrap_or_else(|| exec.status.to_string())
+                    ),
+                    job_id: Some(job.id.clone()),
+                    execution_id: Some(exec.id.clone()),
+                    connection_id: Some(job.connection_id.clone()),
+                }).await?;
+            }
+            inner.emit(Event::RetriesExhausted {
+                execution_id: exec.id.clone(),
+                job_id: job.id.clone(),
+                job_name: job.name.clone(),
+                attempts: exec.attempt,
+            });
+            Ok(exec)
+        }
+    }
+}
+
+/// "customers" → "customer", for messages.
+fn singular(entity: &str) -> &str {
+    entity.strip_suffix('s').unwrap_or(entity)
+}

@@ -1,0 +1,172 @@
+//! Where secrets live: the OS keychain (keyring, Secret Service on Linux) or, for tests and
+//! throwaway demos, memory. Never the database, logs or errors.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+
+/// A secret value. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value, for the one place that must send it (an HTTP header or token request).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Which secret of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretKind {
+    ClientSecret,
+    AccessToken,
+    RefreshToken,
+    ApiKey,
+}
+
+impl SecretKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretKind::ClientSecret => "client_secret",
+            SecretKind::AccessToken => "access_token",
+            SecretKind::RefreshToken => "refresh_token",
+            SecretKind::ApiKey => "api_key",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            SecretKind::ClientSecret => "client secret",
+            SecretKind::AccessToken => "access token",
+            SecretKind::RefreshToken => "refresh token",
+            SecretKind::ApiKey => "API key",
+        }
+    }
+}
+
+/// Storage for connection secrets. Calls may block (D-Bus); the engine calls them from
+/// blocking threads.
+pub trait SecretStore: Send + Sync + fmt::Debug {
+    fn get(&self, connection_id: &str, kind: SecretKind) -> Result<Option<Secret>>;
+    fn set(&self, connection_id: &str, kind: SecretKind, value: &Secret) -> Result<()>;
+    fn delete(&self, connection_id: &str, kind: SecretKind) -> Result<()>;
+}
+
+/// Secrets in process memory only; gone when the process ends.
+#[derive(Debug, Default)]
+pub struct MemorySecretStore {
+    map: Mutex<HashMap<(String, SecretKind), Secret>>,
+}
+
+impl SecretStore for MemorySecretStore {
+    fn get(&self, connection_id: &str, kind: SecretKind) -> Result<Option<Secret>> {
+        Ok(self.map.lock().expect("secrets lock").get(&(connection_id.to_string(), kind)).cloned())
+    }
+    fn set(&self, connection_id: &str, kind: SecretKind, value: &Secret) -> Result<()> {
+        self.map.lock().expect("secrets lock").insert((connection_id.to_string(), kind), value.clone());
+        Ok(())
+    }
+    fn delete(&self, connection_id: &str, kind: SecretKind) -> Result<()> {
+        self.map.lock().expect("secrets lock").remove(&(connection_id.to_string(), kind));
+        Ok(())
+    }
+}
+
+/// The OS keychain. Entries are service `syncdesk` (or the given service), account
+/// `<connection id>/<secret kind>`.
+#[derive(Debug, Clone)]
+pub struct KeyringSecretStore {
+    service: String,
+}
+
+impl KeyringSecretStore {
+    pub fn new(service: impl Into<String>) -> Self {
+        KeyringSecretStore { service: service.into() }
+    }
+
+    fn entry(&self, connection_id: &str, kind: SecretKind) -> Result<keyring::Entry> {
+        keyring::Entry::new(&self.service, &format!("{connection_id}/{}", kind.as_str()))
+            .map_err(keychain_error)
+    }
+
+    /// Store and read back a probe value, so a missing or locked keychain is reported before
+    /// anything depends on it.
+    pub fn probe(&self) -> Result<()> {
+        let e = self.entry("probe", SecretKind::AccessToken)?;
+        e.set_password("probe").map_err(keychain_error)?;
+        let back = e.get_password().map_err(keychain_error)?;
+        let _ = e.delete_credential();
+        if back != "probe" {
+            return Err(Error::Keychain("the keychain did not return what was stored".into()));
+        }
+        Ok(())
+    }
+}
+
+impl SecretStore for KeyringSecretStore {
+    fn get(&self, connection_id: &str, kind: SecretKind) -> Result<Option<Secret>> {
+        match self.entry(connection_id, kind)?.get_password() {
+            Ok(v) => Ok(Some(Secret(v))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+    fn set(&self, connection_id: &str, kind: SecretKind, value: &Secret) -> Result<()> {
+        self.entry(connection_id, kind)?.set_password(value.expose()).map_err(keychain_error)
+    }
+    fn delete(&self, connection_id: &str, kind: SecretKind) -> Result<()> {
+        match self.entry(connection_id, kind)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+}
+
+/// Turn keyring's errors into what an admin can act on (RECIPES lists what each means).
+fn keychain_error(e: keyring::Error) -> Error {
+    let text = e.to_string();
+    let msg = match &e {
+        keyring::Error::NoStorageAccess(_) if text.contains("IsLocked") || text.contains("locked") => {
+            "the keychain is locked; unlock it (log in to the desktop session) and try again".into()
+        }
+        keyring::Error::NoStorageAccess(_) => {
+            "no keychain collection is available; is a Secret Service (gnome-keyring, KWallet) running and set up?".to_string()
+        }
+        keyring::Error::PlatformFailure(_) if text.contains("ServiceUnknown") || text.contains("org.freedesktop.secrets") => {
+            "no Secret Service is running on the session bus (start gnome-keyring-daemon or KWallet)".into()
+        }
+        keyring::Error::PlatformFailure(_) if text.contains("DISPLAY") || text.contains("dbus") || text.contains("D-Bus") => {
+            "no D-Bus session bus is available (run inside a desktop session or dbus-run-session)".into()
+        }
+        _ => format!("keychain error: {text}"),
+    };
+    Error::Keychain(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("at_topsecret");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let store = MemorySecretStore::default();
+        store.set("c1", SecretKind::AccessToken, &s).unwrap();
+        assert!(!format!("{store:?}").contains("topsecret"));
+        assert_eq!(store.get("c1", SecretKind::AccessToken).unwrap(), Some(s));
+        store.delete("c1", SecretKind::AccessToken).unwrap();
+        assert_eq!(store.get("c1", SecretKind::AccessToken).unwrap(), None);
+    }
+}

@@ -1,0 +1,186 @@
+//! The `connections` table.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::Store;
+use crate::clock::{from_millis, to_millis};
+use crate::connector::{ConnectorSpec, TokenTimes};
+use crate::error::{Error, Result};
+use crate::model::{AuthKind, Connection, ConnectionStatus};
+
+#[derive(Debug, FromRow)]
+struct Row {
+    id: String,
+    name: String,
+    provider: String,
+    base_url: String,
+    auth_kind: String,
+    status: String,
+    status_note: Option<String>,
+    token_expires_at: Option<i64>,
+    refresh_expires_at: Option<i64>,
+    last_checked_at: Option<i64>,
+    created_at: i64,
+}
+
+impl Row {
+    fn into_model(self) -> Result<Connection> {
+        Ok(Connection {
+            auth_kind: serde_json::from_value(serde_json::Value::String(self.auth_kind.clone()))
+                .map_err(|_| Error::Store(format!("unknown auth kind '{}'", self.auth_kind)))?,
+            status: self.status.parse::<ConnectionStatus>()?,
+            id: self.id,
+            name: self.name,
+            provider: self.provider,
+            base_url: self.base_url,
+            status_note: self.status_note,
+            token_expires_at: self.token_expires_at.map(from_millis),
+            refresh_expires_at: self.refresh_expires_at.map(from_millis),
+            last_checked_at: self.last_checked_at.map(from_millis),
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+const COLUMNS: &str = "id, name, provider, base_url, auth_kind, status, status_note, token_expires_at, refresh_expires_at, last_checked_at, created_at";
+
+/// A connection about to be stored.
+#[derive(Debug)]
+pub struct NewConnectionRow {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub base_url: String,
+    pub auth_kind: AuthKind,
+    pub client_id: Option<String>,
+    pub spec: ConnectorSpec,
+    pub now: DateTime<Utc>,
+}
+
+pub(crate) fn auth_kind_str(k: AuthKind) -> String {
+    serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+impl Store {
+    pub async fn insert_connection(&self, c: NewConnectionRow) -> Result<Connection> {
+        let spec = serde_json::to_string(&c.spec).map_err(|e| Error::Store(e.to_string()))?;
+        let res = sqlx::query(
+            "INSERT INTO connections (id, name, provider, base_url, auth_kind, client_id, spec, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.provider)
+        .bind(&c.base_url)
+        .bind(auth_kind_str(c.auth_kind))
+        .bind(&c.client_id)
+        .bind(spec)
+        .bind(to_millis(c.now))
+        .bind(to_millis(c.now))
+        .execute(self.pool())
+        .await;
+        match res {
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(Error::Conflict(format!("a connection named '{}' already exists", c.name)))
+            }
+            other => other?,
+        };
+        self.connection(&c.id).await
+    }
+
+    /// A connection by id or by name.
+    pub async fn connection(&self, id_or_name: &str) -> Result<Connection> {
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE id = ? OR name = ? LIMIT 1"
+        ))
+        .bind(id_or_name)
+        .bind(id_or_name)
+        .fetch_optional(self.pool())
+        .await?;
+        row.ok_or_else(|| Error::NotFound { what: "connection", id: id_or_name.to_string() })?
+            .into_model()
+    }
+
+    pub async fn connections(&self) -> Result<Vec<Connection>> {
+        let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM connections ORDER BY name"))
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(Row::into_model).collect()
+    }
+
+    /// The connector spec and client id of a connection.
+    pub async fn connection_spec(&self, id: &str) -> Result<(ConnectorSpec, Option<String>)> {
+        let (spec, client_id): (String, Option<String>) =
+            sqlx::query_as("SELECT spec, client_id FROM connections WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or_else(|| Error::NotFound { what: "connection", id: id.to_string() })?;
+        let spec = serde_json::from_str(&spec)
+            .map_err(|e| Error::Store(format!("stored connector spec is unreadable: {e}")))?;
+        Ok((spec, client_id))
+    }
+
+    pub async fn set_connection_status(
+        &self,
+        id: &str,
+        status: ConnectionStatus,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE connections SET status = ?, status_note = ?, last_checked_at = ?, updated_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(note)
+            .bind(to_millis(now))
+            .bind(to_millis(now))
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_connection_tokens(&self, id: &str, t: TokenTimes, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE connections SET token_expires_at = ?, refresh_expires_at = COALESCE(?, refresh_expires_at),
+             status = 'active', status_note = NULL, last_checked_at = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(t.expires_at.map(to_millis))
+        .bind(t.refresh_expires_at.map(to_millis))
+        .bind(to_millis(now))
+        .bind(to_millis(now))
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Remember the fields the provider sent for an entity (R-E5), so a schema change can be shown.
+    pub async fn set_observed_fields(&self, id: &str, entity: &str, fields: Vec<String>) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let (current,): (String,) = sqlx::query_as("SELECT observed_fields FROM connections WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut map: BTreeMap<String, Vec<String>> = serde_json::from_str(&current).unwrap_or_default();
+        map.insert(entity.to_string(), fields);
+        sqlx::query("UPDATE connections SET observed_fields = ? WHERE id = ?")
+            .bind(serde_json::to_string(&map).map_err(|e| Error::Store(e.to_string()))?)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn observed_fields(&self, id: &str) -> Result<BTreeMap<String, Vec<String>>> {
+        let (current,): (String,) = sqlx::query_as("SELECT observed_fields FROM connections WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound { what: "connection", id: id.to_string() })?;
+        Ok(serde_json::from_str(&current).unwrap_or_default())
+    }
+}

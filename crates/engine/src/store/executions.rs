@@ -1,0 +1,343 @@
+//! The `executions` table: runs of a job, the retry queue (queued rows with a due time) and
+//! the owner lease that tells a live run from an interrupted one.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::{page_of, parse_cursor, Store};
+use crate::clock::{from_millis, to_millis};
+use crate::error::{Error, Result};
+use crate::model::{Counts, Execution, ExecutionStatus, FailureKind, Mode, Page, PageRequest, Trigger};
+
+#[derive(Debug, FromRow)]
+struct Row {
+    id: String,
+    job_id: String,
+    seq: i64,
+    trigger: String,
+    attempt: i64,
+    retry_of: Option<String>,
+    status: String,
+    mode: String,
+    record_id: Option<String>,
+    created_at: i64,
+    due_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    processed: i64,
+    created: i64,
+    updated: i64,
+    skipped: i64,
+    failed: i64,
+    excluded: i64,
+    batch_in_progress: Option<String>,
+    failure_kind: Option<String>,
+    note: Option<String>,
+    next_retry_at: Option<i64>,
+    request_retries: i64,
+    rate_limit_waits: i64,
+}
+
+const COLUMNS: &str = "id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, finished_at, processed, created, updated, skipped, failed, excluded, batch_in_progress, failure_kind, note, next_retry_at, request_retries, rate_limit_waits";
+
+impl Row {
+    fn into_model(self) -> Result<Execution> {
+        Ok(Execution {
+            trigger: self.trigger.parse()?,
+            status: self.status.parse()?,
+            mode: self.mode.parse()?,
+            failure_kind: self.failure_kind.as_deref().map(str::parse).transpose()?,
+            id: self.id,
+            job_id: self.job_id,
+            attempt: self.attempt as u32,
+            retry_of: self.retry_of,
+            record_id: self.record_id,
+            created_at: from_millis(self.created_at),
+            due_at: from_millis(self.due_at),
+            started_at: self.started_at.map(from_millis),
+            finished_at: self.finished_at.map(from_millis),
+            counts: Counts {
+                processed: self.processed as u64,
+                created: self.created as u64,
+                updated: self.updated as u64,
+                skipped: self.skipped as u64,
+                failed: self.failed as u64,
+            },
+            excluded: self.excluded as u64,
+            batch_in_progress: self.batch_in_progress,
+            note: self.note,
+            next_retry_at: self.next_retry_at.map(from_millis),
+            request_retries: self.request_retries as u32,
+            rate_limit_waits: self.rate_limit_waits as u32,
+        })
+    }
+}
+
+/// A new execution row: `running` when it starts at once, `queued` when it waits for `due_at`.
+#[derive(Debug)]
+pub struct NewExecution {
+    pub id: String,
+    pub job_id: String,
+    pub trigger: Trigger,
+    pub attempt: u32,
+    pub retry_of: Option<String>,
+    pub status: ExecutionStatus,
+    pub mode: Mode,
+    pub record_id: Option<String>,
+    pub due_at: DateTime<Utc>,
+    /// For running rows: the owner and its lease.
+    pub owner: Option<(String, DateTime<Utc>)>,
+}
+
+/// Counters written with every committed page.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub counts: Counts,
+    pub excluded: u64,
+    pub batch_in_progress: Option<String>,
+    pub request_retries: u32,
+    pub rate_limit_waits: u32,
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone)]
+pub struct ExecutionFinish {
+    pub status: ExecutionStatus,
+    pub failure_kind: Option<FailureKind>,
+    pub note: Option<String>,
+    pub progress: Progress,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Insert an execution; `seq` gives it its place in the history.
+    pub async fn insert_execution(&self, e: NewExecution, now: DateTime<Utc>) -> Result<Execution> {
+        let (owner, lease) = match &e.owner {
+            Some((o, l)) => (Some(o.clone()), Some(to_millis(*l))),
+            None => (None, None),
+        };
+        let started = (e.status == ExecutionStatus::Running).then(|| to_millis(now));
+        sqlx::query(
+            "INSERT INTO executions (id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, owner, lease_until)
+             VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(&e.job_id)
+        .bind(e.trigger.as_str())
+        .bind(i64::from(e.attempt))
+        .bind(&e.retry_of)
+        .bind(e.status.as_str())
+        .bind(e.mode.as_str())
+        .bind(&e.record_id)
+        .bind(to_millis(now))
+        .bind(to_millis(e.due_at))
+        .bind(started)
+        .bind(owner)
+        .bind(lease)
+        .execute(self.pool())
+        .await?;
+        self.execution(&e.id).await
+    }
+
+    pub async fn execution(&self, id: &str) -> Result<Execution> {
+        let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.ok_or_else(|| Error::NotFound { what: "execution", id: id.to_string() })?.into_model()
+    }
+
+    /// Executions newest first, of one job or of all.
+    pub async fn executions(&self, job_id: Option<&str>, page: &PageRequest) -> Result<Page<Execution>> {
+        let before = parse_cursor(&page.cursor)?.unwrap_or(i64::MAX);
+        let rows: Vec<Row> = match job_id {
+            Some(job) => sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM executions WHERE job_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+            ))
+            .bind(job)
+            .bind(before)
+            .bind(page.limit() + 1)
+            .fetch_all(self.pool())
+            .await?,
+            None => sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM executions WHERE seq < ? ORDER BY seq DESC LIMIT ?"
+            ))
+            .bind(before)
+            .bind(page.limit() + 1)
+            .fetch_all(self.pool())
+            .await?,
+        };
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let items = rows.into_iter().map(Row::into_model).collect::<Result<Vec<_>>>()?;
+        let limit = page.limit();
+        let paired: Vec<(i64, Execution)> = seqs.into_iter().zip(items).collect();
+        let p = page_of(paired, limit, |(s, _)| s.to_string());
+        Ok(Page { items: p.items.into_iter().map(|(_, e)| e).collect(), next_cursor: p.next_cursor })
+    }
+
+    /// The newest execution of a job that is not a single-record retry.
+    pub async fn latest_execution(&self, job_id: &str) -> Result<Option<Execution>> {
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM executions WHERE job_id = ? AND trigger <> 'record_retry' ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(job_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(Row::into_model).transpose()
+    }
+
+    /// Whether a job has an execution running now.
+    pub async fn job_is_running(&self, job_id: &str) -> Result<bool> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM executions WHERE job_id = ? AND status = 'running'")
+            .bind(job_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Atomically take the oldest due queued execution whose job is not already running.
+    pub async fn claim_due_execution(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Execution>> {
+        let id: Option<(String,)> = sqlx::query_as(
+            "UPDATE executions SET status = 'running', owner = ?, lease_until = ?, started_at = ?
+             WHERE id = (
+                SELECT q.id FROM executions q
+                WHERE q.status = 'queued' AND q.due_at <= ?
+                  AND NOT EXISTS (SELECT 1 FROM executions r WHERE r.job_id = q.job_id AND r.status = 'running')
+                ORDER BY q.due_at, q.seq LIMIT 1)
+             AND status = 'queued'
+             RETURNING id",
+        )
+        .bind(owner)
+        .bind(to_millis(lease_until))
+        .bind(to_millis(now))
+        .bind(to_millis(now))
+        .fetch_optional(self.pool())
+        .await?;
+        match id {
+            Some((id,)) => Ok(Some(self.execution(&id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Progress of a running execution, outside a page transaction.
+    pub async fn update_progress(&self, id: &str, p: &Progress) -> Result<()> {
+        let mut conn = self.pool().acquire().await?;
+        write_progress(&mut conn, id, p).await
+    }
+
+    /// Record how an execution ended.
+    pub async fn finish_execution(&self, id: &str, f: &ExecutionFinish) -> Result<Execution> {
+        let mut tx = self.pool().begin().await?;
+        write_progress(&mut tx, id, &f.progress).await?;
+        sqlx::query(
+            "UPDATE executions SET status = ?, failure_kind = ?, note = ?, finished_at = ?, owner = NULL, lease_until = NULL WHERE id = ?",
+        )
+        .bind(f.status.as_str())
+        .bind(f.failure_kind.map(FailureKind::as_str))
+        .bind(&f.note)
+        .bind(to_millis(f.finished_at))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.execution(id).await
+    }
+
+    pub async fn set_next_retry(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE executions SET next_retry_at = ? WHERE id = ?")
+            .bind(to_millis(at))
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Cancel queued executions of a job (a successful run supersedes pending retries).
+    pub async fn cancel_queued(&self, job_id: &str, note: &str, now: DateTime<Utc>) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE executions SET status = 'cancelled', note = ?, finished_at = ? WHERE job_id = ? AND status = 'queued'",
+        )
+        .bind(note)
+        .bind(to_millis(now))
+        .bind(job_id)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Cancel one queued execution.
+    pub async fn cancel_if_queued(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE executions SET status = 'cancelled', note = 'cancelled before it started', finished_at = ? WHERE id = ? AND status = 'queued'",
+        )
+        .bind(to_millis(now))
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Running executions with their owner and lease, for crash recovery.
+    pub async fn running_executions(&self) -> Result<Vec<(String, Option<String>, Option<DateTime<Utc>>)>> {
+        let rows: Vec<(String, Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT id, owner, lease_until FROM executions WHERE status = 'running'")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().map(|(id, o, l)| (id, o, l.map(from_millis))).collect())
+    }
+
+    /// Mark a running execution interrupted, unless someone else already finished it.
+    pub async fn mark_interrupted(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE executions SET status = 'failed', failure_kind = 'interrupted', note = ?, finished_at = ?, owner = NULL, lease_until = NULL
+             WHERE id = ? AND status = 'running'",
+        )
+        .bind(note)
+        .bind(to_millis(now))
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Count executions (all, for pagination tests and the dashboard).
+    pub async fn count_executions(&self, job_id: &str) -> Result<u64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM executions WHERE job_id = ?")
+            .bind(job_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n as u64)
+    }
+}
+
+pub(crate) async fn write_progress(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+    p: &Progress,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE executions SET processed = ?, created = ?, updated = ?, skipped = ?, failed = ?, excluded = ?,
+         batch_in_progress = ?, request_retries = ?, rate_limit_waits = ?, lease_until = COALESCE(?, lease_until)
+         WHERE id = ?",
+    )
+    .bind(p.counts.processed as i64)
+    .bind(p.counts.created as i64)
+    .bind(p.counts.updated as i64)
+    .bind(p.counts.skipped as i64)
+    .bind(p.counts.failed as i64)
+    .bind(p.excluded as i64)
+    .bind(&p.batch_in_progress)
+    .bind(i64::from(p.request_retries))
+    .bind(i64::from(p.rate_limit_waits))
+    .bind(p.lease_until.map(to_millis))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The local store: SQLite (WAL) through sqlx with embedded migrations; one module per table.
+//! Every list is paginated in SQL by a keyset cursor and backed by an index.
+
+mod alerts;
+mod audit;
+mod connections;
+mod executions;
+mod record_errors;
+mod refs;
+mod jobs;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::error::{Error, Result};
+
+pub use connections::NewConnectionRow;
+pub use executions::{ExecutionFinish, NewExecution, Progress};
+pub use alerts::NewAlert;
+pub use refs::{ErrorInsert, PageWrite, RecordUpsert, RefRow, RefUpsert};
+
+/// The database the store runs on (PostgreSQL joins through this alias and the queries,
+/// which stick to SQL both accept).
+pub(crate) type Db = sqlx::Sqlite;
+
+/// Handle to the local database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Open (creating if needed) the SQLite file at `path` and run migrations.
+    pub async fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Store(format!("cannot create data directory {}: {}", dir.display(), e.kind()))
+            })?;
+        }
+        let opts = SqliteConnectOptions::new().filename(path);
+        Self::open_with(opts).await
+    }
+
+    /// Open from a `sqlite:` URL (`sqlite::memory:` for throwaway stores).
+    pub async fn open_url(url: &str) -> Result<Store> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::invalid("database url", e))?;
+        Self::open_with(opts).await
+    }
+
+    async fn open_with(opts: SqliteConnectOptions) -> Result<Store> {
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(db) => Error::Store(format!("cannot open the database: {}", db.message())),
+                other => Error::Store(format!("cannot open the database: {other}")),
+            })?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Close the pool (last step of shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Parse a keyset cursor the store itself produced; a tampered one is bad input.
+pub(crate) fn parse_cursor(cursor: &Option<String>) -> Result<Option<i64>> {
+    cursor
+        .as_deref()
+        .map(|c| c.parse::<i64>().map_err(|_| Error::invalid("cursor", format!("'{c}' is not a cursor from this list"))))
+        .transpose()
+}
+
+/// Build a [`crate::Page`] from rows fetched with `limit + 1`.
+pub(crate) fn page_of<T>(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> crate::Page<T> {
+    let more = items.len() as i64 > limit;
+    if more {
+        items.truncate(limit as usize);
+    }
+    let next_cursor = if more { items.last().map(cursor_of) } else { None };
+    crate::Page { items, next_cursor }
+}
