@@ -1,1 +1,69 @@
-//! Shared support for the system tests under `tests/`.
+//! Support for the system tests: finding and running the real `syncdesk` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The `syncdesk` binary built next to the test executable (`cargo build --workspace`
+/// builds it; `scripts/test.sh` does so before the tests).
+pub fn syncdesk_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SYNCDESK_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
+    let bin = dir.join("syncdesk");
+    assert!(bin.exists(), "{} is missing: run `cargo build --workspace` first (scripts/test.sh does)", bin.display());
+    bin
+}
+
+/// Fail loudly, not silently skip, when the keychain is not set up.
+pub fn require_keyring() {
+    assert!(
+        std::env::var_os("SYNCDESK_KEYRING_READY").is_some(),
+        "these tests need a real Secret Service: run them through scripts/test.sh \
+         (dbus-run-session + gnome-keyring, see scripts/with-keyring.sh)"
+    );
+}
+
+/// Run `syncdesk --data-dir <dir> <args>` with extra environment, and return its output.
+pub async fn syncdesk(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(syncdesk_bin());
+    cmd.arg("--data-dir").arg(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("syncdesk starts");
+    if let Some(input) = stdin {
+        let mut s = child.stdin.take().expect("stdin");
+        s.write_all(input.as_bytes()).await.expect("write stdin");
+        drop(s);
+    }
+    child.wait_with_output().await.expect("syncdesk finishes")
+}
+
+/// Stdout as text, or a panic showing both streams when the exit status is not `want`.
+pub fn expect_status(out: &Output, want: i32) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(want),
+        "unexpected exit status\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Whether `needle` occurs in any of the SQLite files of a data directory.
+pub fn database_contains(dir: &Path, needle: &str) -> bool {
+    ["syncdesk.db", "syncdesk.db-wal", "syncdesk.db-shm"].iter().any(|f| {
+        std::fs::read(dir.join(f)).map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())).unwrap_or(false)
+    })
+}
+
+/// Parse `--json` output.
+pub fn json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
+}

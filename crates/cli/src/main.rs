@@ -1,2 +1,983 @@
-//! The `syncdesk` command line.
-fn main() {}
+//! The `syncdesk` command line: a thin shell over the engine (one engine call per command,
+//! JSON shapes in `dto`), plus the sandbox server and the guided demo.
+// A command line's interface is its standard output.
+#![allow(clippy::print_stdout)]
+
+mod demo;
+mod dto;
+mod table;
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use syncdesk_engine::{
+    self as engine, ConnectorSpec, Engine, EngineOptions, Error, ExecutionStatus, NewConnection, NewJob,
+    PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore, SystemClock,
+};
+use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
+
+use crate::dto::*;
+use crate::table::Table;
+
+/// Exit status of `job run` when the execution completed with record errors.
+const EXIT_COMPLETED_WITH_ERRORS: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(name = "syncdesk", version, about = "Sync business records with provider APIs, and survive their failures")]
+struct Cli {
+    /// Where the database lives (default: the OS data directory, e.g. ~/.local/share/syncdesk).
+    #[arg(long, global = true, env = "SYNCDESK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where secrets live: the OS keychain, or memory (gone when the command ends).
+    #[arg(long, global = true, value_enum, default_value_t = SecretStoreKind::Keyring, env = "SYNCDESK_SECRET_STORE")]
+    secret_store: SecretStoreKind,
+    /// Log more (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum SecretStoreKind {
+    Keyring,
+    Memory,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the sandbox, create a connection and a job per entity, run them clean and with faults, and show what happened.
+    Demo(DemoArgs),
+    /// The built-in provider simulator.
+    #[command(subcommand)]
+    Sandbox(SandboxCmd),
+    /// Provider accounts.
+    #[command(subcommand)]
+    Connection(ConnectionCmd),
+    /// Sync jobs.
+    #[command(subcommand)]
+    Job(JobCmd),
+    /// Execution history, newest first.
+    Executions(ExecutionsArgs),
+    /// One execution.
+    #[command(subcommand)]
+    Execution(ExecutionCmd),
+    /// The error log of an execution.
+    Errors(ErrorsArgs),
+    /// Records that failed in three executions (a job's Failed Records).
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetterCmd),
+    /// Alerts, newest first.
+    Alerts(AlertsArgs),
+    /// The audit log, newest first.
+    Audit(ListArgs),
+    /// Run scheduled jobs and automatic retries until interrupted.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Customers in the sandbox (products, invoices and payments scale with it).
+    #[arg(long, default_value_t = 250)]
+    customers: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCmd {
+    /// Serve the sandbox provider on 127.0.0.1 until interrupted.
+    Serve {
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 250)]
+        customers: usize,
+        #[arg(long, default_value_t = 50)]
+        products: usize,
+        #[arg(long, default_value_t = 400)]
+        invoices: usize,
+        #[arg(long, default_value_t = 300)]
+        payments: usize,
+        /// Faults to start with (JSON, see docs/sandbox.md); change them at runtime with PUT /_admin/faults.
+        #[arg(long)]
+        faults: Option<PathBuf>,
+    },
+    /// Print the connector spec of the sandbox (TOML).
+    Spec,
+}
+
+#[derive(Debug, Args)]
+struct SecretArgs {
+    /// Read the client secret from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    client_secret_env: Option<String>,
+    /// Read the client secret from standard input.
+    #[arg(long)]
+    client_secret_stdin: bool,
+    /// Read an API key from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    api_key_env: Option<String>,
+    /// Read an API key from standard input.
+    #[arg(long)]
+    api_key_stdin: bool,
+    /// Read a refresh token from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    refresh_token_env: Option<String>,
+    /// Read a bearer token from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    token_env: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectionCmd {
+    /// Create a connection from a connector spec file. Secrets are read from stdin or an environment variable, never from arguments.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Connector spec (TOML or JSON); `sandbox` for the built-in sandbox's spec.
+        #[arg(long)]
+        spec: String,
+        #[arg(long)]
+        base_url: Option<String>,
+        #[arg(long)]
+        client_id: Option<String>,
+        #[command(flatten)]
+        secrets: SecretArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store new credentials for a connection (re-authenticate).
+    Reauth {
+        connection: String,
+        #[command(flatten)]
+        secrets: SecretArgs,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        connection: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobCmd {
+    /// Create a job from flags, or from a job file (TOML/JSON, docs/cli.md).
+    Add(JobAddArgs),
+    List(ListArgs),
+    Show {
+        job: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a job now and wait. Exit status: 0 completed, 3 completed with errors, 1 failed / timed out / cancelled.
+    Run {
+        job: String,
+        /// Fetch everything, even for an incremental job.
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct JobAddArgs {
+    /// Job file; flags below override it.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    connection: Option<String>,
+    #[arg(long)]
+    entity: Option<String>,
+    #[arg(long, value_parser = ["full", "incremental"])]
+    mode: Option<String>,
+    /// `manual`, `every 15m`, or `cron 0 * * * *`.
+    #[arg(long)]
+    schedule: Option<String>,
+    #[arg(long)]
+    batch_size: Option<u32>,
+    /// Execution timeout, e.g. `30m`.
+    #[arg(long, value_parser = parse_secs)]
+    timeout: Option<u64>,
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// Do not retry failed executions automatically.
+    #[arg(long)]
+    no_retry: bool,
+    /// Waits before automatic retries, e.g. `5m,30m,2h`.
+    #[arg(long, value_parser = parse_secs_list)]
+    retry_delays: Option<Vec<u64>>,
+    /// Waits between attempts of a failing request, e.g. `1s,5s,15s`.
+    #[arg(long, value_parser = parse_secs_list)]
+    backoff: Option<Vec<u64>>,
+    #[arg(long)]
+    no_duplicate_detection: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_secs(s: &str) -> Result<u64, String> {
+    engine::model::parse_duration(s).map(|d| d.as_secs())
+}
+
+fn parse_secs_list(s: &str) -> Result<Vec<u64>, String> {
+    s.split(',').map(parse_secs).collect()
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Continue after this cursor (printed as next_cursor).
+    #[arg(long)]
+    cursor: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ExecutionsArgs {
+    #[arg(long)]
+    job: Option<String>,
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum ExecutionCmd {
+    /// Status, counts, diagnosis and retry chain of an execution.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a running or queued execution.
+    Cancel { id: String },
+}
+
+#[derive(Debug, Args)]
+struct ErrorsArgs {
+    execution: String,
+    /// Only this kind (ValidationError, DuplicateConflict, ReferenceNotFound, TransformError, SchemaMismatch).
+    #[arg(long)]
+    kind: Option<String>,
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterCmd {
+    List {
+        job: String,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Re-process records now (fresh from the source).
+    Retry {
+        job: String,
+        records: Vec<String>,
+        /// Every dead letter of the job.
+        #[arg(long, conflicts_with = "records")]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark records intentionally skipped (audited).
+    Dismiss {
+        job: String,
+        records: Vec<String>,
+        #[arg(long, conflicts_with = "records")]
+        all: bool,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        note: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AlertsArgs {
+    #[arg(long)]
+    unread: bool,
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+#[derive(Debug, Args)]
+struct WorkerArgs {
+    /// Recover, run what is due now, and exit.
+    #[arg(long)]
+    once: bool,
+}
+
+/// A failure of the command, with its exit status.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Engine(#[from] Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl CliError {
+    fn code(&self) -> &str {
+        match self {
+            CliError::Engine(e) => e.code(),
+            CliError::Usage(_) => "usage",
+            CliError::Io(_) => "io",
+        }
+    }
+}
+
+type CliResult<T = ExitCode> = Result<T, CliError>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info,sqlx=warn",
+        _ => "debug,sqlx=info,hyper=info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SYNCDESK_LOG").unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let json = wants_json(&cli.command);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            if json {
+                let body = serde_json::json!({"error": ErrorDto { code: e.code().to_string(), message: e.to_string() }});
+                eprintln!("{body}");
+            } else {
+                eprintln!("error: {e}");
+            }
+            match &e {
+                CliError::Usage(_) => ExitCode::from(2),
+                CliError::Engine(err) if err.code() == "invalid_input" => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+fn wants_json(c: &Command) -> bool {
+    match c {
+        Command::Demo(a) => a.json,
+        Command::Connection(ConnectionCmd::Add { json, .. } | ConnectionCmd::List { json } | ConnectionCmd::Show { json, .. }) => *json,
+        Command::Job(JobCmd::Add(a)) => a.json,
+        Command::Job(JobCmd::List(l)) => l.json,
+        Command::Job(JobCmd::Show { json, .. } | JobCmd::Run { json, .. }) => *json,
+        Command::Executions(a) => a.list.json,
+        Command::Execution(ExecutionCmd::Show { json, .. }) => *json,
+        Command::Errors(a) => a.list.json,
+        Command::DeadLetters(DeadLetterCmd::List { list, .. }) => list.json,
+        Command::DeadLetters(DeadLetterCmd::Retry { json, .. }) => *json,
+        Command::Alerts(a) => a.list.json,
+        Command::Audit(l) => l.json,
+        _ => false,
+    }
+}
+
+fn data_dir(cli: &Cli) -> CliResult<PathBuf> {
+    match &cli.data_dir {
+        Some(d) => Ok(d.clone()),
+        None => dirs::data_dir()
+            .map(|d| d.join("syncdesk"))
+            .ok_or_else(|| CliError::Usage("no OS data directory is known here; pass --data-dir".into())),
+    }
+}
+
+fn secret_store(kind: SecretStoreKind) -> Arc<dyn SecretStore> {
+    match kind {
+        SecretStoreKind::Keyring => Arc::new(engine::KeyringSecretStore::new("syncdesk")),
+        SecretStoreKind::Memory => Arc::new(engine::MemorySecretStore::default()),
+    }
+}
+
+fn actor() -> String {
+    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "admin".into())
+}
+
+async fn open(cli: &Cli) -> CliResult<Engine> {
+    let dir = data_dir(cli)?;
+    Ok(Engine::open(EngineOptions {
+        database: dir.join("syncdesk.db"),
+        secrets: secret_store(cli.secret_store),
+        clock: Arc::new(SystemClock),
+        actor: actor(),
+    })
+    .await?)
+}
+
+fn print_json<T: Serialize>(v: &T) -> CliResult {
+    let s = serde_json::to_string_pretty(v).map_err(|e| CliError::Io(e.to_string()))?;
+    println!("{s}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn page<T, D: Serialize>(p: &engine::Page<T>, f: impl Fn(&T) -> D) -> PageDto<D> {
+    PageDto { items: p.items.iter().map(f).collect(), next_cursor: p.next_cursor.clone() }
+}
+
+fn req(l: &ListArgs) -> PageRequest {
+    PageRequest { cursor: l.cursor.clone(), limit: l.limit }
+}
+
+fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn more(next: &Option<String>) {
+    if let Some(c) = next {
+        println!("(more: --cursor {c})");
+    }
+}
+
+/// Read one secret from the flags: stdin or a named environment variable, never argv.
+fn read_secrets(a: &SecretArgs) -> CliResult<Vec<(SecretKind, Secret)>> {
+    let mut out = Vec::new();
+    let mut stdin_used = false;
+    let mut from_stdin = |what: &str| -> CliResult<Secret> {
+        if stdin_used {
+            return Err(CliError::Usage("only one secret can be read from standard input".into()));
+        }
+        stdin_used = true;
+        if std::io::stdin().is_terminal() {
+            eprint!("{what}: ");
+        }
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::Io(format!("reading {what} from stdin: {e}")))?;
+        let s = s.trim_end_matches(['\n', '\r']).to_string();
+        if s.is_empty() {
+            return Err(CliError::Usage(format!("{what} read from standard input is empty")));
+        }
+        Ok(Secret::new(s))
+    };
+    let from_env = |var: &str, what: &str| -> CliResult<Secret> {
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
+            _ => Err(CliError::Usage(format!("environment variable {var} (for the {what}) is not set or empty"))),
+        }
+    };
+    if let Some(v) = &a.client_secret_env {
+        out.push((SecretKind::ClientSecret, from_env(v, "client secret")?));
+    }
+    if a.client_secret_stdin {
+        out.push((SecretKind::ClientSecret, from_stdin("client secret")?));
+    }
+    if let Some(v) = &a.api_key_env {
+        out.push((SecretKind::ApiKey, from_env(v, "API key")?));
+    }
+    if a.api_key_stdin {
+        out.push((SecretKind::ApiKey, from_stdin("API key")?));
+    }
+    if let Some(v) = &a.refresh_token_env {
+        out.push((SecretKind::RefreshToken, from_env(v, "refresh token")?));
+    }
+    if let Some(v) = &a.token_env {
+        out.push((SecretKind::AccessToken, from_env(v, "bearer token")?));
+    }
+    Ok(out)
+}
+
+fn read_spec(spec: &str) -> CliResult<ConnectorSpec> {
+    if spec == "sandbox" {
+        return Ok(ConnectorSpec::parse(syncdesk_sandbox::CONNECTOR_SPEC)?);
+    }
+    let text = std::fs::read_to_string(spec).map_err(|e| CliError::Usage(format!("cannot read spec file {spec}: {e}")))?;
+    ConnectorSpec::parse(&text).map_err(|e| match e {
+        Error::Invalid { field, message } => CliError::Engine(Error::Invalid { field: format!("{field} in {spec}"), message }),
+        other => other.into(),
+    })
+}
+
+async fn run(cli: Cli) -> CliResult {
+    match &cli.command {
+        Command::Demo(a) => demo::run(data_dir(&cli)?, cli.secret_store == SecretStoreKind::Memory, a.customers, a.json).await,
+        Command::Sandbox(SandboxCmd::Spec) => {
+            print!("{}", syncdesk_sandbox::CONNECTOR_SPEC);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sandbox(SandboxCmd::Serve { port, seed, customers, products, invoices, payments, faults }) => {
+            let faults: Faults = match faults {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", p.display())))?;
+                    serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("invalid faults file {}: {e}", p.display())))?
+                }
+                None => Faults::default(),
+            };
+            let config = SandboxConfig { seed: *seed, customers: *customers, products: *products, invoices: *invoices, payments: *payments, faults, ..Default::default() };
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
+            let sandbox = Sandbox::start_on(addr, config).await.map_err(|e| CliError::Io(format!("cannot listen on {addr}: {e}")))?;
+            println!("sandbox listening on {} (client id sandbox-client, secret sandbox-secret); Ctrl-C stops it", sandbox.base_url());
+            let _ = tokio::signal::ctrl_c().await;
+            sandbox.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connection(c) => connection(&cli, c).await,
+        Command::Job(j) => job(&cli, j).await,
+        Command::Executions(a) => {
+            let e = open(&cli).await?;
+            let p = e.executions(a.job.as_deref(), &req(&a.list)).await?;
+            e.shutdown().await;
+            if a.list.json {
+                return print_json(&page(&p, ExecutionDto::from));
+            }
+            let mut t = Table::new(&["ID", "JOB", "STATUS", "TRIGGER", "ATTEMPT", "STARTED", "DURATION", "PROCESSED", "CREATED", "UPDATED", "SKIPPED", "FAILED"]);
+            for x in &p.items {
+                let status = if x.status == ExecutionStatus::CompletedWithErrors { format!("{} (!)", x.status) } else { x.status.to_string() };
+                t.row(vec![
+                    x.id.clone(),
+                    x.job_id[..8].to_string(),
+                    status,
+                    x.trigger.to_string(),
+                    x.attempt.to_string(),
+                    fmt_time(x.started_at),
+                    x.duration().map(|d| format!("{:.1}s", d.num_milliseconds() as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
+                    x.counts.processed.to_string(),
+                    x.counts.created.to_string(),
+                    x.counts.updated.to_string(),
+                    x.counts.skipped.to_string(),
+                    x.counts.failed.to_string(),
+                ]);
+            }
+            print!("{}", t.render());
+            more(&p.next_cursor);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Execution(ExecutionCmd::Show { id, json }) => {
+            let e = open(&cli).await?;
+            let d = e.execution_detail(id).await?;
+            e.shutdown().await;
+            if *json {
+                return print_json(&ExecutionDetailDto::from(&d));
+            }
+            print_detail(&d);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Execution(ExecutionCmd::Cancel { id }) => {
+            let e = open(&cli).await?;
+            let x = e.cancel_execution(id).await?;
+            e.shutdown().await;
+            println!("execution {} is {}", x.id, x.status);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Errors(a) => {
+            let kind = a.kind.as_deref().map(str::parse::<RecordErrorKind>).transpose()?;
+            let e = open(&cli).await?;
+            let p = e.record_errors(&a.execution, kind, &req(&a.list)).await?;
+            e.shutdown().await;
+            if a.list.json {
+                return print_json(&page(&p, RecordErrorDto::from));
+            }
+            for r in &p.items {
+                println!("Record:    {}\nEntity:    {}\nError:     {}\nTimestamp: {}\n", r.record_id, r.entity, r.summary(), fmt_time(Some(r.at)));
+            }
+            if p.items.is_empty() {
+                println!("no record errors");
+            }
+            more(&p.next_cursor);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeadLetters(d) => dead_letters(&cli, d).await,
+        Command::Alerts(a) => {
+            let e = open(&cli).await?;
+            let p = e.alerts(a.unread, &req(&a.list)).await?;
+            e.shutdown().await;
+            if a.list.json {
+                return print_json(&page(&p, AlertDto::from));
+            }
+            let mut t = Table::new(&["ID", "WHEN", "KIND", "TITLE", "EXECUTION"]);
+            for x in &p.items {
+                t.row(vec![x.id.to_string(), fmt_time(Some(x.created_at)), x.kind.to_string(), x.title.clone(), x.execution_id.clone().unwrap_or_default()]);
+            }
+            print!("{}", t.render());
+            more(&p.next_cursor);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(l) => {
+            let e = open(&cli).await?;
+            let p = e.audit(&req(l)).await?;
+            e.shutdown().await;
+            if l.json {
+                return print_json(&page(&p, AuditDto::from));
+            }
+            let mut t = Table::new(&["WHEN", "WHO", "ACTION", "SUBJECT", "NOTE"]);
+            for x in &p.items {
+                t.row(vec![fmt_time(Some(x.at)), x.actor.clone(), x.action.clone(), x.subject.clone(), x.note.clone().unwrap_or_default()]);
+            }
+            print!("{}", t.render());
+            more(&p.next_cursor);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker(w) => {
+            let e = open(&cli).await?;
+            if w.once {
+                let rec = e.recover_interrupted().await?;
+                let ran = e.run_due().await?;
+                println!("recovered {} interrupted execution(s); ran {} due execution(s)", rec.len(), ran.len());
+                e.shutdown().await;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let stop = tokio_util::sync::CancellationToken::new();
+            let s = stop.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                s.cancel();
+            });
+            let mut events = e.subscribe();
+            let printer = tokio::spawn(async move {
+                while let Ok(ev) = events.recv().await {
+                    print_event(&ev);
+                }
+            });
+            eprintln!("worker running (Ctrl-C stops it)");
+            let r = e.run_worker(stop).await;
+            e.shutdown().await;
+            printer.abort();
+            r?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_event(ev: &engine::Event) {
+    use engine::Event as E;
+    match ev {
+        E::ExecutionStarted { job_name, execution_id, .. } => println!("started   {job_name} ({execution_id})"),
+        E::ExecutionFinished { job_name, status, counts, note, .. } => println!(
+            "finished  {job_name}: {status} — processed {}, created {}, updated {}, skipped {}, failed {}{}",
+            counts.processed, counts.created, counts.updated, counts.skipped, counts.failed,
+            note.as_ref().map(|n| format!(" — {n}")).unwrap_or_default()
+        ),
+        E::BreakerTripped { job_name, note, .. } => println!("BREAKER   {job_name}: {note}"),
+        E::RetryScheduled { attempt, due_at, .. } => println!("retry     attempt {attempt} scheduled for {due_at}"),
+        E::RetriesExhausted { job_name, attempts, .. } => println!("EXHAUSTED {job_name}: failed after {attempts} attempts; no more automatic retries"),
+        E::ConnectionExpired { connection_name, detail, .. } => println!("EXPIRED   connection {connection_name}: {detail} — run `syncdesk connection reauth {connection_name}`"),
+        E::DeadLettered { record_id, .. } => println!("dead      record {record_id} moved to the dead letter queue"),
+        E::ExecutionProgress { .. } => {}
+    }
+}
+
+fn print_detail(d: &engine::ExecutionDetail) {
+    let x = &d.execution;
+    println!("Execution   {}", x.id);
+    println!("Job         {} ({})", d.job_name, d.entity);
+    println!("Status      {}{}", x.status, x.failure_kind.map(|k| format!(" ({k})")).unwrap_or_default());
+    println!("Trigger     {} (attempt {}){}", x.trigger, x.attempt, x.retry_of.as_ref().map(|r| format!(", retry of {r}")).unwrap_or_default());
+    println!("Mode        {}", x.mode);
+    println!("Started     {}", fmt_time(x.started_at));
+    println!("Finished    {}", fmt_time(x.finished_at));
+    let c = x.counts;
+    println!("Records     processed {} = created {} + updated {} + skipped {} + failed {}", c.processed, c.created, c.updated, c.skipped, c.failed);
+    if x.excluded > 0 {
+        println!("Excluded    {} dead-letter/dismissed record(s)", x.excluded);
+    }
+    if let Some(b) = &x.batch_in_progress {
+        println!("Batch       {b}");
+    }
+    if let Some(n) = &x.note {
+        println!("Note        {n}");
+    }
+    if let Some(r) = x.next_retry_at {
+        println!("Next retry  {}", fmt_time(Some(r)));
+    }
+    if x.request_retries + x.rate_limit_waits > 0 {
+        println!("Requests    {} retried after errors, {} rate-limit pauses", x.request_retries, x.rate_limit_waits);
+    }
+    if !d.error_counts.is_empty() {
+        let parts: Vec<String> = d.error_counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("Errors      {}", parts.join(", "));
+    }
+    if d.chain.len() > 1 {
+        println!("Retry chain {}", d.chain.join(" → "));
+    }
+    for g in &d.diagnosis {
+        println!("\nDiagnosis   {}\n  Likely cause: {}\n  Resolution:   {}", g.title, g.likely_cause, g.resolution);
+    }
+}
+
+async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
+    match c {
+        ConnectionCmd::Add { name, spec, base_url, client_id, secrets, json } => {
+            let spec = read_spec(spec)?;
+            let secrets = read_secrets(secrets)?;
+            let e = open(cli).await?;
+            let conn = e
+                .create_connection(NewConnection { name: name.clone(), spec, base_url: base_url.clone(), client_id: client_id.clone(), secrets })
+                .await;
+            e.shutdown().await;
+            let conn = conn?;
+            if *json {
+                return print_json(&ConnectionDto::from(&conn));
+            }
+            println!("connection {} created ({}); secrets are in the {} store", conn.name, conn.id, if cli.secret_store == SecretStoreKind::Keyring { "OS keychain" } else { "memory" });
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionCmd::Reauth { connection, secrets } => {
+            let secrets = read_secrets(secrets)?;
+            if secrets.is_empty() {
+                return Err(CliError::Usage("give the new credential with --client-secret-env/--client-secret-stdin, --api-key-env/--api-key-stdin, --refresh-token-env or --token-env".into()));
+            }
+            let e = open(cli).await?;
+            let mut last = None;
+            for (k, v) in secrets {
+                last = Some(e.set_connection_secret(connection, k, v).await);
+            }
+            e.shutdown().await;
+            let conn = last.expect("at least one")?;
+            println!("connection {} is {} again", conn.name, conn.status);
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionCmd::List { json } => {
+            let e = open(cli).await?;
+            let list = e.connections().await?;
+            e.shutdown().await;
+            if *json {
+                return print_json(&list.iter().map(ConnectionDto::from).collect::<Vec<_>>());
+            }
+            let mut t = Table::new(&["NAME", "PROVIDER", "STATUS", "TOKEN EXPIRES", "BASE URL"]);
+            for c in &list {
+                t.row(vec![c.name.clone(), c.provider.clone(), c.status.to_string(), fmt_time(c.token_expires_at), c.base_url.clone()]);
+            }
+            print!("{}", t.render());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionCmd::Show { connection, json } => {
+            let e = open(cli).await?;
+            let c = e.connection(connection).await?;
+            let fields = e.observed_fields(connection).await?;
+            e.shutdown().await;
+            if *json {
+                return print_json(&ConnectionDto::from(&c));
+            }
+            println!("{} ({})\n  provider {}\n  status   {}{}\n  token expires {}\n  base url {}", c.name, c.id, c.provider, c.status, c.status_note.as_ref().map(|n| format!(" — {n}")).unwrap_or_default(), fmt_time(c.token_expires_at), c.base_url);
+            for (entity, f) in fields {
+                println!("  {entity} fields last seen: {}", f.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
+    match j {
+        JobCmd::Add(a) => {
+            let mut nj: NewJob = match &a.file {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", p.display())))?;
+                    let parsed = if text.trim_start().starts_with('{') {
+                        serde_json::from_str(&text).map_err(|e| e.to_string())
+                    } else {
+                        toml::from_str(&text).map_err(|e| e.message().to_string())
+                    };
+                    parsed.map_err(|e| Error::Invalid { field: format!("job file {}", p.display()), message: e })?
+                }
+                None => NewJob {
+                    name: a.name.clone().ok_or_else(|| CliError::Usage("--name is required (or --file)".into()))?,
+                    connection: a.connection.clone().ok_or_else(|| CliError::Usage("--connection is required (or --file)".into()))?,
+                    entity: a.entity.clone().ok_or_else(|| CliError::Usage("--entity is required (or --file)".into()))?,
+                    direction: engine::Direction::Pull,
+                    mode: engine::Mode::Incremental,
+                    schedule: None,
+                    enabled: true,
+                    settings: Default::default(),
+                },
+            };
+            if let Some(v) = &a.name { nj.name = v.clone(); }
+            if let Some(v) = &a.connection { nj.connection = v.clone(); }
+            if let Some(v) = &a.entity { nj.entity = v.clone(); }
+            if let Some(v) = &a.mode { nj.mode = v.parse()?; }
+            if let Some(v) = &a.schedule { nj.schedule = Some(v.clone()); }
+            if let Some(v) = a.batch_size { nj.settings.batch_size = v; }
+            if let Some(v) = a.timeout { nj.settings.timeout_secs = v; }
+            if let Some(v) = a.max_retries { nj.settings.max_retries = v; }
+            if a.no_retry { nj.settings.retry_on_failure = false; }
+            if let Some(v) = &a.retry_delays { nj.settings.retry_delays_secs = v.clone(); }
+            if let Some(v) = &a.backoff { nj.settings.backoff_secs = v.clone(); }
+            if a.no_duplicate_detection { nj.settings.duplicate_detection = false; }
+            let e = open(cli).await?;
+            let r = e.create_job(nj).await;
+            e.shutdown().await;
+            let job = r?;
+            if a.json {
+                return print_json(&JobDto::from(&job));
+            }
+            println!("job {} created ({}): {} {} from connection {}, {}", job.name, job.id, job.mode, job.entity, job.connection_id, job.schedule);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCmd::List(l) => {
+            let e = open(cli).await?;
+            let p = e.jobs(&req(l)).await?;
+            let mut last = Vec::new();
+            for j in &p.items {
+                last.push(e.store().latest_execution(&j.id).await?);
+            }
+            e.shutdown().await;
+            if l.json {
+                return print_json(&page(&p, JobDto::from));
+            }
+            let mut t = Table::new(&["NAME", "ENTITY", "MODE", "SCHEDULE", "NEXT RUN", "LAST STATUS"]);
+            for (j, x) in p.items.iter().zip(last) {
+                t.row(vec![j.name.clone(), j.entity.clone(), j.mode.to_string(), j.schedule.to_string(), fmt_time(j.next_run_at), x.map(|x| x.status.to_string()).unwrap_or_else(|| "never run".into())]);
+            }
+            print!("{}", t.render());
+            more(&p.next_cursor);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCmd::Show { job, json } => {
+            let e = open(cli).await?;
+            let j = e.job(job).await?;
+            let hints = e.job_hints(job).await?;
+            e.shutdown().await;
+            if *json {
+                return print_json(&JobDto::from(&j));
+            }
+            let s = &j.settings;
+            println!("{} ({})\n  {} {} {}, {}\n  batch {} · timeout {} · retries {} (max {}) · duplicate detection {}{}",
+                j.name, j.id, j.direction, j.mode, j.entity, j.schedule, s.batch_size,
+                engine::model::format_duration(s.timeout_secs),
+                if s.retry_on_failure { "on" } else { "off" }, s.max_retries,
+                if s.duplicate_detection { "on" } else { "off" },
+                if s.natural_keys.is_empty() { String::new() } else { format!(" ({})", s.natural_keys.join(", ")) });
+            for m in &s.mappings {
+                println!("  {} → {}{}{}{}", m.source, m.target,
+                    m.transform.as_ref().map(|t| format!(" [{t}]")).unwrap_or_default(),
+                    m.default.as_ref().map(|d| format!(" default {d}")).unwrap_or_default(),
+                    if m.required { " required" } else { "" });
+            }
+            for h in hints {
+                println!("  hint: {h}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCmd::Run { job, full, json } => {
+            let e = open(cli).await?;
+            let job = e.job(job).await?;
+            let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+                b
+            });
+            let mut events = e.subscribe();
+            let b2 = bar.clone();
+            let printer = tokio::spawn(async move {
+                while let Ok(ev) = events.recv().await {
+                    if let (Some(b), engine::Event::ExecutionProgress { counts, batch, .. }) = (&b2, &ev) {
+                        b.set_message(format!("{batch}: processed {} (created {}, updated {}, skipped {}, failed {})", counts.processed, counts.created, counts.updated, counts.skipped, counts.failed));
+                    } else if b2.is_none() && ev.notifies() {
+                        print_event(&ev);
+                    }
+                }
+            });
+            let r = e.run_job(&job.id, RunOptions { full: *full }).await;
+            printer.abort();
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let x = r?;
+            let d = e.execution_detail(&x.id).await?;
+            e.shutdown().await;
+            if *json {
+                print_json(&ExecutionDetailDto::from(&d))?;
+            } else {
+                print_detail(&d);
+            }
+            Ok(match x.status {
+                ExecutionStatus::Completed => ExitCode::SUCCESS,
+                ExecutionStatus::CompletedWithErrors => ExitCode::from(EXIT_COMPLETED_WITH_ERRORS),
+                _ => ExitCode::from(1),
+            })
+        }
+    }
+}
+
+async fn dead_letters(cli: &Cli, d: &DeadLetterCmd) -> CliResult {
+    let e = open(cli).await?;
+    let all_ids = |job: String| {
+        let e = e.clone();
+        async move {
+            let mut ids = Vec::new();
+            let mut cursor = None;
+            loop {
+                let p = e.dead_letters(&job, &PageRequest { cursor, limit: 500 }).await?;
+                ids.extend(p.items.into_iter().map(|d| d.record_id));
+                match p.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => return Ok::<_, Error>(ids),
+                }
+            }
+        }
+    };
+    let r = match d {
+        DeadLetterCmd::List { job, list } => {
+            let p = e.dead_letters(job, &req(list)).await?;
+            if list.json {
+                print_json(&page(&p, DeadLetterDto::from))
+            } else {
+                let mut t = Table::new(&["RECORD ID", "ENTITY TYPE", "FIRST FAILED", "LAST FAILED", "ATTEMPTS", "ERROR", "ACTIONS"]);
+                for x in &p.items {
+                    t.row(vec![x.record_id.clone(), x.entity.clone(), fmt_time(x.first_failed_at), fmt_time(x.last_failed_at), x.attempts.to_string(), x.last_error.clone().unwrap_or_default(), "retry | dismiss".into()]);
+                }
+                print!("{}", t.render());
+                if p.items.is_empty() {
+                    println!("no dead letters");
+                }
+                more(&p.next_cursor);
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        DeadLetterCmd::Retry { job, records, all, json } => {
+            let ids = if *all { all_ids(job.clone()).await? } else { records.clone() };
+            if ids.is_empty() {
+                return Err(CliError::Usage("name the records to retry, or --all".into()));
+            }
+            let out = e.retry_dead_letters(job, &ids).await?;
+            if *json {
+                let v: Vec<_> = out.iter().map(|o| serde_json::json!({"record_id": o.record_id, "execution_id": o.execution_id, "succeeded": o.succeeded, "state": o.state.as_str(), "error": o.error})).collect();
+                print_json(&v)
+            } else {
+                for o in &out {
+                    match &o.error {
+                        None => println!("{}: succeeded, removed from the queue", o.record_id),
+                        Some(err) => println!("{}: failed again ({err})", o.record_id),
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        DeadLetterCmd::Dismiss { job, records, all, note } => {
+            let ids = if *all { all_ids(job.clone()).await? } else { records.clone() };
+            if ids.is_empty() {
+                return Err(CliError::Usage("name the records to dismiss, or --all".into()));
+            }
+            let done = e.dismiss_dead_letters(job, &ids, note).await?;
+            println!("dismissed {} record(s): {}", done.len(), done.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    e.shutdown().await;
+    r
+}

@@ -341,6 +341,11 @@ impl Engine {
         if settings.natural_keys.is_empty() {
             settings.natural_keys = entity.natural_keys.clone();
         }
+        if settings.natural_keys.is_empty() {
+            // Nothing identifies a duplicate of this entity (payments have no natural key):
+            // detection is off, and the stored settings say so.
+            settings.duplicate_detection = false;
+        }
         settings.validate()?;
         if j.mode == Mode::Incremental && entity.incremental_param.is_none() {
             return Err(Error::invalid("mode", format!("the connector cannot filter {} by update time; use full", j.entity)));

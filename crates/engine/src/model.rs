@@ -160,18 +160,13 @@ pub struct Connection {
 }
 
 /// When a job runs on its own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Schedule {
+    #[default]
     Manual,
     Interval { seconds: u64 },
     Cron { expr: String },
-}
-
-impl Default for Schedule {
-    fn default() -> Self {
-        Schedule::Manual
-    }
 }
 
 impl Schedule {

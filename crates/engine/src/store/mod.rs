@@ -59,8 +59,15 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // A local file: connections are opened once and kept. No pings, no idle reaping:
+        // they buy nothing here, and each would be a wait on another thread (which also
+        // keeps tests under tokio's paused time deterministic).
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .min_connections(4)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(opts)
             .await
             .map_err(|e| match e {

@@ -1,0 +1,311 @@
+//! The CLI's JSON shapes (`--json`), documented in docs/cli.md. Engine types are converted
+//! here, so the engine can change without breaking scripts.
+
+use serde::Serialize;
+use syncdesk_engine as engine;
+
+fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionDto {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub base_url: String,
+    pub auth_kind: String,
+    pub status: String,
+    pub status_note: Option<String>,
+    pub token_expires_at: Option<String>,
+    pub refresh_expires_at: Option<String>,
+    pub last_checked_at: Option<String>,
+}
+
+impl From<&engine::Connection> for ConnectionDto {
+    fn from(c: &engine::Connection) -> Self {
+        ConnectionDto {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            provider: c.provider.clone(),
+            base_url: c.base_url.clone(),
+            auth_kind: serde_json::to_value(c.auth_kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            status: c.status.to_string(),
+            status_note: c.status_note.clone(),
+            token_expires_at: ts(c.token_expires_at),
+            refresh_expires_at: ts(c.refresh_expires_at),
+            last_checked_at: ts(c.last_checked_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobDto {
+    pub id: String,
+    pub name: String,
+    pub connection_id: String,
+    pub entity: String,
+    pub direction: String,
+    pub mode: String,
+    pub schedule: String,
+    pub enabled: bool,
+    pub next_run_at: Option<String>,
+    pub watermark: Option<String>,
+    pub batch_size: u32,
+    pub timeout_secs: u64,
+    pub retry_on_failure: bool,
+    pub max_retries: u32,
+    pub duplicate_detection: bool,
+    pub natural_keys: Vec<String>,
+    pub mappings: Vec<engine::FieldMapping>,
+}
+
+impl From<&engine::Job> for JobDto {
+    fn from(j: &engine::Job) -> Self {
+        JobDto {
+            id: j.id.clone(),
+            name: j.name.clone(),
+            connection_id: j.connection_id.clone(),
+            entity: j.entity.clone(),
+            direction: j.direction.to_string(),
+            mode: j.mode.to_string(),
+            schedule: j.schedule.to_string(),
+            enabled: j.enabled,
+            next_run_at: ts(j.next_run_at),
+            watermark: j.watermark.clone(),
+            batch_size: j.settings.batch_size,
+            timeout_secs: j.settings.timeout_secs,
+            retry_on_failure: j.settings.retry_on_failure,
+            max_retries: j.settings.max_retries,
+            duplicate_detection: j.settings.duplicate_detection,
+            natural_keys: j.settings.natural_keys.clone(),
+            mappings: j.settings.mappings.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountsDto {
+    pub processed: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExecutionDto {
+    pub id: String,
+    pub job_id: String,
+    pub trigger: String,
+    pub attempt: u32,
+    pub retry_of: Option<String>,
+    pub status: String,
+    pub mode: String,
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub counts: CountsDto,
+    pub excluded: u64,
+    pub batch_in_progress: Option<String>,
+    pub failure_kind: Option<String>,
+    pub note: Option<String>,
+    pub next_retry_at: Option<String>,
+    pub request_retries: u32,
+    pub rate_limit_waits: u32,
+    pub record_id: Option<String>,
+}
+
+impl From<&engine::Execution> for ExecutionDto {
+    fn from(e: &engine::Execution) -> Self {
+        ExecutionDto {
+            id: e.id.clone(),
+            job_id: e.job_id.clone(),
+            trigger: e.trigger.to_string(),
+            attempt: e.attempt,
+            retry_of: e.retry_of.clone(),
+            status: e.status.to_string(),
+            mode: e.mode.to_string(),
+            created_at: ts(Some(e.created_at)),
+            started_at: ts(e.started_at),
+            finished_at: ts(e.finished_at),
+            duration_ms: e.duration().map(|d| d.num_milliseconds()),
+            counts: CountsDto {
+                processed: e.counts.processed,
+                created: e.counts.created,
+                updated: e.counts.updated,
+                skipped: e.counts.skipped,
+                failed: e.counts.failed,
+            },
+            excluded: e.excluded,
+            batch_in_progress: e.batch_in_progress.clone(),
+            failure_kind: e.failure_kind.map(|k| k.to_string()),
+            note: e.note.clone(),
+            next_retry_at: ts(e.next_retry_at),
+            request_retries: e.request_retries,
+            rate_limit_waits: e.rate_limit_waits,
+            record_id: e.record_id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiagnosisDto {
+    pub pattern: String,
+    pub title: String,
+    pub likely_cause: String,
+    pub resolution: String,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExecutionDetailDto {
+    #[serde(flatten)]
+    pub execution: ExecutionDto,
+    pub job_name: String,
+    pub entity: String,
+    pub error_counts: std::collections::BTreeMap<String, u64>,
+    pub diagnosis: Vec<DiagnosisDto>,
+    pub chain: Vec<String>,
+}
+
+impl From<&engine::ExecutionDetail> for ExecutionDetailDto {
+    fn from(d: &engine::ExecutionDetail) -> Self {
+        ExecutionDetailDto {
+            execution: (&d.execution).into(),
+            job_name: d.job_name.clone(),
+            entity: d.entity.clone(),
+            error_counts: d.error_counts.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            diagnosis: d
+                .diagnosis
+                .iter()
+                .map(|x| DiagnosisDto {
+                    pattern: x.pattern.to_string(),
+                    title: x.title.clone(),
+                    likely_cause: x.likely_cause.clone(),
+                    resolution: x.resolution.clone(),
+                    actions: x
+                        .actions
+                        .iter()
+                        .map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                        .collect(),
+                })
+                .collect(),
+            chain: d.chain.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecordErrorDto {
+    pub id: i64,
+    pub execution_id: String,
+    pub record_id: String,
+    pub entity: String,
+    pub kind: String,
+    pub message: String,
+    pub field: Option<String>,
+    pub at: Option<String>,
+}
+
+impl From<&engine::RecordError> for RecordErrorDto {
+    fn from(e: &engine::RecordError) -> Self {
+        RecordErrorDto {
+            id: e.id,
+            execution_id: e.execution_id.clone(),
+            record_id: e.record_id.clone(),
+            entity: e.entity.clone(),
+            kind: e.kind.to_string(),
+            message: e.message.clone(),
+            field: e.field.clone(),
+            at: ts(Some(e.at)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeadLetterDto {
+    pub record_id: String,
+    pub entity: String,
+    pub state: String,
+    pub first_failed_at: Option<String>,
+    pub last_failed_at: Option<String>,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub payload: Option<serde_json::Value>,
+}
+
+impl From<&engine::DeadLetter> for DeadLetterDto {
+    fn from(d: &engine::DeadLetter) -> Self {
+        DeadLetterDto {
+            record_id: d.record_id.clone(),
+            entity: d.entity.clone(),
+            state: d.state.as_str().to_string(),
+            first_failed_at: ts(d.first_failed_at),
+            last_failed_at: ts(d.last_failed_at),
+            attempts: d.attempts,
+            error: d.last_error.clone(),
+            payload: d.last_payload.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlertDto {
+    pub id: i64,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub job_id: Option<String>,
+    pub execution_id: Option<String>,
+    pub connection_id: Option<String>,
+    pub created_at: Option<String>,
+    pub read: bool,
+}
+
+impl From<&engine::Alert> for AlertDto {
+    fn from(a: &engine::Alert) -> Self {
+        AlertDto {
+            id: a.id,
+            kind: a.kind.to_string(),
+            title: a.title.clone(),
+            body: a.body.clone(),
+            job_id: a.job_id.clone(),
+            execution_id: a.execution_id.clone(),
+            connection_id: a.connection_id.clone(),
+            created_at: ts(Some(a.created_at)),
+            read: a.read_at.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditDto {
+    pub id: i64,
+    pub at: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub note: Option<String>,
+}
+
+impl From<&engine::AuditEntry> for AuditDto {
+    fn from(a: &engine::AuditEntry) -> Self {
+        AuditDto { id: a.id, at: ts(Some(a.at)), actor: a.actor.clone(), action: a.action.clone(), subject: a.subject.clone(), note: a.note.clone() }
+    }
+}
+
+/// A list with the cursor of its next page.
+#[derive(Debug, Serialize)]
+pub struct PageDto<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Errors on stderr with `--json`: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorDto {
+    pub code: String,
+    pub message: String,
+}
