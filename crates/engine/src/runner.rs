@@ -487,7 +487,7 @@ impl Run {
             inner.store.cancel_queued(&self.job.id, "superseded by a successful run", now).await?;
         }
         if !self.observed.is_empty() {
-            inner.store.set_observed_fields(&self.conn.id, &self.job.entity, self.observed.iter().cloned().collect()).await?;
+            inner.store.set_observed_fields(&self.conn.id, &self.job.entity, self.observed.iter().cloned().collect(), now).await?;
         }
         let alerts = &self.job.settings.alerts;
         if let Err(e) = &result {

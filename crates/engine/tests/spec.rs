@@ -370,6 +370,7 @@ async fn r_e4_hang_past_the_timeout_marks_timed_out_with_counts_and_batch() {
     let h = harness(SandboxConfig { customers: 100, ..Default::default() }).await;
     let job = h.job("customers", |j| {
         j.settings.timeout_secs = 60;
+        j.settings.request_timeout_secs = 300;
         j.settings.batch_size = 25;
     })
     .await;
@@ -487,7 +488,8 @@ async fn r_r4_transform_error_uses_default_else_fails() {
     assert_eq!(h.errors(&e.id).await[0].kind, RecordErrorKind::TransformError);
 
     h.connect("lenient", SPEC.to_string()).await;
-    h.run(&h.job_on("lenient", "lc", "customers", |_| {}).await).await;
+    // Its own customers (detection off: the first connection already created them locally).
+    h.run(&h.job_on("lenient", "lc", "customers", |j| j.settings.duplicate_detection = false).await).await;
     let lenient = h
         .job_on("lenient", "li", "invoices", |j| {
             let spec = ConnectorSpec::parse(SPEC).unwrap();
@@ -495,10 +497,14 @@ async fn r_r4_transform_error_uses_default_else_fails() {
             let issued = m.iter_mut().find(|m| m.target == "issued_on").unwrap();
             issued.default = Some(serde_json::json!("1970-01-01"));
             j.settings.mappings = m;
+            j.settings.duplicate_detection = false;
         })
         .await;
     let e = h.run(&lenient).await;
     assert_eq!((e.counts.created, e.counts.failed), (60, 0), "default used");
+    let refs = h.engine.store().refs_for(&lenient.connection_id, "invoices", &["in_00000003".to_string()]).await.unwrap();
+    let local = h.engine.store().local_record(refs["in_00000003"].local_id.as_ref().unwrap()).await.unwrap().unwrap();
+    assert_eq!(local["issued_on"], "1970-01-01");
 }
 
 // ---- R-B circuit breaker ------------------------------------------------------------------
@@ -761,7 +767,9 @@ async fn r_a3_retry_of_an_incremental_job_fetches_only_what_changed() {
     let ran = h.engine.run_due().await.unwrap();
     let retry = &ran[0];
     assert_eq!((retry.trigger, retry.mode, retry.status), (Trigger::Retry, syncdesk_engine::Mode::Incremental, ExecutionStatus::Completed));
-    assert_eq!((retry.counts.processed, retry.counts.updated), (4, 4), "only the changed records");
+    // `updated_since` is inclusive, so the record at the high-water mark comes back too
+    // (unchanged, skipped): ties within one timestamp are never lost.
+    assert_eq!((retry.counts.updated, retry.counts.skipped, retry.counts.processed), (4, 1, 5), "only the changed records");
 }
 
 #[tokio::test]

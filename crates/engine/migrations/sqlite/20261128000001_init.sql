@@ -14,9 +14,17 @@ CREATE TABLE connections (
     token_expires_at   INTEGER,
     refresh_expires_at INTEGER,
     last_checked_at    INTEGER,
-    observed_fields    TEXT NOT NULL DEFAULT '{}', -- entity -> field names last seen (R-E5)
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL
+);
+
+-- The fields a provider last sent for an entity (R-E5), so a schema change can be shown.
+CREATE TABLE observed_fields (
+    connection_id TEXT NOT NULL REFERENCES connections(id),
+    entity        TEXT NOT NULL,
+    fields        TEXT NOT NULL,               -- JSON array of field names
+    observed_at   INTEGER NOT NULL,
+    PRIMARY KEY (connection_id, entity)
 );
 
 CREATE TABLE jobs (

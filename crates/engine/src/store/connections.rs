@@ -158,29 +158,27 @@ impl Store {
     }
 
     /// Remember the fields the provider sent for an entity (R-E5), so a schema change can be shown.
-    pub async fn set_observed_fields(&self, id: &str, entity: &str, fields: Vec<String>) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        let (current,): (String,) = sqlx::query_as("SELECT observed_fields FROM connections WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut map: BTreeMap<String, Vec<String>> = serde_json::from_str(&current).unwrap_or_default();
-        map.insert(entity.to_string(), fields);
-        sqlx::query("UPDATE connections SET observed_fields = ? WHERE id = ?")
-            .bind(serde_json::to_string(&map).map_err(|e| Error::Store(e.to_string()))?)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+    pub async fn set_observed_fields(&self, id: &str, entity: &str, fields: Vec<String>, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO observed_fields (connection_id, entity, fields, observed_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (connection_id, entity) DO UPDATE SET fields = excluded.fields, observed_at = excluded.observed_at",
+        )
+        .bind(id)
+        .bind(entity)
+        .bind(serde_json::to_string(&fields).map_err(|e| Error::Store(e.to_string()))?)
+        .bind(to_millis(now))
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
+    /// Entity → fields last seen, for one connection.
     pub async fn observed_fields(&self, id: &str) -> Result<BTreeMap<String, Vec<String>>> {
-        let (current,): (String,) = sqlx::query_as("SELECT observed_fields FROM connections WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| Error::NotFound { what: "connection", id: id.to_string() })?;
-        Ok(serde_json::from_str(&current).unwrap_or_default())
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT entity, fields FROM observed_fields WHERE connection_id = ? ORDER BY entity")
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().map(|(e, f)| (e, serde_json::from_str(&f).unwrap_or_default())).collect())
     }
 }
