@@ -68,6 +68,11 @@ impl Demo {
         }
         if let Some(at) = e.next_retry_at {
             what.push(format!("retry in {} min", (at - self.engine.now()).num_minutes()));
+        } else if e.trigger == engine::Trigger::Retry && !e.status.is_success() {
+            what.push("retries exhausted, admin alerted".into());
+        }
+        if e.trigger == engine::Trigger::RecordRetry && e.status == engine::ExecutionStatus::Completed {
+            what.push("record recovered and left the dead letter queue".into());
         }
         let job = self.engine.job(&e.job_id).await?;
         self.rows.push(Row {
@@ -203,7 +208,7 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
     for a in alerts.items.iter().rev() {
         println!("  [{}] {}", a.kind, a.title);
     }
-    println!("\nExplore it: syncdesk --data-dir {} executions", data_dir.join("demo").display().to_string().trim_end_matches("/demo"));
+    println!("\nExplore it: syncdesk --data-dir {} executions", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -227,14 +232,18 @@ async fn tour(d: &mut Demo) -> CliResult<()> {
 
     d.sandbox.expire_tokens();
     d.sandbox.touch_fraction(Entity::Payments, 0.05);
+    let grants = d.sandbox.stats().token_grants;
     d.run("5 token expired mid-sync (R-E1)", "payments", false).await?;
+    let refreshed = d.sandbox.stats().token_grants - grants;
+    if let Some(last) = d.rows.last_mut() {
+        last.what_happened = format!("401, token refreshed ({refreshed} grant), request repeated");
+    }
 
     d.sandbox.update_faults(|f| {
         f.bad_records = vec![
             bad(Entity::Invoices, "in_00000002", BadKind::NullRequired),
             bad(Entity::Invoices, "in_00000005", BadKind::InvalidDate),
             bad(Entity::Invoices, "in_00000009", BadKind::DanglingReference),
-            bad(Entity::Invoices, "in_00000012", BadKind::DuplicateKey),
         ]
     });
     d.run("6 bad records, full run (R-R1..R-R4)", "invoices", true).await?;
@@ -243,7 +252,7 @@ async fn tour(d: &mut Demo) -> CliResult<()> {
     d.clock.advance(Duration::from_secs(3600));
     d.run("8 third failure: dead letters (R-D1)", "invoices", false).await?;
     d.clock.advance(Duration::from_secs(3600));
-    d.run("9 dead letters excluded (R-D2)", "invoices", false).await?;
+    d.run("9 dead letters excluded (R-D2)", "invoices", true).await?;
     // The admin fixes one record at the source and retries it; dismisses another.
     d.sandbox.update_faults(|f| f.bad_records.retain(|b| b.id != "in_00000002"));
     let out = d.engine.retry_dead_letters("invoices", &["in_00000002".to_string()]).await?;

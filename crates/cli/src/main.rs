@@ -218,10 +218,10 @@ struct JobAddArgs {
     no_retry: bool,
     /// Waits before automatic retries, e.g. `5m,30m,2h`.
     #[arg(long, value_parser = parse_secs_list)]
-    retry_delays: Option<Vec<u64>>,
+    retry_delays: Option<SecsList>,
     /// Waits between attempts of a failing request, e.g. `1s,5s,15s`.
     #[arg(long, value_parser = parse_secs_list)]
-    backoff: Option<Vec<u64>>,
+    backoff: Option<SecsList>,
     #[arg(long)]
     no_duplicate_detection: bool,
     #[arg(long)]
@@ -232,8 +232,12 @@ fn parse_secs(s: &str) -> Result<u64, String> {
     engine::model::parse_duration(s).map(|d| d.as_secs())
 }
 
-fn parse_secs_list(s: &str) -> Result<Vec<u64>, String> {
-    s.split(',').map(parse_secs).collect()
+/// A comma-separated list of durations, in seconds (one clap value, not many).
+#[derive(Debug, Clone)]
+struct SecsList(Vec<u64>);
+
+fn parse_secs_list(s: &str) -> Result<SecsList, String> {
+    s.split(',').map(parse_secs).collect::<Result<_, _>>().map(SecsList)
 }
 
 #[derive(Debug, Args)]
@@ -436,8 +440,11 @@ fn print_json<T: Serialize>(v: &T) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn page<T, D: Serialize>(p: &engine::Page<T>, f: impl Fn(&T) -> D) -> PageDto<D> {
-    PageDto { items: p.items.iter().map(f).collect(), next_cursor: p.next_cursor.clone() }
+fn page<T, D>(p: &engine::Page<T>) -> PageDto<D>
+where
+    D: Serialize + for<'a> From<&'a T>,
+{
+    PageDto { items: p.items.iter().map(D::from).collect(), next_cursor: p.next_cursor.clone() }
 }
 
 fn req(l: &ListArgs) -> PageRequest {
@@ -542,7 +549,7 @@ async fn run(cli: Cli) -> CliResult {
             let p = e.executions(a.job.as_deref(), &req(&a.list)).await?;
             e.shutdown().await;
             if a.list.json {
-                return print_json(&page(&p, ExecutionDto::from));
+                return print_json(&page::<_, ExecutionDto>(&p));
             }
             let mut t = Table::new(&["ID", "JOB", "STATUS", "TRIGGER", "ATTEMPT", "STARTED", "DURATION", "PROCESSED", "CREATED", "UPDATED", "SKIPPED", "FAILED"]);
             for x in &p.items {
@@ -589,7 +596,7 @@ async fn run(cli: Cli) -> CliResult {
             let p = e.record_errors(&a.execution, kind, &req(&a.list)).await?;
             e.shutdown().await;
             if a.list.json {
-                return print_json(&page(&p, RecordErrorDto::from));
+                return print_json(&page::<_, RecordErrorDto>(&p));
             }
             for r in &p.items {
                 println!("Record:    {}\nEntity:    {}\nError:     {}\nTimestamp: {}\n", r.record_id, r.entity, r.summary(), fmt_time(Some(r.at)));
@@ -606,7 +613,7 @@ async fn run(cli: Cli) -> CliResult {
             let p = e.alerts(a.unread, &req(&a.list)).await?;
             e.shutdown().await;
             if a.list.json {
-                return print_json(&page(&p, AlertDto::from));
+                return print_json(&page::<_, AlertDto>(&p));
             }
             let mut t = Table::new(&["ID", "WHEN", "KIND", "TITLE", "EXECUTION"]);
             for x in &p.items {
@@ -621,7 +628,7 @@ async fn run(cli: Cli) -> CliResult {
             let p = e.audit(&req(l)).await?;
             e.shutdown().await;
             if l.json {
-                return print_json(&page(&p, AuditDto::from));
+                return print_json(&page::<_, AuditDto>(&p));
             }
             let mut t = Table::new(&["WHEN", "WHO", "ACTION", "SUBJECT", "NOTE"]);
             for x in &p.items {
@@ -814,8 +821,8 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             if let Some(v) = a.timeout { nj.settings.timeout_secs = v; }
             if let Some(v) = a.max_retries { nj.settings.max_retries = v; }
             if a.no_retry { nj.settings.retry_on_failure = false; }
-            if let Some(v) = &a.retry_delays { nj.settings.retry_delays_secs = v.clone(); }
-            if let Some(v) = &a.backoff { nj.settings.backoff_secs = v.clone(); }
+            if let Some(v) = &a.retry_delays { nj.settings.retry_delays_secs = v.0.clone(); }
+            if let Some(v) = &a.backoff { nj.settings.backoff_secs = v.0.clone(); }
             if a.no_duplicate_detection { nj.settings.duplicate_detection = false; }
             let e = open(cli).await?;
             let r = e.create_job(nj).await;
@@ -836,7 +843,7 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             }
             e.shutdown().await;
             if l.json {
-                return print_json(&page(&p, JobDto::from));
+                return print_json(&page::<_, JobDto>(&p));
             }
             let mut t = Table::new(&["NAME", "ENTITY", "MODE", "SCHEDULE", "NEXT RUN", "LAST STATUS"]);
             for (j, x) in p.items.iter().zip(last) {
@@ -935,7 +942,7 @@ async fn dead_letters(cli: &Cli, d: &DeadLetterCmd) -> CliResult {
         DeadLetterCmd::List { job, list } => {
             let p = e.dead_letters(job, &req(list)).await?;
             if list.json {
-                print_json(&page(&p, DeadLetterDto::from))
+                print_json(&page::<_, DeadLetterDto>(&p))
             } else {
                 let mut t = Table::new(&["RECORD ID", "ENTITY TYPE", "FIRST FAILED", "LAST FAILED", "ATTEMPTS", "ERROR", "ACTIONS"]);
                 for x in &p.items {

@@ -215,7 +215,7 @@ impl Connector {
                                 let i = (rate_waits - 1).min(policy.backoff.retries().saturating_sub(1));
                                 policy.backoff.delay(i).unwrap_or(Duration::from_secs(1))
                             });
-                        tracing::warn!(path, wait_secs = wait.as_secs(), "rate limited (429)");
+                        tracing::info!(path, wait_secs = wait.as_secs(), "rate limited (429); pausing");
                         self.wait(wait, policy, cancel, "rate limited (HTTP 429)").await?;
                         continue;
                     } else if status.is_server_error() {
@@ -238,7 +238,7 @@ impl Connector {
                 }
                 Attempt::Retry(detail) => match policy.backoff.delay(retries) {
                     Some(d) => {
-                        tracing::warn!(path, %detail, retry = retries + 1, wait_secs = d.as_secs(), "request failed; retrying");
+                        tracing::info!(path, %detail, retry = retries + 1, wait_secs = d.as_secs(), "request failed; retrying");
                         retries += 1;
                         stats.retries += 1;
                         self.wait(d, policy, cancel, &detail).await?;
