@@ -10,9 +10,16 @@ pub fn syncdesk_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile> directory");
     let bin = dir.join("syncdesk");
-    assert!(bin.exists(), "{} is missing: run `cargo build --workspace` first (scripts/test.sh does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first (scripts/test.sh does)",
+        bin.display()
+    );
     bin
 }
 
@@ -26,15 +33,25 @@ pub fn require_keyring() {
 }
 
 /// Run `syncdesk --data-dir <dir> <args>` with extra environment, and return its output.
-pub async fn syncdesk(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+pub async fn syncdesk(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
     use tokio::io::AsyncWriteExt;
     let mut cmd = tokio::process::Command::new(syncdesk_bin());
     cmd.arg("--data-dir").arg(dir).args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
-    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    });
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("syncdesk starts");
     if let Some(input) = stdin {
         let mut s = child.stdin.take().expect("stdin");
@@ -58,9 +75,13 @@ pub fn expect_status(out: &Output, want: i32) -> String {
 
 /// Whether `needle` occurs in any of the SQLite files of a data directory.
 pub fn database_contains(dir: &Path, needle: &str) -> bool {
-    ["syncdesk.db", "syncdesk.db-wal", "syncdesk.db-shm"].iter().any(|f| {
-        std::fs::read(dir.join(f)).map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())).unwrap_or(false)
-    })
+    ["syncdesk.db", "syncdesk.db-wal", "syncdesk.db-shm"]
+        .iter()
+        .any(|f| {
+            std::fs::read(dir.join(f))
+                .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        })
 }
 
 /// Parse `--json` output.

@@ -12,45 +12,114 @@ async fn setup(dir: &std::path::Path, sandbox: &Sandbox, extra_job_args: &[&str]
     let base = sandbox.base_url();
     let out = syncdesk(
         dir,
-        &["connection", "add", "--name", "sb", "--spec", "sandbox", "--base-url", &base, "--client-id", "sandbox-client", "--client-secret-env", "SB_SECRET"],
+        &[
+            "connection",
+            "add",
+            "--name",
+            "sb",
+            "--spec",
+            "sandbox",
+            "--base-url",
+            &base,
+            "--client-id",
+            "sandbox-client",
+            "--client-secret-env",
+            "SB_SECRET",
+        ],
         &[("SB_SECRET", "sandbox-secret")],
         None,
     )
     .await;
     expect_status(&out, 0);
-    let mut args = vec!["job", "add", "--name", "customers", "--connection", "sb", "--entity", "customers"];
+    let mut args = vec![
+        "job",
+        "add",
+        "--name",
+        "customers",
+        "--connection",
+        "sb",
+        "--entity",
+        "customers",
+    ];
     args.extend_from_slice(extra_job_args);
     expect_status(&syncdesk(dir, &args, &[], None).await, 0);
 }
 
 fn secret_tool_values(service: &str) -> Vec<(String, String)> {
-    let out = std::process::Command::new("secret-tool").args(["search", "--all", "--unlock", "service", service]).output().expect("secret-tool runs");
+    let out = std::process::Command::new("secret-tool")
+        .args(["search", "--all", "--unlock", "service", service])
+        .output()
+        .expect("secret-tool runs");
     // secret-tool prints each item's secret on stdout and its attributes on stderr, items in
     // the same order on both: pair them up.
-    let secrets = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.strip_prefix("secret = ").map(str::to_string)).collect::<Vec<_>>();
-    let users = String::from_utf8_lossy(&out.stderr).lines().filter_map(|l| l.strip_prefix("attribute.username = ").map(str::to_string)).collect::<Vec<_>>();
-    assert_eq!(secrets.len(), users.len(), "secret-tool output:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let secrets = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("secret = ").map(str::to_string))
+        .collect::<Vec<_>>();
+    let users = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("attribute.username = ").map(str::to_string))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        secrets.len(),
+        users.len(),
+        "secret-tool output:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     users.into_iter().zip(secrets).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keychain_holds_the_secrets_and_the_database_does_not() {
-    let sandbox = Sandbox::start(SandboxConfig { customers: 30, ..Default::default() }).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 30,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), &sandbox, &[]).await;
-    let out = syncdesk(dir.path(), &["job", "run", "customers", "--json"], &[], None).await;
+    let out = syncdesk(
+        dir.path(),
+        &["job", "run", "customers", "--json"],
+        &[],
+        None,
+    )
+    .await;
     let detail = json(&expect_status(&out, 0));
     assert_eq!(detail["status"], "completed");
     assert_eq!(detail["counts"]["created"], 30);
 
-    let conn = json(&expect_status(&syncdesk(dir.path(), &["connection", "show", "sb", "--json"], &[], None).await, 0));
+    let conn = json(&expect_status(
+        &syncdesk(
+            dir.path(),
+            &["connection", "show", "sb", "--json"],
+            &[],
+            None,
+        )
+        .await,
+        0,
+    ));
     let id = conn["id"].as_str().unwrap();
     let stored = secret_tool_values("syncdesk");
-    let token = stored.iter().find(|(u, _)| u == &format!("{id}/access_token")).map(|(_, s)| s.clone()).expect("access token in the keychain");
+    let token = stored
+        .iter()
+        .find(|(u, _)| u == &format!("{id}/access_token"))
+        .map(|(_, s)| s.clone())
+        .expect("access token in the keychain");
     assert!(token.starts_with("at_"), "{token}");
-    assert!(stored.iter().any(|(u, s)| u == &format!("{id}/client_secret") && s == "sandbox-secret"));
-    assert!(!database_contains(dir.path(), &token), "the access token is in the database");
-    assert!(!database_contains(dir.path(), "sandbox-secret"), "the client secret is in the database");
+    assert!(stored
+        .iter()
+        .any(|(u, s)| u == &format!("{id}/client_secret") && s == "sandbox-secret"));
+    assert!(
+        !database_contains(dir.path(), &token),
+        "the access token is in the database"
+    );
+    assert!(
+        !database_contains(dir.path(), "sandbox-secret"),
+        "the client secret is in the database"
+    );
     // Nor in anything the CLI prints.
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&token));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&token));
@@ -61,18 +130,78 @@ async fn keychain_holds_the_secrets_and_the_database_does_not() {
 async fn secrets_come_from_stdin_or_env_never_from_arguments() {
     require_keyring();
     let dir = tempfile::tempdir().unwrap();
-    let out = syncdesk(dir.path(), &["connection", "add", "--name", "x", "--spec", "sandbox", "--client-secret", "oops"], &[], None).await;
+    let out = syncdesk(
+        dir.path(),
+        &[
+            "connection",
+            "add",
+            "--name",
+            "x",
+            "--spec",
+            "sandbox",
+            "--client-secret",
+            "oops",
+        ],
+        &[],
+        None,
+    )
+    .await;
     expect_status(&out, 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--client-secret"), "clap names the unknown flag");
-    let out = syncdesk(dir.path(), &["connection", "add", "--name", "x", "--spec", "sandbox", "--client-secret-env", "NOPE_UNSET"], &[], None).await;
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--client-secret"),
+        "clap names the unknown flag"
+    );
+    let out = syncdesk(
+        dir.path(),
+        &[
+            "connection",
+            "add",
+            "--name",
+            "x",
+            "--spec",
+            "sandbox",
+            "--client-secret-env",
+            "NOPE_UNSET",
+        ],
+        &[],
+        None,
+    )
+    .await;
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("NOPE_UNSET"), "{err}");
-    let out = syncdesk(dir.path(), &["connection", "add", "--name", "piped", "--spec", "sandbox", "--client-id", "c", "--client-secret-stdin"], &[], Some("from-stdin-secret\n")).await;
+    let out = syncdesk(
+        dir.path(),
+        &[
+            "connection",
+            "add",
+            "--name",
+            "piped",
+            "--spec",
+            "sandbox",
+            "--client-id",
+            "c",
+            "--client-secret-stdin",
+        ],
+        &[],
+        Some("from-stdin-secret\n"),
+    )
+    .await;
     expect_status(&out, 0);
-    let conn = json(&expect_status(&syncdesk(dir.path(), &["connection", "show", "piped", "--json"], &[], None).await, 0));
+    let conn = json(&expect_status(
+        &syncdesk(
+            dir.path(),
+            &["connection", "show", "piped", "--json"],
+            &[],
+            None,
+        )
+        .await,
+        0,
+    ));
     let id = conn["id"].as_str().unwrap();
-    assert!(secret_tool_values("syncdesk").iter().any(|(u, s)| u == &format!("{id}/client_secret") && s == "from-stdin-secret"));
+    assert!(secret_tool_values("syncdesk")
+        .iter()
+        .any(|(u, s)| u == &format!("{id}/client_secret") && s == "from-stdin-secret"));
     assert!(!database_contains(dir.path(), "from-stdin-secret"));
 }
 
@@ -80,16 +209,63 @@ async fn secrets_come_from_stdin_or_env_never_from_arguments() {
 async fn bad_arguments_and_spec_files_get_specific_errors() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("bad.toml");
-    std::fs::write(&spec, "name = \"x\"\n[auth]\nkind = \"oauth2_client_credentials\"\n[entities.a]\npath = \"/a\"\n").unwrap();
-    let out = syncdesk(dir.path(), &["--secret-store", "memory", "connection", "add", "--name", "x", "--spec", spec.to_str().unwrap(), "--base-url", "http://127.0.0.1:1"], &[], None).await;
+    std::fs::write(
+        &spec,
+        "name = \"x\"\n[auth]\nkind = \"oauth2_client_credentials\"\n[entities.a]\npath = \"/a\"\n",
+    )
+    .unwrap();
+    let out = syncdesk(
+        dir.path(),
+        &[
+            "--secret-store",
+            "memory",
+            "connection",
+            "add",
+            "--name",
+            "x",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--base-url",
+            "http://127.0.0.1:1",
+        ],
+        &[],
+        None,
+    )
+    .await;
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("auth.token_url") && err.contains("bad.toml"), "{err}");
-    let out = syncdesk(dir.path(), &["job", "add", "--name", "j", "--connection", "nope", "--entity", "customers", "--timeout", "5 parsecs"], &[], None).await;
+    assert!(
+        err.contains("auth.token_url") && err.contains("bad.toml"),
+        "{err}"
+    );
+    let out = syncdesk(
+        dir.path(),
+        &[
+            "job",
+            "add",
+            "--name",
+            "j",
+            "--connection",
+            "nope",
+            "--entity",
+            "customers",
+            "--timeout",
+            "5 parsecs",
+        ],
+        &[],
+        None,
+    )
+    .await;
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--timeout"), "{err}");
-    let out = syncdesk(dir.path(), &["executions", "--json", "--cursor", "zz"], &[], None).await;
+    let out = syncdesk(
+        dir.path(),
+        &["executions", "--json", "--cursor", "zz"],
+        &[],
+        None,
+    )
+    .await;
     let err = json(String::from_utf8_lossy(&out.stderr).trim());
     assert_eq!(err["error"]["code"], "invalid_input");
 }
@@ -100,13 +276,28 @@ async fn bad_arguments_and_spec_files_get_specific_errors() {
 async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
     let sandbox = Sandbox::start(SandboxConfig {
         customers: 400,
-        faults: Faults { latency_ms: 40, ..Default::default() },
+        faults: Faults {
+            latency_ms: 40,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    setup(dir.path(), &sandbox, &["--mode", "full", "--batch-size", "10", "--retry-delays", "0s"]).await;
+    setup(
+        dir.path(),
+        &sandbox,
+        &[
+            "--mode",
+            "full",
+            "--batch-size",
+            "10",
+            "--retry-delays",
+            "0s",
+        ],
+    )
+    .await;
 
     let mut run = tokio::process::Command::new(syncdesk_bin())
         .arg("--data-dir")
@@ -120,8 +311,15 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
     let store = Store::open(&dir.path().join("syncdesk.db")).await.unwrap();
     let mut killed_at = None;
     for _ in 0..600 {
-        let page = store.executions(None, &PageRequest::first(5)).await.unwrap();
-        if let Some(e) = page.items.first().filter(|e| e.status == ExecutionStatus::Running && e.counts.processed >= 50) {
+        let page = store
+            .executions(None, &PageRequest::first(5))
+            .await
+            .unwrap();
+        if let Some(e) = page
+            .items
+            .first()
+            .filter(|e| e.status == ExecutionStatus::Running && e.counts.processed >= 50)
+        {
             run.start_kill().unwrap();
             run.wait().await.unwrap();
             killed_at = Some(e.id.clone());
@@ -131,7 +329,11 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
     }
     let killed = killed_at.expect("the run got under way within 30 s");
     let row = store.execution(&killed).await.unwrap();
-    assert_eq!(row.status, ExecutionStatus::Running, "a killed process cannot record its end");
+    assert_eq!(
+        row.status,
+        ExecutionStatus::Running,
+        "a killed process cannot record its end"
+    );
     let done_before = row.counts.processed;
     assert!(done_before < 400);
 
@@ -146,8 +348,15 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
         .unwrap();
     let mut retried = None;
     for _ in 0..600 {
-        let page = store.executions(None, &PageRequest::first(5)).await.unwrap();
-        if let Some(e) = page.items.iter().find(|e| e.trigger == Trigger::Retry && e.status.is_final()) {
+        let page = store
+            .executions(None, &PageRequest::first(5))
+            .await
+            .unwrap();
+        if let Some(e) = page
+            .items
+            .iter()
+            .find(|e| e.trigger == Trigger::Retry && e.status.is_final())
+        {
             retried = Some(e.clone());
             break;
         }
@@ -155,19 +364,38 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
     }
     let retry = retried.expect("the worker ran the retry within 30 s");
     let pid = worker.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), worker.wait()).await.expect("worker stops on SIGINT").unwrap();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), worker.wait())
+        .await
+        .expect("worker stops on SIGINT")
+        .unwrap();
     assert!(status.success(), "clean shutdown: {status:?}");
 
     let interrupted = store.execution(&killed).await.unwrap();
-    assert_eq!((interrupted.status, interrupted.failure_kind), (ExecutionStatus::Failed, Some(FailureKind::Interrupted)));
+    assert_eq!(
+        (interrupted.status, interrupted.failure_kind),
+        (ExecutionStatus::Failed, Some(FailureKind::Interrupted))
+    );
     assert_eq!(retry.retry_of.as_deref(), Some(killed.as_str()));
     assert_eq!(retry.status, ExecutionStatus::Completed);
     // Nothing lost, nothing duplicated: every customer exactly once, all linked.
     assert_eq!(store.count_records("customers").await.unwrap(), 400);
     let conn = store.connection("sb").await.unwrap();
-    assert_eq!(store.count_refs(&conn.id, "customers", RecordState::Ok).await.unwrap(), 400);
-    assert_eq!(retry.counts.created + done_before, 400, "the retry created exactly what the killed run had not committed");
+    assert_eq!(
+        store
+            .count_refs(&conn.id, "customers", RecordState::Ok)
+            .await
+            .unwrap(),
+        400
+    );
+    assert_eq!(
+        retry.counts.created + done_before,
+        400,
+        "the retry created exactly what the killed run had not committed"
+    );
     store.close().await;
     sandbox.shutdown().await;
 }

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 use syncdesk_engine::{
-    self as engine, ConnectorSpec, Engine, EngineOptions, Execution, ManualClock, NewConnection, NewJob, PageRequest,
-    RunOptions, Secret, SecretKind, SecretStore,
+    self as engine, ConnectorSpec, Engine, EngineOptions, Execution, ManualClock, NewConnection,
+    NewJob, PageRequest, RunOptions, Secret, SecretKind, SecretStore,
 };
-use syncdesk_sandbox::{BadKind, BadRecord, Entity, RetryAfter, Sandbox, SandboxConfig, SchemaDrift};
+use syncdesk_sandbox::{
+    BadKind, BadRecord, Entity, RetryAfter, Sandbox, SandboxConfig, SchemaDrift,
+};
 
 use crate::table::Table;
 use crate::{print_json, CliError, CliResult};
@@ -43,10 +45,24 @@ impl Demo {
         let d = self.engine.execution_detail(&e.id).await?;
         let mut what = Vec::new();
         if e.request_retries > 0 {
-            let waits: Vec<String> = self.clock.take_sleeps().iter().map(|d| format!("{}s", d.as_secs())).collect();
-            what.push(format!("{} request(s) retried (waited {})", e.request_retries, waits.join(", ")));
+            let waits: Vec<String> = self
+                .clock
+                .take_sleeps()
+                .iter()
+                .map(|d| format!("{}s", d.as_secs()))
+                .collect();
+            what.push(format!(
+                "{} request(s) retried (waited {})",
+                e.request_retries,
+                waits.join(", ")
+            ));
         } else if e.rate_limit_waits > 0 {
-            let waits: Vec<String> = self.clock.take_sleeps().iter().map(|d| format!("{}s", d.as_secs())).collect();
+            let waits: Vec<String> = self
+                .clock
+                .take_sleeps()
+                .iter()
+                .map(|d| format!("{}s", d.as_secs()))
+                .collect();
             what.push(format!("paused for 429 ({})", waits.join(", ")));
         }
         self.clock.take_sleeps();
@@ -60,18 +76,27 @@ impl Demo {
             what.push(format!("{} dead-letter record(s) excluded", e.excluded));
         }
         if !d.error_counts.is_empty() {
-            let parts: Vec<String> = d.error_counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let parts: Vec<String> = d
+                .error_counts
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
             what.push(parts.join(", "));
         }
         if let Some(first) = d.diagnosis.first() {
             what.push(format!("diagnosis: {}", first.title));
         }
         if let Some(at) = e.next_retry_at {
-            what.push(format!("retry in {} min", (at - self.engine.now()).num_minutes()));
+            what.push(format!(
+                "retry in {} min",
+                (at - self.engine.now()).num_minutes()
+            ));
         } else if e.trigger == engine::Trigger::Retry && !e.status.is_success() {
             what.push("retries exhausted, admin alerted".into());
         }
-        if e.trigger == engine::Trigger::RecordRetry && e.status == engine::ExecutionStatus::Completed {
+        if e.trigger == engine::Trigger::RecordRetry
+            && e.status == engine::ExecutionStatus::Completed
+        {
             what.push("record recovered and left the dead letter queue".into());
         }
         let job = self.engine.job(&e.job_id).await?;
@@ -107,16 +132,26 @@ impl Demo {
 }
 
 fn bad(entity: Entity, id: &str, kind: BadKind) -> BadRecord {
-    BadRecord { entity, id: id.into(), kind }
+    BadRecord {
+        entity,
+        id: id.into(),
+        kind,
+    }
 }
 
 fn secrets(memory_only: bool) -> (Arc<dyn SecretStore>, String) {
     if memory_only {
-        return (Arc::new(engine::MemorySecretStore::default()), "memory (--secret-store memory)".into());
+        return (
+            Arc::new(engine::MemorySecretStore::default()),
+            "memory (--secret-store memory)".into(),
+        );
     }
     let keyring = engine::KeyringSecretStore::new("syncdesk-demo");
     match keyring.probe() {
-        Ok(()) => (Arc::new(keyring), "the OS keychain (service syncdesk-demo)".into()),
+        Ok(()) => (
+            Arc::new(keyring),
+            "the OS keychain (service syncdesk-demo)".into(),
+        ),
         Err(e) => (
             Arc::new(engine::MemorySecretStore::default()),
             format!("memory only, because the OS keychain is not usable here ({e})"),
@@ -130,7 +165,8 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
     }
     let dir = data_dir.join("demo");
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| CliError::Io(format!("cannot reset {}: {e}", dir.display())))?;
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| CliError::Io(format!("cannot reset {}: {e}", dir.display())))?;
     }
     let sandbox = Sandbox::start(SandboxConfig {
         customers,
@@ -142,8 +178,13 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
     .await
     .map_err(|e| CliError::Io(format!("cannot start the sandbox: {e}")))?;
     let (store, store_note) = secrets(memory_only);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let clock = Arc::new(ManualClock::new(chrono::DateTime::from_timestamp(now as i64, 0).unwrap_or_default()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let clock = Arc::new(ManualClock::new(
+        chrono::DateTime::from_timestamp(now as i64, 0).unwrap_or_default(),
+    ));
     let engine = Engine::open(EngineOptions {
         database: dir.join("syncdesk.db"),
         secrets: store,
@@ -152,7 +193,11 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
     })
     .await?;
     if !json {
-        println!("Syncdesk demo: sandbox provider on {}, database {}", sandbox.base_url(), dir.join("syncdesk.db").display());
+        println!(
+            "Syncdesk demo: sandbox provider on {}, database {}",
+            sandbox.base_url(),
+            dir.join("syncdesk.db").display()
+        );
         println!("Secrets are kept in {store_note}. Time is simulated: backoffs and retry delays pass instantly.\n");
     }
     engine
@@ -179,10 +224,17 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
         j.settings.alerts.on_completed_with_errors = true;
         engine.create_job(j).await?;
     }
-    let mut d = Demo { engine: engine.clone(), sandbox, clock, rows: Vec::new() };
+    let mut d = Demo {
+        engine: engine.clone(),
+        sandbox,
+        clock,
+        rows: Vec::new(),
+    };
     let result = tour(&mut d).await;
     let rows = std::mem::take(&mut d.rows);
-    let dead = engine.dead_letters("invoices", &PageRequest::first(20)).await?;
+    let dead = engine
+        .dead_letters("invoices", &PageRequest::first(20))
+        .await?;
     let alerts = engine.alerts(false, &PageRequest::first(50)).await?;
     d.sandbox.shutdown().await;
     engine.shutdown().await;
@@ -194,21 +246,58 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
             "alerts": alerts.items.iter().map(crate::dto::AlertDto::from).collect::<Vec<_>>(),
         }));
     }
-    let mut t = Table::new(&["STEP", "JOB", "TRIGGER", "STATUS", "PROC", "CREATED", "UPDATED", "SKIPPED", "FAILED", "WHAT HAPPENED"]);
+    let mut t = Table::new(&[
+        "STEP",
+        "JOB",
+        "TRIGGER",
+        "STATUS",
+        "PROC",
+        "CREATED",
+        "UPDATED",
+        "SKIPPED",
+        "FAILED",
+        "WHAT HAPPENED",
+    ]);
     for r in &rows {
-        let trigger = if r.attempt > 1 { format!("{} #{}", r.trigger, r.attempt) } else { r.trigger.clone() };
-        t.row(vec![r.step.clone(), r.job.clone(), trigger, r.status.clone(), r.processed.to_string(), r.created.to_string(), r.updated.to_string(), r.skipped.to_string(), r.failed.to_string(), r.what_happened.clone()]);
+        let trigger = if r.attempt > 1 {
+            format!("{} #{}", r.trigger, r.attempt)
+        } else {
+            r.trigger.clone()
+        };
+        t.row(vec![
+            r.step.clone(),
+            r.job.clone(),
+            trigger,
+            r.status.clone(),
+            r.processed.to_string(),
+            r.created.to_string(),
+            r.updated.to_string(),
+            r.skipped.to_string(),
+            r.failed.to_string(),
+            r.what_happened.clone(),
+        ]);
     }
     print!("{}", t.render());
-    println!("\nFailed Records (invoices): {} dead letter(s)", dead.items.len());
+    println!(
+        "\nFailed Records (invoices): {} dead letter(s)",
+        dead.items.len()
+    );
     for x in &dead.items {
-        println!("  {}  attempts {}  {}", x.record_id, x.attempts, x.last_error.clone().unwrap_or_default());
+        println!(
+            "  {}  attempts {}  {}",
+            x.record_id,
+            x.attempts,
+            x.last_error.clone().unwrap_or_default()
+        );
     }
     println!("\nAlerts ({}):", alerts.items.len());
     for a in alerts.items.iter().rev() {
         println!("  [{}] {}", a.kind, a.title);
     }
-    println!("\nExplore it: syncdesk --data-dir {} executions", dir.display());
+    println!(
+        "\nExplore it: syncdesk --data-dir {} executions",
+        dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -217,23 +306,27 @@ async fn tour(d: &mut Demo) -> CliResult<()> {
         d.run("1 clean first sync", job, false).await?;
     }
     d.sandbox.touch_fraction(Entity::Customers, 0.05);
-    d.run("2 nothing changed but 5%: incremental", "customers", false).await?;
+    d.run("2 nothing changed but 5%: incremental", "customers", false)
+        .await?;
 
     d.sandbox.touch_fraction(Entity::Customers, 0.02);
     d.sandbox.update_faults(|f| f.error_burst = 2);
-    d.run("3 provider 503 twice (R-E2)", "customers", false).await?;
+    d.run("3 provider 503 twice (R-E2)", "customers", false)
+        .await?;
 
     d.sandbox.touch_fraction(Entity::Products, 0.1);
     d.sandbox.update_faults(|f| {
         f.rate_limit_burst = 2;
         f.retry_after = RetryAfter::Seconds(3);
     });
-    d.run("4 rate limited, Retry-After 3 (R-E3)", "products", false).await?;
+    d.run("4 rate limited, Retry-After 3 (R-E3)", "products", false)
+        .await?;
 
     d.sandbox.expire_tokens();
     d.sandbox.touch_fraction(Entity::Payments, 0.05);
     let grants = d.sandbox.stats().token_grants;
-    d.run("5 token expired mid-sync (R-E1)", "payments", false).await?;
+    d.run("5 token expired mid-sync (R-E1)", "payments", false)
+        .await?;
     let refreshed = d.sandbox.stats().token_grants - grants;
     if let Some(last) = d.rows.last_mut() {
         last.what_happened = format!("401, token refreshed ({refreshed} grant), request repeated");
@@ -246,36 +339,67 @@ async fn tour(d: &mut Demo) -> CliResult<()> {
             bad(Entity::Invoices, "in_00000009", BadKind::DanglingReference),
         ]
     });
-    d.run("6 bad records, full run (R-R1..R-R4)", "invoices", true).await?;
+    d.run("6 bad records, full run (R-R1..R-R4)", "invoices", true)
+        .await?;
     d.clock.advance(Duration::from_secs(3600));
-    d.run("7 same records fail again", "invoices", false).await?;
+    d.run("7 same records fail again", "invoices", false)
+        .await?;
     d.clock.advance(Duration::from_secs(3600));
-    d.run("8 third failure: dead letters (R-D1)", "invoices", false).await?;
+    d.run("8 third failure: dead letters (R-D1)", "invoices", false)
+        .await?;
     d.clock.advance(Duration::from_secs(3600));
-    d.run("9 dead letters excluded (R-D2)", "invoices", true).await?;
+    d.run("9 dead letters excluded (R-D2)", "invoices", true)
+        .await?;
     // The admin fixes one record at the source and retries it; dismisses another.
-    d.sandbox.update_faults(|f| f.bad_records.retain(|b| b.id != "in_00000002"));
-    let out = d.engine.retry_dead_letters("invoices", &["in_00000002".to_string()]).await?;
+    d.sandbox
+        .update_faults(|f| f.bad_records.retain(|b| b.id != "in_00000002"));
+    let out = d
+        .engine
+        .retry_dead_letters("invoices", &["in_00000002".to_string()])
+        .await?;
     let retried = d.engine.execution(&out[0].execution_id).await?;
-    d.record("10 fixed at source, Retry (R-D4)", &retried).await?;
-    d.engine.dismiss_dead_letters("invoices", &["in_00000009".to_string()], "customer deleted upstream; not worth syncing").await?;
+    d.record("10 fixed at source, Retry (R-D4)", &retried)
+        .await?;
+    d.engine
+        .dismiss_dead_letters(
+            "invoices",
+            &["in_00000009".to_string()],
+            "customer deleted upstream; not worth syncing",
+        )
+        .await?;
 
     d.sandbox.update_faults(|f| {
-        f.schema_drift = vec![SchemaDrift { entity: Entity::Products, rename: Some(("price_cents".into(), "unit_amount".into())), retype: None }]
+        f.schema_drift = vec![SchemaDrift {
+            entity: Entity::Products,
+            rename: Some(("price_cents".into(), "unit_amount".into())),
+            retype: None,
+        }]
     });
-    d.run("11 provider renamed a field (R-E5, R-B)", "products", true).await?;
+    d.run("11 provider renamed a field (R-E5, R-B)", "products", true)
+        .await?;
     d.sandbox.update_faults(|f| f.schema_drift.clear());
-    d.due("12 automatic retry after 5 min (R-A1, R-B3)", Duration::from_secs(300)).await?;
+    d.due(
+        "12 automatic retry after 5 min (R-A1, R-B3)",
+        Duration::from_secs(300),
+    )
+    .await?;
 
     d.sandbox.update_faults(|f| f.error_rate = 1.0);
     d.run("13 provider down", "customers", false).await?;
-    d.due("14 retry after 5 min", Duration::from_secs(300)).await?;
-    d.due("15 retry after 30 min", Duration::from_secs(1800)).await?;
-    d.due("16 retry after 2 h: exhausted (R-A4)", Duration::from_secs(7200)).await?;
+    d.due("14 retry after 5 min", Duration::from_secs(300))
+        .await?;
+    d.due("15 retry after 30 min", Duration::from_secs(1800))
+        .await?;
+    d.due(
+        "16 retry after 2 h: exhausted (R-A4)",
+        Duration::from_secs(7200),
+    )
+    .await?;
     d.sandbox.update_faults(|f| f.error_rate = 0.0);
 
     d.sandbox.revoke_tokens();
     d.sandbox.set_credentials_revoked(true);
-    d.run("17 credentials revoked (R-E1)", "payments", false).await?;
+    d.run("17 credentials revoked (R-E1)", "payments", false)
+        .await?;
     Ok(())
 }

@@ -29,7 +29,10 @@ impl From<&engine::Connection> for ConnectionDto {
             name: c.name.clone(),
             provider: c.provider.clone(),
             base_url: c.base_url.clone(),
-            auth_kind: serde_json::to_value(c.auth_kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            auth_kind: serde_json::to_value(c.auth_kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             status: c.status.to_string(),
             status_note: c.status_note.clone(),
             token_expires_at: ts(c.token_expires_at),
@@ -176,7 +179,11 @@ impl From<&engine::ExecutionDetail> for ExecutionDetailDto {
             execution: (&d.execution).into(),
             job_name: d.job_name.clone(),
             entity: d.entity.clone(),
-            error_counts: d.error_counts.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            error_counts: d
+                .error_counts
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect(),
             diagnosis: d
                 .diagnosis
                 .iter()
@@ -188,7 +195,12 @@ impl From<&engine::ExecutionDetail> for ExecutionDetailDto {
                     actions: x
                         .actions
                         .iter()
-                        .map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                        .map(|a| {
+                            serde_json::to_value(a)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default()
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -292,7 +304,14 @@ pub struct AuditDto {
 
 impl From<&engine::AuditEntry> for AuditDto {
     fn from(a: &engine::AuditEntry) -> Self {
-        AuditDto { id: a.id, at: ts(Some(a.at)), actor: a.actor.clone(), action: a.action.clone(), subject: a.subject.clone(), note: a.note.clone() }
+        AuditDto {
+            id: a.id,
+            at: ts(Some(a.at)),
+            actor: a.actor.clone(),
+            action: a.action.clone(),
+            subject: a.subject.clone(),
+            note: a.note.clone(),
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use syncdesk_engine::{
-    self as engine, ConnectorSpec, Engine, EngineOptions, Error, ExecutionStatus, NewConnection, NewJob,
-    PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore, SystemClock,
+    self as engine, ConnectorSpec, Engine, EngineOptions, Error, ExecutionStatus, NewConnection,
+    NewJob, PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore, SystemClock,
 };
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 
@@ -27,7 +27,11 @@ use crate::table::Table;
 const EXIT_COMPLETED_WITH_ERRORS: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "syncdesk", version, about = "Sync business records with provider APIs, and survive their failures")]
+#[command(
+    name = "syncdesk",
+    version,
+    about = "Sync business records with provider APIs, and survive their failures"
+)]
 struct Cli {
     /// Where the database lives (default: the OS data directory, e.g. ~/.local/share/syncdesk).
     #[arg(long, global = true, env = "SYNCDESK_DATA_DIR")]
@@ -237,7 +241,10 @@ fn parse_secs(s: &str) -> Result<u64, String> {
 struct SecsList(Vec<u64>);
 
 fn parse_secs_list(s: &str) -> Result<SecsList, String> {
-    s.split(',').map(parse_secs).collect::<Result<_, _>>().map(SecsList)
+    s.split(',')
+        .map(parse_secs)
+        .collect::<Result<_, _>>()
+        .map(SecsList)
 }
 
 #[derive(Debug, Args)]
@@ -356,11 +363,17 @@ fn main() -> ExitCode {
         _ => "debug,sqlx=info,hyper=info",
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SYNCDESK_LOG").unwrap_or_else(|_| filter.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SYNCDESK_LOG")
+                .unwrap_or_else(|_| filter.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let json = wants_json(&cli.command);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -388,7 +401,11 @@ fn main() -> ExitCode {
 fn wants_json(c: &Command) -> bool {
     match c {
         Command::Demo(a) => a.json,
-        Command::Connection(ConnectionCmd::Add { json, .. } | ConnectionCmd::List { json } | ConnectionCmd::Show { json, .. }) => *json,
+        Command::Connection(
+            ConnectionCmd::Add { json, .. }
+            | ConnectionCmd::List { json }
+            | ConnectionCmd::Show { json, .. },
+        ) => *json,
         Command::Job(JobCmd::Add(a)) => a.json,
         Command::Job(JobCmd::List(l)) => l.json,
         Command::Job(JobCmd::Show { json, .. } | JobCmd::Run { json, .. }) => *json,
@@ -406,9 +423,9 @@ fn wants_json(c: &Command) -> bool {
 fn data_dir(cli: &Cli) -> CliResult<PathBuf> {
     match &cli.data_dir {
         Some(d) => Ok(d.clone()),
-        None => dirs::data_dir()
-            .map(|d| d.join("syncdesk"))
-            .ok_or_else(|| CliError::Usage("no OS data directory is known here; pass --data-dir".into())),
+        None => dirs::data_dir().map(|d| d.join("syncdesk")).ok_or_else(|| {
+            CliError::Usage("no OS data directory is known here; pass --data-dir".into())
+        }),
     }
 }
 
@@ -420,7 +437,9 @@ fn secret_store(kind: SecretStoreKind) -> Arc<dyn SecretStore> {
 }
 
 fn actor() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "admin".into())
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "admin".into())
 }
 
 async fn open(cli: &Cli) -> CliResult<Engine> {
@@ -444,15 +463,26 @@ fn page<T, D>(p: &engine::Page<T>) -> PageDto<D>
 where
     D: Serialize + for<'a> From<&'a T>,
 {
-    PageDto { items: p.items.iter().map(D::from).collect(), next_cursor: p.next_cursor.clone() }
+    PageDto {
+        items: p.items.iter().map(D::from).collect(),
+        next_cursor: p.next_cursor.clone(),
+    }
 }
 
 fn req(l: &ListArgs) -> PageRequest {
-    PageRequest { cursor: l.cursor.clone(), limit: l.limit }
+    PageRequest {
+        cursor: l.cursor.clone(),
+        limit: l.limit,
+    }
 }
 
 fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into())
+    t.map(|t| {
+        t.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    })
+    .unwrap_or_else(|| "-".into())
 }
 
 fn more(next: &Option<String>) {
@@ -467,24 +497,32 @@ fn read_secrets(a: &SecretArgs) -> CliResult<Vec<(SecretKind, Secret)>> {
     let mut stdin_used = false;
     let mut from_stdin = |what: &str| -> CliResult<Secret> {
         if stdin_used {
-            return Err(CliError::Usage("only one secret can be read from standard input".into()));
+            return Err(CliError::Usage(
+                "only one secret can be read from standard input".into(),
+            ));
         }
         stdin_used = true;
         if std::io::stdin().is_terminal() {
             eprint!("{what}: ");
         }
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::Io(format!("reading {what} from stdin: {e}")))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| CliError::Io(format!("reading {what} from stdin: {e}")))?;
         let s = s.trim_end_matches(['\n', '\r']).to_string();
         if s.is_empty() {
-            return Err(CliError::Usage(format!("{what} read from standard input is empty")));
+            return Err(CliError::Usage(format!(
+                "{what} read from standard input is empty"
+            )));
         }
         Ok(Secret::new(s))
     };
     let from_env = |var: &str, what: &str| -> CliResult<Secret> {
         match std::env::var(var) {
             Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
-            _ => Err(CliError::Usage(format!("environment variable {var} (for the {what}) is not set or empty"))),
+            _ => Err(CliError::Usage(format!(
+                "environment variable {var} (for the {what}) is not set or empty"
+            ))),
         }
     };
     if let Some(v) = &a.client_secret_env {
@@ -512,31 +550,65 @@ fn read_spec(spec: &str) -> CliResult<ConnectorSpec> {
     if spec == "sandbox" {
         return Ok(ConnectorSpec::parse(syncdesk_sandbox::CONNECTOR_SPEC)?);
     }
-    let text = std::fs::read_to_string(spec).map_err(|e| CliError::Usage(format!("cannot read spec file {spec}: {e}")))?;
+    let text = std::fs::read_to_string(spec)
+        .map_err(|e| CliError::Usage(format!("cannot read spec file {spec}: {e}")))?;
     ConnectorSpec::parse(&text).map_err(|e| match e {
-        Error::Invalid { field, message } => CliError::Engine(Error::Invalid { field: format!("{field} in {spec}"), message }),
+        Error::Invalid { field, message } => CliError::Engine(Error::Invalid {
+            field: format!("{field} in {spec}"),
+            message,
+        }),
         other => other.into(),
     })
 }
 
 async fn run(cli: Cli) -> CliResult {
     match &cli.command {
-        Command::Demo(a) => demo::run(data_dir(&cli)?, cli.secret_store == SecretStoreKind::Memory, a.customers, a.json).await,
+        Command::Demo(a) => {
+            demo::run(
+                data_dir(&cli)?,
+                cli.secret_store == SecretStoreKind::Memory,
+                a.customers,
+                a.json,
+            )
+            .await
+        }
         Command::Sandbox(SandboxCmd::Spec) => {
             print!("{}", syncdesk_sandbox::CONNECTOR_SPEC);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sandbox(SandboxCmd::Serve { port, seed, customers, products, invoices, payments, faults }) => {
+        Command::Sandbox(SandboxCmd::Serve {
+            port,
+            seed,
+            customers,
+            products,
+            invoices,
+            payments,
+            faults,
+        }) => {
             let faults: Faults = match faults {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", p.display())))?;
-                    serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("invalid faults file {}: {e}", p.display())))?
+                    let text = std::fs::read_to_string(p).map_err(|e| {
+                        CliError::Usage(format!("cannot read {}: {e}", p.display()))
+                    })?;
+                    serde_json::from_str(&text).map_err(|e| {
+                        CliError::Usage(format!("invalid faults file {}: {e}", p.display()))
+                    })?
                 }
                 None => Faults::default(),
             };
-            let config = SandboxConfig { seed: *seed, customers: *customers, products: *products, invoices: *invoices, payments: *payments, faults, ..Default::default() };
+            let config = SandboxConfig {
+                seed: *seed,
+                customers: *customers,
+                products: *products,
+                invoices: *invoices,
+                payments: *payments,
+                faults,
+                ..Default::default()
+            };
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
-            let sandbox = Sandbox::start_on(addr, config).await.map_err(|e| CliError::Io(format!("cannot listen on {addr}: {e}")))?;
+            let sandbox = Sandbox::start_on(addr, config)
+                .await
+                .map_err(|e| CliError::Io(format!("cannot listen on {addr}: {e}")))?;
             println!("sandbox listening on {} (client id sandbox-client, secret sandbox-secret); Ctrl-C stops it", sandbox.base_url());
             let _ = tokio::signal::ctrl_c().await;
             sandbox.shutdown().await;
@@ -551,9 +623,26 @@ async fn run(cli: Cli) -> CliResult {
             if a.list.json {
                 return print_json(&page::<_, ExecutionDto>(&p));
             }
-            let mut t = Table::new(&["ID", "JOB", "STATUS", "TRIGGER", "ATTEMPT", "STARTED", "DURATION", "PROCESSED", "CREATED", "UPDATED", "SKIPPED", "FAILED"]);
+            let mut t = Table::new(&[
+                "ID",
+                "JOB",
+                "STATUS",
+                "TRIGGER",
+                "ATTEMPT",
+                "STARTED",
+                "DURATION",
+                "PROCESSED",
+                "CREATED",
+                "UPDATED",
+                "SKIPPED",
+                "FAILED",
+            ]);
             for x in &p.items {
-                let status = if x.status == ExecutionStatus::CompletedWithErrors { format!("{} (!)", x.status) } else { x.status.to_string() };
+                let status = if x.status == ExecutionStatus::CompletedWithErrors {
+                    format!("{} (!)", x.status)
+                } else {
+                    x.status.to_string()
+                };
                 t.row(vec![
                     x.id.clone(),
                     x.job_id[..8].to_string(),
@@ -561,7 +650,9 @@ async fn run(cli: Cli) -> CliResult {
                     x.trigger.to_string(),
                     x.attempt.to_string(),
                     fmt_time(x.started_at),
-                    x.duration().map(|d| format!("{:.1}s", d.num_milliseconds() as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
+                    x.duration()
+                        .map(|d| format!("{:.1}s", d.num_milliseconds() as f64 / 1000.0))
+                        .unwrap_or_else(|| "-".into()),
                     x.counts.processed.to_string(),
                     x.counts.created.to_string(),
                     x.counts.updated.to_string(),
@@ -591,7 +682,11 @@ async fn run(cli: Cli) -> CliResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Errors(a) => {
-            let kind = a.kind.as_deref().map(str::parse::<RecordErrorKind>).transpose()?;
+            let kind = a
+                .kind
+                .as_deref()
+                .map(str::parse::<RecordErrorKind>)
+                .transpose()?;
             let e = open(&cli).await?;
             let p = e.record_errors(&a.execution, kind, &req(&a.list)).await?;
             e.shutdown().await;
@@ -599,7 +694,13 @@ async fn run(cli: Cli) -> CliResult {
                 return print_json(&page::<_, RecordErrorDto>(&p));
             }
             for r in &p.items {
-                println!("Record:    {}\nEntity:    {}\nError:     {}\nTimestamp: {}\n", r.record_id, r.entity, r.summary(), fmt_time(Some(r.at)));
+                println!(
+                    "Record:    {}\nEntity:    {}\nError:     {}\nTimestamp: {}\n",
+                    r.record_id,
+                    r.entity,
+                    r.summary(),
+                    fmt_time(Some(r.at))
+                );
             }
             if p.items.is_empty() {
                 println!("no record errors");
@@ -617,7 +718,13 @@ async fn run(cli: Cli) -> CliResult {
             }
             let mut t = Table::new(&["ID", "WHEN", "KIND", "TITLE", "EXECUTION"]);
             for x in &p.items {
-                t.row(vec![x.id.to_string(), fmt_time(Some(x.created_at)), x.kind.to_string(), x.title.clone(), x.execution_id.clone().unwrap_or_default()]);
+                t.row(vec![
+                    x.id.to_string(),
+                    fmt_time(Some(x.created_at)),
+                    x.kind.to_string(),
+                    x.title.clone(),
+                    x.execution_id.clone().unwrap_or_default(),
+                ]);
             }
             print!("{}", t.render());
             more(&p.next_cursor);
@@ -632,7 +739,13 @@ async fn run(cli: Cli) -> CliResult {
             }
             let mut t = Table::new(&["WHEN", "WHO", "ACTION", "SUBJECT", "NOTE"]);
             for x in &p.items {
-                t.row(vec![fmt_time(Some(x.at)), x.actor.clone(), x.action.clone(), x.subject.clone(), x.note.clone().unwrap_or_default()]);
+                t.row(vec![
+                    fmt_time(Some(x.at)),
+                    x.actor.clone(),
+                    x.action.clone(),
+                    x.subject.clone(),
+                    x.note.clone().unwrap_or_default(),
+                ]);
             }
             print!("{}", t.render());
             more(&p.next_cursor);
@@ -643,7 +756,11 @@ async fn run(cli: Cli) -> CliResult {
             if w.once {
                 let rec = e.recover_interrupted().await?;
                 let ran = e.run_due().await?;
-                println!("recovered {} interrupted execution(s); ran {} due execution(s)", rec.len(), ran.len());
+                println!(
+                    "recovered {} interrupted execution(s); ran {} due execution(s)",
+                    rec.len(),
+                    ran.len()
+                );
                 e.shutdown().await;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -691,13 +808,30 @@ fn print_detail(d: &engine::ExecutionDetail) {
     let x = &d.execution;
     println!("Execution   {}", x.id);
     println!("Job         {} ({})", d.job_name, d.entity);
-    println!("Status      {}{}", x.status, x.failure_kind.map(|k| format!(" ({k})")).unwrap_or_default());
-    println!("Trigger     {} (attempt {}){}", x.trigger, x.attempt, x.retry_of.as_ref().map(|r| format!(", retry of {r}")).unwrap_or_default());
+    println!(
+        "Status      {}{}",
+        x.status,
+        x.failure_kind
+            .map(|k| format!(" ({k})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "Trigger     {} (attempt {}){}",
+        x.trigger,
+        x.attempt,
+        x.retry_of
+            .as_ref()
+            .map(|r| format!(", retry of {r}"))
+            .unwrap_or_default()
+    );
     println!("Mode        {}", x.mode);
     println!("Started     {}", fmt_time(x.started_at));
     println!("Finished    {}", fmt_time(x.finished_at));
     let c = x.counts;
-    println!("Records     processed {} = created {} + updated {} + skipped {} + failed {}", c.processed, c.created, c.updated, c.skipped, c.failed);
+    println!(
+        "Records     processed {} = created {} + updated {} + skipped {} + failed {}",
+        c.processed, c.created, c.updated, c.skipped, c.failed
+    );
     if x.excluded > 0 {
         println!("Excluded    {} dead-letter/dismissed record(s)", x.excluded);
     }
@@ -711,38 +845,73 @@ fn print_detail(d: &engine::ExecutionDetail) {
         println!("Next retry  {}", fmt_time(Some(r)));
     }
     if x.request_retries + x.rate_limit_waits > 0 {
-        println!("Requests    {} retried after errors, {} rate-limit pauses", x.request_retries, x.rate_limit_waits);
+        println!(
+            "Requests    {} retried after errors, {} rate-limit pauses",
+            x.request_retries, x.rate_limit_waits
+        );
     }
     if !d.error_counts.is_empty() {
-        let parts: Vec<String> = d.error_counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let parts: Vec<String> = d
+            .error_counts
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
         println!("Errors      {}", parts.join(", "));
     }
     if d.chain.len() > 1 {
         println!("Retry chain {}", d.chain.join(" → "));
     }
     for g in &d.diagnosis {
-        println!("\nDiagnosis   {}\n  Likely cause: {}\n  Resolution:   {}", g.title, g.likely_cause, g.resolution);
+        println!(
+            "\nDiagnosis   {}\n  Likely cause: {}\n  Resolution:   {}",
+            g.title, g.likely_cause, g.resolution
+        );
     }
 }
 
 async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
     match c {
-        ConnectionCmd::Add { name, spec, base_url, client_id, secrets, json } => {
+        ConnectionCmd::Add {
+            name,
+            spec,
+            base_url,
+            client_id,
+            secrets,
+            json,
+        } => {
             let spec = read_spec(spec)?;
             let secrets = read_secrets(secrets)?;
             let e = open(cli).await?;
             let conn = e
-                .create_connection(NewConnection { name: name.clone(), spec, base_url: base_url.clone(), client_id: client_id.clone(), secrets })
+                .create_connection(NewConnection {
+                    name: name.clone(),
+                    spec,
+                    base_url: base_url.clone(),
+                    client_id: client_id.clone(),
+                    secrets,
+                })
                 .await;
             e.shutdown().await;
             let conn = conn?;
             if *json {
                 return print_json(&ConnectionDto::from(&conn));
             }
-            println!("connection {} created ({}); secrets are in the {} store", conn.name, conn.id, if cli.secret_store == SecretStoreKind::Keyring { "OS keychain" } else { "memory" });
+            println!(
+                "connection {} created ({}); secrets are in the {} store",
+                conn.name,
+                conn.id,
+                if cli.secret_store == SecretStoreKind::Keyring {
+                    "OS keychain"
+                } else {
+                    "memory"
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
-        ConnectionCmd::Reauth { connection, secrets } => {
+        ConnectionCmd::Reauth {
+            connection,
+            secrets,
+        } => {
             let secrets = read_secrets(secrets)?;
             if secrets.is_empty() {
                 return Err(CliError::Usage("give the new credential with --client-secret-env/--client-secret-stdin, --api-key-env/--api-key-stdin, --refresh-token-env or --token-env".into()));
@@ -766,7 +935,13 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
             }
             let mut t = Table::new(&["NAME", "PROVIDER", "STATUS", "TOKEN EXPIRES", "BASE URL"]);
             for c in &list {
-                t.row(vec![c.name.clone(), c.provider.clone(), c.status.to_string(), fmt_time(c.token_expires_at), c.base_url.clone()]);
+                t.row(vec![
+                    c.name.clone(),
+                    c.provider.clone(),
+                    c.status.to_string(),
+                    fmt_time(c.token_expires_at),
+                    c.base_url.clone(),
+                ]);
             }
             print!("{}", t.render());
             Ok(ExitCode::SUCCESS)
@@ -779,7 +954,19 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
             if *json {
                 return print_json(&ConnectionDto::from(&c));
             }
-            println!("{} ({})\n  provider {}\n  status   {}{}\n  token expires {}\n  base url {}", c.name, c.id, c.provider, c.status, c.status_note.as_ref().map(|n| format!(" — {n}")).unwrap_or_default(), fmt_time(c.token_expires_at), c.base_url);
+            println!(
+                "{} ({})\n  provider {}\n  status   {}{}\n  token expires {}\n  base url {}",
+                c.name,
+                c.id,
+                c.provider,
+                c.status,
+                c.status_note
+                    .as_ref()
+                    .map(|n| format!(" — {n}"))
+                    .unwrap_or_default(),
+                fmt_time(c.token_expires_at),
+                c.base_url
+            );
             for (entity, f) in fields {
                 println!("  {entity} fields last seen: {}", f.join(", "));
             }
@@ -793,18 +980,30 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
         JobCmd::Add(a) => {
             let mut nj: NewJob = match &a.file {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", p.display())))?;
+                    let text = std::fs::read_to_string(p).map_err(|e| {
+                        CliError::Usage(format!("cannot read {}: {e}", p.display()))
+                    })?;
                     let parsed = if text.trim_start().starts_with('{') {
                         serde_json::from_str(&text).map_err(|e| e.to_string())
                     } else {
                         toml::from_str(&text).map_err(|e| e.message().to_string())
                     };
-                    parsed.map_err(|e| Error::Invalid { field: format!("job file {}", p.display()), message: e })?
+                    parsed.map_err(|e| Error::Invalid {
+                        field: format!("job file {}", p.display()),
+                        message: e,
+                    })?
                 }
                 None => NewJob {
-                    name: a.name.clone().ok_or_else(|| CliError::Usage("--name is required (or --file)".into()))?,
-                    connection: a.connection.clone().ok_or_else(|| CliError::Usage("--connection is required (or --file)".into()))?,
-                    entity: a.entity.clone().ok_or_else(|| CliError::Usage("--entity is required (or --file)".into()))?,
+                    name: a
+                        .name
+                        .clone()
+                        .ok_or_else(|| CliError::Usage("--name is required (or --file)".into()))?,
+                    connection: a.connection.clone().ok_or_else(|| {
+                        CliError::Usage("--connection is required (or --file)".into())
+                    })?,
+                    entity: a.entity.clone().ok_or_else(|| {
+                        CliError::Usage("--entity is required (or --file)".into())
+                    })?,
                     direction: engine::Direction::Pull,
                     mode: engine::Mode::Incremental,
                     schedule: None,
@@ -812,18 +1011,42 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
                     settings: Default::default(),
                 },
             };
-            if let Some(v) = &a.name { nj.name = v.clone(); }
-            if let Some(v) = &a.connection { nj.connection = v.clone(); }
-            if let Some(v) = &a.entity { nj.entity = v.clone(); }
-            if let Some(v) = &a.mode { nj.mode = v.parse()?; }
-            if let Some(v) = &a.schedule { nj.schedule = Some(v.clone()); }
-            if let Some(v) = a.batch_size { nj.settings.batch_size = v; }
-            if let Some(v) = a.timeout { nj.settings.timeout_secs = v; }
-            if let Some(v) = a.max_retries { nj.settings.max_retries = v; }
-            if a.no_retry { nj.settings.retry_on_failure = false; }
-            if let Some(v) = &a.retry_delays { nj.settings.retry_delays_secs = v.0.clone(); }
-            if let Some(v) = &a.backoff { nj.settings.backoff_secs = v.0.clone(); }
-            if a.no_duplicate_detection { nj.settings.duplicate_detection = false; }
+            if let Some(v) = &a.name {
+                nj.name = v.clone();
+            }
+            if let Some(v) = &a.connection {
+                nj.connection = v.clone();
+            }
+            if let Some(v) = &a.entity {
+                nj.entity = v.clone();
+            }
+            if let Some(v) = &a.mode {
+                nj.mode = v.parse()?;
+            }
+            if let Some(v) = &a.schedule {
+                nj.schedule = Some(v.clone());
+            }
+            if let Some(v) = a.batch_size {
+                nj.settings.batch_size = v;
+            }
+            if let Some(v) = a.timeout {
+                nj.settings.timeout_secs = v;
+            }
+            if let Some(v) = a.max_retries {
+                nj.settings.max_retries = v;
+            }
+            if a.no_retry {
+                nj.settings.retry_on_failure = false;
+            }
+            if let Some(v) = &a.retry_delays {
+                nj.settings.retry_delays_secs = v.0.clone();
+            }
+            if let Some(v) = &a.backoff {
+                nj.settings.backoff_secs = v.0.clone();
+            }
+            if a.no_duplicate_detection {
+                nj.settings.duplicate_detection = false;
+            }
             let e = open(cli).await?;
             let r = e.create_job(nj).await;
             e.shutdown().await;
@@ -831,7 +1054,10 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             if a.json {
                 return print_json(&JobDto::from(&job));
             }
-            println!("job {} created ({}): {} {} from connection {}, {}", job.name, job.id, job.mode, job.entity, job.connection_id, job.schedule);
+            println!(
+                "job {} created ({}): {} {} from connection {}, {}",
+                job.name, job.id, job.mode, job.entity, job.connection_id, job.schedule
+            );
             Ok(ExitCode::SUCCESS)
         }
         JobCmd::List(l) => {
@@ -845,9 +1071,24 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             if l.json {
                 return print_json(&page::<_, JobDto>(&p));
             }
-            let mut t = Table::new(&["NAME", "ENTITY", "MODE", "SCHEDULE", "NEXT RUN", "LAST STATUS"]);
+            let mut t = Table::new(&[
+                "NAME",
+                "ENTITY",
+                "MODE",
+                "SCHEDULE",
+                "NEXT RUN",
+                "LAST STATUS",
+            ]);
             for (j, x) in p.items.iter().zip(last) {
-                t.row(vec![j.name.clone(), j.entity.clone(), j.mode.to_string(), j.schedule.to_string(), fmt_time(j.next_run_at), x.map(|x| x.status.to_string()).unwrap_or_else(|| "never run".into())]);
+                t.row(vec![
+                    j.name.clone(),
+                    j.entity.clone(),
+                    j.mode.to_string(),
+                    j.schedule.to_string(),
+                    fmt_time(j.next_run_at),
+                    x.map(|x| x.status.to_string())
+                        .unwrap_or_else(|| "never run".into()),
+                ]);
             }
             print!("{}", t.render());
             more(&p.next_cursor);
@@ -869,10 +1110,20 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
                 if s.duplicate_detection { "on" } else { "off" },
                 if s.natural_keys.is_empty() { String::new() } else { format!(" ({})", s.natural_keys.join(", ")) });
             for m in &s.mappings {
-                println!("  {} → {}{}{}{}", m.source, m.target,
-                    m.transform.as_ref().map(|t| format!(" [{t}]")).unwrap_or_default(),
-                    m.default.as_ref().map(|d| format!(" default {d}")).unwrap_or_default(),
-                    if m.required { " required" } else { "" });
+                println!(
+                    "  {} → {}{}{}{}",
+                    m.source,
+                    m.target,
+                    m.transform
+                        .as_ref()
+                        .map(|t| format!(" [{t}]"))
+                        .unwrap_or_default(),
+                    m.default
+                        .as_ref()
+                        .map(|d| format!(" default {d}"))
+                        .unwrap_or_default(),
+                    if m.required { " required" } else { "" }
+                );
             }
             for h in hints {
                 println!("  hint: {h}");
@@ -884,7 +1135,10 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             let job = e.job(job).await?;
             let bar = (!json && std::io::stderr().is_terminal()).then(|| {
                 let b = indicatif::ProgressBar::new_spinner();
-                b.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                        .expect("valid template"),
+                );
                 b.enable_steady_tick(std::time::Duration::from_millis(120));
                 b
             });
@@ -892,8 +1146,17 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             let b2 = bar.clone();
             let printer = tokio::spawn(async move {
                 while let Ok(ev) = events.recv().await {
-                    if let (Some(b), engine::Event::ExecutionProgress { counts, batch, .. }) = (&b2, &ev) {
-                        b.set_message(format!("{batch}: processed {} (created {}, updated {}, skipped {}, failed {})", counts.processed, counts.created, counts.updated, counts.skipped, counts.failed));
+                    if let (Some(b), engine::Event::ExecutionProgress { counts, batch, .. }) =
+                        (&b2, &ev)
+                    {
+                        b.set_message(format!(
+                            "{batch}: processed {} (created {}, updated {}, skipped {}, failed {})",
+                            counts.processed,
+                            counts.created,
+                            counts.updated,
+                            counts.skipped,
+                            counts.failed
+                        ));
                     } else if b2.is_none() && ev.notifies() {
                         print_event(&ev);
                     }
@@ -929,7 +1192,9 @@ async fn dead_letters(cli: &Cli, d: &DeadLetterCmd) -> CliResult {
             let mut ids = Vec::new();
             let mut cursor = None;
             loop {
-                let p = e.dead_letters(&job, &PageRequest { cursor, limit: 500 }).await?;
+                let p = e
+                    .dead_letters(&job, &PageRequest { cursor, limit: 500 })
+                    .await?;
                 ids.extend(p.items.into_iter().map(|d| d.record_id));
                 match p.next_cursor {
                     Some(c) => cursor = Some(c),
@@ -944,9 +1209,25 @@ async fn dead_letters(cli: &Cli, d: &DeadLetterCmd) -> CliResult {
             if list.json {
                 print_json(&page::<_, DeadLetterDto>(&p))
             } else {
-                let mut t = Table::new(&["RECORD ID", "ENTITY TYPE", "FIRST FAILED", "LAST FAILED", "ATTEMPTS", "ERROR", "ACTIONS"]);
+                let mut t = Table::new(&[
+                    "RECORD ID",
+                    "ENTITY TYPE",
+                    "FIRST FAILED",
+                    "LAST FAILED",
+                    "ATTEMPTS",
+                    "ERROR",
+                    "ACTIONS",
+                ]);
                 for x in &p.items {
-                    t.row(vec![x.record_id.clone(), x.entity.clone(), fmt_time(x.first_failed_at), fmt_time(x.last_failed_at), x.attempts.to_string(), x.last_error.clone().unwrap_or_default(), "retry | dismiss".into()]);
+                    t.row(vec![
+                        x.record_id.clone(),
+                        x.entity.clone(),
+                        fmt_time(x.first_failed_at),
+                        fmt_time(x.last_failed_at),
+                        x.attempts.to_string(),
+                        x.last_error.clone().unwrap_or_default(),
+                        "retry | dismiss".into(),
+                    ]);
                 }
                 print!("{}", t.render());
                 if p.items.is_empty() {
@@ -956,10 +1237,21 @@ async fn dead_letters(cli: &Cli, d: &DeadLetterCmd) -> CliResult {
                 Ok(ExitCode::SUCCESS)
             }
         }
-        DeadLetterCmd::Retry { job, records, all, json } => {
-            let ids = if *all { all_ids(job.clone()).await? } else { records.clone() };
+        DeadLetterCmd::Retry {
+            job,
+            records,
+            all,
+            json,
+        } => {
+            let ids = if *all {
+                all_ids(job.clone()).await?
+            } else {
+                records.clone()
+            };
             if ids.is_empty() {
-                return Err(CliError::Usage("name the records to retry, or --all".into()));
+                return Err(CliError::Usage(
+                    "name the records to retry, or --all".into(),
+                ));
             }
             let out = e.retry_dead_letters(job, &ids).await?;
             if *json {
@@ -975,10 +1267,21 @@ async fn dead_letters(cli: &Cli, d: &DeadLetterCmd) -> CliResult {
                 Ok(ExitCode::SUCCESS)
             }
         }
-        DeadLetterCmd::Dismiss { job, records, all, note } => {
-            let ids = if *all { all_ids(job.clone()).await? } else { records.clone() };
+        DeadLetterCmd::Dismiss {
+            job,
+            records,
+            all,
+            note,
+        } => {
+            let ids = if *all {
+                all_ids(job.clone()).await?
+            } else {
+                records.clone()
+            };
             if ids.is_empty() {
-                return Err(CliError::Usage("name the records to dismiss, or --all".into()));
+                return Err(CliError::Usage(
+                    "name the records to dismiss, or --all".into(),
+                ));
             }
             let done = e.dismiss_dead_letters(job, &ids, note).await?;
             println!("dismissed {} record(s): {}", done.len(), done.join(", "));

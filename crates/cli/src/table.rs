@@ -9,7 +9,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(head: &[&str]) -> Self {
-        Table { head: head.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Table {
+            head: head.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
@@ -35,7 +38,12 @@ impl Table {
         };
         let mut out = line(&self.head);
         out.push('\n');
-        out.push_str(&w.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+        out.push_str(
+            &w.iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  "),
+        );
         out.push('\n');
         for r in &self.rows {
             out.push_str(&line(r));

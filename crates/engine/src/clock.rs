@@ -44,7 +44,10 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
-        ManualClock { now: Mutex::new(start), sleeps: Mutex::new(Vec::new()) }
+        ManualClock {
+            now: Mutex::new(start),
+            sleeps: Mutex::new(Vec::new()),
+        }
     }
     /// Move time forward.
     pub fn advance(&self, d: Duration) {

@@ -31,7 +31,13 @@ pub struct Diagnosis {
     pub actions: Vec<Action>,
 }
 
-fn d(pattern: &'static str, title: &str, cause: &str, resolution: &str, actions: &[Action]) -> Diagnosis {
+fn d(
+    pattern: &'static str,
+    title: &str,
+    cause: &str,
+    resolution: &str,
+    actions: &[Action],
+) -> Diagnosis {
     Diagnosis {
         pattern,
         title: title.into(),
@@ -42,7 +48,11 @@ fn d(pattern: &'static str, title: &str, cause: &str, resolution: &str, actions:
 }
 
 /// Explain an execution from its status, failure kind, request statistics and error counts.
-pub fn diagnose(exec: &Execution, job: &Job, errors: &BTreeMap<RecordErrorKind, u64>) -> Vec<Diagnosis> {
+pub fn diagnose(
+    exec: &Execution,
+    job: &Job,
+    errors: &BTreeMap<RecordErrorKind, u64>,
+) -> Vec<Diagnosis> {
     let mut out = Vec::new();
     let failed = exec.counts.failed;
     let processed = exec.counts.processed;
@@ -123,7 +133,11 @@ pub fn diagnose(exec: &Execution, job: &Job, errors: &BTreeMap<RecordErrorKind, 
         let all = schema == processed;
         out.push(d(
             "schema_change",
-            if all { "All records fail with a schema error" } else { "Records fail with a schema error" },
+            if all {
+                "All records fail with a schema error"
+            } else {
+                "Records fail with a schema error"
+            },
             "Provider API changed: records no longer have the fields or types the mappings expect.",
             "Update the field mappings to match the new schema.",
             &[Action::EditMappings],
@@ -169,16 +183,25 @@ pub fn hints(job: &Job, token_expires_in_days: Option<i64>) -> Vec<String> {
         out.push("Start with incremental mode: full syncs process more records and are more likely to hit rate limits or timeouts.".into());
     }
     if job.settings.timeout_secs < 60 {
-        out.push("The timeout is very short; give long-running syncs enough time to complete.".into());
+        out.push(
+            "The timeout is very short; give long-running syncs enough time to complete.".into(),
+        );
     } else if job.settings.timeout_secs > 6 * 3600 {
         out.push("The timeout is very long; failures may go undetected for hours.".into());
     }
     if let Some(days) = token_expires_in_days {
         if days <= 7 {
-            out.push(format!("Credentials expire in {days} day(s): re-authenticate before they do."));
+            out.push(format!(
+                "Credentials expire in {days} day(s): re-authenticate before they do."
+            ));
         }
     }
-    let no_default = job.settings.mappings.iter().filter(|m| !m.required && m.default.is_none()).count();
+    let no_default = job
+        .settings
+        .mappings
+        .iter()
+        .filter(|m| !m.required && m.default.is_none())
+        .count();
     if no_default > 0 {
         out.push(format!("{no_default} optional mapping(s) have no default value; a default prevents null validation errors."));
     }

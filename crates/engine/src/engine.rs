@@ -49,7 +49,9 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("owner", &self.owner).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,7 +79,10 @@ impl Inner {
                 Some(a) => a.clone(),
                 None => {
                     let token_url = match &spec.auth.token_url {
-                        Some(u) => Some(base.join(u).map_err(|e| Error::invalid("auth.token_url", e))?),
+                        Some(u) => Some(
+                            base.join(u)
+                                .map_err(|e| Error::invalid("auth.token_url", e))?,
+                        ),
                         None => None,
                     };
                     let a = Arc::new(Auth::new(
@@ -112,7 +117,14 @@ impl Inner {
                 }
             });
         });
-        Ok(Connector::new(self.http.clone(), base, Arc::new(spec), auth, self.clock.clone(), on_tokens))
+        Ok(Connector::new(
+            self.http.clone(),
+            base,
+            Arc::new(spec),
+            auth,
+            self.clock.clone(),
+            on_tokens,
+        ))
     }
 }
 
@@ -200,7 +212,12 @@ impl Engine {
     }
 
     /// Build on an already open store.
-    pub fn with_store(store: Store, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>, actor: String) -> Result<Engine> {
+    pub fn with_store(
+        store: Store,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+        actor: String,
+    ) -> Result<Engine> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("syncdesk/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -208,7 +225,9 @@ impl Engine {
             .build()
             .map_err(|e| Error::Store(format!("cannot build the HTTP client: {e}")))?;
         let (events, _) = broadcast::channel(1024);
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
         let owner = format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4());
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -251,9 +270,13 @@ impl Engine {
         if c.name.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty"));
         }
-        let base_url = c.base_url.clone().or_else(|| c.spec.base_url.clone()).ok_or_else(|| {
-            Error::invalid("base_url", "the connector spec has no base_url; give one")
-        })?;
+        let base_url = c
+            .base_url
+            .clone()
+            .or_else(|| c.spec.base_url.clone())
+            .ok_or_else(|| {
+                Error::invalid("base_url", "the connector spec has no base_url; give one")
+            })?;
         check_base_url(&base_url)?;
         let id = uuid::Uuid::new_v4().to_string();
         for (kind, value) in &c.secrets {
@@ -299,17 +322,39 @@ impl Engine {
 
     /// Replace a connection's secret (re-authentication); the connection becomes active
     /// again and its cached token is dropped.
-    pub async fn set_connection_secret(&self, connection: &str, kind: SecretKind, value: Secret) -> Result<Connection> {
+    pub async fn set_connection_secret(
+        &self,
+        connection: &str,
+        kind: SecretKind,
+        value: Secret,
+    ) -> Result<Connection> {
         let conn = self.inner.store.connection(connection).await?;
         self.put_secret(&conn.id, kind, value).await?;
         if kind != SecretKind::AccessToken {
             // A new client secret / refresh token makes the old access token moot.
-            self.delete_secret(&conn.id, SecretKind::AccessToken).await?;
+            self.delete_secret(&conn.id, SecretKind::AccessToken)
+                .await?;
         }
-        self.inner.auths.lock().expect("auth cache lock").remove(&conn.id);
+        self.inner
+            .auths
+            .lock()
+            .expect("auth cache lock")
+            .remove(&conn.id);
         let now = self.inner.clock.now();
-        self.inner.store.set_connection_status(&conn.id, ConnectionStatus::Active, None, now).await?;
-        self.inner.store.insert_audit(&self.inner.actor, "connection.reauthenticate", &format!("connection {}", conn.name), Some(kind.label()), now).await?;
+        self.inner
+            .store
+            .set_connection_status(&conn.id, ConnectionStatus::Active, None, now)
+            .await?;
+        self.inner
+            .store
+            .insert_audit(
+                &self.inner.actor,
+                "connection.reauthenticate",
+                &format!("connection {}", conn.name),
+                Some(kind.label()),
+                now,
+            )
+            .await?;
         self.inner.store.connection(&conn.id).await
     }
 
@@ -329,7 +374,10 @@ impl Engine {
         let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
         let entity = spec.entity(&j.entity)?;
         if j.direction == Direction::Push {
-            return Err(Error::invalid("direction", "push jobs are not supported yet; use pull"));
+            return Err(Error::invalid(
+                "direction",
+                "push jobs are not supported yet; use pull",
+            ));
         }
         if j.name.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty"));
@@ -348,7 +396,13 @@ impl Engine {
         }
         settings.validate()?;
         if j.mode == Mode::Incremental && entity.incremental_param.is_none() {
-            return Err(Error::invalid("mode", format!("the connector cannot filter {} by update time; use full", j.entity)));
+            return Err(Error::invalid(
+                "mode",
+                format!(
+                    "the connector cannot filter {} by update time; use full",
+                    j.entity
+                ),
+            ));
         }
         let schedule = Schedule::parse(j.schedule.as_deref().unwrap_or("manual"))?;
         let now = self.inner.clock.now();
@@ -372,7 +426,11 @@ impl Engine {
     }
 
     /// Change a job's mode, schedule, settings or enabled flag (validated as a whole).
-    pub async fn update_job(&self, job: &str, f: impl FnOnce(&mut Job) -> Result<()>) -> Result<Job> {
+    pub async fn update_job(
+        &self,
+        job: &str,
+        f: impl FnOnce(&mut Job) -> Result<()>,
+    ) -> Result<Job> {
         let mut j = self.inner.store.job(job).await?;
         let schedule_before = j.schedule.clone();
         f(&mut j)?;
@@ -398,7 +456,9 @@ impl Engine {
     pub async fn job_hints(&self, job: &str) -> Result<Vec<String>> {
         let job = self.inner.store.job(job).await?;
         let conn = self.inner.store.connection(&job.connection_id).await?;
-        let days = conn.refresh_expires_at.map(|t| (t - self.inner.clock.now()).num_days());
+        let days = conn
+            .refresh_expires_at
+            .map(|t| (t - self.inner.clock.now()).num_days());
         Ok(diagnosis::hints(&job, days))
     }
 
@@ -411,9 +471,18 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn start_row(&self, job: &Job, trigger: Trigger, mode: Mode, record: Option<String>) -> Result<Execution> {
+    pub(crate) async fn start_row(
+        &self,
+        job: &Job,
+        trigger: Trigger,
+        mode: Mode,
+        record: Option<String>,
+    ) -> Result<Execution> {
         if self.inner.store.job_is_running(&job.id).await? {
-            return Err(Error::Conflict(format!("job '{}' is already running", job.name)));
+            return Err(Error::Conflict(format!(
+                "job '{}' is already running",
+                job.name
+            )));
         }
         let now = self.inner.clock.now();
         self.inner
@@ -429,7 +498,10 @@ impl Engine {
                     mode,
                     record_id: record,
                     due_at: now,
-                    owner: Some((self.inner.owner.clone(), now + chrono::Duration::from_std(LEASE).expect("lease"))),
+                    owner: Some((
+                        self.inner.owner.clone(),
+                        now + chrono::Duration::from_std(LEASE).expect("lease"),
+                    )),
                 },
                 now,
             )
@@ -439,7 +511,11 @@ impl Engine {
     /// Run an execution row that is already `running` and owned by us, to its end.
     pub(crate) async fn drive(&self, exec: Execution) -> Result<Execution> {
         let cancel = self.inner.shutdown.child_token();
-        self.inner.running.lock().expect("running lock").insert(exec.id.clone(), cancel.clone());
+        self.inner
+            .running
+            .lock()
+            .expect("running lock")
+            .insert(exec.id.clone(), cancel.clone());
         let id = exec.id.clone();
         let result = async {
             let run = match Run::prepare(self.inner.clone(), exec.clone(), cancel).await {
@@ -461,7 +537,10 @@ impl Engine {
             status: ExecutionStatus::Failed,
             failure_kind: Some(FailureKind::Internal),
             note: Some(e.to_string()),
-            progress: crate::store::Progress { counts: exec.counts, ..Default::default() },
+            progress: crate::store::Progress {
+                counts: exec.counts,
+                ..Default::default()
+            },
             finished_at: now,
         };
         self.inner.store.finish_execution(&exec.id, &finish).await
@@ -470,14 +549,18 @@ impl Engine {
     /// Run a job now and wait for the execution to end.
     pub async fn run_job(&self, job: &str, opts: RunOptions) -> Result<Execution> {
         let job = self.inner.store.job(job).await?;
-        let exec = self.start_row(&job, Trigger::Manual, Self::mode_for(&job, opts), None).await?;
+        let exec = self
+            .start_row(&job, Trigger::Manual, Self::mode_for(&job, opts), None)
+            .await?;
         self.drive(exec).await
     }
 
     /// Start a job in the background (tracked, cancellable) and return its execution at once.
     pub async fn start_job(&self, job: &str, opts: RunOptions) -> Result<Execution> {
         let job = self.inner.store.job(job).await?;
-        let exec = self.start_row(&job, Trigger::Manual, Self::mode_for(&job, opts), None).await?;
+        let exec = self
+            .start_row(&job, Trigger::Manual, Self::mode_for(&job, opts), None)
+            .await?;
         let engine = self.clone();
         let e = exec.clone();
         self.inner.tracker.spawn(async move {
@@ -490,14 +573,27 @@ impl Engine {
 
     /// Cancel a running or queued execution.
     pub async fn cancel_execution(&self, id: &str) -> Result<Execution> {
-        let token = self.inner.running.lock().expect("running lock").get(id).cloned();
+        let token = self
+            .inner
+            .running
+            .lock()
+            .expect("running lock")
+            .get(id)
+            .cloned();
         match token {
             Some(t) => t.cancel(),
             None => {
-                if !self.inner.store.cancel_if_queued(id, self.inner.clock.now()).await? {
+                if !self
+                    .inner
+                    .store
+                    .cancel_if_queued(id, self.inner.clock.now())
+                    .await?
+                {
                     let e = self.inner.store.execution(id).await?;
                     if e.status == ExecutionStatus::Running {
-                        return Err(Error::Conflict("the execution runs in another process; stop it there".into()));
+                        return Err(Error::Conflict(
+                            "the execution runs in another process; stop it there".into(),
+                        ));
                     }
                 }
             }
@@ -505,7 +601,11 @@ impl Engine {
         self.inner.store.execution(id).await
     }
 
-    pub async fn executions(&self, job: Option<&str>, page: &PageRequest) -> Result<Page<Execution>> {
+    pub async fn executions(
+        &self,
+        job: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Execution>> {
         let job_id = match job {
             Some(j) => Some(self.inner.store.job(j).await?.id),
             None => None,
@@ -544,7 +644,12 @@ impl Engine {
     }
 
     /// An execution's error log (R-I1).
-    pub async fn record_errors(&self, execution: &str, kind: Option<RecordErrorKind>, page: &PageRequest) -> Result<Page<RecordError>> {
+    pub async fn record_errors(
+        &self,
+        execution: &str,
+        kind: Option<RecordErrorKind>,
+        page: &PageRequest,
+    ) -> Result<Page<RecordError>> {
         self.inner.store.execution(execution).await?;
         self.inner.store.record_errors(execution, kind, page).await
     }
@@ -554,53 +659,123 @@ impl Engine {
     /// A job's Failed Records (R-D3): dead letters, most recently failed first.
     pub async fn dead_letters(&self, job: &str, page: &PageRequest) -> Result<Page<DeadLetter>> {
         let job = self.inner.store.job(job).await?;
-        self.inner.store.failed_records(&job.connection_id, &job.entity, &[RecordState::DeadLetter], page).await
+        self.inner
+            .store
+            .failed_records(
+                &job.connection_id,
+                &job.entity,
+                &[RecordState::DeadLetter],
+                page,
+            )
+            .await
     }
 
     /// Records failing but not yet dead letters.
     pub async fn failing_records(&self, job: &str, page: &PageRequest) -> Result<Page<DeadLetter>> {
         let job = self.inner.store.job(job).await?;
-        self.inner.store.failed_records(&job.connection_id, &job.entity, &[RecordState::Failing], page).await
+        self.inner
+            .store
+            .failed_records(
+                &job.connection_id,
+                &job.entity,
+                &[RecordState::Failing],
+                page,
+            )
+            .await
     }
 
     /// One record's stored payload and error history (the Failed Records drawer).
-    pub async fn record_history(&self, job: &str, record: &str) -> Result<(DeadLetter, Vec<RecordError>)> {
+    pub async fn record_history(
+        &self,
+        job: &str,
+        record: &str,
+    ) -> Result<(DeadLetter, Vec<RecordError>)> {
         let job = self.inner.store.job(job).await?;
         let dl = self
             .inner
             .store
             .failed_record(&job.connection_id, &job.entity, record)
             .await?
-            .ok_or_else(|| Error::NotFound { what: "record", id: record.to_string() })?;
-        let history = self.inner.store.record_history(&job.connection_id, &job.entity, record, 100).await?;
+            .ok_or_else(|| Error::NotFound {
+                what: "record",
+                id: record.to_string(),
+            })?;
+        let history = self
+            .inner
+            .store
+            .record_history(&job.connection_id, &job.entity, record, 100)
+            .await?;
         Ok((dl, history))
     }
 
     /// R-D4: retry dead-letter records one by one, now. Success removes a record from the
     /// queue; failure updates its attempts, last failed time and error.
-    pub async fn retry_dead_letters(&self, job: &str, records: &[String]) -> Result<Vec<RecordRetryOutcome>> {
+    pub async fn retry_dead_letters(
+        &self,
+        job: &str,
+        records: &[String],
+    ) -> Result<Vec<RecordRetryOutcome>> {
         let job = self.inner.store.job(job).await?;
         let mut out = Vec::with_capacity(records.len());
         for record in records {
-            let dl = self.inner.store.failed_record(&job.connection_id, &job.entity, record).await?;
+            let dl = self
+                .inner
+                .store
+                .failed_record(&job.connection_id, &job.entity, record)
+                .await?;
             match dl {
                 Some(d) if d.state == RecordState::DeadLetter => {}
-                _ => return Err(Error::NotFound { what: "dead letter", id: record.clone() }),
+                _ => {
+                    return Err(Error::NotFound {
+                        what: "dead letter",
+                        id: record.clone(),
+                    })
+                }
             }
-            let exec = self.start_row(&job, Trigger::RecordRetry, Mode::Full, Some(record.clone())).await?;
+            let exec = self
+                .start_row(&job, Trigger::RecordRetry, Mode::Full, Some(record.clone()))
+                .await?;
             let exec = self.drive(exec).await?;
-            let after = self.inner.store.failed_record(&job.connection_id, &job.entity, record).await?;
+            let after = self
+                .inner
+                .store
+                .failed_record(&job.connection_id, &job.entity, record)
+                .await?;
             let state = after.as_ref().map(|d| d.state).unwrap_or_default();
-            let error = if state == RecordState::Ok { None } else { after.and_then(|d| d.last_error).or(exec.note.clone()) };
-            self.inner.store.insert_audit(&self.inner.actor, "dead_letter.retry", &format!("{} {record} (job {})", job.entity, job.name), error.as_deref(), self.inner.clock.now()).await?;
-            out.push(RecordRetryOutcome { record_id: record.clone(), execution_id: exec.id, succeeded: state == RecordState::Ok, state, error });
+            let error = if state == RecordState::Ok {
+                None
+            } else {
+                after.and_then(|d| d.last_error).or(exec.note.clone())
+            };
+            self.inner
+                .store
+                .insert_audit(
+                    &self.inner.actor,
+                    "dead_letter.retry",
+                    &format!("{} {record} (job {})", job.entity, job.name),
+                    error.as_deref(),
+                    self.inner.clock.now(),
+                )
+                .await?;
+            out.push(RecordRetryOutcome {
+                record_id: record.clone(),
+                execution_id: exec.id,
+                succeeded: state == RecordState::Ok,
+                state,
+                error,
+            });
         }
         Ok(out)
     }
 
     /// R-D5: dismiss dead letters: never retried automatically, gone from the view, one
     /// audit entry each with who, when and the note. Returns the ids dismissed.
-    pub async fn dismiss_dead_letters(&self, job: &str, records: &[String], note: &str) -> Result<Vec<String>> {
+    pub async fn dismiss_dead_letters(
+        &self,
+        job: &str,
+        records: &[String],
+        note: &str,
+    ) -> Result<Vec<String>> {
         let note = note.trim();
         if note.is_empty() {
             return Err(Error::invalid("note", "say why the record is dismissed"));
@@ -609,16 +784,34 @@ impl Engine {
         let done = self
             .inner
             .store
-            .set_record_state(&job.connection_id, &job.entity, records, &[RecordState::DeadLetter], RecordState::Dismissed)
+            .set_record_state(
+                &job.connection_id,
+                &job.entity,
+                records,
+                &[RecordState::DeadLetter],
+                RecordState::Dismissed,
+            )
             .await?;
         if let Some(missing) = records.iter().find(|r| !done.contains(r)) {
             if done.is_empty() {
-                return Err(Error::NotFound { what: "dead letter", id: missing.clone() });
+                return Err(Error::NotFound {
+                    what: "dead letter",
+                    id: missing.clone(),
+                });
             }
         }
         let now = self.inner.clock.now();
         for r in &done {
-            self.inner.store.insert_audit(&self.inner.actor, "dead_letter.dismiss", &format!("{} {r} (job {})", job.entity, job.name), Some(note), now).await?;
+            self.inner
+                .store
+                .insert_audit(
+                    &self.inner.actor,
+                    "dead_letter.dismiss",
+                    &format!("{} {r} (job {})", job.entity, job.name),
+                    Some(note),
+                    now,
+                )
+                .await?;
         }
         Ok(done)
     }
@@ -630,7 +823,10 @@ impl Engine {
     }
 
     pub async fn mark_alert_read(&self, id: i64) -> Result<()> {
-        self.inner.store.mark_alert_read(id, self.inner.clock.now()).await
+        self.inner
+            .store
+            .mark_alert_read(id, self.inner.clock.now())
+            .await
     }
 
     pub async fn audit(&self, page: &PageRequest) -> Result<Page<AuditEntry>> {
@@ -638,7 +834,10 @@ impl Engine {
     }
 
     /// Fields the provider last sent for an entity of a connection (R-E5).
-    pub async fn observed_fields(&self, connection: &str) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    pub async fn observed_fields(
+        &self,
+        connection: &str,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
         let c = self.inner.store.connection(connection).await?;
         self.inner.store.observed_fields(&c.id).await
     }

@@ -38,7 +38,10 @@ pub enum Error {
     Keychain(String),
     /// A secret the connection needs is not in the keychain.
     #[error("no {what} stored for connection '{connection}'; set it again")]
-    MissingSecret { connection: String, what: &'static str },
+    MissingSecret {
+        connection: String,
+        what: &'static str,
+    },
     /// The provider kept answering 5xx, refusing connections or timing out after every retry (R-E2).
     #[error("provider unavailable after {attempts} attempts: {detail}")]
     ProviderUnavailable { attempts: u32, detail: String },
@@ -50,7 +53,11 @@ pub enum Error {
     AuthExpired { detail: String },
     /// The provider rejected the request with a 4xx other than 401/429.
     #[error("provider rejected {path} with HTTP {status}: {excerpt}")]
-    ProviderRejected { status: u16, path: String, excerpt: String },
+    ProviderRejected {
+        status: u16,
+        path: String,
+        excerpt: String,
+    },
     /// The provider answered something that is not the documented shape.
     #[error("malformed response from {path}: {detail}")]
     MalformedResponse { path: String, detail: String },
@@ -102,7 +109,10 @@ impl Error {
     }
 
     pub(crate) fn invalid(field: impl Into<String>, message: impl fmt::Display) -> Self {
-        Error::Invalid { field: field.into(), message: message.to_string() }
+        Error::Invalid {
+            field: field.into(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -111,7 +121,10 @@ impl From<sqlx::Error> for Error {
         // The driver's text can hold paths and SQL; keep it in the log, give callers the gist.
         tracing::error!(error = %e, "store error");
         match e {
-            sqlx::Error::RowNotFound => Error::NotFound { what: "row", id: String::new() },
+            sqlx::Error::RowNotFound => Error::NotFound {
+                what: "row",
+                id: String::new(),
+            },
             sqlx::Error::PoolTimedOut => Error::Store("the database is busy".into()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Error::Conflict("already exists".into())
@@ -132,7 +145,9 @@ fn short_store_message(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Io(io) => format!("I/O error: {}", io.kind()),
         sqlx::Error::Database(db) => db.message().to_string(),
-        sqlx::Error::ColumnDecode { index, .. } => format!("stored value in column {index} is corrupt"),
+        sqlx::Error::ColumnDecode { index, .. } => {
+            format!("stored value in column {index} is corrupt")
+        }
         _ => "unexpected database failure (see log)".into(),
     }
 }

@@ -9,9 +9,18 @@ use crate::model::{Counts, ExecutionStatus};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    ExecutionStarted { execution_id: String, job_id: String, job_name: String },
+    ExecutionStarted {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+    },
     /// After every committed page.
-    ExecutionProgress { execution_id: String, job_id: String, counts: Counts, batch: String },
+    ExecutionProgress {
+        execution_id: String,
+        job_id: String,
+        counts: Counts,
+        batch: String,
+    },
     ExecutionFinished {
         execution_id: String,
         job_id: String,
@@ -21,12 +30,32 @@ pub enum Event {
         note: Option<String>,
     },
     /// R-B2: the admin is notified.
-    BreakerTripped { execution_id: String, job_id: String, job_name: String, note: String },
-    RetryScheduled { execution_id: String, job_id: String, retry_execution_id: String, attempt: u32, due_at: String },
+    BreakerTripped {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+        note: String,
+    },
+    RetryScheduled {
+        execution_id: String,
+        job_id: String,
+        retry_execution_id: String,
+        attempt: u32,
+        due_at: String,
+    },
     /// R-A4: the admin is notified.
-    RetriesExhausted { execution_id: String, job_id: String, job_name: String, attempts: u32 },
+    RetriesExhausted {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+        attempts: u32,
+    },
     /// R-E1: the admin must re-authenticate.
-    ConnectionExpired { connection_id: String, connection_name: String, detail: String },
+    ConnectionExpired {
+        connection_id: String,
+        connection_name: String,
+        detail: String,
+    },
     /// A record entered the dead letter queue (R-D1).
     DeadLettered { job_id: String, record_id: String },
 }
@@ -36,7 +65,9 @@ impl Event {
     pub fn notifies(&self) -> bool {
         matches!(
             self,
-            Event::BreakerTripped { .. } | Event::RetriesExhausted { .. } | Event::ConnectionExpired { .. }
+            Event::BreakerTripped { .. }
+                | Event::RetriesExhausted { .. }
+                | Event::ConnectionExpired { .. }
         )
     }
 }

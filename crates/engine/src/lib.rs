@@ -19,7 +19,9 @@ mod worker;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::ConnectorSpec;
 pub use diagnosis::{Action, Diagnosis};
-pub use engine::{Engine, EngineOptions, ExecutionDetail, NewConnection, NewJob, RecordRetryOutcome, RunOptions};
+pub use engine::{
+    Engine, EngineOptions, ExecutionDetail, NewConnection, NewJob, RecordRetryOutcome, RunOptions,
+};
 pub use error::{Error, ErrorClass, Result};
 pub use events::Event;
 pub use mapping::FieldMapping;

@@ -176,8 +176,16 @@ impl FieldMapping {
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|m| Error::invalid("transform", m))?,
         };
-        if transforms.iter().filter(|t| matches!(t, Transform::Reference(_))).count() > 1 {
-            return Err(Error::invalid("transform", "at most one reference per field"));
+        if transforms
+            .iter()
+            .filter(|t| matches!(t, Transform::Reference(_)))
+            .count()
+            > 1
+        {
+            return Err(Error::invalid(
+                "transform",
+                "at most one reference per field",
+            ));
         }
         Ok(CompiledField {
             path: self.source.split('.').map(str::to_string).collect(),
@@ -204,7 +212,11 @@ pub struct RecordFailure {
 
 impl RecordFailure {
     pub(crate) fn new(kind: RecordErrorKind, field: Option<&str>, message: String) -> Self {
-        RecordFailure { kind, field: field.map(str::to_string), message }
+        RecordFailure {
+            kind,
+            field: field.map(str::to_string),
+            message,
+        }
     }
 }
 
@@ -231,7 +243,10 @@ pub struct MappingPlan {
 
 impl MappingPlan {
     pub fn new(mappings: &[FieldMapping]) -> Result<Self> {
-        let fields = mappings.iter().map(FieldMapping::compile).collect::<Result<Vec<_>>>()?;
+        let fields = mappings
+            .iter()
+            .map(FieldMapping::compile)
+            .collect::<Result<Vec<_>>>()?;
         Ok(MappingPlan { fields })
     }
 
@@ -387,7 +402,12 @@ fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFai
                 .and_then(serde_json::Number::from_f64)
                 .map(Value::Number)
                 .ok_or_else(|| Failed(format!("Cannot parse '{s}' as a number")))?,
-            other => return Err(Failed(format!("Cannot convert {} to a number", type_name(other)))),
+            other => {
+                return Err(Failed(format!(
+                    "Cannot convert {} to a number",
+                    type_name(other)
+                )))
+            }
         },
         Transform::Integer => match &v {
             Value::Number(n) if n.is_i64() || n.is_u64() => v,
@@ -397,7 +417,10 @@ fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFai
                 .map(Value::from)
                 .map_err(|_| Failed(format!("Cannot parse '{s}' as an integer")))?,
             other => {
-                return Err(Failed(format!("Cannot convert {} to an integer", type_name(other))))
+                return Err(Failed(format!(
+                    "Cannot convert {} to an integer",
+                    type_name(other)
+                )))
             }
         },
         Transform::Boolean => match &v {
@@ -408,7 +431,12 @@ fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFai
                 _ => return Err(Failed(format!("Cannot parse '{s}' as a boolean"))),
             },
             Value::Number(n) => Value::Bool(n.as_f64() != Some(0.0)),
-            other => return Err(Failed(format!("Cannot convert {} to a boolean", type_name(other)))),
+            other => {
+                return Err(Failed(format!(
+                    "Cannot convert {} to a boolean",
+                    type_name(other)
+                )))
+            }
         },
         Transform::Date(fmt) => {
             let s = text(&v);
@@ -431,7 +459,10 @@ fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFai
             let s = text(&v);
             let d = DateTime::parse_from_rfc3339(s.trim())
                 .map_err(|_| Failed(format!("Cannot parse '{s}' as an RFC 3339 date-time")))?;
-            Value::String(d.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            Value::String(
+                d.to_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )
         }
         Transform::CentsToDecimal => {
             let cents = v
@@ -457,7 +488,10 @@ fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFai
         Transform::Reference(_) => match v {
             Value::String(_) => v,
             other => {
-                return Err(Failed(format!("Reference must be an id string, got {}", type_name(&other))))
+                return Err(Failed(format!(
+                    "Reference must be an id string, got {}",
+                    type_name(&other)
+                )))
             }
         },
         Transform::Email => {
@@ -467,7 +501,9 @@ fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFai
                 .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
                 && !s.contains(char::is_whitespace);
             if !valid {
-                return Err(TransformFail::Invalid(format!("Invalid email address '{s}'")));
+                return Err(TransformFail::Invalid(format!(
+                    "Invalid email address '{s}'"
+                )));
             }
             Value::String(s)
         }
@@ -523,7 +559,11 @@ mod tests {
 
     #[test]
     fn r_r1_required_null_is_a_validation_error_in_the_spec_format() {
-        let plan = MappingPlan::new(&[FieldMapping { required: true, ..m("email", "email") }]).unwrap();
+        let plan = MappingPlan::new(&[FieldMapping {
+            required: true,
+            ..m("email", "email")
+        }])
+        .unwrap();
         let err = plan.apply(&json!({"email": null})).unwrap_err();
         assert_eq!(err.kind, RecordErrorKind::ValidationError);
         assert_eq!(err.message, "Required field 'email' is null");
@@ -532,13 +572,22 @@ mod tests {
     #[test]
     fn r_e5_missing_field_and_wrong_type_are_schema_mismatches() {
         let plan = MappingPlan::new(&[
-            FieldMapping { expect: Some(ValueType::Integer), ..m("amount_cents", "amount") },
+            FieldMapping {
+                expect: Some(ValueType::Integer),
+                ..m("amount_cents", "amount")
+            },
             m("email", "email"),
         ])
         .unwrap();
-        let err = plan.apply(&json!({"amount_cents": "12.50", "email": "a@b.co"})).unwrap_err();
+        let err = plan
+            .apply(&json!({"amount_cents": "12.50", "email": "a@b.co"}))
+            .unwrap_err();
         assert_eq!(err.kind, RecordErrorKind::SchemaMismatch);
-        assert!(err.message.contains("is string, expected integer"), "{}", err.message);
+        assert!(
+            err.message.contains("is string, expected integer"),
+            "{}",
+            err.message
+        );
         let err = plan.apply(&json!({"amount_cents": 1})).unwrap_err();
         assert_eq!(err.kind, RecordErrorKind::SchemaMismatch);
         assert_eq!(err.message, "Expected field 'email' is missing");
@@ -551,10 +600,14 @@ mod tests {
             default: Some(json!("1970-01-01")),
             ..m("issued_at", "issued_on")
         };
-        let plan = MappingPlan::new(&[with_default.clone()]).unwrap();
+        let plan = MappingPlan::new(std::slice::from_ref(&with_default)).unwrap();
         let ok = plan.apply(&json!({"issued_at": "31/02/2026"})).unwrap();
         assert_eq!(ok.fields["issued_on"], json!("1970-01-01"));
-        let plan = MappingPlan::new(&[FieldMapping { default: None, ..with_default }]).unwrap();
+        let plan = MappingPlan::new(&[FieldMapping {
+            default: None,
+            ..with_default
+        }])
+        .unwrap();
         let err = plan.apply(&json!({"issued_at": "31/02/2026"})).unwrap_err();
         assert_eq!(err.kind, RecordErrorKind::TransformError);
         assert!(err.message.contains("'31/02/2026'"), "{}", err.message);
@@ -563,11 +616,27 @@ mod tests {
     #[test]
     fn transforms_chain_and_references_are_collected() {
         let plan = MappingPlan::new(&[
-            FieldMapping { transform: Some("trim|email".into()), ..m("email", "email") },
-            FieldMapping { transform: Some("enum:paid=settled,open=due".into()), ..m("status", "status") },
-            FieldMapping { transform: Some("reference:customers".into()), ..m("customer", "customer_id") },
-            FieldMapping { transform: Some("cents_to_decimal".into()), ..m("amount_cents", "amount") },
-            FieldMapping { optional: true, default: Some(json!("US")), ..m("address.country", "country") },
+            FieldMapping {
+                transform: Some("trim|email".into()),
+                ..m("email", "email")
+            },
+            FieldMapping {
+                transform: Some("enum:paid=settled,open=due".into()),
+                ..m("status", "status")
+            },
+            FieldMapping {
+                transform: Some("reference:customers".into()),
+                ..m("customer", "customer_id")
+            },
+            FieldMapping {
+                transform: Some("cents_to_decimal".into()),
+                ..m("amount_cents", "amount")
+            },
+            FieldMapping {
+                optional: true,
+                default: Some(json!("US")),
+                ..m("address.country", "country")
+            },
         ])
         .unwrap();
         let out = plan
@@ -578,21 +647,28 @@ mod tests {
         assert_eq!(out.fields["amount"], json!(12.5));
         assert_eq!(out.fields["country"], json!("US"));
         assert_eq!(out.references[0].external_id, "cus_1");
-        let bad = plan.apply(&json!({"email": "nope", "status": "paid", "customer": "c", "amount_cents": 1}));
+        let bad = plan
+            .apply(&json!({"email": "nope", "status": "paid", "customer": "c", "amount_cents": 1}));
         assert_eq!(bad.unwrap_err().kind, RecordErrorKind::ValidationError);
     }
 
     #[test]
     fn bad_mappings_are_rejected_with_the_reason() {
-        let err = FieldMapping { transform: Some("frobnicate".into()), ..m("a", "b") }
-            .validate()
-            .unwrap_err()
-            .to_string();
+        let err = FieldMapping {
+            transform: Some("frobnicate".into()),
+            ..m("a", "b")
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("unknown transform 'frobnicate'"), "{err}");
-        let err = FieldMapping { transform: Some("enum:".into()), ..m("a", "b") }
-            .validate()
-            .unwrap_err()
-            .to_string();
+        let err = FieldMapping {
+            transform: Some("enum:".into()),
+            ..m("a", "b")
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("enum"), "{err}");
     }
 
@@ -600,9 +676,18 @@ mod tests {
     fn hash_and_natural_key_are_canonical() {
         let a = json!({"b": 1, "a": "X"});
         let b = json!({"a": "X", "b": 1});
-        assert_eq!(content_hash(a.as_object().unwrap()), content_hash(b.as_object().unwrap()));
+        assert_eq!(
+            content_hash(a.as_object().unwrap()),
+            content_hash(b.as_object().unwrap())
+        );
         let keys = vec!["a".to_string()];
-        assert_eq!(natural_key(a.as_object().unwrap(), &keys).as_deref(), Some("x"));
-        assert_eq!(natural_key(json!({"a": ""}).as_object().unwrap(), &keys), None);
+        assert_eq!(
+            natural_key(a.as_object().unwrap(), &keys).as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            natural_key(json!({"a": ""}).as_object().unwrap(), &keys),
+            None
+        );
     }
 }

@@ -123,7 +123,10 @@ impl ExecutionStatus {
     }
     /// Whether it counts as a successful run (R-A3 watermark, R-A1 reset).
     pub fn is_success(self) -> bool {
-        matches!(self, ExecutionStatus::Completed | ExecutionStatus::CompletedWithErrors)
+        matches!(
+            self,
+            ExecutionStatus::Completed | ExecutionStatus::CompletedWithErrors
+        )
     }
 }
 
@@ -165,8 +168,12 @@ pub struct Connection {
 pub enum Schedule {
     #[default]
     Manual,
-    Interval { seconds: u64 },
-    Cron { expr: String },
+    Interval {
+        seconds: u64,
+    },
+    Cron {
+        expr: String,
+    },
 }
 
 impl Schedule {
@@ -179,24 +186,36 @@ impl Schedule {
         if let Some(rest) = s.strip_prefix("every ") {
             let d = parse_duration(rest).map_err(|m| Error::invalid("schedule", m))?;
             if d < Duration::from_secs(60) {
-                return Err(Error::invalid("schedule", "intervals shorter than 1m are not allowed"));
+                return Err(Error::invalid(
+                    "schedule",
+                    "intervals shorter than 1m are not allowed",
+                ));
             }
-            return Ok(Schedule::Interval { seconds: d.as_secs() });
+            return Ok(Schedule::Interval {
+                seconds: d.as_secs(),
+            });
         }
         if let Some(expr) = s.strip_prefix("cron ") {
             croner::Cron::new(expr.trim())
                 .parse()
                 .map_err(|e| Error::invalid("schedule", format!("bad cron expression: {e}")))?;
-            return Ok(Schedule::Cron { expr: expr.trim().to_string() });
+            return Ok(Schedule::Cron {
+                expr: expr.trim().to_string(),
+            });
         }
-        Err(Error::invalid("schedule", format!("'{s}': use 'manual', 'every 15m' or 'cron 0 * * * *'")))
+        Err(Error::invalid(
+            "schedule",
+            format!("'{s}': use 'manual', 'every 15m' or 'cron 0 * * * *'"),
+        ))
     }
 
     /// The first run time strictly after `after`, or `None` for manual jobs.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Manual => None,
-            Schedule::Interval { seconds } => Some(after + chrono::Duration::seconds(*seconds as i64)),
+            Schedule::Interval { seconds } => {
+                Some(after + chrono::Duration::seconds(*seconds as i64))
+            }
             Schedule::Cron { expr } => {
                 let cron = croner::Cron::new(expr).parse().ok()?;
                 cron.find_next_occurrence(&after, false).ok()
@@ -219,13 +238,19 @@ impl fmt::Display for Schedule {
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 30s, 15m, 2h"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 30s, 15m, 2h"))?;
     let mult = match unit.trim() {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
-        other => return Err(format!("unknown duration unit '{other}' in '{s}' (use s, m, h, d)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit '{other}' in '{s}' (use s, m, h, d)"
+            ))
+        }
     };
     Ok(Duration::from_secs(n * mult))
 }
@@ -335,19 +360,33 @@ impl JobSettings {
             return Err(Error::invalid("timeout", "must be between 1s and 7d"));
         }
         if self.request_timeout_secs == 0 || self.request_timeout_secs > 3600 {
-            return Err(Error::invalid("request_timeout", "must be between 1s and 1h"));
+            return Err(Error::invalid(
+                "request_timeout",
+                "must be between 1s and 1h",
+            ));
         }
         if self.max_retries > 20 {
             return Err(Error::invalid("max_retries", "must be at most 20"));
         }
         if self.backoff_secs.len() > 10 || self.backoff_secs.iter().any(|s| *s > 3600) {
-            return Err(Error::invalid("backoff", "at most 10 waits of at most 1h each"));
+            return Err(Error::invalid(
+                "backoff",
+                "at most 10 waits of at most 1h each",
+            ));
         }
-        if self.retry_delays_secs.is_empty() || self.retry_delays_secs.iter().any(|s| *s > 7 * 86400) {
-            return Err(Error::invalid("retry_delays", "one to many waits of at most 7d each"));
+        if self.retry_delays_secs.is_empty()
+            || self.retry_delays_secs.iter().any(|s| *s > 7 * 86400)
+        {
+            return Err(Error::invalid(
+                "retry_delays",
+                "one to many waits of at most 7d each",
+            ));
         }
         if self.mappings.is_empty() {
-            return Err(Error::invalid("mappings", "a job needs at least one field mapping"));
+            return Err(Error::invalid(
+                "mappings",
+                "a job needs at least one field mapping",
+            ));
         }
         let mut targets = std::collections::HashSet::new();
         for (i, m) in self.mappings.iter().enumerate() {
@@ -514,7 +553,10 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn first(limit: u32) -> Self {
-        PageRequest { cursor: None, limit }
+        PageRequest {
+            cursor: None,
+            limit,
+        }
     }
     pub(crate) fn limit(&self) -> i64 {
         i64::from(self.limit.clamp(1, 500))
@@ -528,14 +570,25 @@ mod tests {
     #[test]
     fn schedules_parse_and_say_what_is_wrong() {
         assert_eq!(Schedule::parse("manual").unwrap(), Schedule::Manual);
-        assert_eq!(Schedule::parse("every 15m").unwrap(), Schedule::Interval { seconds: 900 });
-        assert!(matches!(Schedule::parse("cron 0 */2 * * *").unwrap(), Schedule::Cron { .. }));
+        assert_eq!(
+            Schedule::parse("every 15m").unwrap(),
+            Schedule::Interval { seconds: 900 }
+        );
+        assert!(matches!(
+            Schedule::parse("cron 0 */2 * * *").unwrap(),
+            Schedule::Cron { .. }
+        ));
         let err = Schedule::parse("every 15x").unwrap_err().to_string();
         assert!(err.contains("schedule") && err.contains("unit"), "{err}");
         let err = Schedule::parse("cron 99 * * * *").unwrap_err().to_string();
         assert!(err.contains("cron"), "{err}");
-        let t = DateTime::parse_from_rfc3339("2026-03-01T14:07:00Z").unwrap().to_utc();
-        let next = Schedule::parse("cron 0 * * * *").unwrap().next_after(t).unwrap();
+        let t = DateTime::parse_from_rfc3339("2026-03-01T14:07:00Z")
+            .unwrap()
+            .to_utc();
+        let next = Schedule::parse("cron 0 * * * *")
+            .unwrap()
+            .next_after(t)
+            .unwrap();
         assert_eq!(next.to_rfc3339(), "2026-03-01T15:00:00+00:00");
     }
 

@@ -12,7 +12,11 @@ pub struct Backoff(pub Vec<Duration>);
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff(vec![Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(15)])
+        Backoff(vec![
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+            Duration::from_secs(15),
+        ])
     }
 }
 
@@ -52,7 +56,11 @@ pub fn pace_from_headers(
     }
     let reset: i64 = reset?.trim().parse().ok()?;
     // Providers send either seconds-until-reset or a unix timestamp; tell them apart by size.
-    let wait = if reset > 1_000_000_000 { reset - now.timestamp() } else { reset };
+    let wait = if reset > 1_000_000_000 {
+        reset - now.timestamp()
+    } else {
+        reset
+    };
     Some(Duration::from_secs(wait.clamp(0, 3600) as u64))
 }
 
@@ -148,7 +156,11 @@ impl Strikes {
             _ if count >= DEAD_LETTER_STRIKES => RecordState::DeadLetter,
             _ => RecordState::Failing,
         };
-        Strikes { state, count, last_execution: Some(execution.to_string()) }
+        Strikes {
+            state,
+            count,
+            last_execution: Some(execution.to_string()),
+        }
     }
 
     /// The state after a success: everything resets.
@@ -187,7 +199,11 @@ impl RetrySchedule {
     /// Delay before the `n`th retry (1-based).
     pub fn delay(&self, n: u32) -> Duration {
         let i = (n.max(1) - 1) as usize;
-        self.0.get(i).or(self.0.last()).copied().unwrap_or(Duration::from_secs(300))
+        self.0
+            .get(i)
+            .or(self.0.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(300))
     }
 
     /// Decide, for an execution that ended with `retryable_failure` (failed or timed out) at
@@ -206,7 +222,10 @@ impl RetrySchedule {
         if retries_done >= max_retries {
             return RetryDecision::Exhausted;
         }
-        RetryDecision::Schedule { attempt: attempt + 1, delay: self.delay(retries_done + 1) }
+        RetryDecision::Schedule {
+            attempt: attempt + 1,
+            delay: self.delay(retries_done + 1),
+        }
     }
 }
 
@@ -226,13 +245,18 @@ mod tests {
 
     #[test]
     fn r_e3_retry_after_seconds_and_http_date() {
-        let now = DateTime::parse_from_rfc3339("2026-03-01T14:00:00Z").unwrap().to_utc();
+        let now = DateTime::parse_from_rfc3339("2026-03-01T14:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
         assert_eq!(
             parse_retry_after("Sun, 01 Mar 2026 14:00:30 GMT", now),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(parse_retry_after("Sun, 01 Mar 2026 13:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 01 Mar 2026 13:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
@@ -240,7 +264,10 @@ mod tests {
     fn r_e3_pacing_waits_for_reset_only_when_none_remain() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         assert_eq!(pace_from_headers(Some("3"), Some("10"), now), None);
-        assert_eq!(pace_from_headers(Some("0"), Some("10"), now), Some(Duration::from_secs(10)));
+        assert_eq!(
+            pace_from_headers(Some("0"), Some("10"), now),
+            Some(Duration::from_secs(10))
+        );
         assert_eq!(
             pace_from_headers(Some("0"), Some("1800000020"), now),
             Some(Duration::from_secs(20))
@@ -260,9 +287,27 @@ mod tests {
     fn r_a1_schedule_5m_30m_2h_then_exhausted() {
         let s = RetrySchedule::default();
         let d = |attempt| s.decide(true, true, 3, attempt);
-        assert_eq!(d(1), RetryDecision::Schedule { attempt: 2, delay: Duration::from_secs(300) });
-        assert_eq!(d(2), RetryDecision::Schedule { attempt: 3, delay: Duration::from_secs(1800) });
-        assert_eq!(d(3), RetryDecision::Schedule { attempt: 4, delay: Duration::from_secs(7200) });
+        assert_eq!(
+            d(1),
+            RetryDecision::Schedule {
+                attempt: 2,
+                delay: Duration::from_secs(300)
+            }
+        );
+        assert_eq!(
+            d(2),
+            RetryDecision::Schedule {
+                attempt: 3,
+                delay: Duration::from_secs(1800)
+            }
+        );
+        assert_eq!(
+            d(3),
+            RetryDecision::Schedule {
+                attempt: 4,
+                delay: Duration::from_secs(7200)
+            }
+        );
         assert_eq!(d(4), RetryDecision::Exhausted);
         assert_eq!(s.decide(false, true, 3, 1), RetryDecision::None);
         assert_eq!(s.decide(true, false, 3, 1), RetryDecision::None);

@@ -20,7 +20,10 @@ use crate::model::{
     RecordErrorKind, Trigger,
 };
 use crate::policy::{Backoff, Breaker, RecordState, RetryDecision, RetrySchedule};
-use crate::store::{ErrorInsert, ExecutionFinish, NewAlert, NewExecution, PageWrite, Progress, RecordUpsert, RefRow, RefUpsert};
+use crate::store::{
+    ErrorInsert, ExecutionFinish, NewAlert, NewExecution, PageWrite, Progress, RecordUpsert,
+    RefRow, RefUpsert,
+};
 
 /// How long a running execution's owner may go without committing before it counts as dead.
 pub(crate) const LEASE: Duration = Duration::from_secs(15 * 60);
@@ -64,7 +67,11 @@ pub(crate) struct Run {
 
 impl Run {
     /// Prepare a run of an execution already marked running.
-    pub(crate) async fn prepare(inner: Arc<Inner>, exec: Execution, cancel: CancellationToken) -> Result<Run> {
+    pub(crate) async fn prepare(
+        inner: Arc<Inner>,
+        exec: Execution,
+        cancel: CancellationToken,
+    ) -> Result<Run> {
         let job = inner.store.job(&exec.job_id).await?;
         let conn = inner.store.connection(&job.connection_id).await?;
         let connector = inner.connector(&conn).await?;
@@ -72,14 +79,26 @@ impl Run {
         let plan = MappingPlan::new(&job.settings.mappings)?;
         let now = inner.clock.now();
         let policy = RequestPolicy {
-            backoff: Backoff(job.settings.backoff_secs.iter().map(|s| Duration::from_secs(*s)).collect()),
+            backoff: Backoff(
+                job.settings
+                    .backoff_secs
+                    .iter()
+                    .map(|s| Duration::from_secs(*s))
+                    .collect(),
+            ),
             request_timeout: Duration::from_secs(job.settings.request_timeout_secs),
             max_rate_limit_waits: job.settings.max_rate_limit_waits,
             deadline: now + chrono::Duration::seconds(job.settings.timeout_secs as i64),
         };
-        let force = (exec.trigger == Trigger::RecordRetry).then(|| exec.record_id.clone()).flatten();
+        let force = (exec.trigger == Trigger::RecordRetry)
+            .then(|| exec.record_id.clone())
+            .flatten();
         Ok(Run {
-            progress: Progress { counts: exec.counts, excluded: exec.excluded, ..Progress::default() },
+            progress: Progress {
+                counts: exec.counts,
+                excluded: exec.excluded,
+                ..Progress::default()
+            },
             inner,
             exec,
             job,
@@ -122,10 +141,16 @@ impl Run {
             Mode::Incremental => self.job.watermark.clone(),
             Mode::Full => None,
         };
-        let mut pager = self.connector.pager(&self.job.entity, since.as_deref(), self.job.settings.batch_size)?;
+        let mut pager = self.connector.pager(
+            &self.job.entity,
+            since.as_deref(),
+            self.job.settings.batch_size,
+        )?;
         loop {
             self.progress.batch_in_progress = Some(pager.position());
-            let page = pager.next_page(&self.connector, &self.policy, &mut self.stats, &self.cancel).await?;
+            let page = pager
+                .next_page(&self.connector, &self.policy, &mut self.stats, &self.cancel)
+                .await?;
             let Some(page) = page else { break };
             if let Some(note) = self.process_page(page).await? {
                 return Ok(End::Tripped(note));
@@ -156,11 +181,23 @@ impl Run {
     /// Records that failed before and were not seen in this run: fetch each fresh and try
     /// again, so they can recover or reach the dead letter queue (R-D1 decision).
     async fn reattempt_failing(&mut self) -> Result<Option<String>> {
-        let ids = self.inner.store.failing_ids(&self.conn.id, &self.job.entity, REATTEMPT_LIMIT).await?;
+        let ids = self
+            .inner
+            .store
+            .failing_ids(&self.conn.id, &self.job.entity, REATTEMPT_LIMIT)
+            .await?;
         let pending: Vec<String> = {
-            let refs = self.inner.store.refs_for(&self.conn.id, &self.job.entity, &ids).await?;
+            let refs = self
+                .inner
+                .store
+                .refs_for(&self.conn.id, &self.job.entity, &ids)
+                .await?;
             ids.into_iter()
-                .filter(|id| refs.get(id).and_then(|r| r.last_failed_execution.as_deref()) != Some(self.exec.id.as_str()))
+                .filter(|id| {
+                    refs.get(id)
+                        .and_then(|r| r.last_failed_execution.as_deref())
+                        != Some(self.exec.id.as_str())
+                })
                 .collect()
         };
         let batch = self.job.settings.batch_size as usize;
@@ -168,13 +205,30 @@ impl Run {
             let mut records = Vec::with_capacity(chunk.len());
             for id in chunk {
                 self.check_time()?;
-                if let Some(r) = self.connector.fetch_one(&self.job.entity, id, &self.policy, &mut self.stats, &self.cancel).await? {
+                if let Some(r) = self
+                    .connector
+                    .fetch_one(
+                        &self.job.entity,
+                        id,
+                        &self.policy,
+                        &mut self.stats,
+                        &self.cancel,
+                    )
+                    .await?
+                {
                     records.push(r);
                 }
             }
             let position = format!("re-attempt of failed records, batch {}", i + 1);
             self.progress.batch_in_progress = Some(position.clone());
-            if let Some(note) = self.process_page(FetchedPage { records, number: 0, position }).await? {
+            if let Some(note) = self
+                .process_page(FetchedPage {
+                    records,
+                    number: 0,
+                    position,
+                })
+                .await?
+            {
                 return Ok(Some(note));
             }
         }
@@ -184,9 +238,21 @@ impl Run {
     /// R-D4: one record, fresh from the source when the connector can fetch it by id,
     /// else from the payload stored when it last failed.
     async fn retry_one(&mut self, record: &str) -> Result<End> {
-        let stored = self.inner.store.failed_record(&self.conn.id, &self.job.entity, record).await?;
+        let stored = self
+            .inner
+            .store
+            .failed_record(&self.conn.id, &self.job.entity, record)
+            .await?;
         let fresh = if self.connector.can_fetch_one(&self.job.entity) {
-            self.connector.fetch_one(&self.job.entity, record, &self.policy, &mut self.stats, &self.cancel).await?
+            self.connector
+                .fetch_one(
+                    &self.job.entity,
+                    record,
+                    &self.policy,
+                    &mut self.stats,
+                    &self.cancel,
+                )
+                .await?
         } else {
             stored.as_ref().and_then(|s| s.last_payload.clone())
         };
@@ -200,14 +266,25 @@ impl Run {
                     None,
                     format!("Record '{record}' no longer exists at the provider"),
                 );
-                let refs = self.inner.store.refs_for(&self.conn.id, &self.job.entity, &[record.to_string()]).await?;
+                let refs = self
+                    .inner
+                    .store
+                    .refs_for(&self.conn.id, &self.job.entity, &[record.to_string()])
+                    .await?;
                 self.fail(&mut w, record, refs.get(record), None, failure);
                 self.write(&w).await?;
                 return Ok(End::Completed);
             }
         };
         self.progress.batch_in_progress = Some(format!("record {record}"));
-        match self.process_page(FetchedPage { records: page, number: 1, position: format!("record {record}") }).await? {
+        match self
+            .process_page(FetchedPage {
+                records: page,
+                number: 1,
+                position: format!("record {record}"),
+            })
+            .await?
+        {
             Some(note) => Ok(End::Tripped(note)),
             None => Ok(End::Completed),
         }
@@ -217,8 +294,19 @@ impl Run {
         let now = self.inner.clock.now();
         self.progress.request_retries = self.stats.retries;
         self.progress.rate_limit_waits = self.stats.rate_limit_waits;
-        self.progress.lease_until = Some(now + chrono::Duration::from_std(LEASE).expect("lease fits"));
-        self.inner.store.write_page(&self.conn.id, &self.job.entity, &self.exec.id, now, w, &self.progress).await
+        self.progress.lease_until =
+            Some(now + chrono::Duration::from_std(LEASE).expect("lease fits"));
+        self.inner
+            .store
+            .write_page(
+                &self.conn.id,
+                &self.job.entity,
+                &self.exec.id,
+                now,
+                w,
+                &self.progress,
+            )
+            .await
     }
 
     /// Process one page; returns the breaker note if it tripped.
@@ -228,7 +316,10 @@ impl Run {
         // Ids first: one query for all the page's references.
         let mut ids = Vec::with_capacity(page.records.len());
         for (i, r) in page.records.iter().enumerate() {
-            ids.push(record_id(r, &self.id_field, "").unwrap_or_else(|_| format!("#{}:{}", page.number, i + 1)));
+            ids.push(
+                record_id(r, &self.id_field, "")
+                    .unwrap_or_else(|_| format!("#{}:{}", page.number, i + 1)),
+            );
         }
         if let Some(first) = page.records.first().and_then(Value::as_object) {
             self.observed.extend(first.keys().cloned());
@@ -236,10 +327,12 @@ impl Run {
         let refs = store.refs_for(&self.conn.id, &entity, &ids).await?;
 
         // Map everything that is not excluded; gather references and natural keys to look up.
-        let mut mapped: Vec<Option<std::result::Result<Mapped, RecordFailure>>> = Vec::with_capacity(ids.len());
+        let mut mapped: Vec<Option<std::result::Result<Mapped, RecordFailure>>> =
+            Vec::with_capacity(ids.len());
         let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
         for (r, id) in page.records.iter().zip(&ids) {
-            let excluded = refs.get(id).is_some_and(|x| x.state().excluded()) && self.force.as_deref() != Some(id.as_str());
+            let excluded = refs.get(id).is_some_and(|x| x.state().excluded())
+                && self.force.as_deref() != Some(id.as_str());
             if excluded {
                 mapped.push(None);
                 continue;
@@ -255,14 +348,20 @@ impl Run {
             };
             if let Ok(m) = &m {
                 for p in &m.references {
-                    wanted.entry(p.entity.clone()).or_default().push(p.external_id.clone());
+                    wanted
+                        .entry(p.entity.clone())
+                        .or_default()
+                        .push(p.external_id.clone());
                 }
             }
             mapped.push(Some(m));
         }
         let mut resolved: HashMap<(String, String), String> = HashMap::new();
         for (ref_entity, ext_ids) in wanted {
-            for (ext, local) in store.local_ids(&self.conn.id, &ref_entity, &ext_ids).await? {
+            for (ext, local) in store
+                .local_ids(&self.conn.id, &ref_entity, &ext_ids)
+                .await?
+            {
                 resolved.insert((ref_entity.clone(), ext), local);
             }
         }
@@ -295,13 +394,18 @@ impl Run {
                     for p in &m.references {
                         match resolved.get(&(p.entity.clone(), p.external_id.clone())) {
                             Some(local) => {
-                                m.fields.insert(p.target.clone(), Value::String(local.clone()));
+                                m.fields
+                                    .insert(p.target.clone(), Value::String(local.clone()));
                             }
                             None => {
                                 missing = Some(RecordFailure::new(
                                     RecordErrorKind::ReferenceNotFound,
                                     Some(&p.target),
-                                    format!("Referenced {} '{}' does not exist at the target", singular(&p.entity), p.external_id),
+                                    format!(
+                                        "Referenced {} '{}' does not exist at the target",
+                                        singular(&p.entity),
+                                        p.external_id
+                                    ),
                                 ));
                                 break;
                             }
@@ -370,14 +474,21 @@ impl Run {
             last_payload: None,
         };
         match linked {
-            Some(local) if existing.and_then(|r| r.content_hash.as_deref()) == Some(hash.as_str()) => {
+            Some(local)
+                if existing.and_then(|r| r.content_hash.as_deref()) == Some(hash.as_str()) =>
+            {
                 if was_failing {
                     w.refs.push(ok_ref(Some(local), Some(hash)));
                 }
                 Outcome::Skipped
             }
             Some(local) => {
-                w.records.push(RecordUpsert { id: local.clone(), natural_key: key, data: Value::Object(m.fields).to_string(), content_hash: hash.clone() });
+                w.records.push(RecordUpsert {
+                    id: local.clone(),
+                    natural_key: key,
+                    data: Value::Object(m.fields).to_string(),
+                    content_hash: hash.clone(),
+                });
                 w.refs.push(ok_ref(Some(local), Some(hash)));
                 Outcome::Updated
             }
@@ -403,7 +514,12 @@ impl Run {
                     existing_keys.insert(k.clone());
                 }
                 let local = uuid::Uuid::new_v4().to_string();
-                w.records.push(RecordUpsert { id: local.clone(), natural_key: key, data: Value::Object(m.fields).to_string(), content_hash: hash.clone() });
+                w.records.push(RecordUpsert {
+                    id: local.clone(),
+                    natural_key: key,
+                    data: Value::Object(m.fields).to_string(),
+                    content_hash: hash.clone(),
+                });
                 w.refs.push(ok_ref(Some(local), Some(hash)));
                 Outcome::Created
             }
@@ -411,7 +527,14 @@ impl Run {
     }
 
     /// Count a failure against the record: error log row and its failure memory (R-D1).
-    fn fail(&mut self, w: &mut PageWrite, id: &str, existing: Option<&RefRow>, raw: Option<&Value>, f: RecordFailure) {
+    fn fail(
+        &mut self,
+        w: &mut PageWrite,
+        id: &str,
+        existing: Option<&RefRow>,
+        raw: Option<&Value>,
+        f: RecordFailure,
+    ) {
         let now = self.inner.clock.now();
         if raw.is_none() {
             // Called outside the per-record loop (record gone at the provider).
@@ -419,33 +542,54 @@ impl Run {
         }
         self.progress.counts.failed += 1;
         let summary = format!("{} - {}", f.kind, f.message);
-        w.errors.push(ErrorInsert { record_id: id.to_string(), kind: f.kind, message: f.message, field: f.field });
+        w.errors.push(ErrorInsert {
+            record_id: id.to_string(),
+            kind: f.kind,
+            message: f.message,
+            field: f.field,
+        });
         if id.starts_with('#') {
             return; // no provider id: nothing to remember it by
         }
         let before = existing.map(RefRow::strikes).unwrap_or_default();
         let after = before.after_failure(&self.exec.id);
         if after.state == RecordState::DeadLetter && before.state != RecordState::DeadLetter {
-            self.inner.emit(Event::DeadLettered { job_id: self.job.id.clone(), record_id: id.to_string() });
+            self.inner.emit(Event::DeadLettered {
+                job_id: self.job.id.clone(),
+                record_id: id.to_string(),
+            });
         }
-        let first_failed = existing.and_then(|r| r.first_failed_at).map(crate::clock::from_millis).filter(|_| before.count > 0);
+        let first_failed = existing
+            .and_then(|r| r.first_failed_at)
+            .map(crate::clock::from_millis)
+            .filter(|_| before.count > 0);
         w.refs.push(RefUpsert {
             external_id: id.to_string(),
             local_id: existing.and_then(|r| r.local_id.clone()),
             content_hash: existing.and_then(|r| r.content_hash.clone()),
-            last_synced_at: existing.and_then(|r| r.last_synced_at).map(crate::clock::from_millis),
+            last_synced_at: existing
+                .and_then(|r| r.last_synced_at)
+                .map(crate::clock::from_millis),
             strikes: after,
             first_failed_at: Some(first_failed.unwrap_or(now)),
             last_failed_at: Some(now),
             last_error: Some(summary),
-            last_payload: raw.map(Value::to_string).or_else(|| existing.and_then(|r| r.last_payload.clone())),
+            last_payload: raw
+                .map(Value::to_string)
+                .or_else(|| existing.and_then(|r| r.last_payload.clone())),
         });
     }
 
     fn track_watermark(&mut self, raw: &Value) {
-        let Some(field) = &self.updated_field else { return };
-        let Some(s) = raw.get(field).and_then(Value::as_str) else { return };
-        let Ok(t) = DateTime::parse_from_rfc3339(s) else { return };
+        let Some(field) = &self.updated_field else {
+            return;
+        };
+        let Some(s) = raw.get(field).and_then(Value::as_str) else {
+            return;
+        };
+        let Ok(t) = DateTime::parse_from_rfc3339(s) else {
+            return;
+        };
         let t = t.to_utc();
         if self.watermark.as_ref().is_none_or(|(w, _)| t > *w) {
             self.watermark = Some((t, s.to_string()));
@@ -459,9 +603,15 @@ impl Run {
         self.progress.rate_limit_waits = self.stats.rate_limit_waits;
         self.progress.lease_until = None;
         let (status, kind, note) = match &result {
-            Ok(End::Completed) if self.progress.counts.failed > 0 => (ExecutionStatus::CompletedWithErrors, None, None),
+            Ok(End::Completed) if self.progress.counts.failed > 0 => {
+                (ExecutionStatus::CompletedWithErrors, None, None)
+            }
             Ok(End::Completed) => (ExecutionStatus::Completed, None, None),
-            Ok(End::Tripped(note)) => (ExecutionStatus::Failed, Some(FailureKind::CircuitBreaker), Some(note.clone())),
+            Ok(End::Tripped(note)) => (
+                ExecutionStatus::Failed,
+                Some(FailureKind::CircuitBreaker),
+                Some(note.clone()),
+            ),
             Err(e) => {
                 let (status, kind) = classify(e);
                 (status, Some(kind), Some(e.to_string()))
@@ -476,7 +626,16 @@ impl Run {
         }
         let exec = inner
             .store
-            .finish_execution(&self.exec.id, &ExecutionFinish { status, failure_kind: kind, note: note.clone(), progress: self.progress.clone(), finished_at: now })
+            .finish_execution(
+                &self.exec.id,
+                &ExecutionFinish {
+                    status,
+                    failure_kind: kind,
+                    note: note.clone(),
+                    progress: self.progress.clone(),
+                    finished_at: now,
+                },
+            )
             .await?;
         tracing::info!(execution = %exec.id, job = %self.job.name, status = %status, processed = exec.counts.processed, failed = exec.counts.failed, "execution finished");
 
@@ -484,16 +643,35 @@ impl Run {
             if let Some((_, w)) = &self.watermark {
                 inner.store.set_job_watermark(&self.job.id, w).await?;
             }
-            inner.store.cancel_queued(&self.job.id, "superseded by a successful run", now).await?;
+            inner
+                .store
+                .cancel_queued(&self.job.id, "superseded by a successful run", now)
+                .await?;
         }
         if !self.observed.is_empty() {
-            inner.store.set_observed_fields(&self.conn.id, &self.job.entity, self.observed.iter().cloned().collect(), now).await?;
+            inner
+                .store
+                .set_observed_fields(
+                    &self.conn.id,
+                    &self.job.entity,
+                    self.observed.iter().cloned().collect(),
+                    now,
+                )
+                .await?;
         }
         let alerts = &self.job.settings.alerts;
         if let Err(e) = &result {
             if matches!(e, Error::AuthExpired { .. } | Error::MissingSecret { .. }) {
                 let detail = e.to_string();
-                inner.store.set_connection_status(&self.conn.id, ConnectionStatus::Expired, Some(&detail), now).await?;
+                inner
+                    .store
+                    .set_connection_status(
+                        &self.conn.id,
+                        ConnectionStatus::Expired,
+                        Some(&detail),
+                        now,
+                    )
+                    .await?;
                 if alerts.on_connection_expired {
                     inner.alert(NewAlert {
                         kind: AlertKind::ConnectionExpired,
@@ -504,33 +682,56 @@ impl Run {
                         connection_id: Some(self.conn.id.clone()),
                     }).await?;
                 }
-                inner.emit(Event::ConnectionExpired { connection_id: self.conn.id.clone(), connection_name: self.conn.name.clone(), detail });
+                inner.emit(Event::ConnectionExpired {
+                    connection_id: self.conn.id.clone(),
+                    connection_name: self.conn.name.clone(),
+                    detail,
+                });
             }
         }
         if let Ok(End::Tripped(note)) = &result {
             if alerts.on_circuit_breaker {
-                inner.alert(NewAlert {
-                    kind: AlertKind::CircuitBreaker,
-                    title: format!("Circuit breaker tripped on '{}'", self.job.name),
-                    body: note.clone(),
+                inner
+                    .alert(NewAlert {
+                        kind: AlertKind::CircuitBreaker,
+                        title: format!("Circuit breaker tripped on '{}'", self.job.name),
+                        body: note.clone(),
+                        job_id: Some(self.job.id.clone()),
+                        execution_id: Some(exec.id.clone()),
+                        connection_id: Some(self.conn.id.clone()),
+                    })
+                    .await?;
+            }
+            inner.emit(Event::BreakerTripped {
+                execution_id: exec.id.clone(),
+                job_id: self.job.id.clone(),
+                job_name: self.job.name.clone(),
+                note: note.clone(),
+            });
+        }
+        if status == ExecutionStatus::CompletedWithErrors
+            && alerts.on_completed_with_errors
+            && exec.trigger != Trigger::RecordRetry
+        {
+            inner
+                .alert(NewAlert {
+                    kind: AlertKind::CompletedWithErrors,
+                    title: format!(
+                        "'{}' completed with {} failed record(s)",
+                        self.job.name, exec.counts.failed
+                    ),
+                    body: "Open the execution to see which records failed and why.".into(),
                     job_id: Some(self.job.id.clone()),
                     execution_id: Some(exec.id.clone()),
                     connection_id: Some(self.conn.id.clone()),
-                }).await?;
-            }
-            inner.emit(Event::BreakerTripped { execution_id: exec.id.clone(), job_id: self.job.id.clone(), job_name: self.job.name.clone(), note: note.clone() });
+                })
+                .await?;
         }
-        if status == ExecutionStatus::CompletedWithErrors && alerts.on_completed_with_errors && exec.trigger != Trigger::RecordRetry {
-            inner.alert(NewAlert {
-                kind: AlertKind::CompletedWithErrors,
-                title: format!("'{}' completed with {} failed record(s)", self.job.name, exec.counts.failed),
-                body: "Open the execution to see which records failed and why.".into(),
-                job_id: Some(self.job.id.clone()),
-                execution_id: Some(exec.id.clone()),
-                connection_id: Some(self.conn.id.clone()),
-            }).await?;
-        }
-        let exec = if exec.trigger == Trigger::RecordRetry { exec } else { schedule_retry(&inner, &self.job, exec).await? };
+        let exec = if exec.trigger == Trigger::RecordRetry {
+            exec
+        } else {
+            schedule_retry(&inner, &self.job, exec).await?
+        };
         inner.emit(Event::ExecutionFinished {
             execution_id: exec.id.clone(),
             job_id: self.job.id.clone(),
@@ -548,8 +749,12 @@ fn classify(e: &Error) -> (ExecutionStatus, FailureKind) {
     match e {
         Error::TimedOut(_) => (ExecutionStatus::TimedOut, FailureKind::TimedOut),
         Error::Cancelled => (ExecutionStatus::Cancelled, FailureKind::Cancelled),
-        Error::AuthExpired { .. } | Error::MissingSecret { .. } => (ExecutionStatus::Failed, FailureKind::Auth),
-        Error::ProviderUnavailable { .. } => (ExecutionStatus::Failed, FailureKind::ProviderUnavailable),
+        Error::AuthExpired { .. } | Error::MissingSecret { .. } => {
+            (ExecutionStatus::Failed, FailureKind::Auth)
+        }
+        Error::ProviderUnavailable { .. } => {
+            (ExecutionStatus::Failed, FailureKind::ProviderUnavailable)
+        }
         Error::RateLimited { .. } => (ExecutionStatus::Failed, FailureKind::RateLimited),
         Error::ProviderRejected { .. } => (ExecutionStatus::Failed, FailureKind::Rejected),
         Error::MalformedResponse { .. } => (ExecutionStatus::Failed, FailureKind::Malformed),
@@ -559,22 +764,45 @@ fn classify(e: &Error) -> (ExecutionStatus, FailureKind) {
 
 /// R-A1/R-A4: after a failed or timed-out execution, queue the next retry or report that
 /// retries are exhausted. Used by runs and by crash recovery.
-pub(crate) async fn schedule_retry(inner: &Arc<Inner>, job: &Job, exec: Execution) -> Result<Execution> {
-    let retryable = matches!(exec.status, ExecutionStatus::Failed | ExecutionStatus::TimedOut);
-    let schedule = RetrySchedule(job.settings.retry_delays_secs.iter().map(|s| Duration::from_secs(*s)).collect());
-    let decision = schedule.decide(retryable, job.settings.retry_on_failure, job.settings.max_retries, exec.attempt);
+pub(crate) async fn schedule_retry(
+    inner: &Arc<Inner>,
+    job: &Job,
+    exec: Execution,
+) -> Result<Execution> {
+    let retryable = matches!(
+        exec.status,
+        ExecutionStatus::Failed | ExecutionStatus::TimedOut
+    );
+    let schedule = RetrySchedule(
+        job.settings
+            .retry_delays_secs
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect(),
+    );
+    let decision = schedule.decide(
+        retryable,
+        job.settings.retry_on_failure,
+        job.settings.max_retries,
+        exec.attempt,
+    );
     let now = inner.clock.now();
     match decision {
         RetryDecision::None => {
             if retryable && job.settings.alerts.on_failure {
-                inner.alert(NewAlert {
-                    kind: AlertKind::ExecutionFailed,
-                    title: format!("'{}' failed", job.name),
-                    body: exec.note.clone().unwrap_or_else(|| "The execution failed.".into()),
-                    job_id: Some(job.id.clone()),
-                    execution_id: Some(exec.id.clone()),
-                    connection_id: Some(job.connection_id.clone()),
-                }).await?;
+                inner
+                    .alert(NewAlert {
+                        kind: AlertKind::ExecutionFailed,
+                        title: format!("'{}' failed", job.name),
+                        body: exec
+                            .note
+                            .clone()
+                            .unwrap_or_else(|| "The execution failed.".into()),
+                        job_id: Some(job.id.clone()),
+                        execution_id: Some(exec.id.clone()),
+                        connection_id: Some(job.connection_id.clone()),
+                    })
+                    .await?;
             }
             Ok(exec)
         }
@@ -611,17 +839,19 @@ pub(crate) async fn schedule_retry(inner: &Arc<Inner>, job: &Job, exec: Executio
         }
         RetryDecision::Exhausted => {
             if job.settings.alerts.on_retries_exhausted {
-                inner.alert(NewAlert {
-                    kind: AlertKind::RetriesExhausted,
-                    title: format!("'{}' failed after {} attempt(s)", job.name, exec.attempt),
-                    body: format!(
-                        "No more automatic retries. Last failure: {}",
-                        exec.note.clone().unwrap_or_else(|| exec.status.to_string())
-                    ),
-                    job_id: Some(job.id.clone()),
-                    execution_id: Some(exec.id.clone()),
-                    connection_id: Some(job.connection_id.clone()),
-                }).await?;
+                inner
+                    .alert(NewAlert {
+                        kind: AlertKind::RetriesExhausted,
+                        title: format!("'{}' failed after {} attempt(s)", job.name, exec.attempt),
+                        body: format!(
+                            "No more automatic retries. Last failure: {}",
+                            exec.note.clone().unwrap_or_else(|| exec.status.to_string())
+                        ),
+                        job_id: Some(job.id.clone()),
+                        execution_id: Some(exec.id.clone()),
+                        connection_id: Some(job.connection_id.clone()),
+                    })
+                    .await?;
             }
             inner.emit(Event::RetriesExhausted {
                 execution_id: exec.id.clone(),

@@ -71,14 +71,25 @@ pub struct MemorySecretStore {
 
 impl SecretStore for MemorySecretStore {
     fn get(&self, connection_id: &str, kind: SecretKind) -> Result<Option<Secret>> {
-        Ok(self.map.lock().expect("secrets lock").get(&(connection_id.to_string(), kind)).cloned())
+        Ok(self
+            .map
+            .lock()
+            .expect("secrets lock")
+            .get(&(connection_id.to_string(), kind))
+            .cloned())
     }
     fn set(&self, connection_id: &str, kind: SecretKind, value: &Secret) -> Result<()> {
-        self.map.lock().expect("secrets lock").insert((connection_id.to_string(), kind), value.clone());
+        self.map
+            .lock()
+            .expect("secrets lock")
+            .insert((connection_id.to_string(), kind), value.clone());
         Ok(())
     }
     fn delete(&self, connection_id: &str, kind: SecretKind) -> Result<()> {
-        self.map.lock().expect("secrets lock").remove(&(connection_id.to_string(), kind));
+        self.map
+            .lock()
+            .expect("secrets lock")
+            .remove(&(connection_id.to_string(), kind));
         Ok(())
     }
 }
@@ -92,7 +103,9 @@ pub struct KeyringSecretStore {
 
 impl KeyringSecretStore {
     pub fn new(service: impl Into<String>) -> Self {
-        KeyringSecretStore { service: service.into() }
+        KeyringSecretStore {
+            service: service.into(),
+        }
     }
 
     fn entry(&self, connection_id: &str, kind: SecretKind) -> Result<keyring::Entry> {
@@ -108,7 +121,9 @@ impl KeyringSecretStore {
         let back = e.get_password().map_err(keychain_error)?;
         let _ = e.delete_credential();
         if back != "probe" {
-            return Err(Error::Keychain("the keychain did not return what was stored".into()));
+            return Err(Error::Keychain(
+                "the keychain did not return what was stored".into(),
+            ));
         }
         Ok(())
     }
@@ -123,7 +138,9 @@ impl SecretStore for KeyringSecretStore {
         }
     }
     fn set(&self, connection_id: &str, kind: SecretKind, value: &Secret) -> Result<()> {
-        self.entry(connection_id, kind)?.set_password(value.expose()).map_err(keychain_error)
+        self.entry(connection_id, kind)?
+            .set_password(value.expose())
+            .map_err(keychain_error)
     }
     fn delete(&self, connection_id: &str, kind: SecretKind) -> Result<()> {
         match self.entry(connection_id, kind)?.delete_credential() {

@@ -41,7 +41,11 @@ impl Engine {
                 let exec = inner.store.execution(&id).await?;
                 tracing::warn!(execution = %id, "marked interrupted");
                 let job = inner.store.job(&exec.job_id).await?;
-                let exec = if exec.trigger == Trigger::RecordRetry { exec } else { schedule_retry(inner, &job, exec).await? };
+                let exec = if exec.trigger == Trigger::RecordRetry {
+                    exec
+                } else {
+                    schedule_retry(inner, &job, exec).await?
+                };
                 out.push(exec);
             }
         }
@@ -57,8 +61,18 @@ impl Engine {
         loop {
             let now = inner.clock.now();
             let lease = now + chrono::Duration::from_std(LEASE).expect("lease fits");
-            let Some(exec) = inner.store.claim_due_execution(now, &inner.owner, lease).await? else { break };
-            let permit = limit.clone().acquire_owned().await.map_err(|_| Error::Cancelled)?;
+            let Some(exec) = inner
+                .store
+                .claim_due_execution(now, &inner.owner, lease)
+                .await?
+            else {
+                break;
+            };
+            let permit = limit
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Cancelled)?;
             let engine = self.clone();
             handles.spawn(async move {
                 let _permit = permit;
@@ -68,7 +82,10 @@ impl Engine {
         let now = inner.clock.now();
         for job in inner.store.due_jobs(now).await? {
             // Move the schedule first: a crash mid-run must not make the job due forever.
-            inner.store.set_job_next_run(&job.id, job.schedule.next_after(now)).await?;
+            inner
+                .store
+                .set_job_next_run(&job.id, job.schedule.next_after(now))
+                .await?;
             let mode = Engine::mode_for(&job, RunOptions::default());
             let exec = match self.start_row(&job, Trigger::Scheduled, mode, None).await {
                 Ok(e) => e,
@@ -78,7 +95,11 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             };
-            let permit = limit.clone().acquire_owned().await.map_err(|_| Error::Cancelled)?;
+            let permit = limit
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Cancelled)?;
             let engine = self.clone();
             handles.spawn(async move {
                 let _permit = permit;
@@ -135,8 +156,12 @@ impl Engine {
 /// Whether the process named in an owner tag (`host:pid:uuid`) is certainly gone.
 fn owner_process_gone(owner: &str) -> bool {
     let mut parts = owner.splitn(3, ':');
-    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else { return true };
-    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return true;
+    };
+    let here = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
     if host != here {
         return false; // another machine: only its lease can tell
     }

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use syncdesk_engine::{
     policy::RecordState, Action, AlertKind, ConnectorSpec, Engine, EngineOptions, Event,
-    ExecutionStatus, FailureKind, Job, ManualClock, MemorySecretStore, NewConnection, NewJob, PageRequest,
-    RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore, Trigger,
+    ExecutionStatus, FailureKind, Job, ManualClock, MemorySecretStore, NewConnection, NewJob,
+    PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore, Trigger,
 };
-use syncdesk_sandbox::{BadKind, BadRecord, Entity, Faults, RetryAfter, Sandbox, SandboxConfig, SchemaDrift};
+use syncdesk_sandbox::{
+    BadKind, BadRecord, Entity, Faults, RetryAfter, Sandbox, SandboxConfig, SchemaDrift,
+};
 
 const SPEC: &str = include_str!("../../sandbox/connector.toml");
 
@@ -25,7 +27,10 @@ struct H {
 fn start_time() -> chrono::DateTime<chrono::Utc> {
     // Real "now" to the second: HTTP-date Retry-After values are computed by the sandbox
     // from the real clock.
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     chrono::DateTime::from_timestamp(secs as i64, 0).unwrap()
 }
 
@@ -42,13 +47,26 @@ async fn harness(config: SandboxConfig) -> H {
     })
     .await
     .unwrap();
-    let h = H { sandbox, engine, clock, secrets, dir };
+    let h = H {
+        sandbox,
+        engine,
+        clock,
+        secrets,
+        dir,
+    };
     h.connect("sandbox", SPEC.to_string()).await;
     h
 }
 
 async fn small() -> H {
-    harness(SandboxConfig { customers: 40, products: 20, invoices: 60, payments: 30, ..Default::default() }).await
+    harness(SandboxConfig {
+        customers: 40,
+        products: 20,
+        invoices: 60,
+        payments: 30,
+        ..Default::default()
+    })
+    .await
 }
 
 impl H {
@@ -65,7 +83,13 @@ impl H {
             .unwrap();
     }
 
-    async fn job_on(&self, conn: &str, name: &str, entity: &str, f: impl FnOnce(&mut NewJob)) -> Job {
+    async fn job_on(
+        &self,
+        conn: &str,
+        name: &str,
+        entity: &str,
+        f: impl FnOnce(&mut NewJob),
+    ) -> Job {
         let mut j = NewJob {
             name: name.into(),
             connection: conn.into(),
@@ -86,9 +110,17 @@ impl H {
     }
 
     async fn run(&self, job: &Job) -> syncdesk_engine::Execution {
-        let e = self.engine.run_job(&job.id, RunOptions::default()).await.unwrap();
+        let e = self
+            .engine
+            .run_job(&job.id, RunOptions::default())
+            .await
+            .unwrap();
         let c = e.counts;
-        assert_eq!(c.processed, c.created + c.updated + c.skipped + c.failed, "count invariant");
+        assert_eq!(
+            c.processed,
+            c.created + c.updated + c.skipped + c.failed,
+            "count invariant"
+        );
         e
     }
 
@@ -97,20 +129,36 @@ impl H {
     }
 
     fn sleeps_secs(&self) -> Vec<u64> {
-        self.clock.take_sleeps().iter().map(|d| d.as_secs()).collect()
+        self.clock
+            .take_sleeps()
+            .iter()
+            .map(|d| d.as_secs())
+            .collect()
     }
 
     async fn errors(&self, exec: &str) -> Vec<syncdesk_engine::RecordError> {
-        self.engine.record_errors(exec, None, &PageRequest::first(500)).await.unwrap().items
+        self.engine
+            .record_errors(exec, None, &PageRequest::first(500))
+            .await
+            .unwrap()
+            .items
     }
 
     async fn dead(&self, job: &Job) -> Vec<syncdesk_engine::DeadLetter> {
-        self.engine.dead_letters(&job.id, &PageRequest::first(500)).await.unwrap().items
+        self.engine
+            .dead_letters(&job.id, &PageRequest::first(500))
+            .await
+            .unwrap()
+            .items
     }
 }
 
 fn bad(entity: Entity, id: &str, kind: BadKind) -> BadRecord {
-    BadRecord { entity, id: id.into(), kind }
+    BadRecord {
+        entity,
+        id: id.into(),
+        kind,
+    }
 }
 
 fn drain(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
@@ -126,19 +174,39 @@ fn drain(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
 #[tokio::test]
 async fn r_i2_clean_runs_create_then_skip_unchanged_then_update_changed() {
     let h = small().await;
-    let job = h.job("customers", |j| j.mode = syncdesk_engine::Mode::Full).await;
+    let job = h
+        .job("customers", |j| j.mode = syncdesk_engine::Mode::Full)
+        .await;
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::Completed);
     assert_eq!((e.counts.processed, e.counts.created), (40, 40));
-    assert_eq!(h.engine.store().count_records("customers").await.unwrap(), 40);
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        40
+    );
 
     let e = h.run(&job).await;
-    assert_eq!((e.counts.created, e.counts.updated, e.counts.skipped), (0, 0, 40), "unchanged records are skipped");
+    assert_eq!(
+        (e.counts.created, e.counts.updated, e.counts.skipped),
+        (0, 0, 40),
+        "unchanged records are skipped"
+    );
 
-    assert!(h.sandbox.patch_record(Entity::Customers, "cus_00000003", serde_json::json!({"name": "Renamed Person"})));
+    assert!(h.sandbox.patch_record(
+        Entity::Customers,
+        "cus_00000003",
+        serde_json::json!({"name": "Renamed Person"})
+    ));
     let e = h.run(&job).await;
-    assert_eq!((e.counts.created, e.counts.updated, e.counts.skipped), (0, 1, 39));
-    assert_eq!(h.engine.store().count_records("customers").await.unwrap(), 40, "nothing duplicated");
+    assert_eq!(
+        (e.counts.created, e.counts.updated, e.counts.skipped),
+        (0, 1, 39)
+    );
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        40,
+        "nothing duplicated"
+    );
 }
 
 // ---- R-E1 credentials ---------------------------------------------------------------------
@@ -154,8 +222,15 @@ async fn r_e1_expired_token_is_refreshed_once_and_the_request_repeated() {
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::Completed);
     let s = h.sandbox.stats();
-    assert_eq!(s.token_grants, 1, "exactly one refresh (was {grants} before)");
-    assert_eq!(s.by_status.get(&401).copied(), Some(1), "one 401, then the same request again");
+    assert_eq!(
+        s.token_grants, 1,
+        "exactly one refresh (was {grants} before)"
+    );
+    assert_eq!(
+        s.by_status.get(&401).copied(),
+        Some(1),
+        "one 401, then the same request again"
+    );
     let conn = h.engine.connection("sandbox").await.unwrap();
     assert_eq!(conn.status, syncdesk_engine::ConnectionStatus::Active);
     assert!(conn.token_expires_at.is_some());
@@ -172,19 +247,41 @@ async fn r_e1_refresh_failure_fails_execution_and_expires_connection() {
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::Failed);
     assert_eq!(e.failure_kind, Some(FailureKind::Auth));
-    assert!(e.note.as_deref().unwrap().contains("invalid_client"), "{:?}", e.note);
+    assert!(
+        e.note.as_deref().unwrap().contains("invalid_client"),
+        "{:?}",
+        e.note
+    );
     let conn = h.engine.connection("sandbox").await.unwrap();
     assert_eq!(conn.status, syncdesk_engine::ConnectionStatus::Expired);
     let events = drain(&mut rx);
-    assert!(events.iter().any(|e| matches!(e, Event::ConnectionExpired { .. })), "admin notified");
-    let alerts = h.engine.alerts(true, &PageRequest::first(10)).await.unwrap().items;
-    assert!(alerts.iter().any(|a| a.kind == AlertKind::ConnectionExpired && a.connection_id.as_deref() == Some(conn.id.as_str())));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ConnectionExpired { .. })),
+        "admin notified"
+    );
+    let alerts = h
+        .engine
+        .alerts(true, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert!(alerts.iter().any(|a| a.kind == AlertKind::ConnectionExpired
+        && a.connection_id.as_deref() == Some(conn.id.as_str())));
     let d = h.engine.execution_detail(&e.id).await.unwrap();
     assert_eq!(d.diagnosis[0].pattern, "auth");
     assert_eq!(d.diagnosis[0].actions, vec![Action::Reauthenticate]);
     // Re-authenticating makes it work again.
     h.sandbox.set_credentials_revoked(false);
-    h.engine.set_connection_secret("sandbox", SecretKind::ClientSecret, Secret::new("sandbox-secret")).await.unwrap();
+    h.engine
+        .set_connection_secret(
+            "sandbox",
+            SecretKind::ClientSecret,
+            Secret::new("sandbox-secret"),
+        )
+        .await
+        .unwrap();
     assert_eq!(h.run(&job).await.status, ExecutionStatus::Completed);
 }
 
@@ -195,7 +292,11 @@ async fn r_e1_rotating_refresh_token_is_stored_before_use_and_refresh_is_single_
     let http = reqwest::Client::new();
     let grant: serde_json::Value = http
         .post(format!("{}/oauth/token", h.sandbox.base_url()))
-        .form(&[("grant_type", "client_credentials"), ("client_id", "sandbox-client"), ("client_secret", "sandbox-secret")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "sandbox-client"),
+            ("client_secret", "sandbox-secret"),
+        ])
         .send()
         .await
         .unwrap()
@@ -219,10 +320,25 @@ async fn r_e1_rotating_refresh_token_is_stored_before_use_and_refresh_is_single_
     let b = h.job_on("oauth", "p", "products", |_| {}).await;
     h.sandbox.reset_stats();
     let (ea, eb) = tokio::join!(h.run(&a), h.run(&b));
-    assert_eq!((ea.status, eb.status), (ExecutionStatus::Completed, ExecutionStatus::Completed));
-    assert_eq!(h.sandbox.stats().refresh_grants, 1, "two executions, one refresh");
-    let rotated = h.secrets.get(&conn.id, SecretKind::RefreshToken).unwrap().unwrap();
-    assert_ne!(rotated.expose(), first_rt, "the rotated refresh token was stored");
+    assert_eq!(
+        (ea.status, eb.status),
+        (ExecutionStatus::Completed, ExecutionStatus::Completed)
+    );
+    assert_eq!(
+        h.sandbox.stats().refresh_grants,
+        1,
+        "two executions, one refresh"
+    );
+    let rotated = h
+        .secrets
+        .get(&conn.id, SecretKind::RefreshToken)
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        rotated.expose(),
+        first_rt,
+        "the rotated refresh token was stored"
+    );
     // The old refresh token is now invalid at the provider; the stored one still works.
     h.sandbox.expire_tokens();
     assert_eq!(h.run(&a).await.status, ExecutionStatus::Completed);
@@ -231,7 +347,12 @@ async fn r_e1_rotating_refresh_token_is_stored_before_use_and_refresh_is_single_
 
 #[tokio::test]
 async fn r_e1_token_is_refreshed_before_a_known_expiry() {
-    let h = harness(SandboxConfig { customers: 20, token_ttl_secs: 600, ..Default::default() }).await;
+    let h = harness(SandboxConfig {
+        customers: 20,
+        token_ttl_secs: 600,
+        ..Default::default()
+    })
+    .await;
     let job = h.job("customers", |_| {}).await;
     h.run(&job).await;
     h.clock.advance(Duration::from_secs(590)); // inside the early-refresh window
@@ -240,7 +361,11 @@ async fn r_e1_token_is_refreshed_before_a_known_expiry() {
     assert_eq!(e.status, ExecutionStatus::Completed);
     let s = h.sandbox.stats();
     assert_eq!(s.token_grants, 1);
-    assert_eq!(s.by_status.get(&401), None, "refreshed before the provider had to refuse");
+    assert_eq!(
+        s.by_status.get(&401),
+        None,
+        "refreshed before the provider had to refuse"
+    );
 }
 
 // ---- R-E2 provider down -------------------------------------------------------------------
@@ -256,7 +381,10 @@ async fn r_e2_5xx_is_retried_after_1_5_15_seconds_then_resumes() {
     assert_eq!(e.request_retries, 3);
     assert_eq!(h.sleeps_secs(), vec![1, 5, 15]);
     let d = h.engine.execution_detail(&e.id).await.unwrap();
-    assert!(d.diagnosis.iter().any(|d| d.pattern == "provider_instability" && d.actions == vec![Action::WaitForRetry]));
+    assert!(d
+        .diagnosis
+        .iter()
+        .any(|d| d.pattern == "provider_instability" && d.actions == vec![Action::WaitForRetry]));
 }
 
 #[tokio::test]
@@ -267,7 +395,11 @@ async fn r_e2_all_retries_failing_marks_execution_failed() {
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::Failed);
     assert_eq!(e.failure_kind, Some(FailureKind::ProviderUnavailable));
-    assert!(e.note.as_deref().unwrap().contains("HTTP 503"), "{:?}", e.note);
+    assert!(
+        e.note.as_deref().unwrap().contains("HTTP 503"),
+        "{:?}",
+        e.note
+    );
     assert_eq!(h.sleeps_secs(), vec![1, 5, 15]);
 }
 
@@ -344,14 +476,20 @@ async fn r_e3_pause_past_the_timeout_ends_timed_out() {
     });
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::TimedOut);
-    assert!(e.note.as_deref().unwrap().contains("would pass the execution timeout"));
+    assert!(e
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("would pass the execution timeout"));
     assert!(h.sleeps_secs().is_empty(), "it did not wait for nothing");
 }
 
 #[tokio::test]
 async fn r_e3_persistent_429_fails_as_rate_limited_and_is_diagnosed() {
     let h = small().await;
-    let job = h.job("customers", |j| j.settings.max_rate_limit_waits = 3).await;
+    let job = h
+        .job("customers", |j| j.settings.max_rate_limit_waits = 3)
+        .await;
     h.faults(|f| {
         f.rate_limit_burst = 10;
         f.retry_after = RetryAfter::Seconds(1);
@@ -360,20 +498,27 @@ async fn r_e3_persistent_429_fails_as_rate_limited_and_is_diagnosed() {
     assert_eq!(e.failure_kind, Some(FailureKind::RateLimited));
     let d = h.engine.execution_detail(&e.id).await.unwrap();
     assert_eq!(d.diagnosis[0].pattern, "rate_limit");
-    assert!(d.diagnosis[0].resolution.contains("Reduce the sync frequency or the batch size"));
+    assert!(d.diagnosis[0]
+        .resolution
+        .contains("Reduce the sync frequency or the batch size"));
 }
 
 // ---- R-E4 timeout -------------------------------------------------------------------------
 
 #[tokio::test]
 async fn r_e4_hang_past_the_timeout_marks_timed_out_with_counts_and_batch() {
-    let h = harness(SandboxConfig { customers: 100, ..Default::default() }).await;
-    let job = h.job("customers", |j| {
-        j.settings.timeout_secs = 60;
-        j.settings.request_timeout_secs = 300;
-        j.settings.batch_size = 25;
+    let h = harness(SandboxConfig {
+        customers: 100,
+        ..Default::default()
     })
     .await;
+    let job = h
+        .job("customers", |j| {
+            j.settings.timeout_secs = 60;
+            j.settings.request_timeout_secs = 300;
+            j.settings.batch_size = 25;
+        })
+        .await;
     h.faults(|f| {
         f.hang_after = Some(2);
         f.hang_ms = 3_600_000;
@@ -385,7 +530,10 @@ async fn r_e4_hang_past_the_timeout_marks_timed_out_with_counts_and_batch() {
     assert_eq!(e.status, ExecutionStatus::TimedOut);
     assert_eq!(e.failure_kind, Some(FailureKind::TimedOut));
     assert_eq!(e.counts.processed, 50, "counts kept as they were");
-    assert_eq!(e.batch_in_progress.as_deref(), Some("page 3 (after cus_00000050)"));
+    assert_eq!(
+        e.batch_in_progress.as_deref(),
+        Some("page 3 (after cus_00000050)")
+    );
     let d = h.engine.execution_detail(&e.id).await.unwrap();
     assert_eq!(d.diagnosis[0].pattern, "timeout");
 }
@@ -403,17 +551,31 @@ async fn r_e5_schema_mismatch_is_logged_skipped_and_the_rest_continue() {
     let errs = h.errors(&e.id).await;
     assert_eq!(errs[0].kind, RecordErrorKind::SchemaMismatch);
     assert_eq!(errs[0].record_id, "prod_00000004");
-    assert_eq!(errs[0].message, "Field 'price_cents' is string, expected integer");
+    assert_eq!(
+        errs[0].message,
+        "Field 'price_cents' is string, expected integer"
+    );
 }
 
 #[tokio::test]
 async fn r_e5_renamed_field_trips_the_breaker_and_the_connection_remembers_fields() {
     let h = small().await;
     let job = h.job("customers", |_| {}).await;
-    h.faults(|f| f.schema_drift = vec![SchemaDrift { entity: Entity::Customers, rename: Some(("email".into(), "email_address".into())), retype: None }]);
+    h.faults(|f| {
+        f.schema_drift = vec![SchemaDrift {
+            entity: Entity::Customers,
+            rename: Some(("email".into(), "email_address".into())),
+            retype: None,
+        }]
+    });
     let e = h.run(&job).await;
     assert_eq!(e.failure_kind, Some(FailureKind::CircuitBreaker));
-    assert!(h.errors(&e.id).await.iter().all(|r| r.kind == RecordErrorKind::SchemaMismatch && r.message == "Expected field 'email' is missing"));
+    assert!(h
+        .errors(&e.id)
+        .await
+        .iter()
+        .all(|r| r.kind == RecordErrorKind::SchemaMismatch
+            && r.message == "Expected field 'email' is missing"));
     let observed = h.engine.observed_fields("sandbox").await.unwrap();
     assert!(observed["customers"].contains(&"email_address".to_string()));
     assert!(!observed["customers"].contains(&"email".to_string()));
@@ -429,32 +591,64 @@ async fn r_e5_renamed_field_trips_the_breaker_and_the_connection_remembers_field
 async fn r_r1_validation_error_is_logged_counted_and_the_batch_continues() {
     let h = small().await;
     let job = h.job("customers", |_| {}).await;
-    h.faults(|f| f.bad_records = vec![bad(Entity::Customers, "cus_00000002", BadKind::NullRequired)]);
+    h.faults(|f| {
+        f.bad_records = vec![bad(
+            Entity::Customers,
+            "cus_00000002",
+            BadKind::NullRequired,
+        )]
+    });
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::CompletedWithErrors);
-    assert_eq!((e.counts.processed, e.counts.created, e.counts.failed), (40, 39, 1));
+    assert_eq!(
+        (e.counts.processed, e.counts.created, e.counts.failed),
+        (40, 39, 1)
+    );
     let errs = h.errors(&e.id).await;
     assert_eq!(errs.len(), 1);
-    assert_eq!(errs[0].summary(), "ValidationError - Required field 'email' is null");
-    assert_eq!((errs[0].record_id.as_str(), errs[0].entity.as_str()), ("cus_00000002", "customers"));
+    assert_eq!(
+        errs[0].summary(),
+        "ValidationError - Required field 'email' is null"
+    );
+    assert_eq!(
+        (errs[0].record_id.as_str(), errs[0].entity.as_str()),
+        ("cus_00000002", "customers")
+    );
 }
 
 #[tokio::test]
 async fn r_r2_duplicate_is_skipped_with_detection_on_and_created_with_it_off() {
     let h = small().await;
-    h.faults(|f| f.bad_records = vec![bad(Entity::Customers, "cus_00000005", BadKind::DuplicateKey)]);
+    h.faults(|f| {
+        f.bad_records = vec![bad(
+            Entity::Customers,
+            "cus_00000005",
+            BadKind::DuplicateKey,
+        )]
+    });
     let on = h.job("customers", |_| {}).await;
     let e = h.run(&on).await;
-    assert_eq!((e.counts.created, e.counts.skipped, e.counts.failed), (39, 1, 0));
+    assert_eq!(
+        (e.counts.created, e.counts.skipped, e.counts.failed),
+        (39, 1, 0)
+    );
     assert_eq!(e.status, ExecutionStatus::Completed);
     let errs = h.errors(&e.id).await;
     assert_eq!(errs[0].kind, RecordErrorKind::DuplicateConflict);
     assert_eq!(errs[0].record_id, "cus_00000005");
 
     h.connect("sandbox2", SPEC.to_string()).await;
-    let off = h.job_on("sandbox2", "off", "customers", |j| j.settings.duplicate_detection = false).await;
+    let off = h
+        .job_on("sandbox2", "off", "customers", |j| {
+            j.settings.duplicate_detection = false
+        })
+        .await;
     let e = h.run(&off).await;
-    assert_eq!((e.counts.created, e.counts.skipped), (40, 0), "created when detection is off");
+    assert_eq!(
+        (e.counts.created, e.counts.skipped),
+        (40, 0),
+        "created when detection is off"
+    );
 }
 
 #[tokio::test]
@@ -462,19 +656,42 @@ async fn r_r3_reference_not_found_fails_the_record_and_continues() {
     let h = small().await;
     let customers = h.job("customers", |_| {}).await;
     h.run(&customers).await;
-    h.faults(|f| f.bad_records = vec![bad(Entity::Invoices, "in_00000007", BadKind::DanglingReference)]);
+    h.faults(|f| {
+        f.bad_records = vec![bad(
+            Entity::Invoices,
+            "in_00000007",
+            BadKind::DanglingReference,
+        )]
+    });
     let invoices = h.job("invoices", |_| {}).await;
     let e = h.run(&invoices).await;
     assert_eq!((e.counts.created, e.counts.failed), (59, 1));
     let errs = h.errors(&e.id).await;
     assert_eq!(errs[0].kind, RecordErrorKind::ReferenceNotFound);
-    assert_eq!(errs[0].message, "Referenced customer 'cus_99999999' does not exist at the target");
+    assert_eq!(
+        errs[0].message,
+        "Referenced customer 'cus_99999999' does not exist at the target"
+    );
     // References resolve to local ids.
     let store = h.engine.store();
-    let refs = store.refs_for(&invoices.connection_id, "invoices", &["in_00000001".to_string()]).await.unwrap();
-    let local = store.local_record(refs["in_00000001"].local_id.as_ref().unwrap()).await.unwrap().unwrap();
+    let refs = store
+        .refs_for(
+            &invoices.connection_id,
+            "invoices",
+            &["in_00000001".to_string()],
+        )
+        .await
+        .unwrap();
+    let local = store
+        .local_record(refs["in_00000001"].local_id.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let cust = local["customer_id"].as_str().unwrap();
-    assert!(store.local_record(cust).await.unwrap().is_some(), "customer_id is a local id");
+    assert!(
+        store.local_record(cust).await.unwrap().is_some(),
+        "customer_id is a local id"
+    );
 }
 
 #[tokio::test]
@@ -485,11 +702,20 @@ async fn r_r4_transform_error_uses_default_else_fails() {
     let strict = h.job("invoices", |_| {}).await;
     let e = h.run(&strict).await;
     assert_eq!(e.counts.failed, 1);
-    assert_eq!(h.errors(&e.id).await[0].kind, RecordErrorKind::TransformError);
+    assert_eq!(
+        h.errors(&e.id).await[0].kind,
+        RecordErrorKind::TransformError
+    );
 
     h.connect("lenient", SPEC.to_string()).await;
     // Its own customers (detection off: the first connection already created them locally).
-    h.run(&h.job_on("lenient", "lc", "customers", |j| j.settings.duplicate_detection = false).await).await;
+    h.run(
+        &h.job_on("lenient", "lc", "customers", |j| {
+            j.settings.duplicate_detection = false
+        })
+        .await,
+    )
+    .await;
     let lenient = h
         .job_on("lenient", "li", "invoices", |j| {
             let spec = ConnectorSpec::parse(SPEC).unwrap();
@@ -502,8 +728,23 @@ async fn r_r4_transform_error_uses_default_else_fails() {
         .await;
     let e = h.run(&lenient).await;
     assert_eq!((e.counts.created, e.counts.failed), (60, 0), "default used");
-    let refs = h.engine.store().refs_for(&lenient.connection_id, "invoices", &["in_00000003".to_string()]).await.unwrap();
-    let local = h.engine.store().local_record(refs["in_00000003"].local_id.as_ref().unwrap()).await.unwrap().unwrap();
+    let refs = h
+        .engine
+        .store()
+        .refs_for(
+            &lenient.connection_id,
+            "invoices",
+            &["in_00000003".to_string()],
+        )
+        .await
+        .unwrap();
+    let local = h
+        .engine
+        .store()
+        .local_record(refs["in_00000003"].local_id.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(local["issued_on"], "1970-01-01");
 }
 
@@ -511,28 +752,72 @@ async fn r_r4_transform_error_uses_default_else_fails() {
 
 #[tokio::test]
 async fn r_b1_breaker_trips_after_ten_with_majority_failed() {
-    let h = harness(SandboxConfig { customers: 200, ..Default::default() }).await;
+    let h = harness(SandboxConfig {
+        customers: 200,
+        ..Default::default()
+    })
+    .await;
     let job = h.job("customers", |_| {}).await;
-    let bads = (1..=6).map(|i| bad(Entity::Customers, &format!("cus_{i:08}"), BadKind::NullRequired)).collect();
+    let bads = (1..=6)
+        .map(|i| {
+            bad(
+                Entity::Customers,
+                &format!("cus_{i:08}"),
+                BadKind::NullRequired,
+            )
+        })
+        .collect();
     h.faults(|f| f.bad_records = bads);
     let mut rx = h.engine.subscribe();
     let e = h.run(&job).await;
     // R-B2: halted at the 10th record (6 of 10 failed), the rest never processed.
     assert_eq!(e.status, ExecutionStatus::Failed);
     assert_eq!(e.failure_kind, Some(FailureKind::CircuitBreaker));
-    assert_eq!((e.counts.processed, e.counts.failed, e.counts.created), (10, 6, 4));
-    assert!(e.note.as_deref().unwrap().starts_with("Circuit breaker tripped: 6 of 10"));
-    assert_eq!(h.engine.store().count_records("customers").await.unwrap(), 4);
-    assert!(drain(&mut rx).iter().any(|e| matches!(e, Event::BreakerTripped { .. })));
-    let alerts = h.engine.alerts(true, &PageRequest::first(10)).await.unwrap().items;
-    assert!(alerts.iter().any(|a| a.kind == AlertKind::CircuitBreaker && a.execution_id.as_deref() == Some(e.id.as_str())));
+    assert_eq!(
+        (e.counts.processed, e.counts.failed, e.counts.created),
+        (10, 6, 4)
+    );
+    assert!(e
+        .note
+        .as_deref()
+        .unwrap()
+        .starts_with("Circuit breaker tripped: 6 of 10"));
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        4
+    );
+    assert!(drain(&mut rx)
+        .iter()
+        .any(|e| matches!(e, Event::BreakerTripped { .. })));
+    let alerts = h
+        .engine
+        .alerts(true, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert!(alerts
+        .iter()
+        .any(|a| a.kind == AlertKind::CircuitBreaker
+            && a.execution_id.as_deref() == Some(e.id.as_str())));
 }
 
 #[tokio::test]
 async fn r_b1_half_failed_does_not_trip() {
-    let h = harness(SandboxConfig { customers: 30, ..Default::default() }).await;
+    let h = harness(SandboxConfig {
+        customers: 30,
+        ..Default::default()
+    })
+    .await;
     let job = h.job("customers", |_| {}).await;
-    let bads = (1..=5).map(|i| bad(Entity::Customers, &format!("cus_{i:08}"), BadKind::NullRequired)).collect();
+    let bads = (1..=5)
+        .map(|i| {
+            bad(
+                Entity::Customers,
+                &format!("cus_{i:08}"),
+                BadKind::NullRequired,
+            )
+        })
+        .collect();
     h.faults(|f| f.bad_records = bads);
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::CompletedWithErrors);
@@ -542,9 +827,14 @@ async fn r_b1_half_failed_does_not_trip() {
 #[tokio::test]
 async fn r_b3_breaker_resets_on_the_next_execution() {
     let h = small().await;
-    let job = h.job("customers", |j| j.settings.retry_on_failure = false).await;
+    let job = h
+        .job("customers", |j| j.settings.retry_on_failure = false)
+        .await;
     h.faults(|f| f.bad_record_rate = 1.0);
-    assert_eq!(h.run(&job).await.failure_kind, Some(FailureKind::CircuitBreaker));
+    assert_eq!(
+        h.run(&job).await.failure_kind,
+        Some(FailureKind::CircuitBreaker)
+    );
     h.faults(|f| f.bad_record_rate = 0.0);
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::Completed);
@@ -556,12 +846,25 @@ async fn r_b3_breaker_resets_on_the_next_execution() {
 #[tokio::test]
 async fn r_d1_record_failing_in_three_executions_becomes_dead_letter_and_r_d2_is_excluded() {
     let h = small().await;
-    let job = h.job("customers", |j| j.mode = syncdesk_engine::Mode::Full).await;
-    h.faults(|f| f.bad_records = vec![bad(Entity::Customers, "cus_00000007", BadKind::NullRequired)]);
+    let job = h
+        .job("customers", |j| j.mode = syncdesk_engine::Mode::Full)
+        .await;
+    h.faults(|f| {
+        f.bad_records = vec![bad(
+            Entity::Customers,
+            "cus_00000007",
+            BadKind::NullRequired,
+        )]
+    });
     let mut rx = h.engine.subscribe();
     for attempt in 1..=3u32 {
         h.run(&job).await;
-        let failing = h.engine.failing_records(&job.id, &PageRequest::first(10)).await.unwrap().items;
+        let failing = h
+            .engine
+            .failing_records(&job.id, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items;
         let dead = h.dead(&job).await;
         if attempt < 3 {
             assert_eq!(failing.len(), 1);
@@ -572,10 +875,15 @@ async fn r_d1_record_failing_in_three_executions_becomes_dead_letter_and_r_d2_is
             assert_eq!(dead.len(), 1);
         }
     }
-    assert!(drain(&mut rx).iter().any(|e| matches!(e, Event::DeadLettered { record_id, .. } if record_id == "cus_00000007")));
+    assert!(drain(&mut rx).iter().any(
+        |e| matches!(e, Event::DeadLettered { record_id, .. } if record_id == "cus_00000007")
+    ));
     // R-D2: the next run leaves it out entirely.
     let e = h.run(&job).await;
-    assert_eq!((e.counts.processed, e.counts.failed, e.excluded), (39, 0, 1));
+    assert_eq!(
+        (e.counts.processed, e.counts.failed, e.excluded),
+        (39, 0, 1)
+    );
     assert_eq!(e.status, ExecutionStatus::Completed);
 }
 
@@ -583,7 +891,13 @@ async fn r_d1_record_failing_in_three_executions_becomes_dead_letter_and_r_d2_is
 async fn r_d1_incremental_runs_reattempt_failed_records_by_id() {
     let h = small().await;
     let job = h.job("customers", |_| {}).await; // incremental
-    h.faults(|f| f.bad_records = vec![bad(Entity::Customers, "cus_00000007", BadKind::NullRequired)]);
+    h.faults(|f| {
+        f.bad_records = vec![bad(
+            Entity::Customers,
+            "cus_00000007",
+            BadKind::NullRequired,
+        )]
+    });
     h.run(&job).await; // full (no watermark yet): strike 1
     for strikes in 2..=3u32 {
         let e = h.run(&job).await;
@@ -598,31 +912,60 @@ async fn r_d1_incremental_runs_reattempt_failed_records_by_id() {
 #[tokio::test]
 async fn r_d1_success_resets_and_execution_level_failures_do_not_count() {
     let h = small().await;
-    let job = h.job("customers", |j| {
-        j.mode = syncdesk_engine::Mode::Full;
-        j.settings.retry_on_failure = false;
-    })
-    .await;
-    h.faults(|f| f.bad_records = vec![bad(Entity::Customers, "cus_00000007", BadKind::NullRequired)]);
+    let job = h
+        .job("customers", |j| {
+            j.mode = syncdesk_engine::Mode::Full;
+            j.settings.retry_on_failure = false;
+        })
+        .await;
+    h.faults(|f| {
+        f.bad_records = vec![bad(
+            Entity::Customers,
+            "cus_00000007",
+            BadKind::NullRequired,
+        )]
+    });
     h.run(&job).await;
     h.run(&job).await;
     // An execution-level failure on the first page: no strike for anyone.
     h.faults(|f| f.error_burst = 10);
-    assert_eq!(h.run(&job).await.failure_kind, Some(FailureKind::ProviderUnavailable));
+    assert_eq!(
+        h.run(&job).await.failure_kind,
+        Some(FailureKind::ProviderUnavailable)
+    );
     h.faults(|f| f.error_burst = 0);
-    let failing = h.engine.failing_records(&job.id, &PageRequest::first(10)).await.unwrap().items;
+    let failing = h
+        .engine
+        .failing_records(&job.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(failing[0].attempts, 2);
     // Fixed at the source: one success resets it.
     h.faults(|f| f.bad_records.clear());
     h.run(&job).await;
-    assert!(h.engine.failing_records(&job.id, &PageRequest::first(10)).await.unwrap().items.is_empty());
+    assert!(h
+        .engine
+        .failing_records(&job.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     let store = h.engine.store();
-    assert_eq!(store.count_refs(&job.connection_id, "customers", RecordState::Ok).await.unwrap(), 40);
+    assert_eq!(
+        store
+            .count_refs(&job.connection_id, "customers", RecordState::Ok)
+            .await
+            .unwrap(),
+        40
+    );
 }
 
 async fn dead_letter_setup() -> (H, Job) {
     let h = small().await;
-    let job = h.job("customers", |j| j.mode = syncdesk_engine::Mode::Full).await;
+    let job = h
+        .job("customers", |j| j.mode = syncdesk_engine::Mode::Full)
+        .await;
     h.faults(|f| {
         f.bad_records = vec![
             bad(Entity::Customers, "cus_00000007", BadKind::NullRequired),
@@ -645,13 +988,37 @@ async fn r_d3_failed_records_tab_has_the_spec_columns() {
     assert_eq!(d.entity, "customers");
     assert_eq!(d.attempts, 3);
     assert!(d.first_failed_at.unwrap() < d.last_failed_at.unwrap());
-    assert_eq!(d.last_error.as_deref(), Some("ValidationError - Required field 'email' is null"));
-    assert!(d.last_payload.as_ref().unwrap()["email"].is_null(), "the stored payload is the one that failed");
-    let (_, history) = h.engine.record_history(&job.id, "cus_00000007").await.unwrap();
+    assert_eq!(
+        d.last_error.as_deref(),
+        Some("ValidationError - Required field 'email' is null")
+    );
+    assert!(
+        d.last_payload.as_ref().unwrap()["email"].is_null(),
+        "the stored payload is the one that failed"
+    );
+    let (_, history) = h
+        .engine
+        .record_history(&job.id, "cus_00000007")
+        .await
+        .unwrap();
     assert_eq!(history.len(), 3);
     // Paginated: one per page, cursor walks both.
-    let p1 = h.engine.dead_letters(&job.id, &PageRequest::first(1)).await.unwrap();
-    let p2 = h.engine.dead_letters(&job.id, &PageRequest { cursor: p1.next_cursor.clone(), limit: 1 }).await.unwrap();
+    let p1 = h
+        .engine
+        .dead_letters(&job.id, &PageRequest::first(1))
+        .await
+        .unwrap();
+    let p2 = h
+        .engine
+        .dead_letters(
+            &job.id,
+            &PageRequest {
+                cursor: p1.next_cursor.clone(),
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(p1.items.len() + p2.items.len(), 2);
     assert_ne!(p1.items[0].record_id, p2.items[0].record_id);
     assert!(p2.next_cursor.is_none());
@@ -661,38 +1028,80 @@ async fn r_d3_failed_records_tab_has_the_spec_columns() {
 async fn r_d4_retry_failure_updates_attempts_and_success_leaves_the_queue() {
     let (h, job) = dead_letter_setup().await;
     h.clock.advance(Duration::from_secs(60));
-    let out = h.engine.retry_dead_letters(&job.id, &["cus_00000007".to_string()]).await.unwrap();
+    let out = h
+        .engine
+        .retry_dead_letters(&job.id, &["cus_00000007".to_string()])
+        .await
+        .unwrap();
     assert!(!out[0].succeeded);
-    let d = h.dead(&job).await.into_iter().find(|d| d.record_id == "cus_00000007").unwrap();
+    let d = h
+        .dead(&job)
+        .await
+        .into_iter()
+        .find(|d| d.record_id == "cus_00000007")
+        .unwrap();
     assert_eq!(d.attempts, 4);
     assert_eq!(d.last_failed_at, Some(h.engine.now()));
     let exec = h.engine.execution(&out[0].execution_id).await.unwrap();
     assert_eq!(exec.trigger, Trigger::RecordRetry);
 
     h.faults(|f| f.bad_records.retain(|b| b.id != "cus_00000007"));
-    let out = h.engine.retry_dead_letters(&job.id, &["cus_00000007".to_string()]).await.unwrap();
+    let out = h
+        .engine
+        .retry_dead_letters(&job.id, &["cus_00000007".to_string()])
+        .await
+        .unwrap();
     assert!(out[0].succeeded, "{:?}", out[0].error);
     let dead = h.dead(&job).await;
     assert_eq!(dead.len(), 1, "only the other record is left");
-    assert_eq!(h.engine.store().count_records("customers").await.unwrap(), 39, "the record now exists locally");
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        39,
+        "the record now exists locally"
+    );
     // Retrying something that is not a dead letter is a clear error.
-    let err = h.engine.retry_dead_letters(&job.id, &["cus_00000007".to_string()]).await.unwrap_err();
+    let err = h
+        .engine
+        .retry_dead_letters(&job.id, &["cus_00000007".to_string()])
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "not_found");
 }
 
 #[tokio::test]
 async fn r_d5_dismiss_hides_never_retries_and_audits_who_when_note() {
     let (h, job) = dead_letter_setup().await;
-    assert_eq!(h.engine.dismiss_dead_letters(&job.id, &["cus_00000009".to_string()], "  ").await.unwrap_err().code(), "invalid_input");
-    let done = h.engine.dismiss_dead_letters(&job.id, &["cus_00000009".to_string(), "cus_00000007".to_string()], "test data, ignore").await.unwrap();
+    assert_eq!(
+        h.engine
+            .dismiss_dead_letters(&job.id, &["cus_00000009".to_string()], "  ")
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+    let done = h
+        .engine
+        .dismiss_dead_letters(
+            &job.id,
+            &["cus_00000009".to_string(), "cus_00000007".to_string()],
+            "test data, ignore",
+        )
+        .await
+        .unwrap();
     assert_eq!(done.len(), 2, "bulk dismiss");
     assert!(h.dead(&job).await.is_empty());
     let audit = h.engine.audit(&PageRequest::first(10)).await.unwrap().items;
     assert_eq!(audit.len(), 2);
-    assert!(audit.iter().all(|a| a.actor == "admin@test" && a.action == "dead_letter.dismiss" && a.note.as_deref() == Some("test data, ignore") && a.at == h.engine.now()));
+    assert!(audit.iter().all(|a| a.actor == "admin@test"
+        && a.action == "dead_letter.dismiss"
+        && a.note.as_deref() == Some("test data, ignore")
+        && a.at == h.engine.now()));
     h.faults(|f| f.bad_records.clear());
     let e = h.run(&job).await;
-    assert_eq!(e.excluded, 2, "dismissed records are never retried automatically");
+    assert_eq!(
+        e.excluded, 2,
+        "dismissed records are never retried automatically"
+    );
 }
 
 // ---- R-A automatic retries ----------------------------------------------------------------
@@ -709,25 +1118,48 @@ async fn r_a1_failed_execution_is_retried_after_5m_30m_2h_and_r_a4_then_alerts()
     for (n, delay) in [(2u32, 300u64), (3, 1800), (4, 7200)] {
         let finished = last.finished_at.unwrap();
         let last_row = h.engine.execution(&last.id).await.unwrap();
-        assert_eq!(last_row.next_retry_at, Some(finished + chrono::Duration::seconds(delay as i64)), "retry {n} due after {delay}s");
+        assert_eq!(
+            last_row.next_retry_at,
+            Some(finished + chrono::Duration::seconds(delay as i64)),
+            "retry {n} due after {delay}s"
+        );
         // Not yet due.
-        h.clock.advance(Duration::from_secs(delay) - (h.engine.now() - finished).to_std().unwrap() - Duration::from_secs(1));
+        h.clock.advance(
+            Duration::from_secs(delay)
+                - (h.engine.now() - finished).to_std().unwrap()
+                - Duration::from_secs(1),
+        );
         assert!(h.engine.run_due().await.unwrap().is_empty());
         h.clock.advance(Duration::from_secs(1));
         let ran = h.engine.run_due().await.unwrap();
         assert_eq!(ran.len(), 1);
         let r = &ran[0];
-        assert_eq!((r.trigger, r.attempt, r.retry_of.as_deref()), (Trigger::Retry, n, Some(last.id.as_str())));
+        assert_eq!(
+            (r.trigger, r.attempt, r.retry_of.as_deref()),
+            (Trigger::Retry, n, Some(last.id.as_str()))
+        );
         last = r.clone();
     }
     assert_eq!(last.next_retry_at, None, "no more automatic retries");
     let detail = h.engine.execution_detail(&last.id).await.unwrap();
     assert_eq!(detail.chain.len(), 4, "R-A2: the whole chain stays visible");
     assert_eq!(detail.chain[0], first.id);
-    assert!(drain(&mut rx).iter().any(|e| matches!(e, Event::RetriesExhausted { attempts: 4, .. })));
-    let alerts = h.engine.alerts(true, &PageRequest::first(10)).await.unwrap().items;
+    assert!(drain(&mut rx)
+        .iter()
+        .any(|e| matches!(e, Event::RetriesExhausted { attempts: 4, .. })));
+    let alerts = h
+        .engine
+        .alerts(true, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
     assert!(alerts.iter().any(|a| a.kind == AlertKind::RetriesExhausted));
-    let all = h.engine.executions(Some(&job.id), &PageRequest::first(10)).await.unwrap().items;
+    let all = h
+        .engine
+        .executions(Some(&job.id), &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(all.len(), 4);
     assert_eq!(all[0].id, last.id, "R-I4: newest first");
 }
@@ -736,16 +1168,39 @@ async fn r_a1_failed_execution_is_retried_after_5m_30m_2h_and_r_a4_then_alerts()
 async fn r_a1_completed_with_errors_is_not_retried_and_success_cancels_pending_retries() {
     let h = small().await;
     let job = h.job("customers", |_| {}).await;
-    h.faults(|f| f.bad_records = vec![bad(Entity::Customers, "cus_00000002", BadKind::NullRequired)]);
+    h.faults(|f| {
+        f.bad_records = vec![bad(
+            Entity::Customers,
+            "cus_00000002",
+            BadKind::NullRequired,
+        )]
+    });
     let e = h.run(&job).await;
-    assert_eq!((e.status, e.next_retry_at), (ExecutionStatus::CompletedWithErrors, None));
+    assert_eq!(
+        (e.status, e.next_retry_at),
+        (ExecutionStatus::CompletedWithErrors, None)
+    );
     h.faults(|f| f.error_rate = 1.0);
     let failed = h.run(&job).await;
-    assert!(h.engine.execution(&failed.id).await.unwrap().next_retry_at.is_some());
+    assert!(h
+        .engine
+        .execution(&failed.id)
+        .await
+        .unwrap()
+        .next_retry_at
+        .is_some());
     h.faults(|f| f.error_rate = 0.0);
     assert!(h.run(&job).await.status.is_success());
-    let queued = h.engine.executions(Some(&job.id), &PageRequest::first(10)).await.unwrap().items;
-    assert!(queued.iter().all(|e| e.status != ExecutionStatus::Queued), "a success supersedes pending retries");
+    let queued = h
+        .engine
+        .executions(Some(&job.id), &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        queued.iter().all(|e| e.status != ExecutionStatus::Queued),
+        "a success supersedes pending retries"
+    );
     h.clock.advance(Duration::from_secs(3600));
     assert!(h.engine.run_due().await.unwrap().is_empty());
 }
@@ -758,7 +1213,11 @@ async fn r_a3_retry_of_an_incremental_job_fetches_only_what_changed() {
     let changed = h.sandbox.touch_fraction(Entity::Customers, 0.1);
     assert_eq!(changed.len(), 4);
     for id in &changed {
-        h.sandbox.patch_record(Entity::Customers, id, serde_json::json!({"name": format!("Changed {id}")}));
+        h.sandbox.patch_record(
+            Entity::Customers,
+            id,
+            serde_json::json!({"name": format!("Changed {id}")}),
+        );
     }
     h.faults(|f| f.error_burst = 4);
     let failed = h.run(&job).await;
@@ -766,10 +1225,25 @@ async fn r_a3_retry_of_an_incremental_job_fetches_only_what_changed() {
     h.clock.advance(Duration::from_secs(300));
     let ran = h.engine.run_due().await.unwrap();
     let retry = &ran[0];
-    assert_eq!((retry.trigger, retry.mode, retry.status), (Trigger::Retry, syncdesk_engine::Mode::Incremental, ExecutionStatus::Completed));
+    assert_eq!(
+        (retry.trigger, retry.mode, retry.status),
+        (
+            Trigger::Retry,
+            syncdesk_engine::Mode::Incremental,
+            ExecutionStatus::Completed
+        )
+    );
     // `updated_since` is inclusive, so the record at the high-water mark comes back too
     // (unchanged, skipped): ties within one timestamp are never lost.
-    assert_eq!((retry.counts.updated, retry.counts.skipped, retry.counts.processed), (4, 1, 5), "only the changed records");
+    assert_eq!(
+        (
+            retry.counts.updated,
+            retry.counts.skipped,
+            retry.counts.processed
+        ),
+        (4, 1, 5),
+        "only the changed records"
+    );
 }
 
 #[tokio::test]
@@ -778,7 +1252,10 @@ async fn r_a_interrupted_execution_is_failed_and_retried_after_restart() {
     let job = h.job("customers", |_| {}).await;
     // A run whose process died: running, owned by a pid that does not exist.
     let now = h.engine.now();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
     let dead = h
         .engine
         .store()
@@ -793,7 +1270,10 @@ async fn r_a_interrupted_execution_is_failed_and_retried_after_restart() {
                 mode: syncdesk_engine::Mode::Full,
                 record_id: None,
                 due_at: now,
-                owner: Some((format!("{host}:4194303:gone"), now + chrono::Duration::minutes(15))),
+                owner: Some((
+                    format!("{host}:4194303:gone"),
+                    now + chrono::Duration::minutes(15),
+                )),
             },
             now,
         )
@@ -802,7 +1282,10 @@ async fn r_a_interrupted_execution_is_failed_and_retried_after_restart() {
     let recovered = h.engine.recover_interrupted().await.unwrap();
     assert_eq!(recovered.len(), 1);
     let e = h.engine.execution(&dead.id).await.unwrap();
-    assert_eq!((e.status, e.failure_kind), (ExecutionStatus::Failed, Some(FailureKind::Interrupted)));
+    assert_eq!(
+        (e.status, e.failure_kind),
+        (ExecutionStatus::Failed, Some(FailureKind::Interrupted))
+    );
     assert!(e.next_retry_at.is_some(), "follows R-A");
     h.clock.advance(Duration::from_secs(300));
     let ran = h.engine.run_due().await.unwrap();
@@ -813,7 +1296,11 @@ async fn r_a_interrupted_execution_is_failed_and_retried_after_restart() {
 
 #[tokio::test]
 async fn r_i1_error_log_lists_every_failed_record_filterable_and_paginated() {
-    let h = harness(SandboxConfig { customers: 60, ..Default::default() }).await;
+    let h = harness(SandboxConfig {
+        customers: 60,
+        ..Default::default()
+    })
+    .await;
     let job = h.job("customers", |_| {}).await;
     h.faults(|f| {
         f.bad_records = vec![
@@ -825,17 +1312,70 @@ async fn r_i1_error_log_lists_every_failed_record_filterable_and_paginated() {
     });
     let e = h.run(&job).await;
     assert_eq!(e.counts.failed, 4);
-    let p1 = h.engine.record_errors(&e.id, None, &PageRequest::first(3)).await.unwrap();
-    let p2 = h.engine.record_errors(&e.id, None, &PageRequest { cursor: p1.next_cursor.clone(), limit: 3 }).await.unwrap();
-    let ids: Vec<_> = p1.items.iter().chain(&p2.items).map(|r| r.record_id.as_str()).collect();
-    assert_eq!(ids, ["cus_00000011", "cus_00000022", "cus_00000033", "cus_00000044"]);
-    let validation = h.engine.record_errors(&e.id, Some(RecordErrorKind::ValidationError), &PageRequest::first(10)).await.unwrap();
+    let p1 = h
+        .engine
+        .record_errors(&e.id, None, &PageRequest::first(3))
+        .await
+        .unwrap();
+    let p2 = h
+        .engine
+        .record_errors(
+            &e.id,
+            None,
+            &PageRequest {
+                cursor: p1.next_cursor.clone(),
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = p1
+        .items
+        .iter()
+        .chain(&p2.items)
+        .map(|r| r.record_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "cus_00000011",
+            "cus_00000022",
+            "cus_00000033",
+            "cus_00000044"
+        ]
+    );
+    let validation = h
+        .engine
+        .record_errors(
+            &e.id,
+            Some(RecordErrorKind::ValidationError),
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap();
     assert_eq!(validation.items.len(), 2);
-    assert!(p1.items.iter().all(|r| r.at == h.engine.now() && r.entity == "customers"));
-    let bad_cursor = h.engine.record_errors(&e.id, None, &PageRequest { cursor: Some("x".into()), limit: 3 }).await.unwrap_err();
+    assert!(p1
+        .items
+        .iter()
+        .all(|r| r.at == h.engine.now() && r.entity == "customers"));
+    let bad_cursor = h
+        .engine
+        .record_errors(
+            &e.id,
+            None,
+            &PageRequest {
+                cursor: Some("x".into()),
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(bad_cursor.code(), "invalid_input");
     let d = h.engine.execution_detail(&e.id).await.unwrap();
-    assert!(d.diagnosis.iter().any(|d| d.pattern == "validation" && d.actions.contains(&Action::OpenFailedRecords)));
+    assert!(d
+        .diagnosis
+        .iter()
+        .any(|d| d.pattern == "validation" && d.actions.contains(&Action::OpenFailedRecords)));
 }
 
 // ---- bad responses, bad input, pagination styles, secrets -------------------------------
@@ -848,18 +1388,28 @@ async fn malformed_page_fails_with_a_specific_message() {
     let e = h.run(&job).await;
     assert_eq!(e.failure_kind, Some(FailureKind::Malformed));
     let note = e.note.unwrap();
-    assert!(note.starts_with("malformed response from /v1/customers: not valid JSON"), "{note}");
+    assert!(
+        note.starts_with("malformed response from /v1/customers: not valid JSON"),
+        "{note}"
+    );
 }
 
 #[tokio::test]
 async fn other_4xx_fails_with_status_path_and_excerpt() {
     let h = small().await;
-    h.connect("wrong", SPEC.replace("path = \"/v1/customers\"", "path = \"/v1/customerz\"")).await;
+    h.connect(
+        "wrong",
+        SPEC.replace("path = \"/v1/customers\"", "path = \"/v1/customerz\""),
+    )
+    .await;
     let job = h.job_on("wrong", "w", "customers", |_| {}).await;
     let e = h.run(&job).await;
     assert_eq!(e.failure_kind, Some(FailureKind::Rejected));
     let note = e.note.unwrap();
-    assert!(note.starts_with("provider rejected /v1/customerz with HTTP 404"), "{note}");
+    assert!(
+        note.starts_with("provider rejected /v1/customerz with HTTP 404"),
+        "{note}"
+    );
     assert!(!note.contains("limit="), "no query string in messages");
 }
 
@@ -882,26 +1432,65 @@ async fn invalid_job_settings_are_rejected_by_field_and_nothing_is_stored() {
     };
     let cases: Vec<(NewJob, &str)> = vec![
         (mk(|j| j.settings.batch_size = 0), "invalid batch_size"),
-        (mk(|j| j.schedule = Some("every 5 parsecs".into())), "invalid schedule"),
+        (
+            mk(|j| j.schedule = Some("every 5 parsecs".into())),
+            "invalid schedule",
+        ),
         (mk(|j| j.entity = "widgets".into()), "invalid entity"),
-        (mk(|j| j.settings.natural_keys = vec!["nope".into()]), "invalid natural_keys"),
-        (mk(|j| j.connection = "nowhere".into()), "connection not found"),
+        (
+            mk(|j| j.settings.natural_keys = vec!["nope".into()]),
+            "invalid natural_keys",
+        ),
+        (
+            mk(|j| j.connection = "nowhere".into()),
+            "connection not found",
+        ),
     ];
     for (j, want) in cases {
         let err = h.engine.create_job(j).await.unwrap_err().to_string();
         assert!(err.starts_with(want), "{err} should start with {want}");
     }
-    assert!(h.engine.jobs(&PageRequest::first(10)).await.unwrap().items.is_empty());
+    assert!(h
+        .engine
+        .jobs(&PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 #[tokio::test]
 async fn every_pagination_style_fetches_each_record_exactly_once() {
-    let h = harness(SandboxConfig { customers: 47, ..Default::default() }).await;
+    let h = harness(SandboxConfig {
+        customers: 47,
+        ..Default::default()
+    })
+    .await;
     let styles = [
-        ("next", "/alt/next-cursor/customers", "records = \"items\"", "{ style = \"next_cursor\" }"),
-        ("page", "/alt/page/customers", "records = \"results\"", "{ style = \"page\" }"),
-        ("offset", "/alt/offset/customers", "records = \"records\"", "{ style = \"offset\" }"),
-        ("link", "/alt/link/customers", "records = \"\"", "{ style = \"link\" }"),
+        (
+            "next",
+            "/alt/next-cursor/customers",
+            "records = \"items\"",
+            "{ style = \"next_cursor\" }",
+        ),
+        (
+            "page",
+            "/alt/page/customers",
+            "records = \"results\"",
+            "{ style = \"page\" }",
+        ),
+        (
+            "offset",
+            "/alt/offset/customers",
+            "records = \"records\"",
+            "{ style = \"offset\" }",
+        ),
+        (
+            "link",
+            "/alt/link/customers",
+            "records = \"\"",
+            "{ style = \"link\" }",
+        ),
     ];
     for (name, path, records, pagination) in styles {
         let spec = SPEC
@@ -913,11 +1502,22 @@ async fn every_pagination_style_fetches_each_record_exactly_once() {
                 1,
             );
         h.connect(name, spec).await;
-        let job = h.job_on(name, name, "customers", |j| j.settings.duplicate_detection = false).await;
+        let job = h
+            .job_on(name, name, "customers", |j| {
+                j.settings.duplicate_detection = false
+            })
+            .await;
         let e = h.run(&job).await;
-        assert_eq!((e.status, e.counts.created), (ExecutionStatus::Completed, 47), "style {name}");
+        assert_eq!(
+            (e.status, e.counts.created),
+            (ExecutionStatus::Completed, 47),
+            "style {name}"
+        );
     }
-    assert_eq!(h.engine.store().count_records("customers").await.unwrap(), 47 * 4);
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        47 * 4
+    );
 }
 
 #[tokio::test]
@@ -927,8 +1527,16 @@ async fn secrets_never_reach_the_database_file() {
     h.sandbox.expire_tokens();
     h.run(&job).await;
     let conn = h.engine.connection("sandbox").await.unwrap();
-    let token = h.secrets.get(&conn.id, SecretKind::AccessToken).unwrap().unwrap();
-    let rt = h.secrets.get(&conn.id, SecretKind::RefreshToken).unwrap().unwrap();
+    let token = h
+        .secrets
+        .get(&conn.id, SecretKind::AccessToken)
+        .unwrap()
+        .unwrap();
+    let rt = h
+        .secrets
+        .get(&conn.id, SecretKind::RefreshToken)
+        .unwrap()
+        .unwrap();
     h.engine.shutdown().await;
     let mut bytes = Vec::new();
     for f in ["syncdesk.db", "syncdesk.db-wal"] {
@@ -938,6 +1546,9 @@ async fn secrets_never_reach_the_database_file() {
     }
     assert!(bytes.len() > 10_000);
     for secret in [token.expose(), rt.expose(), "sandbox-secret"] {
-        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret is in the database");
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a secret is in the database"
+        );
     }
 }

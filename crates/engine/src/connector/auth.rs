@@ -89,8 +89,9 @@ pub struct AuthConfig {
 impl Auth {
     pub fn new(cfg: AuthConfig, secrets: Arc<dyn SecretStore>) -> Result<Self> {
         let header = cfg.api_key_header.as_deref().unwrap_or("x-api-key");
-        let api_key_header = HeaderName::from_bytes(header.as_bytes())
-            .map_err(|_| Error::invalid("auth.header", format!("'{header}' is not a header name")))?;
+        let api_key_header = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+            Error::invalid("auth.header", format!("'{header}' is not a header name"))
+        })?;
         Ok(Auth {
             connection_id: cfg.connection_id,
             connection_name: cfg.connection_name,
@@ -128,7 +129,10 @@ impl Auth {
     }
 
     fn missing(&self, kind: SecretKind) -> Error {
-        Error::MissingSecret { connection: self.connection_name.clone(), what: kind.label() }
+        Error::MissingSecret {
+            connection: self.connection_name.clone(),
+            what: kind.label(),
+        }
     }
 
     /// The header to send now. May run a grant first (no token yet, or one about to expire);
@@ -139,18 +143,39 @@ impl Auth {
         clock: &dyn Clock,
     ) -> Result<(Credential, Option<TokenTimes>)> {
         match self.kind {
-            AuthKind::None => Ok((Credential { header: None, generation: 0 }, None)),
+            AuthKind::None => Ok((
+                Credential {
+                    header: None,
+                    generation: 0,
+                },
+                None,
+            )),
             AuthKind::ApiKey => {
-                let key = self.secret(SecretKind::ApiKey).await?.ok_or_else(|| self.missing(SecretKind::ApiKey))?;
+                let key = self
+                    .secret(SecretKind::ApiKey)
+                    .await?
+                    .ok_or_else(|| self.missing(SecretKind::ApiKey))?;
                 let v = header_value(key.expose())?;
-                Ok((Credential { header: Some((self.api_key_header.clone(), v)), generation: 0 }, None))
+                Ok((
+                    Credential {
+                        header: Some((self.api_key_header.clone(), v)),
+                        generation: 0,
+                    },
+                    None,
+                ))
             }
             AuthKind::Bearer => {
                 let t = self
                     .secret(SecretKind::AccessToken)
                     .await?
                     .ok_or_else(|| self.missing(SecretKind::AccessToken))?;
-                Ok((Credential { header: Some(bearer(&t)?), generation: 0 }, None))
+                Ok((
+                    Credential {
+                        header: Some(bearer(&t)?),
+                        generation: 0,
+                    },
+                    None,
+                ))
             }
             AuthKind::Oauth2ClientCredentials | AuthKind::Oauth2RefreshToken => {
                 let mut st = self.state.lock().await;
@@ -158,13 +183,21 @@ impl Auth {
                     st.access = self.secret(SecretKind::AccessToken).await?;
                     st.loaded = true;
                 }
-                let expiring = st.expires_at.is_some_and(|at| clock.now() + EARLY_REFRESH >= at);
+                let expiring = st
+                    .expires_at
+                    .is_some_and(|at| clock.now() + EARLY_REFRESH >= at);
                 let mut times = None;
                 if st.access.is_none() || expiring {
                     times = Some(self.grant(&mut st, http, clock).await?);
                 }
                 let token = st.access.as_ref().expect("a grant leaves a token");
-                Ok((Credential { header: Some(bearer(token)?), generation: st.generation }, times))
+                Ok((
+                    Credential {
+                        header: Some(bearer(token)?),
+                        generation: st.generation,
+                    },
+                    times,
+                ))
             }
         }
     }
@@ -240,7 +273,11 @@ impl Auth {
             .await
             .map_err(|e| Error::ProviderUnavailable {
                 attempts: 1,
-                detail: format!("token endpoint {}: {}", token_url.path(), crate::connector::reqwest_gist(&e)),
+                detail: format!(
+                    "token endpoint {}: {}",
+                    token_url.path(),
+                    crate::connector::reqwest_gist(&e)
+                ),
             })?;
         let status = resp.status();
         let body = resp.bytes().await.unwrap_or_default();
@@ -257,13 +294,20 @@ impl Auth {
                     None => e.error,
                 })
                 .unwrap_or_else(|_| format!("HTTP {}", status.as_u16()));
-            let what = if refresh_token.is_some() { "token refresh" } else { "token request" };
-            return Err(Error::AuthExpired { detail: format!("{what} failed: {why}") });
+            let what = if refresh_token.is_some() {
+                "token refresh"
+            } else {
+                "token request"
+            };
+            return Err(Error::AuthExpired {
+                detail: format!("{what} failed: {why}"),
+            });
         }
-        let tr: TokenResponse = serde_json::from_slice(&body).map_err(|e| Error::MalformedResponse {
-            path: token_url.path().to_string(),
-            detail: format!("token response: {e}"),
-        })?;
+        let tr: TokenResponse =
+            serde_json::from_slice(&body).map_err(|e| Error::MalformedResponse {
+                path: token_url.path().to_string(),
+                detail: format!("token response: {e}"),
+            })?;
         let now = clock.now();
         let mut times = TokenTimes {
             expires_at: tr.expires_in.map(|s| now + chrono::Duration::seconds(s)),
@@ -272,12 +316,15 @@ impl Auth {
         // A rotated refresh token is stored before the new access token is used: if the
         // process dies in between, the next run still holds a valid refresh token.
         if let Some(rt) = tr.refresh_token {
-            self.store_secret(SecretKind::RefreshToken, Secret::new(rt)).await?;
-            times.refresh_expires_at =
-                tr.refresh_token_expires_in.map(|s| now + chrono::Duration::seconds(s));
+            self.store_secret(SecretKind::RefreshToken, Secret::new(rt))
+                .await?;
+            times.refresh_expires_at = tr
+                .refresh_token_expires_in
+                .map(|s| now + chrono::Duration::seconds(s));
         }
         let access = Secret::new(tr.access_token);
-        self.store_secret(SecretKind::AccessToken, access.clone()).await?;
+        self.store_secret(SecretKind::AccessToken, access.clone())
+            .await?;
         st.access = Some(access);
         st.expires_at = times.expires_at;
         st.generation += 1;
@@ -294,5 +341,8 @@ fn header_value(v: &str) -> Result<HeaderValue> {
 }
 
 fn bearer(token: &Secret) -> Result<(HeaderName, HeaderValue)> {
-    Ok((AUTHORIZATION, header_value(&format!("Bearer {}", token.expose()))?))
+    Ok((
+        AUTHORIZATION,
+        header_value(&format!("Bearer {}", token.expose()))?,
+    ))
 }

@@ -55,7 +55,9 @@ pub struct Connector {
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector").field("base", &self.base.as_str()).finish_non_exhaustive()
+        f.debug_struct("Connector")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,7 +111,14 @@ impl Connector {
         clock: Arc<dyn Clock>,
         on_tokens: TokenSink,
     ) -> Self {
-        Connector { http, base, spec, auth, clock, on_tokens }
+        Connector {
+            http,
+            base,
+            spec,
+            auth,
+            clock,
+            on_tokens,
+        }
     }
 
     pub fn spec(&self) -> &ConnectorSpec {
@@ -117,12 +126,16 @@ impl Connector {
     }
 
     fn url(&self, path: &str) -> Result<Url> {
-        self.base.join(path.trim_start_matches('/')).map_err(|e| Error::invalid("path", format!("'{path}': {e}")))
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::invalid("path", format!("'{path}': {e}")))
     }
 
     fn check_deadline(&self, policy: &RequestPolicy, what: &str) -> Result<()> {
         if self.clock.now() >= policy.deadline {
-            return Err(Error::TimedOut(format!("the execution timeout passed {what}")));
+            return Err(Error::TimedOut(format!(
+                "the execution timeout passed {what}"
+            )));
         }
         Ok(())
     }
@@ -134,7 +147,8 @@ impl Connector {
         cancel: &CancellationToken,
         why: &str,
     ) -> Result<()> {
-        let until = self.clock.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let until =
+            self.clock.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
         if until > policy.deadline {
             return Err(Error::TimedOut(format!(
                 "{why}: waiting {}s would pass the execution timeout",
@@ -164,13 +178,21 @@ impl Connector {
                 return Err(Error::Cancelled);
             }
             self.check_deadline(policy, &format!("before requesting {path}"))?;
-            let (cred, times) = self.auth.credential(&self.http, self.clock.as_ref()).await?;
+            let (cred, times) = self
+                .auth
+                .credential(&self.http, self.clock.as_ref())
+                .await?;
             if let Some(t) = times {
                 (self.on_tokens)(t);
             }
-            let remaining = (policy.deadline - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+            let remaining = (policy.deadline - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
             let deadline_bound = remaining < policy.request_timeout;
-            let mut req = self.http.get(url.clone()).timeout(remaining.min(policy.request_timeout));
+            let mut req = self
+                .http
+                .get(url.clone())
+                .timeout(remaining.min(policy.request_timeout));
             if let Some((k, v)) = cred.header {
                 req = req.header(k, v);
             }
@@ -192,11 +214,17 @@ impl Connector {
                     } else if status == StatusCode::UNAUTHORIZED {
                         if refreshed {
                             return Err(Error::AuthExpired {
-                                detail: format!("{path} still answers HTTP 401 after a token refresh"),
+                                detail: format!(
+                                    "{path} still answers HTTP 401 after a token refresh"
+                                ),
                             });
                         }
                         refreshed = true;
-                        if let Some(t) = self.auth.refresh(cred.generation, &self.http, self.clock.as_ref()).await? {
+                        if let Some(t) = self
+                            .auth
+                            .refresh(cred.generation, &self.http, self.clock.as_ref())
+                            .await?
+                        {
                             (self.on_tokens)(t);
                         }
                         continue;
@@ -208,15 +236,24 @@ impl Connector {
                                 detail: format!("{path} answered 429 {rate_waits} times in a row"),
                             });
                         }
-                        let header = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok());
+                        let header = resp
+                            .headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok());
                         let wait = header
                             .and_then(|h| parse_retry_after(h, self.clock.now()))
                             .unwrap_or_else(|| {
-                                let i = (rate_waits - 1).min(policy.backoff.retries().saturating_sub(1));
+                                let i = (rate_waits - 1)
+                                    .min(policy.backoff.retries().saturating_sub(1));
                                 policy.backoff.delay(i).unwrap_or(Duration::from_secs(1))
                             });
-                        tracing::info!(path, wait_secs = wait.as_secs(), "rate limited (429); pausing");
-                        self.wait(wait, policy, cancel, "rate limited (HTTP 429)").await?;
+                        tracing::info!(
+                            path,
+                            wait_secs = wait.as_secs(),
+                            "rate limited (429); pausing"
+                        );
+                        self.wait(wait, policy, cancel, "rate limited (HTTP 429)")
+                            .await?;
                         continue;
                     } else if status.is_server_error() {
                         stats.server_errors += 1;
@@ -244,7 +281,10 @@ impl Connector {
                         self.wait(d, policy, cancel, &detail).await?;
                     }
                     None => {
-                        return Err(Error::ProviderUnavailable { attempts: retries + 1, detail });
+                        return Err(Error::ProviderUnavailable {
+                            attempts: retries + 1,
+                            detail,
+                        });
                     }
                 },
             }
@@ -269,7 +309,12 @@ impl Connector {
             detail: format!("not valid JSON ({e}); body starts: {}", excerpt(&body)),
         })?;
         let header = |names: &[&str]| {
-            names.iter().find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()).map(str::to_string))
+            names.iter().find_map(|n| {
+                headers
+                    .get(*n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            })
         };
         if let Some(wait) = pace_from_headers(
             header(&["x-ratelimit-remaining", "ratelimit-remaining"]).as_deref(),
@@ -277,7 +322,8 @@ impl Connector {
             self.clock.now(),
         ) {
             stats.rate_limit_waits += 1;
-            self.wait(wait, policy, cancel, "pacing to the provider's rate limit").await?;
+            self.wait(wait, policy, cancel, "pacing to the provider's rate limit")
+                .await?;
         }
         Ok((value, headers))
     }
@@ -290,7 +336,13 @@ impl Connector {
             (Some(p), Some(s)) => Some((p.clone(), s.to_string())),
             _ => None,
         };
-        Ok(Pager { spec, next: Some(Next::Start(first)), since, page_size, number: 0 })
+        Ok(Pager {
+            spec,
+            next: Some(Next::Start(first)),
+            since,
+            page_size,
+            number: 0,
+        })
     }
 
     /// Fetch one record by id (`None` when the provider says 404, or cannot fetch by id).
@@ -303,7 +355,9 @@ impl Connector {
         cancel: &CancellationToken,
     ) -> Result<Option<Value>> {
         let spec = self.spec.entity(entity)?;
-        let Some(get) = &spec.get else { return Ok(None) };
+        let Some(get) = &spec.get else {
+            return Ok(None);
+        };
         let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
         let url = self.url(&get.replace("{id}", &encoded))?;
         match self.get_json(&url, policy, stats, cancel).await {
@@ -372,7 +426,9 @@ impl Pager {
         stats: &mut RequestStats,
         cancel: &CancellationToken,
     ) -> Result<Option<FetchedPage>> {
-        let Some(next) = self.next.take() else { return Ok(None) };
+        let Some(next) = self.next.take() else {
+            return Ok(None);
+        };
         let position = self.position();
         let size = self.page_size.to_string();
         let mut url = match &next {
@@ -384,19 +440,31 @@ impl Pager {
             let mut q = url.query_pairs_mut();
             match &self.spec.pagination {
                 Pagination::None => {}
-                Pagination::Cursor { limit_param, cursor_param, .. } => {
+                Pagination::Cursor {
+                    limit_param,
+                    cursor_param,
+                    ..
+                } => {
                     q.append_pair(limit_param, &size);
                     if let Next::Cursor(c) = &next {
                         q.append_pair(cursor_param, c);
                     }
                 }
-                Pagination::NextCursor { limit_param, cursor_param, .. } => {
+                Pagination::NextCursor {
+                    limit_param,
+                    cursor_param,
+                    ..
+                } => {
                     q.append_pair(limit_param, &size);
                     if let Next::Cursor(c) = &next {
                         q.append_pair(cursor_param, c);
                     }
                 }
-                Pagination::Page { page_param, size_param, first_page } => {
+                Pagination::Page {
+                    page_param,
+                    size_param,
+                    first_page,
+                } => {
                     let p = match &next {
                         Next::Page(p) => *p,
                         _ => *first_page,
@@ -404,7 +472,10 @@ impl Pager {
                     q.append_pair(page_param, &p.to_string());
                     q.append_pair(size_param, &size);
                 }
-                Pagination::Offset { offset_param, limit_param } => {
+                Pagination::Offset {
+                    offset_param,
+                    limit_param,
+                } => {
                     let o = match &next {
                         Next::Offset(o) => *o,
                         _ => 0,
@@ -440,7 +511,9 @@ impl Pager {
                     }
                 };
                 match records.last() {
-                    Some(last) if more => Some(Next::Cursor(record_id(last, &self.spec.id, &path)?)),
+                    Some(last) if more => {
+                        Some(Next::Cursor(record_id(last, &self.spec.id, &path)?))
+                    }
                     _ => None,
                 }
             }
@@ -481,7 +554,11 @@ impl Pager {
                 _ => None,
             },
         };
-        Ok(Some(FetchedPage { records, number: self.number, position }))
+        Ok(Some(FetchedPage {
+            records,
+            number: self.number,
+            position,
+        }))
     }
 }
 
@@ -497,7 +574,8 @@ fn take_records(body: &mut Value, path: &str, url_path: &str) -> Result<Vec<Valu
     let target = if path.is_empty() {
         Some(body)
     } else {
-        path.split('.').try_fold(body, |v, k| v.as_object_mut()?.get_mut(k))
+        path.split('.')
+            .try_fold(body, |v, k| v.as_object_mut()?.get_mut(k))
     };
     match target {
         Some(Value::Array(items)) => Ok(std::mem::take(items)),
@@ -550,7 +628,11 @@ fn link_next(headers: &HeaderMap, base: &Url) -> Option<Url> {
             let is_next = pieces.any(|p| {
                 let p = p.trim();
                 p.strip_prefix("rel=")
-                    .map(|r| r.trim_matches('"').split_whitespace().any(|r| r.eq_ignore_ascii_case("next")))
+                    .map(|r| {
+                        r.trim_matches('"')
+                            .split_whitespace()
+                            .any(|r| r.eq_ignore_ascii_case("next"))
+                    })
                     .unwrap_or(false)
             });
             if is_next {
@@ -570,19 +652,33 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             reqwest::header::LINK,
-            r#"<https://a.test/x?page=1>; rel="prev", </x?page=3>; rel="next""#.parse().unwrap(),
+            r#"<https://a.test/x?page=1>; rel="prev", </x?page=3>; rel="next""#
+                .parse()
+                .unwrap(),
         );
         let base = Url::parse("https://a.test/x?page=2").unwrap();
-        assert_eq!(link_next(&h, &base).unwrap().as_str(), "https://a.test/x?page=3");
+        assert_eq!(
+            link_next(&h, &base).unwrap().as_str(),
+            "https://a.test/x?page=3"
+        );
         assert_eq!(link_next(&HeaderMap::new(), &base), None);
     }
 
     #[test]
     fn records_path_must_hold_an_array() {
-        let err = take_records(&mut serde_json::json!({"data": {"a": 1}}), "data", "/v1/x").unwrap_err();
-        assert_eq!(err.to_string(), "malformed response from /v1/x: 'data' should be an array of records, got an object");
+        let err =
+            take_records(&mut serde_json::json!({"data": {"a": 1}}), "data", "/v1/x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed response from /v1/x: 'data' should be an array of records, got an object"
+        );
         let err = take_records(&mut serde_json::json!({}), "data", "/v1/x").unwrap_err();
         assert!(err.to_string().contains("missing"));
-        assert_eq!(take_records(&mut serde_json::json!([1, 2]), "", "/").unwrap().len(), 2);
+        assert_eq!(
+            take_records(&mut serde_json::json!([1, 2]), "", "/")
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

@@ -170,7 +170,12 @@ impl ConnectorSpec {
         let spec: ConnectorSpec = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| Error::invalid("connector spec", e))?
         } else {
-            toml::from_str(text).map_err(|e| Error::invalid("connector spec", e.message().to_string() + &toml_location(text, e.span())))?
+            toml::from_str(text).map_err(|e| {
+                Error::invalid(
+                    "connector spec",
+                    e.message().to_string() + &toml_location(text, e.span()),
+                )
+            })?
         };
         spec.validate()?;
         Ok(spec)
@@ -212,7 +217,8 @@ impl ConnectorSpec {
                 ));
             }
             for (i, m) in e.mappings.iter().enumerate() {
-                m.validate().map_err(|err| Error::invalid(field(&format!("mappings[{i}]")), err))?;
+                m.validate()
+                    .map_err(|err| Error::invalid(field(&format!("mappings[{i}]")), err))?;
             }
         }
         Ok(())
@@ -222,7 +228,10 @@ impl ConnectorSpec {
     pub fn entity(&self, name: &str) -> Result<&EntitySpec> {
         self.entities.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.entities.keys().map(String::as_str).collect();
-            Error::invalid("entity", format!("'{name}' is not one of: {}", known.join(", ")))
+            Error::invalid(
+                "entity",
+                format!("'{name}' is not one of: {}", known.join(", ")),
+            )
         })
     }
 }
@@ -239,9 +248,13 @@ fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 
 /// A base URL must be http(s) with a host.
 pub fn check_base_url(url: &str) -> Result<url::Url> {
-    let u = url::Url::parse(url).map_err(|e| Error::invalid("base_url", format!("'{url}': {e}")))?;
+    let u =
+        url::Url::parse(url).map_err(|e| Error::invalid("base_url", format!("'{url}': {e}")))?;
     if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
-        return Err(Error::invalid("base_url", format!("'{url}' must be an http(s) URL with a host")));
+        return Err(Error::invalid(
+            "base_url",
+            format!("'{url}' must be an http(s) URL with a host"),
+        ));
     }
     Ok(u)
 }
@@ -267,19 +280,34 @@ style = "page"
         let s = ConnectorSpec::parse(MIN).unwrap();
         let c = s.entity("customers").unwrap();
         assert_eq!(c.id, "id");
-        assert!(matches!(&c.pagination, Pagination::Page { page_param, first_page: 1, .. } if page_param == "page"));
+        assert!(
+            matches!(&c.pagination, Pagination::Page { page_param, first_page: 1, .. } if page_param == "page")
+        );
     }
 
     #[test]
     fn bad_specs_name_the_field() {
         let err = ConnectorSpec::parse(&MIN.replace("/customers", "customers")).unwrap_err();
-        assert_eq!(err.to_string(), "invalid entities.customers.path: must start with '/'");
-        let err = ConnectorSpec::parse(&MIN.replace("\"page\"", "\"pages\"")).unwrap_err().to_string();
+        assert_eq!(
+            err.to_string(),
+            "invalid entities.customers.path: must start with '/'"
+        );
+        let err = ConnectorSpec::parse(&MIN.replace("\"page\"", "\"pages\""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("pages"), "{err}");
-        let err = ConnectorSpec::parse(&MIN.replace("records =", "recordz =")).unwrap_err().to_string();
+        let err = ConnectorSpec::parse(&MIN.replace("records =", "recordz ="))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("recordz") && err.contains("line"), "{err}");
-        let err = ConnectorSpec::parse(&MIN.replace("https://api.acme.test", "ftp://x")).unwrap_err();
+        let err =
+            ConnectorSpec::parse(&MIN.replace("https://api.acme.test", "ftp://x")).unwrap_err();
         assert!(err.to_string().contains("base_url"));
-        assert!(ConnectorSpec::parse(MIN).unwrap().entity("invoices").unwrap_err().to_string().contains("customers"));
+        assert!(ConnectorSpec::parse(MIN)
+            .unwrap()
+            .entity("invoices")
+            .unwrap_err()
+            .to_string()
+            .contains("customers"));
     }
 }

@@ -16,14 +16,16 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (at, actor, action, subject, note) VALUES (?, ?, ?, ?, ?)")
-            .bind(to_millis(now))
-            .bind(actor)
-            .bind(action)
-            .bind(subject)
-            .bind(note)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, subject, note) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(to_millis(now))
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(note)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -39,7 +41,14 @@ impl Store {
         .await?;
         let items = rows
             .into_iter()
-            .map(|(id, at, actor, action, subject, note)| AuditEntry { id, at: from_millis(at), actor, action, subject, note })
+            .map(|(id, at, actor, action, subject, note)| AuditEntry {
+                id,
+                at: from_millis(at),
+                actor,
+                action,
+                subject,
+                note,
+            })
             .collect();
         Ok(page_of(items, page.limit(), |a| a.id.to_string()))
     }

@@ -61,7 +61,10 @@ pub struct NewConnectionRow {
 }
 
 pub(crate) fn auth_kind_str(k: AuthKind) -> String {
-    serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 impl Store {
@@ -84,7 +87,10 @@ impl Store {
         .await;
         match res {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(Error::Conflict(format!("a connection named '{}' already exists", c.name)))
+                return Err(Error::Conflict(format!(
+                    "a connection named '{}' already exists",
+                    c.name
+                )))
             }
             other => other?,
         };
@@ -100,14 +106,18 @@ impl Store {
         .bind(id_or_name)
         .fetch_optional(self.pool())
         .await?;
-        row.ok_or_else(|| Error::NotFound { what: "connection", id: id_or_name.to_string() })?
-            .into_model()
+        row.ok_or_else(|| Error::NotFound {
+            what: "connection",
+            id: id_or_name.to_string(),
+        })?
+        .into_model()
     }
 
     pub async fn connections(&self) -> Result<Vec<Connection>> {
-        let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM connections ORDER BY name"))
-            .fetch_all(self.pool())
-            .await?;
+        let rows: Vec<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM connections ORDER BY name"))
+                .fetch_all(self.pool())
+                .await?;
         rows.into_iter().map(Row::into_model).collect()
     }
 
@@ -118,7 +128,10 @@ impl Store {
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?
-                .ok_or_else(|| Error::NotFound { what: "connection", id: id.to_string() })?;
+                .ok_or_else(|| Error::NotFound {
+                    what: "connection",
+                    id: id.to_string(),
+                })?;
         let spec = serde_json::from_str(&spec)
             .map_err(|e| Error::Store(format!("stored connector spec is unreadable: {e}")))?;
         Ok((spec, client_id))
@@ -142,7 +155,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_connection_tokens(&self, id: &str, t: TokenTimes, now: DateTime<Utc>) -> Result<()> {
+    pub async fn set_connection_tokens(
+        &self,
+        id: &str,
+        t: TokenTimes,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE connections SET token_expires_at = ?, refresh_expires_at = COALESCE(?, refresh_expires_at),
              status = 'active', status_note = NULL, last_checked_at = ?, updated_at = ? WHERE id = ?",
@@ -158,7 +176,13 @@ impl Store {
     }
 
     /// Remember the fields the provider sent for an entity (R-E5), so a schema change can be shown.
-    pub async fn set_observed_fields(&self, id: &str, entity: &str, fields: Vec<String>, now: DateTime<Utc>) -> Result<()> {
+    pub async fn set_observed_fields(
+        &self,
+        id: &str,
+        entity: &str,
+        fields: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO observed_fields (connection_id, entity, fields, observed_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (connection_id, entity) DO UPDATE SET fields = excluded.fields, observed_at = excluded.observed_at",
@@ -174,11 +198,15 @@ impl Store {
 
     /// Entity → fields last seen, for one connection.
     pub async fn observed_fields(&self, id: &str) -> Result<BTreeMap<String, Vec<String>>> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT entity, fields FROM observed_fields WHERE connection_id = ? ORDER BY entity")
-                .bind(id)
-                .fetch_all(self.pool())
-                .await?;
-        Ok(rows.into_iter().map(|(e, f)| (e, serde_json::from_str(&f).unwrap_or_default())).collect())
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT entity, fields FROM observed_fields WHERE connection_id = ? ORDER BY entity",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(e, f)| (e, serde_json::from_str(&f).unwrap_or_default()))
+            .collect())
     }
 }

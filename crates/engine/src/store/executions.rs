@@ -7,7 +7,9 @@ use sqlx::FromRow;
 use super::{page_of, parse_cursor, Store};
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
-use crate::model::{Counts, Execution, ExecutionStatus, FailureKind, Mode, Page, PageRequest, Trigger};
+use crate::model::{
+    Counts, Execution, ExecutionStatus, FailureKind, Mode, Page, PageRequest, Trigger,
+};
 
 #[derive(Debug, FromRow)]
 struct Row {
@@ -141,15 +143,24 @@ impl Store {
     }
 
     pub async fn execution(&self, id: &str) -> Result<Execution> {
-        let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.ok_or_else(|| Error::NotFound { what: "execution", id: id.to_string() })?.into_model()
+        let row: Option<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        row.ok_or_else(|| Error::NotFound {
+            what: "execution",
+            id: id.to_string(),
+        })?
+        .into_model()
     }
 
     /// Executions newest first, of one job or of all.
-    pub async fn executions(&self, job_id: Option<&str>, page: &PageRequest) -> Result<Page<Execution>> {
+    pub async fn executions(
+        &self,
+        job_id: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Execution>> {
         let before = parse_cursor(&page.cursor)?.unwrap_or(i64::MAX);
         let rows: Vec<Row> = match job_id {
             Some(job) => sqlx::query_as(&format!(
@@ -169,11 +180,17 @@ impl Store {
             .await?,
         };
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        let items = rows.into_iter().map(Row::into_model).collect::<Result<Vec<_>>>()?;
+        let items = rows
+            .into_iter()
+            .map(Row::into_model)
+            .collect::<Result<Vec<_>>>()?;
         let limit = page.limit();
         let paired: Vec<(i64, Execution)> = seqs.into_iter().zip(items).collect();
         let p = page_of(paired, limit, |(s, _)| s.to_string());
-        Ok(Page { items: p.items.into_iter().map(|(_, e)| e).collect(), next_cursor: p.next_cursor })
+        Ok(Page {
+            items: p.items.into_iter().map(|(_, e)| e).collect(),
+            next_cursor: p.next_cursor,
+        })
     }
 
     /// The newest execution of a job that is not a single-record retry.
@@ -189,10 +206,12 @@ impl Store {
 
     /// Whether a job has an execution running now.
     pub async fn job_is_running(&self, job_id: &str) -> Result<bool> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM executions WHERE job_id = ? AND status = 'running'")
-            .bind(job_id)
-            .fetch_one(self.pool())
-            .await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM executions WHERE job_id = ? AND status = 'running'",
+        )
+        .bind(job_id)
+        .fetch_one(self.pool())
+        .await?;
         Ok(n > 0)
     }
 
@@ -284,12 +303,18 @@ impl Store {
     }
 
     /// Running executions with their owner and lease, for crash recovery.
-    pub async fn running_executions(&self) -> Result<Vec<(String, Option<String>, Option<DateTime<Utc>>)>> {
-        let rows: Vec<(String, Option<String>, Option<i64>)> =
-            sqlx::query_as("SELECT id, owner, lease_until FROM executions WHERE status = 'running'")
-                .fetch_all(self.pool())
-                .await?;
-        Ok(rows.into_iter().map(|(id, o, l)| (id, o, l.map(from_millis))).collect())
+    pub async fn running_executions(
+        &self,
+    ) -> Result<Vec<(String, Option<String>, Option<DateTime<Utc>>)>> {
+        let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, owner, lease_until FROM executions WHERE status = 'running'",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, o, l)| (id, o, l.map(from_millis)))
+            .collect())
     }
 
     /// Mark a running execution interrupted, unless someone else already finished it.

@@ -27,10 +27,15 @@ struct Row {
 
 impl Row {
     fn into_model(self) -> Result<Job> {
-        let schedule: Schedule = serde_json::from_str(&self.schedule)
-            .map_err(|e| Error::Store(format!("job '{}' has an unreadable schedule: {e}", self.name)))?;
-        let settings: JobSettings = serde_json::from_str(&self.settings)
-            .map_err(|e| Error::Store(format!("job '{}' has unreadable settings: {e}", self.name)))?;
+        let schedule: Schedule = serde_json::from_str(&self.schedule).map_err(|e| {
+            Error::Store(format!(
+                "job '{}' has an unreadable schedule: {e}",
+                self.name
+            ))
+        })?;
+        let settings: JobSettings = serde_json::from_str(&self.settings).map_err(|e| {
+            Error::Store(format!("job '{}' has unreadable settings: {e}", self.name))
+        })?;
         Ok(Job {
             direction: self.direction.parse()?,
             mode: self.mode.parse()?,
@@ -76,7 +81,10 @@ impl Store {
         .await;
         match res {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(Error::Conflict(format!("a job named '{}' already exists", job.name)))
+                return Err(Error::Conflict(format!(
+                    "a job named '{}' already exists",
+                    job.name
+                )))
             }
             other => other?,
         };
@@ -102,29 +110,40 @@ impl Store {
 
     /// A job by id or name.
     pub async fn job(&self, id_or_name: &str) -> Result<Job> {
-        let row: Option<Row> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ? OR name = ? LIMIT 1"))
-                .bind(id_or_name)
-                .bind(id_or_name)
-                .fetch_optional(self.pool())
-                .await?;
-        row.ok_or_else(|| Error::NotFound { what: "job", id: id_or_name.to_string() })?.into_model()
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE id = ? OR name = ? LIMIT 1"
+        ))
+        .bind(id_or_name)
+        .bind(id_or_name)
+        .fetch_optional(self.pool())
+        .await?;
+        row.ok_or_else(|| Error::NotFound {
+            what: "job",
+            id: id_or_name.to_string(),
+        })?
+        .into_model()
     }
 
     /// Jobs in creation order.
     pub async fn jobs(&self, page: &PageRequest) -> Result<Page<Job>> {
         let after = parse_cursor(&page.cursor)?.unwrap_or(0);
-        let rows: Vec<Row> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE rowid > ? ORDER BY rowid LIMIT ?"))
-                .bind(after)
-                .bind(page.limit() + 1)
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        ))
+        .bind(after)
+        .bind(page.limit() + 1)
+        .fetch_all(self.pool())
+        .await?;
         let limit = page.limit();
-        let with_ids: Vec<(i64, Job)> =
-            rows.into_iter().map(|r| Ok((r.rowid, r.into_model()?))).collect::<Result<_>>()?;
+        let with_ids: Vec<(i64, Job)> = rows
+            .into_iter()
+            .map(|r| Ok((r.rowid, r.into_model()?)))
+            .collect::<Result<_>>()?;
         let p = page_of(with_ids, limit, |(rowid, _)| rowid.to_string());
-        Ok(Page { items: p.items.into_iter().map(|(_, j)| j).collect(), next_cursor: p.next_cursor })
+        Ok(Page {
+            items: p.items.into_iter().map(|(_, j)| j).collect(),
+            next_cursor: p.next_cursor,
+        })
     }
 
     pub async fn set_job_watermark(&self, id: &str, watermark: &str) -> Result<()> {

@@ -5,9 +5,9 @@ mod alerts;
 mod audit;
 mod connections;
 mod executions;
+mod jobs;
 mod record_errors;
 mod refs;
-mod jobs;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -18,9 +18,9 @@ use sqlx::SqlitePool;
 
 use crate::error::{Error, Result};
 
+pub use alerts::NewAlert;
 pub use connections::NewConnectionRow;
 pub use executions::{ExecutionFinish, NewExecution, Progress};
-pub use alerts::NewAlert;
 pub use refs::{ErrorInsert, PageWrite, RecordUpsert, RefRow, RefUpsert};
 
 /// The database the store runs on (PostgreSQL joins through this alias and the queries,
@@ -38,7 +38,11 @@ impl Store {
     pub async fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                Error::Store(format!("cannot create data directory {}: {}", dir.display(), e.kind()))
+                Error::Store(format!(
+                    "cannot create data directory {}: {}",
+                    dir.display(),
+                    e.kind()
+                ))
             })?;
         }
         let opts = SqliteConnectOptions::new().filename(path);
@@ -47,8 +51,8 @@ impl Store {
 
     /// Open from a `sqlite:` URL (`sqlite::memory:` for throwaway stores).
     pub async fn open_url(url: &str) -> Result<Store> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| Error::invalid("database url", e))?;
+        let opts =
+            SqliteConnectOptions::from_str(url).map_err(|e| Error::invalid("database url", e))?;
         Self::open_with(opts).await
     }
 
@@ -71,7 +75,9 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(|e| match e {
-                sqlx::Error::Database(db) => Error::Store(format!("cannot open the database: {}", db.message())),
+                sqlx::Error::Database(db) => {
+                    Error::Store(format!("cannot open the database: {}", db.message()))
+                }
                 other => Error::Store(format!("cannot open the database: {other}")),
             })?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
@@ -92,16 +98,28 @@ impl Store {
 pub(crate) fn parse_cursor(cursor: &Option<String>) -> Result<Option<i64>> {
     cursor
         .as_deref()
-        .map(|c| c.parse::<i64>().map_err(|_| Error::invalid("cursor", format!("'{c}' is not a cursor from this list"))))
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                Error::invalid("cursor", format!("'{c}' is not a cursor from this list"))
+            })
+        })
         .transpose()
 }
 
 /// Build a [`crate::Page`] from rows fetched with `limit + 1`.
-pub(crate) fn page_of<T>(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> crate::Page<T> {
+pub(crate) fn page_of<T>(
+    mut items: Vec<T>,
+    limit: i64,
+    cursor_of: impl Fn(&T) -> String,
+) -> crate::Page<T> {
     let more = items.len() as i64 > limit;
     if more {
         items.truncate(limit as usize);
     }
-    let next_cursor = if more { items.last().map(cursor_of) } else { None };
+    let next_cursor = if more {
+        items.last().map(cursor_of)
+    } else {
+        None
+    };
     crate::Page { items, next_cursor }
 }

@@ -66,18 +66,24 @@ impl Store {
             .fetch_all(self.pool())
             .await?,
         };
-        let items = rows.into_iter().map(Row::into_model).collect::<Result<Vec<_>>>()?;
+        let items = rows
+            .into_iter()
+            .map(Row::into_model)
+            .collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, page.limit(), |e| e.id.to_string()))
     }
 
     /// How many errors of each kind an execution logged.
     pub async fn error_counts(&self, execution_id: &str) -> Result<BTreeMap<RecordErrorKind, u64>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT kind, COUNT(*) FROM record_errors WHERE execution_id = ? GROUP BY kind")
-                .bind(execution_id)
-                .fetch_all(self.pool())
-                .await?;
-        rows.into_iter().map(|(k, n)| Ok((k.parse()?, n as u64))).collect()
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, COUNT(*) FROM record_errors WHERE execution_id = ? GROUP BY kind",
+        )
+        .bind(execution_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(k, n)| Ok((k.parse()?, n as u64)))
+            .collect()
     }
 
     /// Every error a record had, newest first (the Failed Records drawer).

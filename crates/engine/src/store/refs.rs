@@ -87,14 +87,22 @@ pub struct PageWrite {
 
 impl Store {
     /// The references of these provider ids.
-    pub async fn refs_for(&self, connection_id: &str, entity: &str, ids: &[String]) -> Result<HashMap<String, RefRow>> {
+    pub async fn refs_for(
+        &self,
+        connection_id: &str,
+        entity: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, RefRow>> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(
                 "SELECT external_id, local_id, content_hash, last_synced_at, state, strikes, first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload
                  FROM external_refs WHERE connection_id = ",
             );
-            q.push_bind(connection_id).push(" AND entity = ").push_bind(entity).push(" AND external_id IN (");
+            q.push_bind(connection_id)
+                .push(" AND entity = ")
+                .push_bind(entity)
+                .push(" AND external_id IN (");
             let mut sep = q.separated(", ");
             for id in chunk {
                 sep.push_bind(id);
@@ -107,12 +115,20 @@ impl Store {
     }
 
     /// Local ids of linked records of `entity` (reference resolution, R-R3).
-    pub async fn local_ids(&self, connection_id: &str, entity: &str, ids: &[String]) -> Result<HashMap<String, String>> {
+    pub async fn local_ids(
+        &self,
+        connection_id: &str,
+        entity: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut q: QueryBuilder<Db> =
                 QueryBuilder::new("SELECT external_id, local_id FROM external_refs WHERE local_id IS NOT NULL AND connection_id = ");
-            q.push_bind(connection_id).push(" AND entity = ").push_bind(entity).push(" AND external_id IN (");
+            q.push_bind(connection_id)
+                .push(" AND entity = ")
+                .push_bind(entity)
+                .push(" AND external_id IN (");
             let mut sep = q.separated(", ");
             for id in chunk {
                 sep.push_bind(id);
@@ -125,10 +141,15 @@ impl Store {
     }
 
     /// Which of these natural keys already exist among local records of `entity` (R-R2).
-    pub async fn existing_natural_keys(&self, entity: &str, keys: &[String]) -> Result<HashSet<String>> {
+    pub async fn existing_natural_keys(
+        &self,
+        entity: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>> {
         let mut out = HashSet::new();
         for chunk in keys.chunks(CHUNK) {
-            let mut q: QueryBuilder<Db> = QueryBuilder::new("SELECT natural_key FROM records WHERE entity = ");
+            let mut q: QueryBuilder<Db> =
+                QueryBuilder::new("SELECT natural_key FROM records WHERE entity = ");
             q.push_bind(entity).push(" AND natural_key IN (");
             let mut sep = q.separated(", ");
             for k in chunk {
@@ -143,7 +164,12 @@ impl Store {
 
     /// Provider ids of records that failed and are not dead letters yet: the next run
     /// attempts them again even if incremental mode would not fetch them (R-D1 decision).
-    pub async fn failing_ids(&self, connection_id: &str, entity: &str, limit: i64) -> Result<Vec<String>> {
+    pub async fn failing_ids(
+        &self,
+        connection_id: &str,
+        entity: &str,
+        limit: i64,
+    ) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT external_id FROM external_refs WHERE connection_id = ? AND entity = ? AND state = 'failing' ORDER BY external_id LIMIT ?",
         )
@@ -248,8 +274,15 @@ impl Store {
         // Cursor: "<last_failed_ms>:<external id>" of the last row shown.
         let (before_ms, before_id) = match &page.cursor {
             Some(c) => {
-                let (ms, id) = c.split_once(':').ok_or_else(|| crate::Error::invalid("cursor", "not a cursor from this list"))?;
-                (ms.parse::<i64>().map_err(|_| crate::Error::invalid("cursor", "not a cursor from this list"))?, id.to_string())
+                let (ms, id) = c.split_once(':').ok_or_else(|| {
+                    crate::Error::invalid("cursor", "not a cursor from this list")
+                })?;
+                (
+                    ms.parse::<i64>().map_err(|_| {
+                        crate::Error::invalid("cursor", "not a cursor from this list")
+                    })?,
+                    id.to_string(),
+                )
             }
             None => (i64::MAX, String::new()),
         };
@@ -257,7 +290,10 @@ impl Store {
             "SELECT external_id, local_id, content_hash, last_synced_at, state, strikes, first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload
              FROM external_refs WHERE connection_id = ",
         );
-        q.push_bind(connection_id).push(" AND entity = ").push_bind(entity).push(" AND state IN (");
+        q.push_bind(connection_id)
+            .push(" AND entity = ")
+            .push_bind(entity)
+            .push(" AND state IN (");
         let mut sep = q.separated(", ");
         for s in states {
             sep.push_bind(s.as_str());
@@ -273,13 +309,24 @@ impl Store {
         let rows: Vec<RefRow> = q.build_query_as().fetch_all(self.pool()).await?;
         let items: Vec<DeadLetter> = rows.into_iter().map(|r| dead_letter(r, entity)).collect();
         Ok(super::page_of(items, page.limit(), |d| {
-            format!("{}:{}", d.last_failed_at.map(to_millis).unwrap_or(0), d.record_id)
+            format!(
+                "{}:{}",
+                d.last_failed_at.map(to_millis).unwrap_or(0),
+                d.record_id
+            )
         }))
     }
 
     /// One record's failure memory.
-    pub async fn failed_record(&self, connection_id: &str, entity: &str, external_id: &str) -> Result<Option<DeadLetter>> {
-        let rows = self.refs_for(connection_id, entity, &[external_id.to_string()]).await?;
+    pub async fn failed_record(
+        &self,
+        connection_id: &str,
+        entity: &str,
+        external_id: &str,
+    ) -> Result<Option<DeadLetter>> {
+        let rows = self
+            .refs_for(connection_id, entity, &[external_id.to_string()])
+            .await?;
         Ok(rows.into_values().next().map(|r| dead_letter(r, entity)))
     }
 
@@ -295,8 +342,12 @@ impl Store {
         let mut changed = Vec::new();
         for chunk in ids.chunks(CHUNK) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new("UPDATE external_refs SET state = ");
-            q.push_bind(to.as_str()).push(" WHERE connection_id = ").push_bind(connection_id);
-            q.push(" AND entity = ").push_bind(entity).push(" AND state IN (");
+            q.push_bind(to.as_str())
+                .push(" WHERE connection_id = ")
+                .push_bind(connection_id);
+            q.push(" AND entity = ")
+                .push_bind(entity)
+                .push(" AND state IN (");
             let mut sep = q.separated(", ");
             for s in from {
                 sep.push_bind(s.as_str());
@@ -332,7 +383,12 @@ impl Store {
     }
 
     /// Count references of a connection's entity in a state.
-    pub async fn count_refs(&self, connection_id: &str, entity: &str, state: RecordState) -> Result<u64> {
+    pub async fn count_refs(
+        &self,
+        connection_id: &str,
+        entity: &str,
+        state: RecordState,
+    ) -> Result<u64> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM external_refs WHERE connection_id = ? AND entity = ? AND state = ?",
         )
