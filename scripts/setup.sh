@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config          # C toolchain for -sys crates
   libdbus-1-dev                       # keyring's Secret Service client (D-Bus)
-  dbus dbus-x11                       # a session bus for the keychain tests
+  dbus dbus-daemon dbus-x11           # a session bus (dbus-run-session) for the keychain tests
   gnome-keyring libsecret-tools       # a real Secret Service, and secret-tool to inspect it
   procps psmisc                       # ps/kill for the restart tests
   ca-certificates

@@ -54,6 +54,10 @@ impl ManualClock {
         let mut now = self.now.lock().expect("clock lock");
         *now += chrono::Duration::from_std(d).expect("duration in range");
     }
+    /// Jump to `t` (forward or back).
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.now.lock().expect("clock lock") = t;
+    }
     /// Every sleep requested so far, in order.
     pub fn sleeps(&self) -> Vec<Duration> {
         self.sleeps.lock().expect("clock lock").clone()

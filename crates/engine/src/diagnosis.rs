@@ -207,3 +207,154 @@ pub fn hints(job: &Job, token_expires_in_days: Option<i64>) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Counts, JobSettings, Schedule, Trigger};
+
+    fn job() -> Job {
+        Job {
+            id: "j".into(),
+            name: "customers".into(),
+            connection_id: "c".into(),
+            entity: "customers".into(),
+            direction: crate::model::Direction::Pull,
+            mode: Mode::Incremental,
+            schedule: Schedule::Manual,
+            settings: JobSettings::default(),
+            enabled: true,
+            watermark: None,
+            next_run_at: None,
+            created_at: chrono::DateTime::default(),
+        }
+    }
+
+    fn exec(
+        status: ExecutionStatus,
+        kind: Option<FailureKind>,
+        processed: u64,
+        failed: u64,
+    ) -> Execution {
+        Execution {
+            id: "e".into(),
+            job_id: "j".into(),
+            trigger: Trigger::Manual,
+            attempt: 1,
+            retry_of: None,
+            status,
+            mode: Mode::Full,
+            created_at: chrono::DateTime::default(),
+            due_at: chrono::DateTime::default(),
+            started_at: None,
+            finished_at: None,
+            counts: Counts {
+                processed,
+                failed,
+                created: processed - failed,
+                ..Counts::default()
+            },
+            excluded: 0,
+            batch_in_progress: None,
+            failure_kind: kind,
+            note: None,
+            next_retry_at: None,
+            request_retries: 0,
+            rate_limit_waits: 0,
+            record_id: None,
+        }
+    }
+
+    #[test]
+    fn r_i3_common_patterns_map_to_cause_resolution_and_action() {
+        let none = BTreeMap::new();
+        let first = |e: &Execution, errs: &BTreeMap<RecordErrorKind, u64>| {
+            diagnose(e, &job(), errs).into_iter().next().unwrap()
+        };
+
+        let auth = first(
+            &exec(ExecutionStatus::Failed, Some(FailureKind::Auth), 0, 0),
+            &none,
+        );
+        assert_eq!(
+            (auth.pattern, auth.actions.as_slice()),
+            ("auth", &[Action::Reauthenticate][..])
+        );
+        assert!(auth
+            .resolution
+            .starts_with("Re-authenticate the connection"));
+
+        let rl = first(
+            &exec(
+                ExecutionStatus::Failed,
+                Some(FailureKind::RateLimited),
+                0,
+                0,
+            ),
+            &none,
+        );
+        assert_eq!(rl.pattern, "rate_limit");
+        assert!(rl
+            .resolution
+            .contains("Reduce the sync frequency or the batch size"));
+
+        let mut intermittent = exec(ExecutionStatus::Completed, None, 40, 0);
+        intermittent.request_retries = 2;
+        let i = first(&intermittent, &none);
+        assert_eq!(
+            (i.pattern, i.actions.as_slice()),
+            ("provider_instability", &[Action::WaitForRetry][..])
+        );
+
+        let schema = BTreeMap::from([(RecordErrorKind::SchemaMismatch, 10)]);
+        let s = first(
+            &exec(
+                ExecutionStatus::Failed,
+                Some(FailureKind::CircuitBreaker),
+                10,
+                10,
+            ),
+            &schema,
+        );
+        assert_eq!(
+            (s.pattern, s.title.as_str()),
+            ("schema_change", "All records fail with a schema error")
+        );
+        assert_eq!(s.actions, vec![Action::EditMappings]);
+
+        let validation = BTreeMap::from([(RecordErrorKind::ValidationError, 2)]);
+        let v = first(
+            &exec(ExecutionStatus::CompletedWithErrors, None, 40, 2),
+            &validation,
+        );
+        assert_eq!(v.pattern, "validation");
+        assert_eq!(
+            v.actions,
+            vec![Action::OpenFailedRecords, Action::EditMappings]
+        );
+
+        assert!(
+            diagnose(
+                &exec(ExecutionStatus::Completed, None, 40, 0),
+                &job(),
+                &none
+            )
+            .is_empty(),
+            "nothing to explain"
+        );
+    }
+
+    #[test]
+    fn r_i5_hints_follow_the_prevention_section() {
+        let mut j = job();
+        j.mode = Mode::Full;
+        j.settings.timeout_secs = 30;
+        let h = hints(&j, Some(3));
+        assert!(h
+            .iter()
+            .any(|x| x.starts_with("Start with incremental mode")));
+        assert!(h.iter().any(|x| x.contains("timeout is very short")));
+        assert!(h.iter().any(|x| x.contains("expire in 3 day")));
+        assert!(hints(&job(), Some(30)).is_empty());
+    }
+}

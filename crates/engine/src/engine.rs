@@ -225,9 +225,7 @@ impl Engine {
             .build()
             .map_err(|e| Error::Store(format!("cannot build the HTTP client: {e}")))?;
         let (events, _) = broadcast::channel(1024);
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into());
+        let host = crate::worker::hostname();
         let owner = format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4());
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -792,13 +790,12 @@ impl Engine {
                 RecordState::Dismissed,
             )
             .await?;
-        if let Some(missing) = records.iter().find(|r| !done.contains(r)) {
-            if done.is_empty() {
-                return Err(Error::NotFound {
-                    what: "dead letter",
-                    id: missing.clone(),
-                });
-            }
+        if done.is_empty() {
+            let id = records.first().cloned().unwrap_or_default();
+            return Err(Error::NotFound {
+                what: "dead letter",
+                id,
+            });
         }
         let now = self.inner.clock.now();
         for r in &done {

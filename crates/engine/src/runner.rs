@@ -63,16 +63,23 @@ pub(crate) struct Run {
     observed: BTreeSet<String>,
     /// Single-record retry: the record that runs even though it is a dead letter.
     force: Option<String>,
+    /// Records that became dead letters in the page being written (announced once committed).
+    dead_lettered: Vec<String>,
 }
 
 impl Run {
     /// Prepare a run of an execution already marked running.
     pub(crate) async fn prepare(
         inner: Arc<Inner>,
-        exec: Execution,
+        mut exec: Execution,
         cancel: CancellationToken,
     ) -> Result<Run> {
         let job = inner.store.job(&exec.job_id).await?;
+        if exec.mode == Mode::Incremental && job.watermark.is_none() {
+            // Nothing to be incremental from yet (R-A3: since the last successful run).
+            exec.mode = Mode::Full;
+            inner.store.set_execution_mode(&exec.id, Mode::Full).await?;
+        }
         let conn = inner.store.connection(&job.connection_id).await?;
         let connector = inner.connector(&conn).await?;
         let entity = connector.spec().entity(&job.entity)?.clone();
@@ -114,6 +121,7 @@ impl Run {
             watermark: None,
             observed: BTreeSet::new(),
             force,
+            dead_lettered: Vec::new(),
         })
     }
 
@@ -271,6 +279,7 @@ impl Run {
                     .store
                     .refs_for(&self.conn.id, &self.job.entity, &[record.to_string()])
                     .await?;
+                self.progress.counts.processed += 1;
                 self.fail(&mut w, record, refs.get(record), None, failure);
                 self.write(&w).await?;
                 return Ok(End::Completed);
@@ -306,7 +315,14 @@ impl Run {
                 w,
                 &self.progress,
             )
-            .await
+            .await?;
+        for record_id in self.dead_lettered.drain(..) {
+            self.inner.emit(Event::DeadLettered {
+                job_id: self.job.id.clone(),
+                record_id,
+            });
+        }
+        Ok(())
     }
 
     /// Process one page; returns the breaker note if it tripped.
@@ -536,10 +552,6 @@ impl Run {
         f: RecordFailure,
     ) {
         let now = self.inner.clock.now();
-        if raw.is_none() {
-            // Called outside the per-record loop (record gone at the provider).
-            self.progress.counts.processed += 1;
-        }
         self.progress.counts.failed += 1;
         let summary = format!("{} - {}", f.kind, f.message);
         w.errors.push(ErrorInsert {
@@ -554,10 +566,7 @@ impl Run {
         let before = existing.map(RefRow::strikes).unwrap_or_default();
         let after = before.after_failure(&self.exec.id);
         if after.state == RecordState::DeadLetter && before.state != RecordState::DeadLetter {
-            self.inner.emit(Event::DeadLettered {
-                job_id: self.job.id.clone(),
-                record_id: id.to_string(),
-            });
+            self.dead_lettered.push(id.to_string());
         }
         let first_failed = existing
             .and_then(|r| r.first_failed_at)
@@ -617,12 +626,10 @@ impl Run {
                 (status, Some(kind), Some(e.to_string()))
             }
         };
-        if status != ExecutionStatus::TimedOut {
-            // The batch in progress matters only for timeouts (R-E4); keep it as a record of
-            // where other failures happened too, but a completed run has none.
-            if status.is_success() {
-                self.progress.batch_in_progress = None;
-            }
+        // Where a failed or timed-out run stopped stays visible (R-E4); a finished run has
+        // no batch in progress.
+        if status.is_success() {
+            self.progress.batch_in_progress = None;
         }
         let exec = inner
             .store

@@ -159,9 +159,7 @@ fn owner_process_gone(owner: &str) -> bool {
     let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
         return true;
     };
-    let here = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
+    let here = hostname();
     if host != here {
         return false; // another machine: only its lease can tell
     }
@@ -170,4 +168,11 @@ fn owner_process_gone(owner: &str) -> bool {
         Ok(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
         Err(_) => true,
     }
+}
+
+/// This machine's name, for owner tags.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }

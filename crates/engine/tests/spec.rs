@@ -419,11 +419,20 @@ async fn r_e2_connection_refused_is_retried_like_a_5xx() {
         })
         .await
         .unwrap();
-    // Use a bearer-free connector so the data request itself is what fails to connect.
     let job = h.job_on("down", "down", "customers", |_| {}).await;
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::Failed);
     assert_eq!(e.failure_kind, Some(FailureKind::ProviderUnavailable));
+    assert!(
+        e.note.as_deref().unwrap().contains("could not connect"),
+        "{:?}",
+        e.note
+    );
+    assert_eq!(
+        h.sleeps_secs(),
+        vec![1, 5, 15],
+        "the token request is retried like any other"
+    );
 }
 
 // ---- R-E3 rate limits ---------------------------------------------------------------------
@@ -450,11 +459,16 @@ async fn r_e3_429_honours_retry_after_http_date() {
         f.rate_limit_burst = 1;
         f.retry_after = RetryAfter::HttpDate(30);
     });
+    // The sandbox dates its Retry-After from the real clock: line ours up with it.
+    h.clock.set(start_time());
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::Completed);
     let s = h.sleeps_secs();
     assert_eq!(s.len(), 1);
-    assert!((28..=31).contains(&s[0]), "waited {s:?}");
+    assert!(
+        (27..=31).contains(&s[0]),
+        "waited {s:?} for a date 30 s ahead"
+    );
 }
 
 #[tokio::test]
@@ -1107,7 +1121,7 @@ async fn r_d5_dismiss_hides_never_retries_and_audits_who_when_note() {
 // ---- R-A automatic retries ----------------------------------------------------------------
 
 #[tokio::test]
-async fn r_a1_failed_execution_is_retried_after_5m_30m_2h_and_r_a4_then_alerts() {
+async fn r_a1_r_a2_r_a4_failed_execution_is_retried_after_5m_30m_2h_as_a_chain_then_alerts() {
     let h = small().await;
     let job = h.job("customers", |_| {}).await;
     h.faults(|f| f.error_rate = 1.0);
@@ -1551,4 +1565,117 @@ async fn secrets_never_reach_the_database_file() {
             "a secret is in the database"
         );
     }
+}
+
+#[tokio::test]
+async fn a_running_execution_can_be_cancelled_and_keeps_its_counts() {
+    let h = harness(SandboxConfig {
+        customers: 200,
+        faults: Faults {
+            latency_ms: 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let job = h.job("customers", |_| {}).await;
+    let mut rx = h.engine.subscribe();
+    let started = h
+        .engine
+        .start_job(&job.id, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(started.status, ExecutionStatus::Running);
+    while !matches!(rx.recv().await.unwrap(), Event::ExecutionProgress { .. }) {}
+    h.engine.cancel_execution(&started.id).await.unwrap();
+    let status = loop {
+        if let Event::ExecutionFinished { status, .. } = rx.recv().await.unwrap() {
+            break status;
+        }
+    };
+    assert_eq!(status, ExecutionStatus::Cancelled);
+    let e = h.engine.execution(&started.id).await.unwrap();
+    assert_eq!(
+        (e.status, e.failure_kind),
+        (ExecutionStatus::Cancelled, Some(FailureKind::Cancelled))
+    );
+    assert!(
+        e.counts.processed >= 10 && e.counts.processed < 200,
+        "stopped part way: {:?}",
+        e.counts
+    );
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        e.counts.created,
+        "what was counted was kept"
+    );
+    assert_eq!(e.next_retry_at, None, "a cancelled run is not retried");
+}
+
+#[tokio::test]
+async fn r_b2_tripped_breaker_halts_before_the_next_page() {
+    let h = harness(SandboxConfig {
+        customers: 100,
+        ..Default::default()
+    })
+    .await;
+    let job = h.job("customers", |j| j.settings.batch_size = 20).await;
+    h.run(&h.job("products", |_| {}).await).await; // warm the token so only data requests count
+    let bads = (1..=20)
+        .map(|i| {
+            bad(
+                Entity::Customers,
+                &format!("cus_{i:08}"),
+                BadKind::NullRequired,
+            )
+        })
+        .collect();
+    h.faults(|f| f.bad_records = bads);
+    h.sandbox.reset_stats();
+    let e = h.run(&job).await;
+    assert_eq!((e.counts.processed, e.counts.failed), (10, 10));
+    assert_eq!(
+        h.sandbox.stats().data_requests,
+        1,
+        "no further page was requested"
+    );
+    assert_eq!(h.errors(&e.id).await.len(), 10, "10 error entries, not 100");
+    assert_eq!(e.batch_in_progress.as_deref(), Some("page 1"));
+}
+
+#[tokio::test]
+async fn r_i4_history_is_newest_first_and_paginated() {
+    let h = small().await;
+    let job = h.job("customers", |_| {}).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(h.run(&job).await.id);
+    }
+    let p1 = h
+        .engine
+        .executions(Some("customers"), &PageRequest::first(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        p1.items.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        vec![ids[2].clone(), ids[1].clone()]
+    );
+    let p2 = h
+        .engine
+        .executions(
+            Some(&job.id),
+            &PageRequest {
+                cursor: p1.next_cursor,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p2.items.len(), 1);
+    assert_eq!(p2.items[0].id, ids[0]);
+    assert!(p2.next_cursor.is_none());
+    assert!(p1
+        .items
+        .iter()
+        .all(|e| e.duration().is_some() && e.trigger == Trigger::Manual && e.attempt == 1));
 }

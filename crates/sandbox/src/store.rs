@@ -330,35 +330,3 @@ mod tests {
         );
     }
 }
-
-#[cfg(test)]
-mod bench {
-    use super::*;
-    use crate::faults::Faults;
-
-    #[test]
-    #[ignore = "timing; run in release mode"]
-    fn render_speed() {
-        let s = Store::new(Generator {
-            seed: 1,
-            counts: [200_000, 10, 10, 10],
-        });
-        let faults = Faults::default();
-        let rf = RecordFaults::new(&faults, Entity::Customers, 1);
-        let started = std::time::Instant::now();
-        let mut total = 0;
-        s.with_view(Entity::Customers, None, |v| {
-            for page in 0..200u64 {
-                let numbers: Vec<u64> = v.after(page * 1_000).take(1_000).collect();
-                let mut buf = Vec::with_capacity(1_000 * 440);
-                v.write(&mut buf, &numbers, &rf).ok();
-                total += buf.len();
-            }
-        });
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "rendered 200k customers ({total} bytes) in {secs:.3}s: {:.0}/s",
-            200_000.0 / secs
-        );
-    }
-}

@@ -178,10 +178,16 @@ impl Connector {
                 return Err(Error::Cancelled);
             }
             self.check_deadline(policy, &format!("before requesting {path}"))?;
-            let (cred, times) = self
-                .auth
-                .credential(&self.http, self.clock.as_ref())
-                .await?;
+            let (cred, times) = match self.auth.credential(&self.http, self.clock.as_ref()).await {
+                Ok(c) => c,
+                Err(Error::ProviderUnavailable { detail, .. }) => {
+                    // The token endpoint being down is the provider being down (R-E2).
+                    self.backoff(&mut retries, detail, policy, stats, cancel)
+                        .await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(t) = times {
                 (self.on_tokens)(t);
             }
@@ -273,22 +279,34 @@ impl Connector {
                     let headers = resp.headers().clone();
                     return Ok((resp, headers));
                 }
-                Attempt::Retry(detail) => match policy.backoff.delay(retries) {
-                    Some(d) => {
-                        tracing::info!(path, %detail, retry = retries + 1, wait_secs = d.as_secs(), "request failed; retrying");
-                        retries += 1;
-                        stats.retries += 1;
-                        self.wait(d, policy, cancel, &detail).await?;
-                    }
-                    None => {
-                        return Err(Error::ProviderUnavailable {
-                            attempts: retries + 1,
-                            detail,
-                        });
-                    }
-                },
+                Attempt::Retry(detail) => {
+                    self.backoff(&mut retries, detail, policy, stats, cancel)
+                        .await?
+                }
             }
         }
+    }
+
+    /// Wait before the next attempt of a failed request, or give up once the backoff
+    /// schedule is used up (R-E2).
+    async fn backoff(
+        &self,
+        retries: &mut u32,
+        detail: String,
+        policy: &RequestPolicy,
+        stats: &mut RequestStats,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let Some(d) = policy.backoff.delay(*retries) else {
+            return Err(Error::ProviderUnavailable {
+                attempts: *retries + 1,
+                detail,
+            });
+        };
+        tracing::info!(%detail, retry = *retries + 1, wait_secs = d.as_secs(), "request failed; retrying");
+        *retries += 1;
+        stats.retries += 1;
+        self.wait(d, policy, cancel, &detail).await
     }
 
     /// GET and parse JSON; also honours rate-limit headers so the next request does not 429.

@@ -268,6 +268,17 @@ impl Store {
         self.execution(id).await
     }
 
+    /// Record the mode a run actually uses (an incremental retry of a job that never
+    /// succeeded runs full).
+    pub async fn set_execution_mode(&self, id: &str, mode: Mode) -> Result<()> {
+        sqlx::query("UPDATE executions SET mode = ? WHERE id = ?")
+            .bind(mode.as_str())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_next_retry(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
         sqlx::query("UPDATE executions SET next_retry_at = ? WHERE id = ?")
             .bind(to_millis(at))
