@@ -63,6 +63,18 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // Switching a new file to WAL takes an exclusive lock: do it (and the migrations) on
+        // one connection before the pool opens several at once.
+        {
+            use sqlx::Connection;
+            let mut first = sqlx::SqliteConnection::connect_with(&opts)
+                .await
+                .map_err(open_error)?;
+            sqlx::migrate!("./migrations/sqlite")
+                .run(&mut first)
+                .await?;
+            first.close().await.map_err(open_error)?;
+        }
         // A local file: connections are opened once and kept. No pings, no idle reaping:
         // they buy nothing here, and each would be a wait on another thread (which also
         // keeps tests under tokio's paused time deterministic).
@@ -91,6 +103,15 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+fn open_error(e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::Database(db) => {
+            Error::Store(format!("cannot open the database: {}", db.message()))
+        }
+        other => Error::Store(format!("cannot open the database: {other}")),
     }
 }
 
