@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use syncdesk_engine::{ExecutionStatus, FailureKind, PageRequest, RecordState, Store, Trigger};
+use syncdesk_engine::{
+    Execution, ExecutionStatus, FailureKind, PageRequest, RecordState, Store, Trigger,
+};
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 use syncdesk_system_tests::*;
 
@@ -270,6 +272,21 @@ async fn bad_arguments_and_spec_files_get_specific_errors() {
     assert_eq!(err["error"]["code"], "invalid_input");
 }
 
+/// Poll (bounded: 30 s) the newest executions of another process until one matches.
+async fn wait_for(store: &Store, pred: impl Fn(&Execution) -> bool) -> Option<Execution> {
+    for _ in 0..600 {
+        let page = store
+            .executions(None, &PageRequest::first(5))
+            .await
+            .unwrap();
+        if let Some(e) = page.items.into_iter().find(|e| pred(e)) {
+            return Some(e);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 /// SPEC §9: after a kill, a `running` execution with no live owner becomes `failed`
 /// ("interrupted") and is retried; nothing is duplicated or lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,25 +326,14 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
         .unwrap();
     // Wait (bounded) until the run has committed some pages, then kill it without warning.
     let store = Store::open(&dir.path().join("syncdesk.db")).await.unwrap();
-    let mut killed_at = None;
-    for _ in 0..600 {
-        let page = store
-            .executions(None, &PageRequest::first(5))
-            .await
-            .unwrap();
-        if let Some(e) = page
-            .items
-            .first()
-            .filter(|e| e.status == ExecutionStatus::Running && e.counts.processed >= 50)
-        {
-            run.start_kill().unwrap();
-            run.wait().await.unwrap();
-            killed_at = Some(e.id.clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let killed = killed_at.expect("the run got under way within 30 s");
+    let running = wait_for(&store, |e| {
+        e.status == ExecutionStatus::Running && e.counts.processed >= 50
+    })
+    .await
+    .expect("the run got under way within 30 s");
+    run.start_kill().unwrap();
+    run.wait().await.unwrap();
+    let killed = running.id;
     let row = store.execution(&killed).await.unwrap();
     assert_eq!(
         row.status,
@@ -346,23 +352,11 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut retried = None;
-    for _ in 0..600 {
-        let page = store
-            .executions(None, &PageRequest::first(5))
-            .await
-            .unwrap();
-        if let Some(e) = page
-            .items
-            .iter()
-            .find(|e| e.trigger == Trigger::Retry && e.status.is_final())
-        {
-            retried = Some(e.clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let retry = retried.expect("the worker ran the retry within 30 s");
+    let retry = wait_for(&store, |e| {
+        e.trigger == Trigger::Retry && e.status.is_final()
+    })
+    .await
+    .expect("the worker ran the retry within 30 s");
     let pid = worker.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-INT", &pid])

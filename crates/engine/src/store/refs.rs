@@ -85,6 +85,19 @@ pub struct PageWrite {
     pub errors: Vec<ErrorInsert>,
 }
 
+/// Append `(?, ?, …)` binding each item.
+fn push_list<'a, T>(q: &mut QueryBuilder<'a, Db>, items: impl IntoIterator<Item = T>)
+where
+    T: 'a + sqlx::Encode<'a, Db> + sqlx::Type<Db> + Send,
+{
+    q.push("(");
+    let mut sep = q.separated(", ");
+    for item in items {
+        sep.push_bind(item);
+    }
+    q.push(")");
+}
+
 impl Store {
     /// The references of these provider ids.
     pub async fn refs_for(
@@ -102,12 +115,8 @@ impl Store {
             q.push_bind(connection_id)
                 .push(" AND entity = ")
                 .push_bind(entity)
-                .push(" AND external_id IN (");
-            let mut sep = q.separated(", ");
-            for id in chunk {
-                sep.push_bind(id);
-            }
-            q.push(")");
+                .push(" AND external_id IN ");
+            push_list(&mut q, chunk);
             let rows: Vec<RefRow> = q.build_query_as().fetch_all(self.pool()).await?;
             out.extend(rows.into_iter().map(|r| (r.external_id.clone(), r)));
         }
@@ -128,12 +137,8 @@ impl Store {
             q.push_bind(connection_id)
                 .push(" AND entity = ")
                 .push_bind(entity)
-                .push(" AND external_id IN (");
-            let mut sep = q.separated(", ");
-            for id in chunk {
-                sep.push_bind(id);
-            }
-            q.push(")");
+                .push(" AND external_id IN ");
+            push_list(&mut q, chunk);
             let rows: Vec<(String, String)> = q.build_query_as().fetch_all(self.pool()).await?;
             out.extend(rows);
         }
@@ -150,12 +155,8 @@ impl Store {
         for chunk in keys.chunks(CHUNK) {
             let mut q: QueryBuilder<Db> =
                 QueryBuilder::new("SELECT natural_key FROM records WHERE entity = ");
-            q.push_bind(entity).push(" AND natural_key IN (");
-            let mut sep = q.separated(", ");
-            for k in chunk {
-                sep.push_bind(k);
-            }
-            q.push(")");
+            q.push_bind(entity).push(" AND natural_key IN ");
+            push_list(&mut q, chunk);
             let rows: Vec<(String,)> = q.build_query_as().fetch_all(self.pool()).await?;
             out.extend(rows.into_iter().map(|(k,)| k));
         }
@@ -293,12 +294,9 @@ impl Store {
         q.push_bind(connection_id)
             .push(" AND entity = ")
             .push_bind(entity)
-            .push(" AND state IN (");
-        let mut sep = q.separated(", ");
-        for s in states {
-            sep.push_bind(s.as_str());
-        }
-        q.push(") AND (COALESCE(last_failed_at, 0) < ")
+            .push(" AND state IN ");
+        push_list(&mut q, states.iter().map(|s| s.as_str()));
+        q.push(" AND (COALESCE(last_failed_at, 0) < ")
             .push_bind(before_ms)
             .push(" OR (COALESCE(last_failed_at, 0) = ")
             .push_bind(before_ms)
@@ -347,17 +345,11 @@ impl Store {
                 .push_bind(connection_id);
             q.push(" AND entity = ")
                 .push_bind(entity)
-                .push(" AND state IN (");
-            let mut sep = q.separated(", ");
-            for s in from {
-                sep.push_bind(s.as_str());
-            }
-            q.push(") AND external_id IN (");
-            let mut sep = q.separated(", ");
-            for id in chunk {
-                sep.push_bind(id);
-            }
-            q.push(") RETURNING external_id");
+                .push(" AND state IN ");
+            push_list(&mut q, from.iter().map(|s| s.as_str()));
+            q.push(" AND external_id IN ");
+            push_list(&mut q, chunk);
+            q.push(" RETURNING external_id");
             let rows: Vec<(String,)> = q.build_query_as().fetch_all(self.pool()).await?;
             changed.extend(rows.into_iter().map(|(id,)| id));
         }
