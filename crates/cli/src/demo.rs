@@ -44,28 +44,22 @@ impl Demo {
     async fn record(&mut self, step: &str, e: &Execution) -> CliResult<()> {
         let d = self.engine.execution_detail(&e.id).await?;
         let mut what = Vec::new();
+        // Every wait this run asked the clock for (simulated time: they passed instantly).
+        let waits: Vec<String> = self
+            .clock
+            .take_sleeps()
+            .iter()
+            .map(|d| format!("{}s", d.as_secs()))
+            .collect();
         if e.request_retries > 0 {
-            let waits: Vec<String> = self
-                .clock
-                .take_sleeps()
-                .iter()
-                .map(|d| format!("{}s", d.as_secs()))
-                .collect();
             what.push(format!(
                 "{} request(s) retried (waited {})",
                 e.request_retries,
                 waits.join(", ")
             ));
         } else if e.rate_limit_waits > 0 {
-            let waits: Vec<String> = self
-                .clock
-                .take_sleeps()
-                .iter()
-                .map(|d| format!("{}s", d.as_secs()))
-                .collect();
             what.push(format!("paused for 429 ({})", waits.join(", ")));
         }
-        self.clock.take_sleeps();
         if let Some(k) = e.failure_kind {
             what.push(match k {
                 engine::FailureKind::CircuitBreaker => "circuit breaker tripped".to_string(),

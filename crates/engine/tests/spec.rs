@@ -161,6 +161,19 @@ fn bad(entity: Entity, id: &str, kind: BadKind) -> BadRecord {
     }
 }
 
+/// Customers 1..=n with a null email.
+fn null_emails(n: u32) -> Vec<BadRecord> {
+    (1..=n)
+        .map(|i| {
+            bad(
+                Entity::Customers,
+                &format!("cus_{i:08}"),
+                BadKind::NullRequired,
+            )
+        })
+        .collect()
+}
+
 fn drain(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
     let mut out = Vec::new();
     while let Ok(e) = rx.try_recv() {
@@ -772,16 +785,7 @@ async fn r_b1_breaker_trips_after_ten_with_majority_failed() {
     })
     .await;
     let job = h.job("customers", |_| {}).await;
-    let bads = (1..=6)
-        .map(|i| {
-            bad(
-                Entity::Customers,
-                &format!("cus_{i:08}"),
-                BadKind::NullRequired,
-            )
-        })
-        .collect();
-    h.faults(|f| f.bad_records = bads);
+    h.faults(|f| f.bad_records = null_emails(6));
     let mut rx = h.engine.subscribe();
     let e = h.run(&job).await;
     // R-B2: halted at the 10th record (6 of 10 failed), the rest never processed.
@@ -823,16 +827,7 @@ async fn r_b1_half_failed_does_not_trip() {
     })
     .await;
     let job = h.job("customers", |_| {}).await;
-    let bads = (1..=5)
-        .map(|i| {
-            bad(
-                Entity::Customers,
-                &format!("cus_{i:08}"),
-                BadKind::NullRequired,
-            )
-        })
-        .collect();
-    h.faults(|f| f.bad_records = bads);
+    h.faults(|f| f.bad_records = null_emails(5));
     let e = h.run(&job).await;
     assert_eq!(e.status, ExecutionStatus::CompletedWithErrors);
     assert_eq!((e.counts.processed, e.counts.failed), (30, 5));
@@ -1621,16 +1616,7 @@ async fn r_b2_tripped_breaker_halts_before_the_next_page() {
     .await;
     let job = h.job("customers", |j| j.settings.batch_size = 20).await;
     h.run(&h.job("products", |_| {}).await).await; // warm the token so only data requests count
-    let bads = (1..=20)
-        .map(|i| {
-            bad(
-                Entity::Customers,
-                &format!("cus_{i:08}"),
-                BadKind::NullRequired,
-            )
-        })
-        .collect();
-    h.faults(|f| f.bad_records = bads);
+    h.faults(|f| f.bad_records = null_emails(20));
     h.sandbox.reset_stats();
     let e = h.run(&job).await;
     assert_eq!((e.counts.processed, e.counts.failed), (10, 10));
