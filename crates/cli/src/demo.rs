@@ -236,8 +236,8 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
     if json {
         return print_json(&serde_json::json!({
             "steps": rows,
-            "dead_letters": dead.items.iter().map(crate::dto::DeadLetterDto::from).collect::<Vec<_>>(),
-            "alerts": alerts.items.iter().map(crate::dto::AlertDto::from).collect::<Vec<_>>(),
+            "dead_letters": dead.items.iter().map(syncdesk_dto::DeadLetterDto::from).collect::<Vec<_>>(),
+            "alerts": alerts.items.iter().map(syncdesk_dto::AlertDto::from).collect::<Vec<_>>(),
         }));
     }
     let mut t = Table::new(&[

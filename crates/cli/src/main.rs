@@ -4,7 +4,6 @@
 #![allow(clippy::print_stdout)]
 
 mod demo;
-mod dto;
 mod table;
 
 use std::io::{IsTerminal, Read};
@@ -20,8 +19,8 @@ use syncdesk_engine::{
 };
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 
-use crate::dto::*;
 use crate::table::Table;
+use syncdesk_dto::*;
 
 /// Exit status of `job run` when the execution completed with record errors.
 const EXIT_COMPLETED_WITH_ERRORS: u8 = 3;

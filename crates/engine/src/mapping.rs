@@ -12,6 +12,7 @@ use crate::model::RecordErrorKind;
 
 /// One source field → one target field, as a user writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FieldMapping {
     /// Dotted path in the provider record (`address.city`).
     pub source: String,
@@ -37,6 +38,7 @@ pub struct FieldMapping {
 
 /// JSON value types a mapping can expect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ValueType {
     String,

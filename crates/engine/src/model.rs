@@ -267,6 +267,7 @@ pub fn format_duration(secs: u64) -> String {
 
 /// Which events raise an alert (and so a notification in the desktop shell).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(default)]
 pub struct AlertSettings {
     pub on_circuit_breaker: bool,
@@ -308,6 +309,7 @@ pub struct Job {
 
 /// A job's tunables, stored together as one document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(default, deny_unknown_fields)]
 pub struct JobSettings {
     /// Records per page requested from the provider.

@@ -1,14 +1,16 @@
-//! The CLI's JSON shapes (`--json`), documented in docs/cli.md. Engine types are converted
-//! here, so the engine can change without breaking scripts.
+//! The wire shapes of Syncdesk's shells: the CLI's `--json` (docs/cli.md) and the desktop's IPC
+//! (TypeScript bindings in `ui/src/bindings`, checked for drift by this crate's tests). Engine
+//! types are converted here, so the engine can change without breaking scripts or the UI.
 
 use serde::Serialize;
 use syncdesk_engine as engine;
+use ts_rs::TS;
 
 fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct ConnectionDto {
     pub id: String,
     pub name: String,
@@ -42,7 +44,7 @@ impl From<&engine::Connection> for ConnectionDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct JobDto {
     pub id: String,
     pub name: String,
@@ -54,13 +56,7 @@ pub struct JobDto {
     pub enabled: bool,
     pub next_run_at: Option<String>,
     pub watermark: Option<String>,
-    pub batch_size: u32,
-    pub timeout_secs: u64,
-    pub retry_on_failure: bool,
-    pub max_retries: u32,
-    pub duplicate_detection: bool,
-    pub natural_keys: Vec<String>,
-    pub mappings: Vec<engine::FieldMapping>,
+    pub settings: engine::JobSettings,
 }
 
 impl From<&engine::Job> for JobDto {
@@ -76,18 +72,12 @@ impl From<&engine::Job> for JobDto {
             enabled: j.enabled,
             next_run_at: ts(j.next_run_at),
             watermark: j.watermark.clone(),
-            batch_size: j.settings.batch_size,
-            timeout_secs: j.settings.timeout_secs,
-            retry_on_failure: j.settings.retry_on_failure,
-            max_retries: j.settings.max_retries,
-            duplicate_detection: j.settings.duplicate_detection,
-            natural_keys: j.settings.natural_keys.clone(),
-            mappings: j.settings.mappings.clone(),
+            settings: j.settings.clone(),
         }
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct CountsDto {
     pub processed: u64,
     pub created: u64,
@@ -96,7 +86,7 @@ pub struct CountsDto {
     pub failed: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct ExecutionDto {
     pub id: String,
     pub job_id: String,
@@ -153,7 +143,7 @@ impl From<&engine::Execution> for ExecutionDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct DiagnosisDto {
     pub pattern: String,
     pub title: String,
@@ -162,7 +152,7 @@ pub struct DiagnosisDto {
     pub actions: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct ExecutionDetailDto {
     #[serde(flatten)]
     pub execution: ExecutionDto,
@@ -209,7 +199,7 @@ impl From<&engine::ExecutionDetail> for ExecutionDetailDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct RecordErrorDto {
     pub id: i64,
     pub execution_id: String,
@@ -236,7 +226,7 @@ impl From<&engine::RecordError> for RecordErrorDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct DeadLetterDto {
     pub record_id: String,
     pub entity: String,
@@ -263,7 +253,7 @@ impl From<&engine::DeadLetter> for DeadLetterDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct AlertDto {
     pub id: i64,
     pub kind: String,
@@ -292,7 +282,7 @@ impl From<&engine::Alert> for AlertDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct AuditDto {
     pub id: i64,
     pub at: Option<String>,
@@ -316,15 +306,91 @@ impl From<&engine::AuditEntry> for AuditDto {
 }
 
 /// A list with the cursor of its next page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct PageDto<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
-/// Errors on stderr with `--json`: `{"error": {"code", "message"}}`.
-#[derive(Debug, Serialize)]
+/// An error as a shell reports it: the CLI prints `{"error": {"code", "message"}}` on stderr
+/// with `--json`; the desktop rejects an IPC call with it. Callers match on `code`.
+#[derive(Debug, Serialize, TS)]
 pub struct ErrorDto {
     pub code: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod bindings {
+    //! The UI imports these types from `ui/src/bindings`; a DTO change that is not
+    //! regenerated there fails here instead of at runtime in the webview.
+
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use ts_rs::{Config, TS};
+
+    use super::*;
+
+    fn render(dir: &Path) {
+        let cfg = Config::new().with_out_dir(dir).with_large_int("number");
+        ConnectionDto::export_all(&cfg).unwrap();
+        JobDto::export_all(&cfg).unwrap();
+        ExecutionDto::export_all(&cfg).unwrap();
+        ExecutionDetailDto::export_all(&cfg).unwrap();
+        RecordErrorDto::export_all(&cfg).unwrap();
+        DeadLetterDto::export_all(&cfg).unwrap();
+        AlertDto::export_all(&cfg).unwrap();
+        AuditDto::export_all(&cfg).unwrap();
+        PageDto::<ExecutionDto>::export_all(&cfg).unwrap();
+        ErrorDto::export_all(&cfg).unwrap();
+    }
+
+    fn read_dir(dir: &Path) -> BTreeMap<PathBuf, String> {
+        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else if p.extension().is_some_and(|x| x == "ts") {
+                    let rel = p.strip_prefix(root).unwrap().to_path_buf();
+                    out.insert(rel, std::fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(dir, dir, &mut out);
+        out
+    }
+
+    #[test]
+    fn typescript_bindings_in_ui_are_current() {
+        let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings");
+        if std::env::var_os("SYNCDESK_BLESS_BINDINGS").is_some() {
+            let _ = std::fs::remove_dir_all(&committed);
+            render(&committed);
+        }
+        let fresh = tempfile::tempdir().unwrap();
+        render(fresh.path());
+        let want = read_dir(fresh.path());
+        let have = read_dir(&committed);
+        let stale: Vec<_> = want
+            .iter()
+            .filter(|(p, text)| have.get(*p) != Some(text))
+            .map(|(p, _)| p.display().to_string())
+            .chain(
+                have.keys()
+                    .filter(|p| !want.contains_key(*p))
+                    .map(|p| format!("{} (no longer generated)", p.display())),
+            )
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "ui/src/bindings is out of date: {stale:?}; run \
+             `SYNCDESK_BLESS_BINDINGS=1 cargo test -p syncdesk-dto` and commit the result"
+        );
+    }
 }
