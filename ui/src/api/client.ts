@@ -1,0 +1,88 @@
+// The one typed wrapper around the IPC contract (docs/desktop.md). Command names and argument
+// names are the contract's; every type comes from the generated bindings.
+import { invoke } from "@tauri-apps/api/core";
+import type { AlertDto } from "../bindings/AlertDto";
+import type { AuditDto } from "../bindings/AuditDto";
+import type { ConnectionDto } from "../bindings/ConnectionDto";
+import type { DeadLetterDto } from "../bindings/DeadLetterDto";
+import type { ExecutionDetailDto } from "../bindings/ExecutionDetailDto";
+import type { ExecutionDto } from "../bindings/ExecutionDto";
+import type { JobDto } from "../bindings/JobDto";
+import type { PageDto } from "../bindings/PageDto";
+import type { RecordErrorDto } from "../bindings/RecordErrorDto";
+import type { HealthDto } from "../bindings/HealthDto";
+import type { NewConnectionDto } from "../bindings/NewConnectionDto";
+import type { ReauthDto } from "../bindings/ReauthDto";
+import type { JobSummaryDto } from "../bindings/JobSummaryDto";
+import type { NewJobDto } from "../bindings/NewJobDto";
+import type { RecordRetryDto } from "../bindings/RecordRetryDto";
+import type { SandboxDto } from "../bindings/SandboxDto";
+import type { SandboxFaultsDto } from "../bindings/SandboxFaultsDto";
+import { toErrorDto } from "./errors";
+
+/** invoke, with the rejection normalised to an ErrorDto. */
+export async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    throw toErrorDto(e);
+  }
+}
+
+export const api = {
+  health: () => call<HealthDto>("health"),
+
+  connectionsList: () => call<ConnectionDto[]>("connections_list"),
+  connectionGet: (id: string) => call<ConnectionDto>("connection_get", { id }),
+
+  connectionCreate: (input: NewConnectionDto) => call<ConnectionDto>("connection_create", { input }),
+  connectionReauth: (id: string, input: ReauthDto) => call<ConnectionDto>("connection_reauth", { id, input }),
+
+  jobsList: () => call<JobSummaryDto[]>("jobs_list"),
+  jobCreate: (input: NewJobDto) => call<JobDto>("job_create", { input }),
+  jobUpdate: (id: string, input: NewJobDto) => call<JobDto>("job_update", { id, input }),
+  jobGet: (id: string) => call<JobDto>("job_get", { id }),
+  jobRun: (id: string) => call<ExecutionDto>("job_run", { id }),
+
+  executionsList: (jobId: string, cursor?: string | null) =>
+    call<PageDto<ExecutionDto>>("executions_list", { jobId, cursor: cursor ?? null }),
+  executionGet: (id: string) => call<ExecutionDetailDto>("execution_get", { id }),
+  executionCancel: (id: string) => call<ExecutionDto>("execution_cancel", { id }),
+  recordErrors: (executionId: string, kind?: string | null, cursor?: string | null) =>
+    call<PageDto<RecordErrorDto>>("record_errors", { executionId, kind: kind ?? null, cursor: cursor ?? null }),
+
+  failedRecords: (jobId: string, cursor?: string | null) =>
+    call<PageDto<DeadLetterDto>>("failed_records", { jobId, cursor: cursor ?? null }),
+  recordHistory: (jobId: string, recordId: string) =>
+    call<RecordErrorDto[]>("record_history", { jobId, recordId }),
+  failedRecordsRetry: (jobId: string, recordIds: string[]) =>
+    call<RecordRetryDto[]>("failed_records_retry", { jobId, recordIds }),
+  failedRecordsDismiss: (jobId: string, recordIds: string[], note: string) =>
+    call<number>("failed_records_dismiss", { jobId, recordIds, note }),
+
+  alertsList: (unreadOnly: boolean, cursor?: string | null) =>
+    call<PageDto<AlertDto>>("alerts_list", { unreadOnly, cursor: cursor ?? null }),
+  alertMarkRead: (id: number) => call<null>("alert_mark_read", { id }),
+  auditList: (cursor?: string | null) => call<PageDto<AuditDto>>("audit_list", { cursor: cursor ?? null }),
+
+  sandboxStatus: () => call<SandboxDto>("sandbox_status"),
+  sandboxStart: () => call<SandboxDto>("sandbox_start"),
+  sandboxSetFaults: (faults: SandboxFaultsDto) => call<SandboxDto>("sandbox_set_faults", { faults }),
+};
+
+/** TanStack Query keys; events invalidate by prefix. */
+export const qk = {
+  health: ["health"] as const,
+  connections: ["connections"] as const,
+  connection: (id: string) => ["connections", id] as const,
+  jobs: ["jobs"] as const,
+  job: (id: string) => ["job", id] as const,
+  executions: (jobId: string) => ["executions", jobId] as const,
+  execution: (id: string) => ["execution", id] as const,
+  recordErrors: (executionId: string, kind: string | null) => ["recordErrors", executionId, kind] as const,
+  failedRecords: (jobId: string) => ["failedRecords", jobId] as const,
+  recordHistory: (jobId: string, recordId: string) => ["recordHistory", jobId, recordId] as const,
+  alerts: ["alerts"] as const,
+  audit: ["audit"] as const,
+  sandbox: ["sandbox"] as const,
+};

@@ -1,0 +1,80 @@
+import type { ErrorDto } from "../bindings/ErrorDto";
+
+/**
+ * Every failed command rejects with an ErrorDto. `invoke` can also reject with a bare string
+ * (unknown command, a panic in the shell); that becomes code "ipc". The UI switches on `code`
+ * and never on `message`.
+ */
+export function toErrorDto(e: unknown): ErrorDto {
+  if (e && typeof e === "object" && "code" in e && typeof (e as { code: unknown }).code === "string") {
+    // Keep whatever else the shell sent (e.g. the field an `invalid` error names).
+    const o = e as { code: string; message?: unknown };
+    return { ...o, code: o.code, message: typeof o.message === "string" ? o.message : "" };
+  }
+  if (typeof e === "string") return { code: "ipc", message: e };
+  if (e instanceof Error) return { code: "ipc", message: e.message };
+  return { code: "ipc", message: "Unknown error" };
+}
+
+/** The codes the contract names, plus the engine's own spellings of the same ideas. */
+export const ErrorCode = {
+  notFound: ["not_found"],
+  invalid: ["invalid", "invalid_input"],
+  conflict: ["conflict"],
+  auth: ["auth", "auth_expired", "missing_secret"],
+  keychain: ["keychain_unavailable", "keychain"],
+  notifications: ["notifications_unavailable"],
+} as const;
+
+export function isCode(err: ErrorDto, group: keyof typeof ErrorCode): boolean {
+  return (ErrorCode[group] as readonly string[]).includes(err.code);
+}
+
+export interface ErrorExplanation {
+  /** Short headline an admin reads first. */
+  title: string;
+  /** What to do about it. */
+  hint: string;
+  /** Whether the fix is re-authenticating a connection. */
+  reauth: boolean;
+}
+
+/** What the UI says for an error, chosen by its code. The message is shown as detail only. */
+export function explainError(err: ErrorDto): ErrorExplanation {
+  if (isCode(err, "auth"))
+    return {
+      title: "The connection needs to be re-authenticated",
+      hint: "Its credentials were rejected or are missing. Re-authenticate it, then try again.",
+      reauth: true,
+    };
+  if (isCode(err, "keychain"))
+    return {
+      title: "The system keychain is not available",
+      hint: "Syncdesk keeps secrets only in the OS keychain. Unlock or start your keyring, then try again.",
+      reauth: false,
+    };
+  if (isCode(err, "notFound"))
+    return { title: "Not found", hint: "It may have been deleted. Go back and refresh the list.", reauth: false };
+  if (isCode(err, "invalid"))
+    return { title: "Some input is not valid", hint: "Fix the highlighted field and try again.", reauth: false };
+  if (isCode(err, "conflict"))
+    return { title: "That conflicts with what is stored", hint: "Refresh and try again.", reauth: false };
+  if (err.code === "ipc")
+    return {
+      title: "The app backend did not answer",
+      hint: "The command is not available in this build, or the shell stopped. Restart Syncdesk.",
+      reauth: false,
+    };
+  return { title: "Something went wrong", hint: "Try again. If it keeps failing, check the audit log.", reauth: false };
+}
+
+/**
+ * The input field an `invalid` error names, when the shell sends one (`field` beside code and
+ * message; engine spelling such as `batch_size`, `timeout`, `mappings[2].target`). Read as an
+ * optional extra at run time, never from the message text.
+ */
+export function invalidField(err: ErrorDto): string | null {
+  if (!isCode(err, "invalid")) return null;
+  const f = (err as unknown as Record<string, unknown>).field;
+  return typeof f === "string" && f.length > 0 ? f : null;
+}

@@ -1,0 +1,72 @@
+// Engine events → TanStack Query invalidation, and shell navigation requests → routes.
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { QueryClient } from "@tanstack/react-query";
+import type { EventDto } from "../bindings/EventDto";
+import type { NavigateDto } from "../bindings/NavigateDto";
+import { paths } from "../router";
+import { qk } from "./client";
+
+export const EVENT = "syncdesk://event";
+export const NAVIGATE = "syncdesk://navigate";
+
+/** Which query keys an event makes stale. */
+export function keysFor(e: EventDto): readonly (readonly unknown[])[] {
+  switch (e.type) {
+    case "execution_started":
+    case "execution_progress":
+      return [qk.execution(e.execution_id), qk.executions(e.job_id), qk.jobs];
+    case "execution_finished":
+    case "breaker_tripped":
+    case "retries_exhausted":
+      return [
+        qk.execution(e.execution_id),
+        ["recordErrors", e.execution_id],
+        qk.executions(e.job_id),
+        qk.failedRecords(e.job_id),
+        qk.jobs,
+        qk.health,
+        qk.alerts,
+      ];
+    case "retry_scheduled":
+      return [qk.execution(e.execution_id), qk.executions(e.job_id), qk.jobs];
+    case "connection_expired":
+      return [qk.connections, qk.health, qk.alerts, qk.jobs];
+    case "dead_lettered":
+      return [qk.failedRecords(e.job_id), qk.jobs, qk.health];
+  }
+}
+
+/** The route a navigate request opens; null for anything it does not know. */
+export function routeFor(n: NavigateDto): string | null {
+  switch (n.view) {
+    case "execution":
+      return n.id ? paths.execution(n.id) : null;
+    case "connection":
+      return n.id ? `${paths.connection(n.id)}?reauth=1` : paths.connections();
+    case "job":
+      return n.id ? paths.job(n.id) : null;
+    case "alerts":
+      return paths.alerts();
+    default:
+      return null;
+  }
+}
+
+export async function subscribe(
+  qc: QueryClient,
+  go: (path: string) => void,
+  onEvent?: (e: EventDto) => void,
+): Promise<UnlistenFn> {
+  const offs = await Promise.all([
+    listen<EventDto>(EVENT, ({ payload }) => {
+      if (!payload || typeof payload !== "object" || !("type" in payload)) return;
+      for (const key of keysFor(payload)) void qc.invalidateQueries({ queryKey: key });
+      onEvent?.(payload);
+    }),
+    listen<NavigateDto>(NAVIGATE, ({ payload }) => {
+      const to = payload ? routeFor(payload) : null;
+      if (to) go(to);
+    }),
+  ]);
+  return () => offs.forEach((off) => off());
+}

@@ -1,0 +1,87 @@
+import { useInfiniteQuery } from "@tanstack/react-query";
+import { useState } from "react";
+import { api, qk } from "../api/client";
+import { formatRecordError, formatTime, plural } from "../format";
+import { T } from "../testids";
+import { Empty, ErrorState, Loading } from "./ui";
+
+/**
+ * R-I1: every failed record of an execution, in the spec's line format, paginated (keyset
+ * cursor) and filterable by error kind. The kinds and their counts come from the execution's
+ * `error_counts`, so the filter shows only kinds that happened.
+ */
+export function ErrorLog({ executionId, errorCounts }: { executionId: string; errorCounts: Record<string, number> }) {
+  const [kind, setKind] = useState<string | null>(null);
+  const q = useInfiniteQuery({
+    queryKey: qk.recordErrors(executionId, kind),
+    queryFn: ({ pageParam }) => api.recordErrors(executionId, kind, pageParam),
+    initialPageParam: null as string | null,
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+  const kinds = Object.entries(errorCounts).sort((a, b) => b[1] - a[1]);
+  const total = kinds.reduce((n, [, c]) => n + c, 0);
+  const rows = q.data?.pages.flatMap((p) => p.items) ?? [];
+
+  return (
+    <section className="panel" aria-labelledby="errlog-h">
+      <header className="panel-head">
+        <h2 id="errlog-h">Error log</h2>
+        <label className="inline-field">
+          <span>Kind</span>
+          <select
+            data-testid={T.errorKindFilter}
+            value={kind ?? ""}
+            onChange={(e) => setKind(e.target.value || null)}
+          >
+            <option value="">All kinds ({total.toLocaleString()})</option>
+            {kinds.map(([k, c]) => (
+              <option key={k} value={k}>
+                {k} ({c.toLocaleString()})
+              </option>
+            ))}
+          </select>
+        </label>
+      </header>
+      {q.isPending ? (
+        <Loading label="Loading errors…" />
+      ) : q.isError ? (
+        <ErrorState error={q.error} onRetry={() => void q.refetch()} />
+      ) : rows.length === 0 ? (
+        <Empty title={kind ? `No ${kind} errors` : "No record errors"}>
+          {kind ? "Pick another kind or show all." : "Every processed record went through."}
+        </Empty>
+      ) : (
+        <>
+          <ol className="errlog" aria-label="Record errors">
+            {rows.map((e) => (
+              <li key={e.id} className="errlog-row" data-testid={T.errorRow} data-kind={e.kind}>
+                <span className={`kind-chip kind-${e.kind}`}>{e.kind}</span>
+                <span className="errlog-text mono">{formatRecordError(e)}</span>
+                <span className="errlog-meta">
+                  {e.entity}
+                  {e.field ? ` · ${e.field}` : ""} · <time dateTime={e.at ?? undefined}>{formatTime(e.at)}</time>
+                </span>
+              </li>
+            ))}
+          </ol>
+          <footer className="list-foot">
+            <span className="muted">
+              Showing {plural(rows.length, "error")}
+              {kind ? ` of kind ${kind}` : ""}
+            </span>
+            {q.hasNextPage && (
+              <button
+                className="btn"
+                data-testid={T.loadMore}
+                disabled={q.isFetchingNextPage}
+                onClick={() => void q.fetchNextPage()}
+              >
+                {q.isFetchingNextPage ? "Loading…" : "Load more"}
+              </button>
+            )}
+          </footer>
+        </>
+      )}
+    </section>
+  );
+}

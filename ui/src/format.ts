@@ -1,0 +1,90 @@
+import type { RecordErrorDto } from "./bindings/RecordErrorDto";
+
+/** R-I1: the spec's one-line form of a record error. */
+export function formatRecordError(e: Pick<RecordErrorDto, "record_id" | "kind" | "message">): string {
+  return `Record ID: ${e.record_id}, Error: ${e.kind} - ${e.message}`;
+}
+
+/** `ValidationError - Required field 'email' is null` (the error part alone). */
+export function formatErrorText(kind: string, message: string): string {
+  return `${kind} - ${message}`;
+}
+
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return "—";
+  if (ms < 1000) return `${ms} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  const rs = Math.round(s % 60);
+  if (m < 60) return `${m}m ${rs}s`;
+  return `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+
+/** Absolute local time, compact. */
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
+}
+
+/** "3 min ago" / "in 2 h"; `now` is injectable for tests. */
+export function formatRelative(iso: string | null | undefined, now: number = Date.now()): string {
+  if (!iso) return "—";
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return iso;
+  const diff = t - now;
+  const abs = Math.abs(diff) / 1000;
+  let v: string;
+  if (abs < 45) v = `${Math.round(abs)} s`;
+  else if (abs < 3600) v = `${Math.round(abs / 60)} min`;
+  else if (abs < 86400) v = `${Math.round(abs / 3600)} h`;
+  else v = `${Math.round(abs / 86400)} d`;
+  return diff >= 0 ? `in ${v}` : `${v} ago`;
+}
+
+export function humanize(s: string): string {
+  const t = s.replace(/_/g, " ");
+  return t.charAt(0).toUpperCase() + t.slice(1);
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}
+
+export type Tone = "ok" | "warn" | "bad" | "info" | "muted";
+
+/** How an execution status is shown. completed_with_errors is deliberately loud (R-I4). */
+export function statusTone(status: string): Tone {
+  switch (status) {
+    case "completed":
+    case "active":
+      return "ok";
+    case "completed_with_errors":
+      return "warn";
+    case "failed":
+    case "timed_out":
+    case "expired":
+    case "error":
+      return "bad";
+    case "running":
+    case "queued":
+      return "info";
+    default:
+      return "muted";
+  }
+}
+
+export function statusLabel(status: string): string {
+  if (status === "completed_with_errors") return "Completed with errors";
+  if (status === "timed_out") return "Timed out";
+  return humanize(status);
+}

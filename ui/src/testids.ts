@@ -1,0 +1,83 @@
+// data-testid values the end-to-end tests (ui/browser-tests and the shell's WebDriver e2e) rely
+// on. Change one here and in the tests together.
+export const T = {
+  /** Sidebar link to the dashboard. */
+  navDashboard: "nav-dashboard",
+  /** Sidebar link to the connections list. */
+  navConnections: "nav-connections",
+  /** Sidebar link to the alerts center (shows the unread count). */
+  navAlerts: "nav-alerts",
+  /** Sidebar link to the audit log. */
+  navAudit: "nav-audit",
+  /** Sidebar link to the sandbox panel. */
+  navSandbox: "nav-sandbox",
+  /** Sidebar link to a job, suffixed with the job id: `nav-job-<id>`. */
+  navJobPrefix: "nav-job-",
+  /** Dashboard row of one job, suffixed with the job id: `job-row-<id>`. */
+  jobRowPrefix: "job-row-",
+  /** "Try it with the sandbox" call to action on the empty dashboard. */
+  trySandbox: "try-sandbox",
+  /** "New job" button. */
+  newJob: "new-job",
+  /** "Run now" button on the job detail page. */
+  runJob: "run-job",
+  /** Job detail tabs. */
+  tabExecutions: "tab-executions",
+  tabFailed: "tab-failed",
+  tabSettings: "tab-settings",
+  /** One row of the executions table; carries data-status and data-execution-id. */
+  executionRow: "execution-row",
+  /** Status badge (executions, connections); its text is the human label, data-status the raw value. */
+  statusBadge: "status-badge",
+  /** The execution detail header's status badge. */
+  executionStatus: "execution-status",
+  /** Breakdown bar (R-I2) container. */
+  breakdown: "breakdown",
+  /** Breakdown segments/legend counts: data-count holds the number. */
+  breakdownCreated: "breakdown-created",
+  breakdownUpdated: "breakdown-updated",
+  breakdownSkipped: "breakdown-skipped",
+  breakdownFailed: "breakdown-failed",
+  /** Error log (R-I1): the kind filter select and each formatted row. */
+  errorKindFilter: "error-kind-filter",
+  errorRow: "error-row",
+  /** "Load more" for any paginated list. */
+  loadMore: "load-more",
+  /** Diagnosis panel and its action buttons: `diagnosis-action-<action>` (reauthenticate, edit_mappings, open_failed_records…). */
+  diagnosis: "diagnosis",
+  diagnosisActionPrefix: "diagnosis-action-",
+  /** Circuit-breaker / failure note on the execution page. */
+  executionNote: "execution-note",
+  /** Failed Records (R-D3): a row (data-record-id), its checkbox, the header select-all checkbox. */
+  failedRow: "failed-row",
+  failedRowCheckbox: "failed-row-checkbox",
+  failedSelectAll: "failed-select-all",
+  /** Per-row actions. */
+  failedRetry: "failed-retry",
+  failedDismiss: "failed-dismiss",
+  /** Bulk actions over the selected rows. */
+  bulkRetry: "bulk-retry",
+  bulkDismiss: "bulk-dismiss",
+  /** Dismiss dialog: note textarea and confirm button. */
+  dismissNote: "dismiss-note",
+  dismissConfirm: "dismiss-confirm",
+  /** Record drawer (payload + history). */
+  recordDrawer: "record-drawer",
+  /** Connections: a card (data-connection-id), its status badge and its Re-authenticate button. */
+  connectionCard: "connection-card",
+  connectionStatus: "connection-status",
+  reauthButton: "reauth-button",
+  /** Job editor: the save button; field errors are `field-error-<field>`. */
+  jobSave: "job-save",
+  fieldErrorPrefix: "field-error-",
+  /** Sandbox: start button, running indicator, fault toggles `fault-<name>`, apply button. */
+  sandboxStart: "sandbox-start",
+  sandboxStatus: "sandbox-status",
+  faultPrefix: "fault-",
+  sandboxApply: "sandbox-apply",
+  /** Alerts center: a row (data-alert-id) and its mark-read button. */
+  alertRow: "alert-row",
+  alertMarkRead: "alert-mark-read",
+  /** Audit log row. */
+  auditRow: "audit-row",
+} as const;

@@ -1,0 +1,220 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, qk } from "../api/client";
+import type { DiagnosisDto } from "../bindings/DiagnosisDto";
+import type { ExecutionDetailDto } from "../bindings/ExecutionDetailDto";
+import { BreakdownBar } from "../components/BreakdownBar";
+import { ErrorLog } from "../components/ErrorLog";
+import { ErrorState, InlineError, Loading, PageHeader, Stat, StatusBadge } from "../components/ui";
+import { formatDuration, formatRelative, formatTime, humanize } from "../format";
+import { Link, navigate, paths } from "../router";
+import { T } from "../testids";
+
+const RUNNING = new Set(["queued", "running"]);
+
+export function ExecutionView({ id }: { id: string }) {
+  const q = useQuery({
+    queryKey: qk.execution(id),
+    queryFn: () => api.executionGet(id),
+    // Events invalidate this while it runs; the interval is a safety net if one is missed.
+    refetchInterval: (query) => (query.state.data && RUNNING.has(query.state.data.status) ? 2000 : false),
+  });
+  if (q.isPending) return <Loading label="Loading execution…" />;
+  if (q.isError) return <ErrorState error={q.error} onRetry={() => void q.refetch()} />;
+  return <ExecutionDetail ex={q.data} />;
+}
+
+function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
+  const qc = useQueryClient();
+  const running = RUNNING.has(ex.status);
+  const job = useQuery({ queryKey: qk.job(ex.job_id), queryFn: () => api.jobGet(ex.job_id) });
+  const cancel = useMutation({
+    mutationFn: () => api.executionCancel(ex.id),
+    onSettled: () => qc.invalidateQueries({ queryKey: qk.execution(ex.id) }),
+  });
+  const breaker = ex.failure_kind === "circuit_breaker";
+
+  return (
+    <div className="page">
+      <nav className="crumbs" aria-label="Breadcrumb">
+        <Link to={paths.job(ex.job_id)}>{ex.job_name}</Link> <span aria-hidden="true">/</span> Execution
+      </nav>
+      <PageHeader
+        title={
+          <>
+            <span className="mono">{ex.id.slice(0, 8)}</span> <StatusBadge status={ex.status} testId={T.executionStatus} />
+          </>
+        }
+        sub={
+          <>
+            {humanize(ex.trigger)} run · attempt {ex.attempt} · {ex.mode} · {ex.entity}
+            {ex.record_id && (
+              <>
+                {" "}
+                · record <span className="mono">{ex.record_id}</span>
+              </>
+            )}
+          </>
+        }
+        actions={
+          running ? (
+            <button className="btn" onClick={() => cancel.mutate()} disabled={cancel.isPending}>
+              Cancel run
+            </button>
+          ) : undefined
+        }
+      />
+      <InlineError error={cancel.error} />
+
+      {running && (
+        <div className="banner banner-info" role="status" aria-live="polite">
+          <span className="spinner" aria-hidden="true" />
+          Running — {ex.counts.processed.toLocaleString()} records processed so far
+          {ex.batch_in_progress && (
+            <>
+              , batch <span className="mono">{ex.batch_in_progress}</span>
+            </>
+          )}
+          .
+        </div>
+      )}
+
+      {ex.note && (
+        <div className={`banner ${breaker ? "banner-bad" : "banner-warn"}`} data-testid={T.executionNote}>
+          <strong>{breaker ? "Circuit breaker tripped. " : ex.failure_kind ? `${humanize(ex.failure_kind)}. ` : ""}</strong>
+          {ex.note}
+          {breaker && <div className="banner-sub">Remaining records were not processed. The breaker resets on the next attempt.</div>}
+        </div>
+      )}
+
+      {ex.status === "timed_out" && ex.batch_in_progress && (
+        <div className="banner banner-warn">
+          Timed out while processing batch <span className="mono">{ex.batch_in_progress}</span>. Counts are kept as they
+          were; records committed before the timeout are saved.
+        </div>
+      )}
+
+      <div className="stats">
+        <Stat label="Started" value={formatTime(ex.started_at)} />
+        <Stat label="Finished" value={running ? "—" : formatTime(ex.finished_at)} />
+        <Stat label="Duration" value={formatDuration(ex.duration_ms)} />
+        <Stat label="Request retries" value={ex.request_retries} tone={ex.request_retries ? "warn" : undefined} />
+        <Stat label="Rate-limit waits" value={ex.rate_limit_waits} tone={ex.rate_limit_waits ? "warn" : undefined} />
+        {ex.excluded > 0 && <Stat label="Dead-letter excluded" value={ex.excluded} />}
+        {ex.next_retry_at && <Stat label="Next retry" value={formatRelative(ex.next_retry_at)} tone="info" />}
+      </div>
+
+      <section className="panel" aria-labelledby="bd-h">
+        <header className="panel-head">
+          <h2 id="bd-h">Records</h2>
+        </header>
+        <BreakdownBar counts={ex.counts} />
+      </section>
+
+      {ex.diagnosis.length > 0 && (
+        <section className="panel diagnosis" data-testid={T.diagnosis} aria-labelledby="dx-h">
+          <header className="panel-head">
+            <h2 id="dx-h">Diagnosis</h2>
+          </header>
+          {ex.diagnosis.map((d, i) => (
+            <DiagnosisItem key={`${d.pattern}-${i}`} d={d} ex={ex} connectionId={job.data?.connection_id ?? null} />
+          ))}
+        </section>
+      )}
+
+      {ex.chain.length > 1 && (
+        <section className="panel" aria-labelledby="chain-h">
+          <header className="panel-head">
+            <h2 id="chain-h">Retry chain</h2>
+          </header>
+          <ol className="chain">
+            {ex.chain.map((cid, i) => (
+              <li key={cid} className={cid === ex.id ? "current" : ""}>
+                {cid === ex.id ? (
+                  <span>
+                    Attempt {i + 1} <span className="mono">{cid.slice(0, 8)}</span> (this one)
+                  </span>
+                ) : (
+                  <Link to={paths.execution(cid)}>
+                    Attempt {i + 1} <span className="mono">{cid.slice(0, 8)}</span>
+                  </Link>
+                )}
+              </li>
+            ))}
+          </ol>
+        </section>
+      )}
+
+      <ErrorLog executionId={ex.id} errorCounts={ex.error_counts} />
+    </div>
+  );
+}
+
+const ACTION_LABEL: Record<string, string> = {
+  reauthenticate: "Re-authenticate",
+  edit_mappings: "Edit mappings",
+  open_failed_records: "Open failed records",
+  edit_job_settings: "Edit job settings",
+  retry_now: "Run again now",
+};
+
+function DiagnosisItem({ d, ex, connectionId }: { d: DiagnosisDto; ex: ExecutionDetailDto; connectionId: string | null }) {
+  const qc = useQueryClient();
+  const run = useMutation({
+    mutationFn: () => api.jobRun(ex.job_id),
+    onSuccess: (started) => {
+      void qc.invalidateQueries({ queryKey: qk.executions(ex.job_id) });
+      navigate(paths.execution(started.id));
+    },
+  });
+  const act = (a: string) => {
+    switch (a) {
+      case "reauthenticate":
+        if (connectionId) navigate(`${paths.connection(connectionId)}?reauth=1`);
+        else navigate(paths.connections());
+        return;
+      case "edit_mappings":
+        navigate(`${paths.job(ex.job_id, "settings")}?focus=mappings`);
+        return;
+      case "edit_job_settings":
+        navigate(paths.job(ex.job_id, "settings"));
+        return;
+      case "open_failed_records":
+        navigate(paths.job(ex.job_id, "failed"));
+        return;
+      case "retry_now":
+        run.mutate();
+        return;
+    }
+  };
+  return (
+    <article className={`dx dx-${d.pattern}`} data-pattern={d.pattern}>
+      <h3>{d.title}</h3>
+      <dl>
+        <dt>Likely cause</dt>
+        <dd>{d.likely_cause}</dd>
+        <dt>Resolution</dt>
+        <dd>{d.resolution}</dd>
+      </dl>
+      <div className="dx-actions">
+        {d.actions.map((a, i) =>
+          a === "wait_for_retry" ? (
+            <span key={a} className="muted dx-wait">
+              {ex.next_retry_at ? `Automatic retry ${formatRelative(ex.next_retry_at)}.` : "The automatic retry handles it."}
+            </span>
+          ) : (
+            <button
+              key={a}
+              className={`btn ${i === 0 ? "btn-primary" : ""}`}
+              data-testid={`${T.diagnosisActionPrefix}${a}`}
+              onClick={() => act(a)}
+              disabled={a === "retry_now" && run.isPending}
+            >
+              {ACTION_LABEL[a] ?? humanize(a)}
+            </button>
+          ),
+        )}
+      </div>
+      <InlineError error={run.error} />
+    </article>
+  );
+}
