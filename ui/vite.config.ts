@@ -15,5 +15,7 @@ export default defineConfig({
     include: ["src/**/*.test.{ts,tsx}"],
     setupFiles: ["src/test/setup.ts"],
     restoreMocks: true,
+    // The CI machine has 2 cores shared with Rust builds: generous limits, conditions not sleeps.
+    testTimeout: 30_000,
   },
 });

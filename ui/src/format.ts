@@ -36,6 +36,17 @@ export function formatTime(iso: string | null | undefined): string {
   });
 }
 
+/** Time of day when it is today, else a short date and time; `now` injectable for tests. */
+export function formatShortTime(iso: string | null | undefined, now: number = Date.now()): string {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const today = new Date(now).toDateString() === d.toDateString();
+  return today
+    ? d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    : d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
 /** "3 min ago" / "in 2 h"; `now` is injectable for tests. */
 export function formatRelative(iso: string | null | undefined, now: number = Date.now()): string {
   if (!iso) return "—";

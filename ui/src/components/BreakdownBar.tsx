@@ -25,7 +25,7 @@ export function BreakdownBar({ counts, compact = false }: { counts: CountsDto; c
             <div
               key={s.key}
               className={`seg seg-${s.key}`}
-              style={{ width: `${(counts[s.key] / total) * 100}%` }}
+              style={{ width: `${Number(((counts[s.key] / total) * 100).toFixed(3))}%` }}
               title={`${s.label}: ${counts[s.key].toLocaleString()}`}
             />
           ))

@@ -1,7 +1,7 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, qk } from "../api/client";
-import { formatRecordError, formatTime, plural } from "../format";
+import { formatRecordError, formatShortTime, formatTime, plural } from "../format";
 import { T } from "../testids";
 import { Empty, ErrorState, Loading } from "./ui";
 
@@ -59,7 +59,7 @@ export function ErrorLog({ executionId, errorCounts }: { executionId: string; er
                 <span className="errlog-text mono">{formatRecordError(e)}</span>
                 <span className="errlog-meta">
                   {e.entity}
-                  {e.field ? ` · ${e.field}` : ""} · <time dateTime={e.at ?? undefined}>{formatTime(e.at)}</time>
+                  {e.field ? ` · ${e.field}` : ""} · <time dateTime={e.at ?? undefined} title={formatTime(e.at)}>{formatShortTime(e.at)}</time>
                 </span>
               </li>
             ))}

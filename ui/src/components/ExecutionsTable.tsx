@@ -72,7 +72,7 @@ export function ExecutionsTable({ jobId, emptyAction }: { jobId: string; emptyAc
                 <span className="c-created" title="created">{k.created}</span>
                 <span className="c-updated" title="updated">{k.updated}</span>
                 <span className="c-skipped" title="skipped">{k.skipped}</span>
-                <span className="c-failed" title="failed">{k.failed}</span>
+                <span className={`c-failed ${k.failed === 0 ? "c-zero" : ""}`} title="failed">{k.failed}</span>
               </span>
             </div>
           );

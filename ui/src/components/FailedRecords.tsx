@@ -149,7 +149,7 @@ export function FailedRecords({ jobId }: { jobId: string }) {
         </span>
         <div className="toolbar-actions">
           <button
-            className="btn"
+            className={`btn ${selectedIds.length ? "btn-primary" : ""}`}
             data-testid={T.bulkRetry}
             disabled={selectedIds.length === 0 || retry.isPending}
             onClick={() => retry.mutate(selectedIds)}
@@ -233,7 +233,7 @@ function RetrySummary({ results, onClose }: { results: RecordRetryDto[]; onClose
   const ok = results.filter((r) => r.succeeded);
   const bad = results.filter((r) => !r.succeeded);
   return (
-    <div className={`banner ${bad.length ? "banner-warn" : "banner-ok"}`} role="status">
+    <div className={`banner banner-row ${bad.length ? "banner-warn" : "banner-ok"}`} role="status">
       <div>
         <strong>
           {ok.length > 0 && `${plural(ok.length, "record")} retried successfully and left the queue. `}

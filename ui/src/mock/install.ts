@@ -15,7 +15,12 @@ export function installMocks(scenario: string): void {
   );
   backend = createBackend({
     scenario,
+    now: Math.floor(Date.now() / 60_000) * 60_000,
     emit: (event, payload) => void emit(event, payload),
   });
-  (window as unknown as { __syncdeskMock: unknown }).__syncdeskMock = backend;
+  // Browser tests reach the fixture state and emit shell events through this handle.
+  (window as unknown as { __syncdeskMock: unknown }).__syncdeskMock = {
+    backend,
+    emit: (event: string, payload: unknown) => emit(event, payload),
+  };
 }

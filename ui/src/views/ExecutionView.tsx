@@ -5,7 +5,7 @@ import type { ExecutionDetailDto } from "../bindings/ExecutionDetailDto";
 import { BreakdownBar } from "../components/BreakdownBar";
 import { ErrorLog } from "../components/ErrorLog";
 import { ErrorState, InlineError, Loading, PageHeader, Stat, StatusBadge } from "../components/ui";
-import { formatDuration, formatRelative, formatTime, humanize } from "../format";
+import { formatDuration, formatRelative, formatShortTime, formatTime, humanize } from "../format";
 import { Link, navigate, paths } from "../router";
 import { T } from "../testids";
 
@@ -36,17 +36,25 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
   return (
     <div className="page">
       <nav className="crumbs" aria-label="Breadcrumb">
-        <Link to={paths.job(ex.job_id)}>{ex.job_name}</Link> <span aria-hidden="true">/</span> Execution
+        <Link to={paths.job(ex.job_id)}>{ex.job_name}</Link> <span aria-hidden="true">/</span> Executions <span aria-hidden="true">/</span>{" "}
+        <span className="mono">{ex.id.slice(0, 8)}</span>
       </nav>
       <PageHeader
         title={
           <>
-            <span className="mono">{ex.id.slice(0, 8)}</span> <StatusBadge status={ex.status} testId={T.executionStatus} />
+            {ex.job_name} <StatusBadge status={ex.status} testId={T.executionStatus} />
           </>
         }
         sub={
           <>
-            {humanize(ex.trigger)} run · attempt {ex.attempt} · {ex.mode} · {ex.entity}
+            Execution <span className="mono">{ex.id.slice(0, 8)}</span> · {humanize(ex.trigger)} · attempt {ex.attempt}
+            {ex.retry_of && (
+              <>
+                {" "}
+                (retry of <Link to={paths.execution(ex.retry_of)} className="mono">{ex.retry_of.slice(0, 8)}</Link>)
+              </>
+            )}{" "}
+            · {ex.mode} · {ex.entity}
             {ex.record_id && (
               <>
                 {" "}
@@ -94,8 +102,8 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
       )}
 
       <div className="stats">
-        <Stat label="Started" value={formatTime(ex.started_at)} />
-        <Stat label="Finished" value={running ? "—" : formatTime(ex.finished_at)} />
+        <Stat label="Started" value={<span className="stat-value-sm" title={formatTime(ex.started_at)}>{formatShortTime(ex.started_at)}</span>} />
+        <Stat label="Finished" value={<span className="stat-value-sm" title={formatTime(ex.finished_at)}>{running ? "—" : formatShortTime(ex.finished_at)}</span>} />
         <Stat label="Duration" value={formatDuration(ex.duration_ms)} />
         <Stat label="Request retries" value={ex.request_retries} tone={ex.request_retries ? "warn" : undefined} />
         <Stat label="Rate-limit waits" value={ex.rate_limit_waits} tone={ex.rate_limit_waits ? "warn" : undefined} />

@@ -1,0 +1,54 @@
+import { screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, test } from "vitest";
+import { formatRecordError } from "../format";
+import { renderWithQuery, withBackend } from "../test/render";
+import { T } from "../testids";
+import { ErrorLog } from "./ErrorLog";
+
+const EXEC = "e7c1a4f09b2d4c1e";
+const COUNTS = { ValidationError: 14, TransformError: 5, SchemaMismatch: 3, DuplicateConflict: 6 };
+
+describe("error log (R-I1)", () => {
+  test("formats a record error exactly as the spec writes it", () => {
+    expect(formatRecordError({ record_id: "cus_00000017", kind: "ValidationError", message: "Required field 'email' is null" })).toBe(
+      "Record ID: cus_00000017, Error: ValidationError - Required field 'email' is null",
+    );
+  });
+
+  test("lists rows in the spec format and pages with the cursor", async () => {
+    const { sent } = withBackend();
+    renderWithQuery(<ErrorLog executionId={EXEC} errorCounts={COUNTS} />);
+    await waitFor(() => expect(screen.getAllByTestId(T.errorRow)).toHaveLength(10));
+    expect(screen.getAllByTestId(T.errorRow)[0].textContent).toContain(
+      "Record ID: cus_00000017, Error: ValidationError - Required field 'email' is null",
+    );
+    await userEvent.click(screen.getByTestId(T.loadMore));
+    await waitFor(() => expect(screen.getAllByTestId(T.errorRow)).toHaveLength(20));
+    expect(sent("record_errors").map((c) => c.args.cursor)).toEqual([null, "10"]);
+  });
+
+  test("the kind filter offers the kinds that happened, with counts, and asks the shell for that kind", async () => {
+    const { sent } = withBackend();
+    renderWithQuery(<ErrorLog executionId={EXEC} errorCounts={COUNTS} />);
+    await waitFor(() => expect(screen.getAllByTestId(T.errorRow).length).toBeGreaterThan(0));
+    const select = screen.getByTestId(T.errorKindFilter) as HTMLSelectElement;
+    expect([...select.options].map((o) => o.textContent)).toEqual([
+      "All kinds (28)",
+      "ValidationError (14)",
+      "DuplicateConflict (6)",
+      "TransformError (5)",
+      "SchemaMismatch (3)",
+    ]);
+    await userEvent.selectOptions(select, "TransformError");
+    await waitFor(() => expect(screen.getAllByTestId(T.errorRow)).toHaveLength(5));
+    for (const row of screen.getAllByTestId(T.errorRow)) expect(row.dataset.kind).toBe("TransformError");
+    expect(sent("record_errors").at(-1)?.args).toMatchObject({ executionId: EXEC, kind: "TransformError", cursor: null });
+  });
+
+  test("an execution without record errors says so", async () => {
+    withBackend();
+    renderWithQuery(<ErrorLog executionId="f0e1d2c3b4a59687" errorCounts={{}} />);
+    expect(await screen.findByText("No record errors")).toBeTruthy();
+  });
+});
