@@ -2,7 +2,7 @@
 //! (TypeScript bindings in `ui/src/bindings`, checked for drift by this crate's tests). Engine
 //! types are converted here, so the engine can change without breaking scripts or the UI.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use syncdesk_engine as engine;
 use ts_rs::TS;
 
@@ -320,6 +320,325 @@ pub struct ErrorDto {
     pub message: String,
 }
 
+// ---- desktop IPC (docs/desktop.md) ----------------------------------------------------------
+
+/// The app's health, shown on the dashboard and in the tray menu. The `*_message` fields
+/// explain, in words an admin can act on, why a capability is off.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct HealthDto {
+    pub jobs: u64,
+    /// Jobs whose newest run failed or timed out.
+    pub failing_jobs: u64,
+    pub unread_alerts: u64,
+    pub expired_connections: u64,
+    pub dead_letters: u64,
+    /// Whether native notifications can be shown (a notification daemon answered).
+    pub notifications_available: bool,
+    pub notifications_message: Option<String>,
+    /// Whether the OS keychain can store secrets.
+    pub keychain_available: bool,
+    pub keychain_message: Option<String>,
+    pub worker_running: bool,
+}
+
+/// A connection to create. Secrets travel only in this direction (UI → shell → keychain).
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct NewConnectionDto {
+    pub name: String,
+    /// `"sandbox"` for the built-in sandbox's connector spec, or a spec document (TOML or
+    /// JSON, docs/connectors.md).
+    pub spec: String,
+    #[serde(default)]
+    #[ts(optional)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub refresh_token: Option<String>,
+}
+
+/// New credentials for a connection (re-authenticate): give exactly one.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct ReauthDto {
+    #[serde(default)]
+    #[ts(optional)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub refresh_token: Option<String>,
+}
+
+/// A job on the dashboard: the job, its newest run and how it is doing.
+#[derive(Debug, Serialize, TS)]
+pub struct JobSummaryDto {
+    pub job: JobDto,
+    pub last_execution: Option<ExecutionDto>,
+    /// `never_run`, `running`, `ok`, `warning` (completed with errors, or retry pending) or
+    /// `failing` (failed, timed out).
+    pub health: String,
+    /// Records in the job's Failed Records tab.
+    pub dead_letters: u64,
+}
+
+/// A job as the editor submits it (create and update). Omitted fields take the engine's
+/// defaults on create (incremental pull, manual schedule, enabled, default settings).
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct NewJobDto {
+    pub name: String,
+    /// Connection id or name.
+    pub connection: String,
+    pub entity: String,
+    #[serde(default)]
+    #[ts(optional)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub mode: Option<String>,
+    /// `manual`, `every 15m`, `cron 0 * * * *`.
+    #[serde(default)]
+    #[ts(optional)]
+    pub schedule: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub settings: Option<engine::JobSettings>,
+}
+
+/// What retrying one failed record did (R-D4).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct RecordRetryDto {
+    pub record_id: String,
+    pub execution_id: String,
+    pub succeeded: bool,
+    /// `ok`, `failing`, `dead_letter` or `dismissed` after the retry.
+    pub state: String,
+    pub error: Option<String>,
+}
+
+impl From<&engine::RecordRetryOutcome> for RecordRetryDto {
+    fn from(o: &engine::RecordRetryOutcome) -> Self {
+        RecordRetryDto {
+            record_id: o.record_id.clone(),
+            execution_id: o.execution_id.clone(),
+            succeeded: o.succeeded,
+            state: o.state.as_str().to_string(),
+            error: o.error.clone(),
+        }
+    }
+}
+
+/// The sandbox's fault switches as the Sandbox panel edits them (docs/sandbox.md has the
+/// full set; these are the ones that demonstrate each failure rule).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct SandboxFaultsDto {
+    /// Fraction of data requests answered 503 (R-E2).
+    pub error_rate: f64,
+    /// The next N data requests fail with 503 (R-E2 retries recover).
+    pub error_burst: u32,
+    /// The next N data requests are answered 429 (R-E3).
+    pub rate_limit_burst: u32,
+    /// `Retry-After` seconds sent with those 429s; none uses the backoff schedule.
+    #[ts(optional)]
+    pub retry_after_secs: Option<u64>,
+    /// Delay before every data response (R-E4 with a short job timeout).
+    pub latency_ms: u64,
+    /// Fraction of every entity's records served invalid (R-R1–R-R4, R-D).
+    pub bad_record_rate: f64,
+    /// Customers' `email` renamed to `email_address` (R-E5; trips the breaker, R-B1).
+    pub schema_drift: bool,
+    /// The token endpoint refuses the client and every issued token is revoked: the next
+    /// run fails with the connection expired (R-E1).
+    pub credentials_revoked: bool,
+}
+
+/// The built-in sandbox provider.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SandboxDto {
+    pub running: bool,
+    pub base_url: Option<String>,
+    /// The `sandbox` connection, once created.
+    pub connection_id: Option<String>,
+    pub faults: SandboxFaultsDto,
+    /// Data requests served since start.
+    pub data_requests: u64,
+}
+
+/// An engine event, as the UI receives it on `syncdesk://event`. Never carries a secret.
+#[derive(Debug, Serialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventDto {
+    ExecutionStarted {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+    },
+    ExecutionProgress {
+        execution_id: String,
+        job_id: String,
+        counts: CountsDto,
+        batch: String,
+    },
+    ExecutionFinished {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+        status: String,
+        counts: CountsDto,
+        note: Option<String>,
+    },
+    BreakerTripped {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+        note: String,
+    },
+    RetryScheduled {
+        execution_id: String,
+        job_id: String,
+        retry_execution_id: String,
+        attempt: u32,
+        due_at: String,
+    },
+    RetriesExhausted {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+        attempts: u32,
+    },
+    ConnectionExpired {
+        connection_id: String,
+        connection_name: String,
+        detail: String,
+    },
+    DeadLettered {
+        job_id: String,
+        record_id: String,
+    },
+}
+
+impl From<engine::Counts> for CountsDto {
+    fn from(c: engine::Counts) -> Self {
+        CountsDto {
+            processed: c.processed,
+            created: c.created,
+            updated: c.updated,
+            skipped: c.skipped,
+            failed: c.failed,
+        }
+    }
+}
+
+impl From<&engine::Event> for EventDto {
+    fn from(e: &engine::Event) -> Self {
+        use engine::Event as E;
+        match e.clone() {
+            E::ExecutionStarted {
+                execution_id,
+                job_id,
+                job_name,
+            } => EventDto::ExecutionStarted {
+                execution_id,
+                job_id,
+                job_name,
+            },
+            E::ExecutionProgress {
+                execution_id,
+                job_id,
+                counts,
+                batch,
+            } => EventDto::ExecutionProgress {
+                execution_id,
+                job_id,
+                counts: counts.into(),
+                batch,
+            },
+            E::ExecutionFinished {
+                execution_id,
+                job_id,
+                job_name,
+                status,
+                counts,
+                note,
+            } => EventDto::ExecutionFinished {
+                execution_id,
+                job_id,
+                job_name,
+                status: status.to_string(),
+                counts: counts.into(),
+                note,
+            },
+            E::BreakerTripped {
+                execution_id,
+                job_id,
+                job_name,
+                note,
+            } => EventDto::BreakerTripped {
+                execution_id,
+                job_id,
+                job_name,
+                note,
+            },
+            E::RetryScheduled {
+                execution_id,
+                job_id,
+                retry_execution_id,
+                attempt,
+                due_at,
+            } => EventDto::RetryScheduled {
+                execution_id,
+                job_id,
+                retry_execution_id,
+                attempt,
+                due_at,
+            },
+            E::RetriesExhausted {
+                execution_id,
+                job_id,
+                job_name,
+                attempts,
+            } => EventDto::RetriesExhausted {
+                execution_id,
+                job_id,
+                job_name,
+                attempts,
+            },
+            E::ConnectionExpired {
+                connection_id,
+                connection_name,
+                detail,
+            } => EventDto::ConnectionExpired {
+                connection_id,
+                connection_name,
+                detail,
+            },
+            E::DeadLettered { job_id, record_id } => EventDto::DeadLettered { job_id, record_id },
+        }
+    }
+}
+
+/// A request to open a view, sent on `syncdesk://navigate` when the admin clicks a native
+/// notification or a tray entry. Only ever a request to show something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct NavigateDto {
+    /// `execution`, `connection`, `job` or `alerts`.
+    pub view: String,
+    pub id: Option<String>,
+}
+
 #[cfg(test)]
 mod bindings {
     //! The UI imports these types from `ui/src/bindings`; a DTO change that is not
@@ -344,6 +663,16 @@ mod bindings {
         AuditDto::export_all(&cfg).unwrap();
         PageDto::<ExecutionDto>::export_all(&cfg).unwrap();
         ErrorDto::export_all(&cfg).unwrap();
+        HealthDto::export_all(&cfg).unwrap();
+        NewConnectionDto::export_all(&cfg).unwrap();
+        ReauthDto::export_all(&cfg).unwrap();
+        JobSummaryDto::export_all(&cfg).unwrap();
+        NewJobDto::export_all(&cfg).unwrap();
+        RecordRetryDto::export_all(&cfg).unwrap();
+        SandboxFaultsDto::export_all(&cfg).unwrap();
+        SandboxDto::export_all(&cfg).unwrap();
+        EventDto::export_all(&cfg).unwrap();
+        NavigateDto::export_all(&cfg).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<PathBuf, String> {
