@@ -28,7 +28,9 @@ describe("error codes", () => {
   test("invalid and invalid_input are the same group; the field is read only from `field`", () => {
     expect(isCode({ code: "invalid_input", message: "" }, "invalid")).toBe(true);
     expect(invalidField(toErrorDto({ code: "invalid", message: "invalid timeout: x", field: "timeout" }))).toBe("timeout");
-    expect(invalidField({ code: "invalid", message: "invalid timeout: x" })).toBeNull();
+    expect(invalidField({ code: "invalid", message: "invalid mappings[2].target: 'email' is mapped twice" })).toBe("mappings[2].target");
+    expect(invalidField({ code: "invalid", message: "something else" })).toBeNull();
+    expect(invalidField({ code: "engine", message: "invalid batch_size: no" })).toBeNull();
     expect(invalidField(toErrorDto({ code: "conflict", message: "", field: "name" }))).toBeNull();
   });
 

@@ -24,6 +24,8 @@ export const ErrorCode = {
   auth: ["auth", "auth_expired", "missing_secret"],
   keychain: ["keychain_unavailable", "keychain"],
   notifications: ["notifications_unavailable"],
+  provider: ["provider", "provider_unavailable", "rate_limited", "provider_rejected", "malformed_response"],
+  sandbox: ["sandbox"],
 } as const;
 
 export function isCode(err: ErrorDto, group: keyof typeof ErrorCode): boolean {
@@ -59,6 +61,19 @@ export function explainError(err: ErrorDto): ErrorExplanation {
     return { title: "Some input is not valid", hint: "Fix the highlighted field and try again.", reauth: false };
   if (isCode(err, "conflict"))
     return { title: "That conflicts with what is stored", hint: "Refresh and try again.", reauth: false };
+  if (isCode(err, "provider"))
+    return {
+      title: "The provider did not cooperate",
+      hint: "It was down, rate limited, or answered something unexpected. Try again later; the details are below.",
+      reauth: false,
+    };
+  if (isCode(err, "sandbox"))
+    return { title: "The sandbox is not running", hint: "Start it from the Sandbox page, then try again.", reauth: false };
+  if (err.code === "timed_out")
+    return { title: "That took too long", hint: "It timed out. Try again, or give the job a longer timeout.", reauth: false };
+  if (err.code === "cancelled") return { title: "Cancelled", hint: "It was stopped before it finished.", reauth: false };
+  if (err.code === "engine")
+    return { title: "The local database failed", hint: "Nothing was changed. Try again; if it persists, restart Syncdesk.", reauth: false };
   if (err.code === "ipc")
     return {
       title: "The app backend did not answer",
@@ -68,13 +83,22 @@ export function explainError(err: ErrorDto): ErrorExplanation {
   return { title: "Something went wrong", hint: "Try again. If it keeps failing, check the audit log.", reauth: false };
 }
 
+const INVALID_PREFIX = /^invalid ([A-Za-z0-9_.\[\]]+): /;
+
 /**
- * The input field an `invalid` error names, when the shell sends one (`field` beside code and
- * message; engine spelling such as `batch_size`, `timeout`, `mappings[2].target`). Read as an
- * optional extra at run time, never from the message text.
+ * The input field an `invalid` error names (engine spelling: `batch_size`, `timeout`,
+ * `mappings[2].target`). docs/desktop.md makes it part of the contract: the message of an
+ * `invalid` error is `invalid <field>: <what is wrong>`. A `field` member, if the shell ever
+ * sends one, wins. Errors of any other code never yield a field.
  */
 export function invalidField(err: ErrorDto): string | null {
   if (!isCode(err, "invalid")) return null;
   const f = (err as unknown as Record<string, unknown>).field;
-  return typeof f === "string" && f.length > 0 ? f : null;
+  if (typeof f === "string" && f.length > 0) return f;
+  return INVALID_PREFIX.exec(err.message)?.[1] ?? null;
+}
+
+/** What is wrong with the field, without the `invalid <field>: ` prefix. */
+export function invalidReason(err: ErrorDto): string {
+  return err.message.replace(INVALID_PREFIX, "");
 }

@@ -58,14 +58,16 @@ describe("job editor", () => {
 
   test("a server `invalid` error naming a field is shown next to that field", async () => {
     mockIPC((cmd) => {
-      if (cmd === "job_create") throw { code: "invalid", message: "must be between 1 and 1000", field: "batch_size" };
+      // The contract's shape: `invalid <field>: <reason>` (docs/desktop.md).
+      if (cmd === "job_create") throw { code: "invalid", message: "invalid batch_size: must be between 1 and 1000" };
       return null;
     });
     const f = { ...newJobForm("c0sandbox"), name: "X", naturalKeys: "email" };
     f.mappings = [{ ...f.mappings[0], source: "email", target: "email" }];
     renderWithQuery(<JobEditor initial={f} connections={[conn]} />);
     await userEvent.click(screen.getByTestId(T.jobSave));
-    await waitFor(() => expect(fieldError("batch_size")).toBe("must be between 1 and 1000"));
+    await waitFor(() => expect(fieldError("batch_size")).toBe("Must be between 1 and 1000"));
+    expect(screen.getByLabelText("Batch size").getAttribute("aria-invalid")).toBe("true");
   });
 
   test("a server error of another code is explained by its code, not its text", async () => {

@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { api, qk } from "../api/client";
-import { invalidField, toErrorDto } from "../api/errors";
+import { invalidField, invalidReason, toErrorDto } from "../api/errors";
 import type { ConnectionDto } from "../bindings/ConnectionDto";
 import type { JobDto } from "../bindings/JobDto";
 import type { ValueType } from "../bindings/ValueType";
@@ -18,6 +18,8 @@ import {
 } from "../jobForm";
 import { T } from "../testids";
 import { InlineError } from "./ui";
+
+const capitalize = (s: string) => (s ? s.charAt(0).toUpperCase() + s.slice(1) : s);
 
 function Field({
   label,
@@ -101,10 +103,11 @@ export function JobEditor({
       onSaved?.(job);
     },
     onError: (e) => {
-      const field = invalidField(toErrorDto(e));
+      const err = toErrorDto(e);
+      const field = invalidField(err);
       if (field) {
         const key = serverFieldToFormKey(field);
-        setErrors((prev) => ({ ...prev, [key]: toErrorDto(e).message }));
+        setErrors((prev) => ({ ...prev, [key]: capitalize(invalidReason(err)) }));
         focusField(key);
       }
     },
@@ -157,9 +160,9 @@ export function JobEditor({
           <Field label="Name" name="name" errors={errors}>
             {(p) => <input {...p} value={f.name} onChange={(e) => update({ name: e.target.value })} placeholder="Customers from Acme" />}
           </Field>
-          <Field label="Connection" name="connection" errors={errors}>
+          <Field label="Connection" name="connection" errors={errors} hint={jobId ? "Connection, entity and direction are fixed once a job exists." : undefined}>
             {(p) => (
-              <select {...p} value={f.connection} onChange={(e) => update({ connection: e.target.value })}>
+              <select {...p} value={f.connection} disabled={Boolean(jobId)} onChange={(e) => update({ connection: e.target.value })}>
                 <option value="">Choose…</option>
                 {connections.map((c) => (
                   <option key={c.id} value={c.id}>
@@ -172,7 +175,7 @@ export function JobEditor({
           </Field>
           <Field label="Entity" name="entity" errors={errors}>
             {(p) => (
-              <select {...p} value={f.entity} onChange={(e) => update({ entity: e.target.value })}>
+              <select {...p} value={f.entity} disabled={Boolean(jobId)} onChange={(e) => update({ entity: e.target.value })}>
                 {ENTITIES.map((x) => (
                   <option key={x} value={x}>
                     {x}
@@ -184,7 +187,7 @@ export function JobEditor({
           </Field>
           <Field label="Direction" name="direction" errors={errors}>
             {(p) => (
-              <select {...p} value={f.direction} onChange={(e) => update({ direction: e.target.value as JobForm["direction"] })}>
+              <select {...p} value={f.direction} disabled={Boolean(jobId)} onChange={(e) => update({ direction: e.target.value as JobForm["direction"] })}>
                 <option value="pull">Pull (provider → Syncdesk)</option>
                 <option value="push">Push (Syncdesk → provider)</option>
               </select>

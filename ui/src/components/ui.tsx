@@ -1,6 +1,7 @@
 import { useEffect, useRef, type ReactNode } from "react";
 import type { ErrorDto } from "../bindings/ErrorDto";
-import { explainError, toErrorDto } from "../api/errors";
+import { explainError, isCode, toErrorDto } from "../api/errors";
+import { Link, paths } from "../router";
 import { statusLabel, statusTone } from "../format";
 import { T } from "../testids";
 
@@ -52,6 +53,16 @@ export function ErrorState({
       {err.message && <div className="state-detail mono">{err.message}</div>}
       <div className="state-action">
         {action}
+        {ex.reauth && (
+          <Link className="btn btn-primary" to={paths.connections()}>
+            Open connections
+          </Link>
+        )}
+        {isCode(err, "sandbox") && (
+          <Link className="btn btn-primary" to={paths.sandbox()}>
+            Start the sandbox
+          </Link>
+        )}
         {onRetry && (
           <button className="btn" onClick={onRetry}>
             Try again
@@ -70,6 +81,18 @@ export function InlineError({ error }: { error: unknown }) {
   return (
     <div className="inline-error" role="alert" data-error-code={err.code}>
       <strong>{ex.title}.</strong> {err.message || ex.hint}
+      {ex.reauth && (
+        <>
+          {" "}
+          <Link to={paths.connections()}>Re-authenticate →</Link>
+        </>
+      )}
+      {isCode(err, "sandbox") && (
+        <>
+          {" "}
+          <Link to={paths.sandbox()}>Start the sandbox →</Link>
+        </>
+      )}
     </div>
   );
 }

@@ -502,13 +502,13 @@ export function createBackend(opts: BackendOptions = {}) {
   }
 
   function validateJob(input: NewJobDto) {
-    if (!input.name?.trim()) fail("invalid", "invalid name: must not be empty", { field: "name" });
+    if (!input.name?.trim()) fail("invalid", "invalid name: must not be empty");
     if (!connections.some((c) => c.id === input.connection || c.name === input.connection))
       fail("not_found", `connection not found: ${input.connection}`);
     const s = input.settings;
     if (s) {
-      if (s.batch_size < 1 || s.batch_size > 1000) fail("invalid", "invalid batch_size: must be between 1 and 1000", { field: "batch_size" });
-      if (!s.mappings.length) fail("invalid", "invalid mappings: a job needs at least one field mapping", { field: "mappings" });
+      if (s.batch_size < 1 || s.batch_size > 1000) fail("invalid", "invalid batch_size: must be between 1 and 1000");
+      if (!s.mappings.length) fail("invalid", "invalid mappings: a job needs at least one field mapping");
     }
     if (jobs.some((j) => j.name === input.name.trim() && j.id !== (input as { id?: string }).id))
       fail("conflict", `a job named '${input.name.trim()}' already exists`);
@@ -589,7 +589,7 @@ export function createBackend(opts: BackendOptions = {}) {
       const c = connections.find((x) => x.id === a.id) ?? fail("not_found", `connection not found: ${String(a.id)}`);
       const input = a.input as Record<string, unknown>;
       const given = ["client_secret", "api_key", "refresh_token"].filter((k) => typeof input[k] === "string" && input[k]);
-      if (given.length !== 1) fail("invalid", "invalid input: give exactly one credential", { field: "secret" });
+      if (given.length !== 1) fail("invalid", "invalid input: give exactly one credential");
       if (input[given[0]] === "wrong") fail("auth_expired", "authentication failed: the provider rejected the new credentials");
       Object.assign(c, { status: "active", status_note: null, token_expires_at: iso(now + HOUR), refresh_expires_at: iso(now + 30 * DAY), last_checked_at: iso(now) });
       audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection_reauthenticated", subject: c.name, note: null });
@@ -696,7 +696,7 @@ export function createBackend(opts: BackendOptions = {}) {
     },
     failed_records_retry: (a): RecordRetryDto[] => {
       const ids = a.recordIds as string[];
-      if (!ids?.length) fail("invalid", "invalid recordIds: give at least one record", { field: "recordIds" });
+      if (!ids?.length) fail("invalid", "invalid recordIds: give at least one record");
       return ids.map((rid) => {
         const d = deadLetters.find((x) => x.record_id === rid && x.job_id === a.jobId) ?? fail("not_found", `record not found: ${rid}`);
         // Records whose payload has an email are "fixed at the source" and go through.
@@ -716,7 +716,7 @@ export function createBackend(opts: BackendOptions = {}) {
     },
     failed_records_dismiss: (a) => {
       const note = String(a.note ?? "").trim();
-      if (!note) fail("invalid", "invalid note: a note is required to dismiss", { field: "note" });
+      if (!note) fail("invalid", "invalid note: a note is required to dismiss");
       const ids = a.recordIds as string[];
       let n = 0;
       for (const rid of ids) {

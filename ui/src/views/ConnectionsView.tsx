@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { api, qk } from "../api/client";
-import { invalidField, toErrorDto } from "../api/errors";
+import { invalidField, invalidReason, toErrorDto } from "../api/errors";
 import type { ConnectionDto } from "../bindings/ConnectionDto";
 import type { NewConnectionDto } from "../bindings/NewConnectionDto";
 import type { ReauthDto } from "../bindings/ReauthDto";
@@ -184,8 +184,9 @@ function NewConnectionDialog({ open, onClose }: { open: boolean; onClose: () => 
       // Secrets never linger in memory longer than the attempt.
       setClientSecret("");
       setApiKey("");
-      const f = invalidField(toErrorDto(e));
-      if (f) setErrors({ [f]: toErrorDto(e).message });
+      const err = toErrorDto(e);
+      const f = invalidField(err);
+      if (f) setErrors({ [f]: invalidReason(err) });
     },
   });
   const submit = (e: React.FormEvent) => {
