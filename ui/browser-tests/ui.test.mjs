@@ -37,6 +37,8 @@ describe("Syncdesk UI against mocked IPC", () => {
 
   test("first run leads to the sandbox, which starts and creates its connection", async () => {
     const { page, context } = await open("/", { scenario: "empty" });
+    await page.waitForSelector(tid(T.trySandbox));
+    await shot(page, "00-first-run");
     await page.click(tid(T.trySandbox));
     await page.waitForSelector(tid(T.sandboxStart));
     await shot(page, "02-first-run-sandbox");

@@ -88,8 +88,8 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
 
       {ex.note && (
         <div className={`banner ${breaker ? "banner-bad" : "banner-warn"}`} data-testid={T.executionNote}>
-          <strong>{breaker ? "Circuit breaker tripped. " : ex.failure_kind ? `${humanize(ex.failure_kind)}. ` : ""}</strong>
-          {ex.note}
+          <div className="banner-title">{breaker ? "The circuit breaker halted this run" : ex.failure_kind ? humanize(ex.failure_kind) : "Note"}</div>
+          <div>{ex.note}</div>
           {breaker && <div className="banner-sub">Remaining records were not processed. The breaker resets on the next attempt.</div>}
         </div>
       )}
