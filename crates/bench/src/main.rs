@@ -1,1 +1,193 @@
-fn main() {}
+//! `syncdesk-bench`: pull throughput, peak memory and list latency of the engine, each next to
+//! a ceiling measured in the same run (docs/performance.md).
+//!
+//! The parent process starts the sandbox provider and runs every measured phase in a child
+//! process of its own (`--phase …`), so each phase's peak RSS is its own and not the
+//! sandbox's or an earlier phase's.
+
+mod lists;
+mod phases;
+mod report;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use syncdesk_sandbox::{Entity, Faults, RetryAfter, Sandbox, SandboxConfig};
+
+use crate::report::{Figure, Report};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "syncdesk-bench",
+    about = "Syncdesk benchmarks (docs/performance.md)"
+)]
+pub struct Args {
+    /// Record counts to pull, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    pub sizes: Vec<usize>,
+    /// Page sizes, comma-separated (1..=1000).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    pub pages: Vec<u32>,
+    /// Rows per table for the list-latency benchmark (0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    pub list_rows: usize,
+    /// Skip the fault profile.
+    #[arg(long)]
+    pub no_faults: bool,
+    /// Print one JSON document instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Internal: run one phase in this process and print its result as JSON.
+    #[arg(long, hide = true)]
+    pub phase: Option<String>,
+    #[arg(long, hide = true)]
+    pub url: Option<String>,
+    #[arg(long, hide = true)]
+    pub dir: Option<PathBuf>,
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub n: usize,
+    #[arg(long, hide = true, default_value_t = 1000)]
+    pub page: u32,
+}
+
+/// What a phase reports back to the parent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseResult {
+    pub records: u64,
+    pub elapsed_ms: f64,
+    pub peak_rss_kb: u64,
+    /// Seconds the engine was told to wait (backoff, Retry-After), for the fault overhead.
+    #[serde(default)]
+    pub waited_ms: f64,
+    #[serde(default)]
+    pub note: String,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("syncdesk-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    for &p in &args.pages {
+        if !(1..=1000).contains(&p) {
+            return Err(format!("--pages: {p} is not within 1..=1000"));
+        }
+    }
+    if args.sizes.iter().any(|&n| n == 0) {
+        return Err("--sizes: sizes must be positive".into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    if let Some(phase) = args.phase.clone() {
+        let r = rt.block_on(phases::run(&phase, &args))?;
+        let out = serde_json::to_string(&r).map_err(|e| e.to_string())?;
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{out}");
+        }
+        return Ok(());
+    }
+    rt.block_on(orchestrate(&args))
+}
+
+/// Run `--phase name` in a child process and read its result.
+fn child(
+    phase: &str,
+    url: &str,
+    dir: &std::path::Path,
+    n: usize,
+    page: u32,
+) -> Result<PhaseResult, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        .args([
+            "--phase",
+            phase,
+            "--url",
+            url,
+            "--n",
+            &n.to_string(),
+            "--page",
+            &page.to_string(),
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("phase {phase}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "phase {phase} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim())
+        .map_err(|e| format!("phase {phase}: bad result {line:?}: {e}"))
+}
+
+async fn orchestrate(args: &Args) -> Result<(), String> {
+    let started = Instant::now();
+    let mut report = Report::new();
+    for &n in &args.sizes {
+        for &page in &args.pages {
+            let sandbox = Sandbox::start(SandboxConfig {
+                customers: n,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("sandbox: {e}"))?;
+            let url = sandbox.base_url();
+            let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let dir = tmp.path();
+            let run = |phase: &str| child(phase, &url, dir, n, page);
+
+            let provider = run("provider")?;
+            let store = run("store")?;
+            let full = run("engine-full")?;
+            sandbox.touch_fraction(Entity::Customers, 0.01);
+            let incr = run("engine-incremental")?;
+            let mut row = vec![
+                Figure::new("provider ceiling", n, page, &provider),
+                Figure::new("store ceiling", n, page, &store),
+                Figure::new("engine full", n, page, &full)
+                    .ratio_to("provider", &provider)
+                    .ratio_to("store", &store),
+                Figure::new("engine incremental 1%", n, page, &incr).ratio_time_to("full", &full),
+            ];
+            if !args.no_faults {
+                sandbox.set_faults(Faults {
+                    bad_record_rate: 0.01,
+                    error_rate: 0.02,
+                    rate_limit_rate: 0.01,
+                    retry_after: RetryAfter::Seconds(0),
+                    ..Default::default()
+                });
+                let faults = run("engine-faults")?;
+                sandbox.set_faults(Faults::default());
+                row.push(
+                    Figure::new("engine faults", n, page, &faults).overhead_over("clean", &full),
+                );
+            }
+            sandbox.shutdown().await;
+            for f in row {
+                report.push(f);
+            }
+        }
+    }
+    if args.list_rows > 0 {
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        report.lists = lists::measure(tmp.path(), args.list_rows).await?;
+    }
+    report.total_secs = started.elapsed().as_secs_f64();
+    report.print(args.json);
+    Ok(())
+}

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::connector::{record_id, Connector, FetchedPage, RequestPolicy, RequestStats};
+use crate::connector::{record_id, Connector, FetchedPage, Pager, RequestPolicy, RequestStats};
 use crate::engine::Inner;
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -45,12 +45,26 @@ enum Outcome {
     Excluded,
 }
 
+/// The next page being fetched. Dropping it (the run stopped early) cancels the fetch's
+/// request and waits; a token refresh already under way is not cancellable and completes.
+struct NextPage {
+    task: tokio::task::JoinHandle<(Pager, RequestStats, Result<Option<FetchedPage>>)>,
+    stop: CancellationToken,
+}
+
+impl Drop for NextPage {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 pub(crate) struct Run {
     inner: Arc<Inner>,
     exec: Execution,
     job: Job,
     conn: Connection,
-    connector: Connector,
+    /// Shared with the task that fetches the next page while this one is written.
+    connector: Arc<Connector>,
     plan: MappingPlan,
     policy: RequestPolicy,
     stats: RequestStats,
@@ -110,7 +124,7 @@ impl Run {
             exec,
             job,
             conn,
-            connector,
+            connector: Arc::new(connector),
             plan,
             policy,
             stats: RequestStats::default(),
@@ -149,21 +163,44 @@ impl Run {
             Mode::Incremental => self.job.watermark.clone(),
             Mode::Full => None,
         };
-        let mut pager = self.connector.pager(
+        let pager = self.connector.pager(
             &self.job.entity,
             since.as_deref(),
             self.job.settings.batch_size,
         )?;
+        // Page n+1 is fetched and parsed while page n is mapped and written, so the
+        // provider's latency and SQLite's work overlap. The fetch is a task of its own: if
+        // this run stops early it finishes on its own rather than being dropped halfway
+        // through a token refresh whose rotated refresh token must still be stored.
+        self.progress.batch_in_progress = Some(pager.position());
+        let mut fetch = self.spawn_fetch(pager);
         loop {
-            self.progress.batch_in_progress = Some(pager.position());
-            let page = pager
-                .next_page(&self.connector, &self.policy, &mut self.stats, &self.cancel)
-                .await?;
-            let Some(page) = page else { break };
+            let (pager, stats, page) = (&mut fetch.task)
+                .await
+                .map_err(|e| Error::Store(format!("page fetch task failed: {e}")))?;
+            self.stats = stats;
+            let Some(page) = page? else { break };
+            let upcoming = pager.position();
+            // A run whose records are failing fetches no page ahead: if its breaker trips,
+            // the provider has seen no request past the page that tripped it (R-B2).
+            let healthy = {
+                let c = self.progress.counts;
+                c.processed > 0 && c.failed * 4 < c.processed
+            };
+            let ahead = if healthy {
+                Ok(self.spawn_fetch(pager))
+            } else {
+                Err(pager)
+            };
             if let Some(note) = self.process_page(page).await? {
                 return Ok(End::Tripped(note));
             }
             self.check_time()?;
+            self.progress.batch_in_progress = Some(upcoming);
+            fetch = match ahead {
+                Ok(f) => f,
+                Err(pager) => self.spawn_fetch(pager),
+            };
         }
         if self.mode() == Mode::Incremental && self.connector.can_fetch_one(&self.job.entity) {
             if let Some(note) = self.reattempt_failing().await? {
@@ -171,6 +208,23 @@ impl Run {
             }
         }
         Ok(End::Completed)
+    }
+
+    /// Fetch the pager's next page in a tracked task; the pager and the request statistics
+    /// come back with the page.
+    fn spawn_fetch(&self, mut pager: Pager) -> NextPage {
+        let connector = self.connector.clone();
+        let policy = self.policy.clone();
+        let stop = self.cancel.child_token();
+        let cancel = stop.clone();
+        let mut stats = self.stats;
+        let task = self.inner.tracker.spawn(async move {
+            let page = pager
+                .next_page(&connector, &policy, &mut stats, &cancel)
+                .await;
+            (pager, stats, page)
+        });
+        NextPage { task, stop }
     }
 
     fn check_time(&self) -> Result<()> {
@@ -529,7 +583,8 @@ impl Run {
                     }
                     existing_keys.insert(k.clone());
                 }
-                let local = uuid::Uuid::new_v4().to_string();
+                // Time-ordered ids append to the records b-tree instead of landing at random pages.
+                let local = uuid::Uuid::now_v7().to_string();
                 w.records.push(RecordUpsert {
                     id: local.clone(),
                     natural_key: key,

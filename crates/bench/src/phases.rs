@@ -1,0 +1,272 @@
+//! The measured phases, each run in a child process: the provider ceiling, the store ceiling
+//! and real engine pulls.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use syncdesk_engine::{
+    ConnectorSpec, Direction, Engine, EngineOptions, MemorySecretStore, Mode, NewConnection,
+    NewJob, RunOptions, Secret, SecretKind, Store, SystemClock,
+};
+use syncdesk_sandbox::{Entity, Sandbox, SandboxConfig, CONNECTOR_SPEC};
+
+use crate::{Args, PhaseResult};
+
+const CLIENT_ID: &str = "sandbox-client";
+const CLIENT_SECRET: &str = "sandbox-secret";
+
+pub async fn run(phase: &str, args: &Args) -> Result<PhaseResult, String> {
+    let url = args.url.clone().ok_or("--url is required with --phase")?;
+    let dir = args.dir.clone().ok_or("--dir is required with --phase")?;
+    let mut r = match phase {
+        "provider" => provider(&url, args.page).await?,
+        "store" => store(&dir, args.n, args.page).await?,
+        "engine-full" => engine(&url, &dir.join("engine.db"), args.page, true, false).await?,
+        "engine-incremental" => {
+            engine(&url, &dir.join("engine.db"), args.page, false, false).await?
+        }
+        "engine-faults" => engine(&url, &dir.join("faults.db"), args.page, true, true).await?,
+        other => return Err(format!("unknown phase '{other}'")),
+    };
+    r.peak_rss_kb = peak_rss_kb();
+    Ok(r)
+}
+
+/// VmHWM: the most resident memory this process has had.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Every page fetched over HTTP and parsed into JSON values; nothing stored.
+async fn provider(url: &str, page: u32) -> Result<PhaseResult, String> {
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    let token: Value = http
+        .post(format!("{url}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let bearer = token["access_token"]
+        .as_str()
+        .ok_or("no access_token")?
+        .to_string();
+    let mut after: Option<String> = None;
+    let mut records = 0u64;
+    loop {
+        let mut req = http
+            .get(format!("{url}/v1/customers"))
+            .bearer_auth(&bearer)
+            .query(&[("limit", page.to_string())]);
+        if let Some(a) = &after {
+            req = req.query(&[("starting_after", a)]);
+        }
+        let body = req
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .error_for_status()
+            .map_err(|e| e.to_string())?
+            .bytes()
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let data = v["data"].as_array().ok_or("page without data")?;
+        records += data.len() as u64;
+        after = data
+            .last()
+            .and_then(|r| r["id"].as_str())
+            .map(str::to_string);
+        if !v["has_more"].as_bool().unwrap_or(false) || after.is_none() {
+            break;
+        }
+    }
+    Ok(PhaseResult {
+        records,
+        elapsed_ms: t.elapsed().as_secs_f64() * 1e3,
+        peak_rss_kb: 0,
+        waited_ms: 0.0,
+        note: String::new(),
+    })
+}
+
+/// The same rows (a record and its external reference each) written straight to the engine's
+/// schema with multi-row inserts, one transaction per page. Only the writes are timed.
+async fn store(dir: &std::path::Path, n: usize, page: u32) -> Result<PhaseResult, String> {
+    let path = dir.join("store.db");
+    Store::open(&path)
+        .await
+        .map_err(|e| e.to_string())?
+        .close()
+        .await;
+    let opts = SqliteConnectOptions::new()
+        .filename(&path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let mut conn = SqliteConnection::connect_with(&opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The generator the sandbox serves from, without HTTP.
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: n,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut spent = std::time::Duration::ZERO;
+    let mut written = 0u64;
+    let now = 1_767_225_600_000i64;
+    for start in (1..=n).step_by(page as usize) {
+        let end = (start + page as usize).min(n + 1);
+        let rows: Vec<(String, String, String)> = (start..end)
+            .map(|i| {
+                let id = Entity::Customers.id(i);
+                let v = sandbox
+                    .record(Entity::Customers, &id)
+                    .unwrap_or(Value::Null);
+                let email = v["email"].as_str().unwrap_or_default().to_string();
+                (id, email, v.to_string())
+            })
+            .collect();
+        let t = Instant::now();
+        let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
+        for chunk in rows.chunks(500) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO records (id, entity, natural_key, data, content_hash, created_at, updated_at) ",
+            );
+            q.push_values(chunk, |mut b, (id, email, data)| {
+                b.push_bind(format!("loc_{id}"))
+                    .push_bind("customers")
+                    .push_bind(email)
+                    .push_bind(data)
+                    .push_bind("0123456789abcdef")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO external_refs (connection_id, entity, external_id, local_id, content_hash, last_synced_at) ",
+            );
+            q.push_values(chunk, |mut b, (id, _, _)| {
+                b.push_bind("conn")
+                    .push_bind("customers")
+                    .push_bind(id)
+                    .push_bind(format!("loc_{id}"))
+                    .push_bind("0123456789abcdef")
+                    .push_bind(now);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        tx.commit().await.map_err(|e| e.to_string())?;
+        spent += t.elapsed();
+        written += rows.len() as u64;
+    }
+    sandbox.shutdown().await;
+    Ok(PhaseResult {
+        records: written,
+        elapsed_ms: spent.as_secs_f64() * 1e3,
+        peak_rss_kb: 0,
+        waited_ms: 0.0,
+        note: String::new(),
+    })
+}
+
+/// A real pull job through the engine. `first` creates the connection and job; later calls
+/// run the same incremental job again on the same database.
+async fn engine(
+    url: &str,
+    db: &std::path::Path,
+    page: u32,
+    first: bool,
+    faults: bool,
+) -> Result<PhaseResult, String> {
+    let engine = Engine::open(EngineOptions {
+        database: db.to_path_buf(),
+        secrets: Arc::new(MemorySecretStore::default()),
+        clock: Arc::new(SystemClock),
+        actor: "bench".into(),
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if first {
+        engine
+            .create_connection(NewConnection {
+                name: "sandbox".into(),
+                spec: ConnectorSpec::parse(CONNECTOR_SPEC).map_err(|e| e.to_string())?,
+                base_url: Some(url.to_string()),
+                client_id: Some(CLIENT_ID.into()),
+                secrets: vec![(SecretKind::ClientSecret, Secret::new(CLIENT_SECRET))],
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut job = NewJob {
+            name: "customers".into(),
+            connection: "sandbox".into(),
+            entity: "customers".into(),
+            direction: Direction::Pull,
+            mode: Mode::Incremental,
+            schedule: None,
+            enabled: true,
+            settings: Default::default(),
+        };
+        job.settings.batch_size = page;
+        if faults {
+            // The fault profile shortens the waits by configuration, as an admin could.
+            job.settings.backoff_secs = vec![0];
+            job.settings.max_rate_limit_waits = 1000;
+        }
+        engine.create_job(job).await.map_err(|e| e.to_string())?;
+    } else {
+        // Secrets live in memory only: give this process its own copy.
+        engine
+            .set_connection_secret(
+                "sandbox",
+                SecretKind::ClientSecret,
+                Secret::new(CLIENT_SECRET),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let t = Instant::now();
+    let exec = engine
+        .run_job("customers", RunOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let elapsed_ms = t.elapsed().as_secs_f64() * 1e3;
+    engine.shutdown().await;
+    let c = exec.counts;
+    Ok(PhaseResult {
+        records: c.processed,
+        elapsed_ms,
+        peak_rss_kb: 0,
+        waited_ms: 0.0,
+        note: format!(
+            "{}: created {} updated {} skipped {} failed {}; {} request retries, {} rate-limit waits",
+            exec.status, c.created, c.updated, c.skipped, c.failed, exec.request_retries, exec.rate_limit_waits
+        ),
+    })
+}

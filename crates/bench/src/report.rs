@@ -1,0 +1,167 @@
+//! The bench's figures and how they are printed (a table for people, `--json` for machines).
+
+use serde::Serialize;
+
+use crate::lists::ListFigure;
+use crate::PhaseResult;
+
+/// One measured phase at one size and page size, with its ratios.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub phase: String,
+    pub records: u64,
+    pub n: usize,
+    pub page: u32,
+    pub elapsed_ms: f64,
+    pub records_per_sec: f64,
+    pub peak_rss_mb: f64,
+    /// `name → value`: engine rate / ceiling rate, incremental time / full time, or the
+    /// fault profile's overhead over the clean run.
+    pub ratios: Vec<(String, f64)>,
+    pub note: String,
+}
+
+impl Figure {
+    pub fn new(phase: &str, n: usize, page: u32, r: &PhaseResult) -> Figure {
+        Figure {
+            phase: phase.into(),
+            records: r.records,
+            n,
+            page,
+            elapsed_ms: r.elapsed_ms,
+            records_per_sec: rate(r),
+            peak_rss_mb: r.peak_rss_kb as f64 / 1024.0,
+            ratios: Vec::new(),
+            note: r.note.clone(),
+        }
+    }
+
+    /// This phase's rate as a fraction of another's.
+    pub fn ratio_to(mut self, name: &str, base: &PhaseResult) -> Figure {
+        let b = rate(base);
+        if b > 0.0 {
+            self.ratios
+                .push((format!("of {name} ceiling"), self.records_per_sec / b));
+        }
+        self
+    }
+
+    /// This phase's elapsed time as a fraction of another's.
+    pub fn ratio_time_to(mut self, name: &str, base: &PhaseResult) -> Figure {
+        if base.elapsed_ms > 0.0 {
+            self.ratios
+                .push((format!("time of {name}"), self.elapsed_ms / base.elapsed_ms));
+        }
+        self
+    }
+
+    /// Extra time over a clean run, beyond the waits the engine was configured to make.
+    pub fn overhead_over(mut self, name: &str, clean: &PhaseResult) -> Figure {
+        if clean.elapsed_ms > 0.0 {
+            // Per record, since failed records and retried pages change what a run processes.
+            let per = |ms: f64, n: u64| ms / n.max(1) as f64;
+            let over =
+                per(self.elapsed_ms, self.records) / per(clean.elapsed_ms, clean.records) - 1.0;
+            self.ratios.push((format!("overhead over {name}"), over));
+        }
+        self
+    }
+}
+
+fn rate(r: &PhaseResult) -> f64 {
+    if r.elapsed_ms > 0.0 {
+        r.records as f64 / (r.elapsed_ms / 1e3)
+    } else {
+        0.0
+    }
+}
+
+/// Everything one bench run measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: String,
+    pub pulls: Vec<Figure>,
+    pub lists: Vec<ListFigure>,
+    pub total_secs: f64,
+}
+
+impl Report {
+    pub fn new() -> Report {
+        Report {
+            machine: machine(),
+            pulls: Vec::new(),
+            lists: Vec::new(),
+            total_secs: 0.0,
+        }
+    }
+
+    pub fn push(&mut self, f: Figure) {
+        self.pulls.push(f);
+    }
+
+    #[allow(clippy::print_stdout)]
+    pub fn print(&self, json: bool) {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(self).unwrap_or_else(|e| e.to_string())
+            );
+            return;
+        }
+        println!("machine: {}", self.machine);
+        println!();
+        println!(
+            "| phase | records | page | elapsed | records/s | peak RSS | ratios |\n|---|---:|---:|---:|---:|---:|---|"
+        );
+        for f in &self.pulls {
+            let ratios = f
+                .ratios
+                .iter()
+                .map(|(k, v)| format!("{:.0} % {k}", v * 100.0))
+                .collect::<Vec<_>>()
+                .join("; ");
+            println!(
+                "| {} | {} | {} | {:.2} s | {:.0} | {:.1} MB | {} |",
+                f.phase,
+                f.records,
+                f.page,
+                f.elapsed_ms / 1e3,
+                f.records_per_sec,
+                f.peak_rss_mb,
+                ratios
+            );
+        }
+        if !self.lists.is_empty() {
+            println!();
+            println!("| list | rows | case | samples | p50 | p99 |\n|---|---:|---|---:|---:|---:|");
+            for l in &self.lists {
+                println!(
+                    "| {} | {} | {} | {} | {:.2} ms | {:.2} ms |",
+                    l.list, l.rows, l.case, l.samples, l.p50_ms, l.p99_ms
+                );
+            }
+        }
+        println!();
+        for f in self.pulls.iter().filter(|f| !f.note.is_empty()) {
+            println!("{} ({} records, page {}): {}", f.phase, f.n, f.page, f.note);
+        }
+        println!("total bench time: {:.1} s", self.total_secs);
+    }
+}
+
+/// CPU model and core count, for the table's heading.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
+}
