@@ -11,12 +11,23 @@ export const uiRoot = join(here, "..");
 export const shotsDir = join(uiRoot, "test-results");
 mkdirSync(shotsDir, { recursive: true });
 
+export const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+  "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 export async function startServer() {
   const server = await preview({
     root: uiRoot,
     configFile: join(uiRoot, "vite.config.ts"),
     logLevel: "error",
-    preview: { host: "127.0.0.1", port: 0, strictPort: false, open: false },
+    preview: {
+      host: "127.0.0.1",
+      port: 0,
+      strictPort: false,
+      open: false,
+      // The shell's CSP (src-tauri/tauri.conf.json): the UI must work without inline scripts or styles.
+      headers: { "Content-Security-Policy": CSP },
+    },
   });
   const addr = server.httpServer.address();
   const base = `http://127.0.0.1:${addr.port}`;
@@ -37,6 +48,8 @@ export async function newPage(browser, { dark = false } = {}) {
     colorScheme: dark ? "dark" : "light",
     deviceScaleFactor: 1,
   });
+  // Generous limits: CI shares 2 cores with Rust builds. Waits are still for conditions.
+  context.setDefaultTimeout(90_000);
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));

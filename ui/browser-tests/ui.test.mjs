@@ -64,7 +64,7 @@ describe("Syncdesk UI against mocked IPC", () => {
   });
 
   test("execution detail: breakdown counts, R-I1 error lines, kind filter, diagnosis action", async () => {
-    const { page, context } = await open("/executions/e7c1a4f09b2d4c1e");
+    const { page, context, errors } = await open("/executions/e7c1a4f09b2d4c1e");
     await page.waitForSelector(tid(T.breakdown));
     const count = (id) => page.locator(tid(id)).getAttribute("data-count");
     assert.equal(await count(T.breakdownCreated), "180");
@@ -75,7 +75,12 @@ describe("Syncdesk UI against mocked IPC", () => {
     await page.waitForSelector(tid(T.errorRow));
     assert.match(await page.locator(tid(T.errorRow)).first().innerText(), /Record ID: cus_\d{8}, Error: ValidationError - Required field 'email' is null/);
     assert.equal(await page.locator(tid(T.errorRow)).count(), 10, "first page of 10");
+    // Segment widths are set through the CSSOM, which the strict CSP allows.
+    const w = await page.locator(".breakdown-bar .seg-created").evaluate((el) => el.getBoundingClientRect().width);
+    const total = await page.locator(".breakdown-bar").evaluate((el) => el.getBoundingClientRect().width);
+    assert.ok(Math.abs(w / total - 0.72) < 0.02, `created segment is 72% wide (got ${w}/${total})`);
     await shot(page, "04-execution-detail");
+    assert.deepEqual(errors, [], "no console errors (CSP violations included)");
     await page.click(tid(T.loadMore));
     await page.waitForFunction((sel) => document.querySelectorAll(sel).length > 10, tid(T.errorRow));
     await page.selectOption(tid(T.errorKindFilter), "TransformError");
@@ -175,7 +180,7 @@ describe("Syncdesk UI against mocked IPC", () => {
     await page.waitForURL(/#\/executions\//);
     await page.waitForSelector(`${tid(T.executionStatus)}[data-status="running"]`);
     await shot(page, "13-execution-running");
-    await page.waitForSelector(`${tid(T.executionStatus)}[data-status="completed_with_errors"]`, { timeout: 15000 });
+    await page.waitForSelector(`${tid(T.executionStatus)}[data-status="completed_with_errors"]`, { timeout: 30000 });
     assert.equal(await page.locator(tid(T.breakdownFailed)).getAttribute("data-count"), "10");
     await context.close();
   });

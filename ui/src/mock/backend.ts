@@ -539,15 +539,28 @@ export function createBackend(opts: BackendOptions = {}) {
       }
       if (done >= total) {
         Object.assign(e, { status: failed ? "completed_with_errors" : "completed", finished_at: iso(Date.now()), duration_ms: 2400, batch_in_progress: null });
-        details[id] = { error_counts: failed ? { ValidationError: failed } : {}, diagnosis: failed ? details["e7c1a4f09b2d4c1e"].diagnosis.slice(0, 1) : [] };
+        details[id] = {
+          error_counts: failed ? { ValidationError: failed } : {},
+          diagnosis: failed
+            ? [
+                {
+                  pattern: "validation",
+                  title: "Specific records fail validation",
+                  likely_cause: `${failed} records have missing or invalid fields at the source (most often 'email').`,
+                  resolution: "Fix the source data, or relax the mapping (a default, or not required), then retry the failed records.",
+                  actions: ["open_failed_records", "edit_mappings"],
+                },
+              ]
+            : [],
+        };
         addErrors(id, [["ValidationError", failed]], Date.now());
         emit("syncdesk://event", { type: "execution_finished", execution_id: id, job_id: job.id, job_name: job.name, status: e.status, counts: e.counts, note: null });
         return;
       }
       emit("syncdesk://event", { type: "execution_progress", execution_id: id, job_id: job.id, counts: e.counts, batch: e.batch_in_progress });
-      setTimeout(tick, 600);
+      setTimeout(tick, 1500);
     };
-    setTimeout(tick, 600);
+    setTimeout(tick, 1500);
     return { ...e };
   }
 
