@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Installs what Syncdesk needs to build and test on Debian/Ubuntu (run as root, or with sudo
-# available). Safe to run again: it installs only what is missing.
+# available): the engine's keychain client, the Tauri 2 desktop app's WebKit stack, and the
+# display, notification daemon, WebDriver and browser its tests drive. Safe to run again: it
+# installs only what is missing, and runs `npm ci` in ui/ only when the lockfile changed.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential pkg-config          # C toolchain for -sys crates
-  libdbus-1-dev                       # keyring's Secret Service client (D-Bus)
-  dbus dbus-daemon dbus-x11           # a session bus (dbus-run-session) for the keychain tests
-  gnome-keyring libsecret-tools       # a real Secret Service, and secret-tool to inspect it
-  procps psmisc                       # ps/kill for the restart tests
+  build-essential pkg-config curl file   # C toolchain for -sys crates
+  libdbus-1-dev                          # keyring's Secret Service client (D-Bus)
+  dbus dbus-daemon dbus-x11              # a session bus (dbus-run-session) for keychain and notifications
+  gnome-keyring libsecret-tools          # a real Secret Service, and secret-tool to inspect it
+  procps psmisc                          # ps/kill for the restart tests
   ca-certificates
+  # Tauri 2 on Linux (RECIPES): WebKitGTK, tray, icons, clipboard/keyboard helpers
+  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
+  # The desktop tests: a virtual display, WebDriver for the real app, screenshots,
+  # a real notification daemon, and a browser for the UI's own tests
+  xvfb xauth webkit2gtk-driver xdotool imagemagick dunst chromium
 )
 
 missing=()
@@ -26,5 +34,16 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   for d in "$HOME/.cargo/bin" /usr/local/cargo/bin; do [ -x "$d/cargo" ] && export PATH="$d:$PATH"; done
 fi
-command -v cargo >/dev/null 2>&1 || { echo "setup: no Rust toolchain (cargo) found; install Rust 1.85 or newer with rustup" >&2; exit 1; }
-echo "setup: ok ($(cargo --version))"
+command -v cargo >/dev/null 2>&1 || { echo "setup: no Rust toolchain (cargo) found; install Rust 1.90 or newer with rustup" >&2; exit 1; }
+command -v npm >/dev/null 2>&1 || { echo "setup: no Node.js/npm found; install Node 20.19 or newer" >&2; exit 1; }
+
+# The UI's dependencies (and the Tauri CLI), from the lockfile; skipped when already current.
+if [ -f ui/package-lock.json ]; then
+  stamp=ui/node_modules/.syncdesk-lock
+  if [ ! -f "$stamp" ] || ! cmp -s ui/package-lock.json "$stamp"; then
+    echo "setup: npm ci in ui/"
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+    cp ui/package-lock.json "$stamp"
+  fi
+fi
+echo "setup: ok ($(cargo --version), node $(node --version))"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# End to end on the real desktop app: the binary (built with the bundled UI) driven through
+# WebKitWebDriver under Xvfb, on a private D-Bus session with a real gnome-keyring.
+# Screenshots land in target/e2e-screens/. Assumes scripts/setup.sh ran and the app is built
+# (`npm run build` in ui/, then `cargo build -p syncdesk-desktop`); scripts/test.sh does both.
+#   bash scripts/e2e.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+bin="${SYNCDESK_DESKTOP_BIN:-$CARGO_TARGET_DIR/debug/syncdesk-desktop}"
+[ -x "$bin" ] || { echo "e2e: $bin is missing; run: (cd ui && npm run build) && cargo build -p syncdesk-desktop" >&2; exit 1; }
+mkdir -p target/e2e-screens
+logs=$(mktemp -d)
+export SYNCDESK_DESKTOP_BIN="$bin" E2E_SCREENS="$PWD/target/e2e-screens" E2E_LOGS="$logs"
+set +e
+xvfb-run -a -s "-screen 0 1280x800x24" \
+  dbus-run-session -- bash scripts/with-keyring.sh \
+  node --test --test-reporter=tap --test-timeout=300000 src-tauri/e2e/app.e2e.mjs
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "e2e: failed; WebDriver and app log follows ($logs/webdriver.log)" >&2
+  tail -n 80 "$logs/webdriver.log" >&2 || true
+fi
+exit "$status"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The desktop app's tests: lints of the shell, its keychain test (real gnome-keyring) and
+# notification test (real dunst under Xvfb), the UI's component and browser tests, and the
+# end-to-end test of the real binary through WebKitWebDriver. Prints "N passed, N failed".
+# Needs the WebKit stack (scripts/setup.sh installs it); a cold debug build of the app takes
+# 6-10 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+. scripts/env.sh
+out="${CARGO_TARGET_DIR}/test-desktop-output.txt"
+mkdir -p "$CARGO_TARGET_DIR"; : > "$out"
+
+echo "== ui build (the desktop binary embeds ui/dist)"
+(cd ui && npm run build --silent)
+echo "== cargo clippy (desktop)"
+cargo clippy -p syncdesk-desktop --all-targets --locked -- -D warnings
+echo "== build (desktop, with the bundled UI)"
+cargo build -p syncdesk-desktop --all-targets --locked
+
+status=0
+set +e
+echo "== desktop tests (real Secret Service and notification daemon)"
+dbus-run-session -- bash scripts/with-keyring.sh cargo test -p syncdesk-desktop --locked 2>&1 | tee -a "$out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "== ui tests (vitest)"
+vjson="${CARGO_TARGET_DIR}/vitest.json"; rm -f "$vjson"
+(cd ui && npx vitest run --reporter=default --reporter=json --outputFile.json="$vjson") 2>&1
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+# vitest's counts, in the TAP summary form counted below
+node -e 'const r=require(process.argv[1]);console.log(`# pass ${r.numPassedTests}\n# fail ${r.numFailedTests}`)' "$vjson" 2>/dev/null | tee -a "$out" \
+  || { echo "# fail 1" | tee -a "$out"; status=1; }
+echo "== ui browser tests (chromium, mocked IPC)"
+# (`npm run test:browser` without its own rebuild: ui/dist was built above)
+(cd ui && node browser-tests/run.mjs) 2>&1 | tee -a "$out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "== end to end (the real app through WebKitWebDriver)"
+bash scripts/e2e.sh 2>&1 | tee -a "$out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+set -e
+
+# cargo: "test result: ok. N passed; M failed"; TAP (vitest, node:test): "# pass N" / "# fail N".
+passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$out" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ passed; [0-9]+ failed' "$out" | awk '{s+=$3} END {print s+0}')
+tap_pass=$(grep -Eo '^# pass [0-9]+' "$out" | awk '{s+=$3} END {print s+0}')
+tap_fail=$(grep -Eo '^# fail [0-9]+' "$out" | awk '{s+=$3} END {print s+0}')
+echo "$((passed + tap_pass)) passed, $((failed + tap_fail)) failed"
+exit "$status"

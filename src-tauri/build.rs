@@ -1,0 +1,37 @@
+//! Generates the Tauri context and the app's command permissions: every command below gets
+//! an `allow-<command>` permission, and only those named in capabilities/ are callable.
+
+const COMMANDS: &[&str] = &[
+    "health",
+    "connections_list",
+    "connection_get",
+    "connection_create",
+    "connection_reauth",
+    "jobs_list",
+    "job_get",
+    "job_create",
+    "job_update",
+    "job_run",
+    "executions_list",
+    "execution_get",
+    "execution_cancel",
+    "record_errors",
+    "failed_records",
+    "record_history",
+    "failed_records_retry",
+    "failed_records_dismiss",
+    "alerts_list",
+    "alert_mark_read",
+    "audit_list",
+    "sandbox_status",
+    "sandbox_start",
+    "sandbox_set_faults",
+];
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri build step");
+}

@@ -1,0 +1,51 @@
+//! The IPC commands of docs/desktop.md. Each is a one-line forward to the [`Desktop`] method
+//! of the same name (one engine call mapped to a DTO); Tauri turns snake_case arguments into
+//! the camelCase keys the UI passes, and a failure into a rejected promise with an `ErrorDto`.
+
+use syncdesk_dto::*;
+use tauri::State;
+
+use crate::desktop::Desktop;
+use crate::error::Result;
+
+macro_rules! commands {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(
+            #[tauri::command]
+            pub async fn $name(desktop: State<'_, Desktop>, $($arg: $ty),*) -> Result<$ret> {
+                desktop.$name($($arg),*).await
+            }
+        )*
+        /// The invoke handler with every command above (and nothing else).
+        pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$($name),*]
+        }
+    };
+}
+
+commands! {
+    health() -> HealthDto;
+    connections_list() -> Vec<ConnectionDto>;
+    connection_get(id: String) -> ConnectionDto;
+    connection_create(input: NewConnectionDto) -> ConnectionDto;
+    connection_reauth(id: String, input: ReauthDto) -> ConnectionDto;
+    jobs_list() -> Vec<JobSummaryDto>;
+    job_get(id: String) -> JobDto;
+    job_create(input: NewJobDto) -> JobDto;
+    job_update(id: String, input: NewJobDto) -> JobDto;
+    job_run(id: String) -> ExecutionDto;
+    executions_list(job_id: String, cursor: Option<String>) -> PageDto<ExecutionDto>;
+    execution_get(id: String) -> ExecutionDetailDto;
+    execution_cancel(id: String) -> ExecutionDto;
+    record_errors(execution_id: String, kind: Option<String>, cursor: Option<String>) -> PageDto<RecordErrorDto>;
+    failed_records(job_id: String, cursor: Option<String>) -> PageDto<DeadLetterDto>;
+    record_history(job_id: String, record_id: String) -> Vec<RecordErrorDto>;
+    failed_records_retry(job_id: String, record_ids: Vec<String>) -> Vec<RecordRetryDto>;
+    failed_records_dismiss(job_id: String, record_ids: Vec<String>, note: String) -> usize;
+    alerts_list(unread_only: bool, cursor: Option<String>) -> PageDto<AlertDto>;
+    alert_mark_read(id: i64) -> ();
+    audit_list(cursor: Option<String>) -> PageDto<AuditDto>;
+    sandbox_status() -> SandboxDto;
+    sandbox_start() -> SandboxDto;
+    sandbox_set_faults(faults: SandboxFaultsDto) -> SandboxDto;
+}

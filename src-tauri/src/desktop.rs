@@ -1,0 +1,596 @@
+//! The shell's managed state: the engine, the built-in sandbox, and what the app knows about
+//! its surroundings (keychain, notification daemon, worker). Each method is one command of
+//! docs/desktop.md: one engine call, mapped to a DTO. No Tauri types here, so tests drive it
+//! without a window.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use syncdesk_dto::*;
+use syncdesk_engine::{
+    self as engine, ConnectorSpec, Engine, EngineOptions, NewConnection, NewJob, PageRequest,
+    RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore, SystemClock,
+};
+use syncdesk_sandbox::{Entity, Faults, RetryAfter, Sandbox, SandboxConfig, SchemaDrift};
+
+use crate::error::{DesktopError, Result};
+
+/// The keychain service the app's secrets are filed under (the CLI uses the same one, so both
+/// see the same connections).
+pub const KEYRING_SERVICE: &str = "syncdesk";
+/// The name of the connection `sandbox_start` creates.
+pub const SANDBOX_CONNECTION: &str = "sandbox";
+/// Rows per page of every list command.
+const PAGE: u32 = 50;
+
+/// Where the app keeps its database, and where its secrets go.
+#[derive(Debug, Clone)]
+pub struct DesktopOptions {
+    pub data_dir: PathBuf,
+    pub secrets: Arc<dyn SecretStore>,
+}
+
+impl DesktopOptions {
+    /// `SYNCDESK_DATA_DIR`, else the OS data directory (`~/.local/share/syncdesk`); secrets
+    /// in the OS keychain.
+    pub fn from_env() -> Result<Self> {
+        let data_dir = match std::env::var_os("SYNCDESK_DATA_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => dirs::data_dir()
+                .map(|d| d.join("syncdesk"))
+                .ok_or_else(|| {
+                    DesktopError::Startup(
+                        "no OS data directory is known here; set SYNCDESK_DATA_DIR".into(),
+                    )
+                })?,
+        };
+        Ok(DesktopOptions {
+            data_dir,
+            secrets: Arc::new(engine::KeyringSecretStore::new(KEYRING_SERVICE)),
+        })
+    }
+}
+
+/// Whether something the app depends on outside itself works, and if not, why.
+#[derive(Debug, Clone, Default)]
+struct Availability {
+    ok: bool,
+    message: Option<String>,
+}
+
+/// The running sandbox and the faults last applied through the panel.
+#[derive(Debug)]
+struct SandboxSlot {
+    sandbox: Sandbox,
+    faults: SandboxFaultsDto,
+}
+
+/// The app's state, managed by Tauri and shared by every command.
+#[derive(Debug)]
+pub struct Desktop {
+    engine: Engine,
+    data_dir: PathBuf,
+    sandbox: tokio::sync::Mutex<Option<SandboxSlot>>,
+    notifications: Mutex<Availability>,
+    keychain: Mutex<Availability>,
+    worker_running: AtomicBool,
+}
+
+fn actor() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "admin".into())
+}
+
+fn page_req(cursor: Option<String>) -> PageRequest {
+    PageRequest {
+        cursor,
+        limit: PAGE,
+    }
+}
+
+fn page<T, D>(p: &engine::Page<T>) -> PageDto<D>
+where
+    D: for<'a> From<&'a T>,
+{
+    PageDto {
+        items: p.items.iter().map(D::from).collect(),
+        next_cursor: p.next_cursor.clone(),
+    }
+}
+
+fn parse<T: std::str::FromStr<Err = engine::Error>>(v: Option<&str>) -> Result<Option<T>> {
+    Ok(v.map(str::parse).transpose()?)
+}
+
+impl Desktop {
+    /// Open the database (migrating it) under the data directory.
+    pub async fn open(opts: DesktopOptions) -> Result<Desktop> {
+        std::fs::create_dir_all(&opts.data_dir).map_err(|e| {
+            DesktopError::Startup(format!(
+                "cannot create the data directory {}: {}",
+                opts.data_dir.display(),
+                e.kind()
+            ))
+        })?;
+        let engine = Engine::open(EngineOptions {
+            database: opts.data_dir.join("syncdesk.db"),
+            secrets: opts.secrets,
+            clock: Arc::new(SystemClock),
+            actor: actor(),
+        })
+        .await?;
+        Ok(Desktop {
+            engine,
+            data_dir: opts.data_dir,
+            sandbox: tokio::sync::Mutex::new(None),
+            notifications: Mutex::new(Availability {
+                ok: true,
+                message: None,
+            }),
+            keychain: Mutex::new(Availability {
+                ok: true,
+                message: None,
+            }),
+            worker_running: AtomicBool::new(false),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Record whether native notifications work; `Err` carries why not, for the UI.
+    pub fn set_notifications(&self, r: std::result::Result<(), String>) {
+        *self.notifications.lock().expect("availability lock") = availability(r);
+    }
+
+    /// Record whether the keychain works; `Err` carries why not, for the UI.
+    pub fn set_keychain(&self, r: std::result::Result<(), String>) {
+        *self.keychain.lock().expect("availability lock") = availability(r);
+    }
+
+    pub fn set_worker_running(&self, running: bool) {
+        self.worker_running.store(running, Ordering::SeqCst);
+    }
+
+    /// Stop the sandbox (app exit).
+    pub async fn stop_sandbox(&self) {
+        if let Some(slot) = self.sandbox.lock().await.take() {
+            slot.sandbox.shutdown().await;
+        }
+    }
+
+    // ---- commands (docs/desktop.md) -----------------------------------------------------
+
+    pub async fn health(&self) -> Result<HealthDto> {
+        let h = self.engine.health().await?;
+        let n = self
+            .notifications
+            .lock()
+            .expect("availability lock")
+            .clone();
+        let k = self.keychain.lock().expect("availability lock").clone();
+        Ok(HealthDto {
+            jobs: h.jobs,
+            failing_jobs: h.failing_jobs,
+            unread_alerts: h.unread_alerts,
+            expired_connections: h.expired_connections,
+            dead_letters: h.dead_letters,
+            notifications_available: n.ok,
+            notifications_message: n.message,
+            keychain_available: k.ok,
+            keychain_message: k.message,
+            worker_running: self.worker_running.load(Ordering::SeqCst),
+        })
+    }
+
+    pub async fn connections_list(&self) -> Result<Vec<ConnectionDto>> {
+        let list = self.engine.connections().await?;
+        Ok(list.iter().map(ConnectionDto::from).collect())
+    }
+
+    pub async fn connection_get(&self, id: String) -> Result<ConnectionDto> {
+        Ok((&self.engine.connection(&id).await?).into())
+    }
+
+    pub async fn connection_create(&self, input: NewConnectionDto) -> Result<ConnectionDto> {
+        let spec = if input.spec.trim() == "sandbox" {
+            ConnectorSpec::parse(syncdesk_sandbox::CONNECTOR_SPEC)?
+        } else {
+            ConnectorSpec::parse(&input.spec)?
+        };
+        let mut secrets = Vec::new();
+        let mut put = |kind, v: Option<String>| {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                secrets.push((kind, Secret::new(v)));
+            }
+        };
+        put(SecretKind::ClientSecret, input.client_secret);
+        put(SecretKind::ApiKey, input.api_key);
+        put(SecretKind::RefreshToken, input.refresh_token);
+        let c = self
+            .engine
+            .create_connection(NewConnection {
+                name: input.name,
+                spec,
+                base_url: input.base_url.filter(|u| !u.trim().is_empty()),
+                client_id: input.client_id.filter(|c| !c.trim().is_empty()),
+                secrets,
+            })
+            .await
+            .inspect_err(|e| self.note_keychain(e))?;
+        Ok((&c).into())
+    }
+
+    pub async fn connection_reauth(&self, id: String, input: ReauthDto) -> Result<ConnectionDto> {
+        let given: Vec<_> = [
+            (SecretKind::ClientSecret, input.client_secret),
+            (SecretKind::ApiKey, input.api_key),
+            (SecretKind::RefreshToken, input.refresh_token),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect();
+        let [(kind, value)] = <[_; 1]>::try_from(given).map_err(|_| DesktopError::Invalid {
+            field: "input",
+            message: "give exactly one of client secret, API key or refresh token".into(),
+        })?;
+        let c = self
+            .engine
+            .set_connection_secret(&id, kind, Secret::new(value))
+            .await
+            .inspect_err(|e| self.note_keychain(e))?;
+        Ok((&c).into())
+    }
+
+    pub async fn jobs_list(&self) -> Result<Vec<JobSummaryDto>> {
+        // The dashboard shows every job; 500 is the engine's page cap and far beyond what a
+        // small business configures.
+        let p = self.engine.job_summaries(&PageRequest::first(500)).await?;
+        Ok(p.items.iter().map(job_summary).collect())
+    }
+
+    pub async fn job_get(&self, id: String) -> Result<JobDto> {
+        Ok((&self.engine.job(&id).await?).into())
+    }
+
+    pub async fn job_create(&self, input: NewJobDto) -> Result<JobDto> {
+        let j = self.engine.create_job(new_job(input)?).await?;
+        Ok((&j).into())
+    }
+
+    pub async fn job_update(&self, id: String, input: NewJobDto) -> Result<JobDto> {
+        let j = self
+            .engine
+            .update_job(&id, |job| apply_job_update(job, input))
+            .await?;
+        Ok((&j).into())
+    }
+
+    pub async fn job_run(&self, id: String) -> Result<ExecutionDto> {
+        let e = self.engine.start_job(&id, RunOptions::default()).await?;
+        Ok((&e).into())
+    }
+
+    pub async fn executions_list(
+        &self,
+        job_id: String,
+        cursor: Option<String>,
+    ) -> Result<PageDto<ExecutionDto>> {
+        let p = self
+            .engine
+            .executions(Some(&job_id), &page_req(cursor))
+            .await?;
+        Ok(page(&p))
+    }
+
+    pub async fn execution_get(&self, id: String) -> Result<ExecutionDetailDto> {
+        Ok((&self.engine.execution_detail(&id).await?).into())
+    }
+
+    pub async fn execution_cancel(&self, id: String) -> Result<ExecutionDto> {
+        Ok((&self.engine.cancel_execution(&id).await?).into())
+    }
+
+    pub async fn record_errors(
+        &self,
+        execution_id: String,
+        kind: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<PageDto<RecordErrorDto>> {
+        let kind: Option<RecordErrorKind> = parse(kind.as_deref().filter(|k| !k.is_empty()))?;
+        let p = self
+            .engine
+            .record_errors(&execution_id, kind, &page_req(cursor))
+            .await?;
+        Ok(page(&p))
+    }
+
+    pub async fn failed_records(
+        &self,
+        job_id: String,
+        cursor: Option<String>,
+    ) -> Result<PageDto<DeadLetterDto>> {
+        let p = self.engine.dead_letters(&job_id, &page_req(cursor)).await?;
+        Ok(page(&p))
+    }
+
+    pub async fn record_history(
+        &self,
+        job_id: String,
+        record_id: String,
+    ) -> Result<Vec<RecordErrorDto>> {
+        let (_, history) = self.engine.record_history(&job_id, &record_id).await?;
+        Ok(history.iter().map(RecordErrorDto::from).collect())
+    }
+
+    pub async fn failed_records_retry(
+        &self,
+        job_id: String,
+        record_ids: Vec<String>,
+    ) -> Result<Vec<RecordRetryDto>> {
+        let out = self.engine.retry_dead_letters(&job_id, &record_ids).await?;
+        Ok(out.iter().map(RecordRetryDto::from).collect())
+    }
+
+    pub async fn failed_records_dismiss(
+        &self,
+        job_id: String,
+        record_ids: Vec<String>,
+        note: String,
+    ) -> Result<usize> {
+        let done = self
+            .engine
+            .dismiss_dead_letters(&job_id, &record_ids, &note)
+            .await?;
+        Ok(done.len())
+    }
+
+    pub async fn alerts_list(
+        &self,
+        unread_only: bool,
+        cursor: Option<String>,
+    ) -> Result<PageDto<AlertDto>> {
+        let p = self.engine.alerts(unread_only, &page_req(cursor)).await?;
+        Ok(page(&p))
+    }
+
+    pub async fn alert_mark_read(&self, id: i64) -> Result<()> {
+        Ok(self.engine.mark_alert_read(id).await?)
+    }
+
+    pub async fn audit_list(&self, cursor: Option<String>) -> Result<PageDto<AuditDto>> {
+        let p = self.engine.audit(&page_req(cursor)).await?;
+        Ok(page(&p))
+    }
+
+    pub async fn sandbox_status(&self) -> Result<SandboxDto> {
+        let slot = self.sandbox.lock().await;
+        let connection_id = match self.engine.connection(SANDBOX_CONNECTION).await {
+            Ok(c) => Some(c.id),
+            Err(engine::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(sandbox_dto(slot.as_ref(), connection_id))
+    }
+
+    /// Start the built-in sandbox on a free loopback port (once), and make the `sandbox`
+    /// connection point at it, creating it the first time.
+    pub async fn sandbox_start(&self) -> Result<SandboxDto> {
+        let mut slot = self.sandbox.lock().await;
+        if slot.is_none() {
+            let sandbox = Sandbox::start(SandboxConfig::default())
+                .await
+                .map_err(|e| DesktopError::Sandbox(format!("cannot start: {e}")))?;
+            *slot = Some(SandboxSlot {
+                sandbox,
+                faults: SandboxFaultsDto::default(),
+            });
+        }
+        let base_url = slot.as_ref().expect("sandbox started").sandbox.base_url();
+        let conn = match self.engine.connection(SANDBOX_CONNECTION).await {
+            // The port changes with every start: follow it.
+            Ok(c) if c.base_url != base_url => {
+                self.engine
+                    .set_connection_base_url(&c.id, &base_url)
+                    .await?
+            }
+            Ok(c) => c,
+            Err(engine::Error::NotFound { .. }) => {
+                let cfg = SandboxConfig::default();
+                self.engine
+                    .create_connection(NewConnection {
+                        name: SANDBOX_CONNECTION.into(),
+                        spec: ConnectorSpec::parse(syncdesk_sandbox::CONNECTOR_SPEC)?,
+                        base_url: Some(base_url),
+                        client_id: Some(cfg.client_id),
+                        secrets: vec![(SecretKind::ClientSecret, Secret::new(cfg.client_secret))],
+                    })
+                    .await
+                    .inspect_err(|e| self.note_keychain(e))?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(sandbox_dto(slot.as_ref(), Some(conn.id)))
+    }
+
+    /// Switch the sandbox's faults while it runs.
+    pub async fn sandbox_set_faults(&self, faults: SandboxFaultsDto) -> Result<SandboxDto> {
+        check_faults(&faults)?;
+        let mut guard = self.sandbox.lock().await;
+        let slot = guard
+            .as_mut()
+            .ok_or_else(|| DesktopError::Sandbox("not running; start it first".into()))?;
+        let sb = &slot.sandbox;
+        let f = faults.clone();
+        sb.update_faults(|x| apply_faults(x, &f));
+        if faults.credentials_revoked != slot.faults.credentials_revoked {
+            sb.set_credentials_revoked(faults.credentials_revoked);
+            if faults.credentials_revoked {
+                // Tokens already issued die too, so the very next request needs a refresh,
+                // which the provider then refuses (R-E1's failure path).
+                sb.revoke_tokens();
+            }
+        }
+        slot.faults = faults;
+        drop(guard);
+        self.sandbox_status().await
+    }
+
+    /// A keychain failure seen by a command also turns the health flag off, so the UI can
+    /// explain it outside the form that hit it.
+    fn note_keychain(&self, e: &engine::Error) {
+        if let engine::Error::Keychain(m) = e {
+            tracing::warn!(error = %m, "keychain unavailable");
+            self.set_keychain(Err(e.to_string()));
+        }
+    }
+}
+
+fn availability(r: std::result::Result<(), String>) -> Availability {
+    match r {
+        Ok(()) => Availability {
+            ok: true,
+            message: None,
+        },
+        Err(m) => Availability {
+            ok: false,
+            message: Some(m),
+        },
+    }
+}
+
+fn job_summary(s: &engine::JobSummary) -> JobSummaryDto {
+    use engine::ExecutionStatus as S;
+    let health = match s.last_execution.as_ref().map(|e| e.status) {
+        None => "never_run",
+        Some(S::Running | S::Queued) => "running",
+        Some(S::Completed) => "ok",
+        Some(S::CompletedWithErrors | S::Cancelled) => "warning",
+        Some(S::Failed | S::TimedOut) => "failing",
+    };
+    JobSummaryDto {
+        job: (&s.job).into(),
+        last_execution: s.last_execution.as_ref().map(ExecutionDto::from),
+        health: health.into(),
+        dead_letters: s.dead_letters,
+    }
+}
+
+fn new_job(input: NewJobDto) -> Result<NewJob> {
+    Ok(NewJob {
+        name: input.name,
+        connection: input.connection,
+        entity: input.entity,
+        direction: parse(input.direction.as_deref())?.unwrap_or(engine::Direction::Pull),
+        mode: parse(input.mode.as_deref())?.unwrap_or(engine::Mode::Incremental),
+        schedule: input.schedule,
+        enabled: input.enabled.unwrap_or(true),
+        settings: input.settings.unwrap_or_default(),
+    })
+}
+
+/// The editor sends the whole job; connection, entity and direction are fixed once created
+/// (records already linked belong to them), the rest may change.
+fn apply_job_update(job: &mut engine::Job, input: NewJobDto) -> engine::Result<()> {
+    let same = |field: &str, have: &str, want: &str| {
+        if have == want {
+            Ok(())
+        } else {
+            Err(engine::Error::Invalid {
+                field: field.into(),
+                message: "cannot change once the job exists; create a new job".into(),
+            })
+        }
+    };
+    if !input.connection.is_empty() {
+        same("connection", &job.connection_id, &input.connection)?;
+    }
+    same("entity", &job.entity, &input.entity)?;
+    if let Some(d) = input.direction.as_deref() {
+        same("direction", job.direction.as_str(), d)?;
+    }
+    if input.name.trim().is_empty() {
+        return Err(engine::Error::Invalid {
+            field: "name".into(),
+            message: "must not be empty".into(),
+        });
+    }
+    job.name = input.name.trim().to_string();
+    if let Some(m) = input.mode.as_deref() {
+        job.mode = m.parse()?;
+    }
+    if let Some(s) = input.schedule.as_deref() {
+        job.schedule = engine::Schedule::parse(s)?;
+    }
+    if let Some(e) = input.enabled {
+        job.enabled = e;
+    }
+    if let Some(s) = input.settings {
+        job.settings = s;
+    }
+    Ok(())
+}
+
+fn check_faults(f: &SandboxFaultsDto) -> Result<()> {
+    for (field, v) in [
+        ("error_rate", f.error_rate),
+        ("bad_record_rate", f.bad_record_rate),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(DesktopError::Invalid {
+                field,
+                message: "must be between 0 and 1".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The panel's switches onto the sandbox's full fault set; faults the panel does not show
+/// are left as they are.
+fn apply_faults(x: &mut Faults, f: &SandboxFaultsDto) {
+    x.error_rate = f.error_rate;
+    x.error_burst = f.error_burst;
+    x.rate_limit_burst = f.rate_limit_burst;
+    x.retry_after = match f.retry_after_secs {
+        Some(s) => RetryAfter::Seconds(s),
+        None => RetryAfter::None,
+    };
+    x.latency_ms = f.latency_ms;
+    x.bad_record_rate = f.bad_record_rate;
+    x.schema_drift = if f.schema_drift {
+        vec![SchemaDrift {
+            entity: Entity::Customers,
+            rename: Some(("email".into(), "email_address".into())),
+            retype: None,
+        }]
+    } else {
+        Vec::new()
+    };
+}
+
+fn sandbox_dto(slot: Option<&SandboxSlot>, connection_id: Option<String>) -> SandboxDto {
+    match slot {
+        Some(s) => SandboxDto {
+            running: true,
+            base_url: Some(s.sandbox.base_url()),
+            connection_id,
+            faults: s.faults.clone(),
+            data_requests: s.sandbox.stats().data_requests,
+        },
+        None => SandboxDto {
+            running: false,
+            base_url: None,
+            connection_id,
+            faults: SandboxFaultsDto::default(),
+            data_requests: 0,
+        },
+    }
+}

@@ -1,0 +1,215 @@
+//! Syncdesk's desktop app: a thin Tauri 2 shell over the engine (docs/desktop.md). It owns the
+//! window, the tray, native notifications and the app's lifetime; everything about syncing
+//! is the engine's. Secrets only ever flow inward, from a form to the keychain.
+
+pub mod commands;
+pub mod desktop;
+pub mod error;
+pub mod notify;
+mod tray;
+
+use std::process::ExitCode;
+
+use syncdesk_dto::{EventDto, NavigateDto};
+use syncdesk_engine::{Event, KeyringSecretStore};
+use tauri::{AppHandle, Emitter, Manager, RunEvent};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::desktop::{Desktop, DesktopOptions, KEYRING_SERVICE};
+
+/// Engine events for the UI.
+pub const EVENT: &str = "syncdesk://event";
+/// Requests to open a view (notification clicks, tray entries).
+pub const NAVIGATE: &str = "syncdesk://navigate";
+
+/// Everything the app runs in the background, so exit can stop it and wait for it.
+#[derive(Debug, Clone, Default)]
+struct Background {
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Start the app and run it until it exits.
+pub fn run() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SYNCDESK_LOG")
+                .unwrap_or_else(|_| "warn,syncdesk_desktop=info,syncdesk_engine=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let desktop = match DesktopOptions::from_env()
+        .and_then(|o| tauri::async_runtime::block_on(Desktop::open(o)))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "Syncdesk cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(data_dir = %desktop.data_dir().display(), "starting");
+    let background = Background::default();
+    let app = tauri::Builder::default()
+        // First, so a second launch only brings the first one forward.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            show_main(app)
+        }))
+        .manage(desktop)
+        .manage(background.clone())
+        .invoke_handler(commands::handler())
+        .setup(|app| {
+            let handle = app.handle().clone();
+            if let Err(e) = tray::create(&handle) {
+                // No tray host is not a reason to refuse to start; the window has it all.
+                tracing::warn!(error = %e, "no tray icon");
+            }
+            start_background(&handle);
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "Syncdesk cannot open its window");
+            return ExitCode::FAILURE;
+        }
+    };
+    app.run(|app, event| {
+        if let RunEvent::Exit = event {
+            shutdown(app);
+        }
+    });
+    ExitCode::SUCCESS
+}
+
+/// Spawn onto Tauri's runtime (setup and event callbacks run outside it), tracked so exit
+/// can wait for it.
+fn spawn<F>(tasks: &TaskTracker, fut: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let tauri::async_runtime::RuntimeHandle::Tokio(rt) = tauri::async_runtime::handle();
+    tasks.spawn_on(fut, &rt);
+}
+
+fn start_background(app: &AppHandle) {
+    let bg = app.state::<Background>().inner().clone();
+    // The worker: schedules and automatic retries (R-A1), and crash recovery at start.
+    let a = app.clone();
+    let stop = bg.cancel.child_token();
+    spawn(&bg.tasks, async move {
+        let desktop = a.state::<Desktop>();
+        desktop.set_worker_running(true);
+        if let Err(e) = desktop.engine().run_worker(stop).await {
+            tracing::error!(error = %e, "worker stopped");
+        }
+        desktop.set_worker_running(false);
+    });
+    // What the app can rely on around it: said once at start, so the UI can explain it.
+    let a = app.clone();
+    spawn(&bg.tasks, async move {
+        let store = KeyringSecretStore::new(KEYRING_SERVICE);
+        let r = tokio::task::spawn_blocking(move || store.probe())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(e) = &r {
+            tracing::warn!(error = %e, "keychain unavailable");
+        }
+        a.state::<Desktop>().set_keychain(r);
+    });
+    let a = app.clone();
+    spawn(&bg.tasks, async move {
+        let r = notify::probe().await.map(|_| ()).map_err(|e| e.to_string());
+        if let Err(e) = &r {
+            tracing::warn!(error = %e, "native notifications unavailable");
+        }
+        a.state::<Desktop>().set_notifications(r);
+        if let Err(e) = tray::refresh(&a).await {
+            tracing::warn!(error = %e, "tray not refreshed");
+        }
+    });
+    // Engine events → the UI, the tray, and native notifications.
+    let a = app.clone();
+    let mut rx = app.state::<Desktop>().engine().subscribe();
+    let cancel = bg.cancel.clone();
+    let tasks = bg.tasks.clone();
+    spawn(&bg.tasks, async move {
+        loop {
+            let ev = tokio::select! {
+                () = cancel.cancelled() => break,
+                r = rx.recv() => match r {
+                    Ok(ev) => ev,
+                    // The UI refetches on the next event; nothing is lost but progress ticks.
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "event forwarder lagged");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+            };
+            on_event(&a, &ev, &cancel, &tasks).await;
+        }
+    });
+}
+
+async fn on_event(app: &AppHandle, ev: &Event, cancel: &CancellationToken, tasks: &TaskTracker) {
+    if let Err(e) = app.emit(EVENT, EventDto::from(ev)) {
+        tracing::warn!(error = %e, "event not delivered to the window");
+    }
+    if !notify::may_notify(ev) && !matches!(ev, Event::ExecutionFinished { .. }) {
+        return;
+    }
+    if let Err(e) = tray::refresh(app).await {
+        tracing::warn!(error = %e, "tray not refreshed");
+    }
+    if notify::may_notify(ev) {
+        // Waiting for a click can take hours: one tracked task per notification.
+        let (a, ev, cancel) = (app.clone(), ev.clone(), cancel.clone());
+        spawn(tasks, async move {
+            let target = notify::on_event(&a.state::<Desktop>(), &ev, &cancel).await;
+            if let Some(t) = target {
+                navigate(&a, &t.view, t.id.as_deref());
+            }
+        });
+    }
+}
+
+/// Bring the main window forward.
+pub fn show_main(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.unminimize();
+        let _ = w.show();
+        let _ = w.set_focus();
+    }
+}
+
+/// Bring the window forward and ask the UI to open a view. Only ever a request to show
+/// something: the UI loads what it shows through the same commands as any click.
+pub fn navigate(app: &AppHandle, view: &str, id: Option<&str>) {
+    show_main(app);
+    let req = NavigateDto {
+        view: view.to_string(),
+        id: id.map(str::to_string),
+    };
+    if let Err(e) = app.emit(NAVIGATE, req) {
+        tracing::warn!(error = %e, "navigate request not delivered");
+    }
+}
+
+/// Exit: stop the background tasks and wait for them, stop the sandbox, then let the engine
+/// finish its runs and close the database.
+fn shutdown(app: &AppHandle) {
+    let bg = app.state::<Background>().inner().clone();
+    bg.cancel.cancel();
+    bg.tasks.close();
+    let desktop = app.state::<Desktop>();
+    tauri::async_runtime::block_on(async {
+        bg.tasks.wait().await;
+        desktop.stop_sandbox().await;
+        desktop.engine().shutdown().await;
+    });
+    tracing::info!("stopped");
+}
