@@ -2,7 +2,7 @@
 # Installs what Syncdesk needs to build and test on Debian/Ubuntu (run as root, or with sudo
 # available): the engine's keychain client, the Tauri 2 desktop app's WebKit stack, and the
 # display, notification daemon, WebDriver and browser its tests drive. Safe to run again: it
-# installs only what is missing, and runs `npm ci` in ui/ only when the lockfile changed.
+# installs only what is missing, and runs `npm ci` in ui/ only when its dependencies are missing or stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,13 +37,10 @@ fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: no Rust toolchain (cargo) found; install Rust 1.90 or newer with rustup" >&2; exit 1; }
 command -v npm >/dev/null 2>&1 || { echo "setup: no Node.js/npm found; install Node 20.19 or newer" >&2; exit 1; }
 
-# The UI's dependencies (and the Tauri CLI), from the lockfile; skipped when already current.
-if [ -f ui/package-lock.json ]; then
-  stamp=ui/node_modules/.syncdesk-lock
-  if [ ! -f "$stamp" ] || ! cmp -s ui/package-lock.json "$stamp"; then
-    echo "setup: npm ci in ui/"
-    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
-    cp ui/package-lock.json "$stamp"
-  fi
+# The UI's dependencies, from the lockfile: only when ui/node_modules is missing or older than
+# the lockfile (npm writes node_modules/.package-lock.json on every install).
+if [ -f ui/package-lock.json ] && [ ! ui/node_modules/.package-lock.json -nt ui/package-lock.json ]; then
+  echo "setup: npm ci in ui/"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: ok ($(cargo --version), node $(node --version))"
