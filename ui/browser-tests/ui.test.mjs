@@ -84,10 +84,11 @@ describe("Syncdesk UI against mocked IPC", () => {
     await page.click(tid(T.loadMore));
     await page.waitForFunction((sel) => document.querySelectorAll(sel).length > 10, tid(T.errorRow));
     await page.selectOption(tid(T.errorKindFilter), "TransformError");
-    await page.waitForFunction(
-      (sel) => [...document.querySelectorAll(sel)].every((r) => r.getAttribute("data-kind") === "TransformError"),
-      tid(T.errorRow),
-    );
+    // Wait for the filtered page itself: rows present (not the loading state) and all of that kind.
+    await page.waitForFunction((sel) => {
+      const rows = [...document.querySelectorAll(sel)];
+      return rows.length > 0 && rows.every((r) => r.getAttribute("data-kind") === "TransformError");
+    }, tid(T.errorRow));
     assert.equal(await page.locator(tid(T.errorRow)).count(), 5);
     await page.click(tid(`${T.diagnosisActionPrefix}open_failed_records`));
     await page.waitForURL(/#\/jobs\/j1customers\/failed/);
