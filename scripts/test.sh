@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite: formatting, lints, unit and integration tests,
 # the keychain tests against a real gnome-keyring, and the process restart tests.
-# The desktop app (src-tauri, ui) has its own script, scripts/test-desktop.sh, run after
-# these when SYNCDESK_TEST_DESKTOP=1 (it builds WebKit code: see docs/desktop.md).
+# Then the UI's component and browser tests (scripts/test-ui.sh). The desktop shell
+# (src-tauri) and the end-to-end test have their own script, scripts/test-desktop.sh, run
+# after these when SYNCDESK_TEST_DESKTOP=1 (it builds WebKit code: see docs/desktop.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -23,6 +24,13 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$1} END {print s+0}')
+# The UI's component and browser tests (TAP counts: "# pass N" / "# fail N").
+set +e
+bash scripts/test-ui.sh 2>&1 | tee "${CARGO_TARGET_DIR}/test-ui-output.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+set -e
+passed=$((passed + $(grep -Eo '^# pass [0-9]+' "${CARGO_TARGET_DIR}/test-ui-output.txt" | awk '{s+=$3} END {print s+0}')))
+failed=$((failed + $(grep -Eo '^# fail [0-9]+' "${CARGO_TARGET_DIR}/test-ui-output.txt" | awk '{s+=$3} END {print s+0}')))
 if [ "${SYNCDESK_TEST_DESKTOP:-0}" = 1 ]; then
   set +e
   bash scripts/test-desktop.sh 2>&1 | tee "${CARGO_TARGET_DIR}/test-desktop-summary.txt"

@@ -662,7 +662,7 @@ impl Engine {
             .failed_records(
                 &job.connection_id,
                 &job.entity,
-                &[RecordState::DeadLetter],
+                RecordState::DeadLetter,
                 page,
             )
             .await
@@ -673,12 +673,7 @@ impl Engine {
         let job = self.inner.store.job(job).await?;
         self.inner
             .store
-            .failed_records(
-                &job.connection_id,
-                &job.entity,
-                &[RecordState::Failing],
-                page,
-            )
+            .failed_records(&job.connection_id, &job.entity, RecordState::Failing, page)
             .await
     }
 

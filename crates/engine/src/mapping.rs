@@ -514,9 +514,15 @@ fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFai
 
 /// Stable content hash of a mapped record (create/update/skip-unchanged).
 pub fn content_hash(fields: &Map<String, Value>) -> String {
+    serialize_and_hash(fields).1
+}
+
+/// The record as stored (JSON text) and its content hash, from one serialisation.
+pub fn serialize_and_hash(fields: &Map<String, Value>) -> (String, String) {
     // serde_json's Map is ordered by key (no preserve_order), so this is canonical.
-    let bytes = serde_json::to_vec(fields).expect("a JSON map serialises");
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
+    let text = serde_json::to_string(fields).expect("a JSON map serialises");
+    let hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()));
+    (text, hash)
 }
 
 /// The natural key of a mapped record: the key fields' values joined, or `None` when any is

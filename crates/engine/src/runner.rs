@@ -14,7 +14,7 @@ use crate::connector::{record_id, Connector, FetchedPage, Pager, RequestPolicy, 
 use crate::engine::Inner;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::mapping::{content_hash, natural_key, Mapped, MappingPlan, RecordFailure};
+use crate::mapping::{natural_key, serialize_and_hash, Mapped, MappingPlan, RecordFailure};
 use crate::model::{
     AlertKind, Connection, ConnectionStatus, Execution, ExecutionStatus, FailureKind, Job, Mode,
     RecordErrorKind, Trigger,
@@ -528,7 +528,7 @@ impl Run {
         dup_on: bool,
     ) -> Outcome {
         let now = self.inner.clock.now();
-        let hash = content_hash(&m.fields);
+        let (data, hash) = serialize_and_hash(&m.fields);
         let key = natural_key(&m.fields, &self.job.settings.natural_keys);
         let linked = existing.and_then(|r| r.local_id.clone());
         let was_failing = existing.is_some_and(|r| r.state() != RecordState::Ok);
@@ -556,7 +556,7 @@ impl Run {
                 w.records.push(RecordUpsert {
                     id: local.clone(),
                     natural_key: key,
-                    data: Value::Object(m.fields).to_string(),
+                    data,
                     content_hash: hash.clone(),
                 });
                 w.refs.push(ok_ref(Some(local), Some(hash)));
@@ -588,7 +588,7 @@ impl Run {
                 w.records.push(RecordUpsert {
                     id: local.clone(),
                     natural_key: key,
-                    data: Value::Object(m.fields).to_string(),
+                    data,
                     content_hash: hash.clone(),
                 });
                 w.refs.push(ok_ref(Some(local), Some(hash)));

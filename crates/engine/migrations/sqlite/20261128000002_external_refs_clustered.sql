@@ -24,3 +24,10 @@ DROP TABLE external_refs;
 ALTER TABLE external_refs_new RENAME TO external_refs;
 CREATE INDEX external_refs_state ON external_refs (connection_id, entity, state, external_id) WHERE state <> 'ok';
 CREATE INDEX external_refs_local ON external_refs (local_id);
+
+-- Failed Records (R-D3) pages by most recently failed: index that order so deep pages are
+-- as cheap as the first. Every record that is not 'ok' has failed at least once.
+UPDATE external_refs SET last_failed_at = COALESCE(first_failed_at, 0)
+    WHERE state <> 'ok' AND last_failed_at IS NULL;
+CREATE INDEX external_refs_failed ON external_refs (connection_id, entity, state, last_failed_at, external_id)
+    WHERE state <> 'ok';

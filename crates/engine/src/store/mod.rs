@@ -144,3 +144,60 @@ pub(crate) fn page_of<T>(
     };
     crate::Page { items, next_cursor }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// A database created before `external_refs` was clustered keeps every reference and
+    /// its failure memory through the migration.
+    #[tokio::test]
+    async fn clustering_external_refs_keeps_existing_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        let mut first = sqlx::migrate!("./migrations/sqlite");
+        first.migrations = first.migrations[..1].to_vec().into();
+        first.run(&mut c).await.unwrap();
+        sqlx::query(
+            "INSERT INTO records (id, entity, natural_key, data, content_hash, created_at, updated_at)
+             VALUES ('loc1', 'customers', 'a@x', '{}', 'h1', 1, 1)",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO external_refs (connection_id, entity, external_id, local_id, content_hash, state, strikes, last_error, last_payload)
+             VALUES ('c', 'customers', 'cus_1', 'loc1', 'h1', 'ok', 0, NULL, NULL),
+                    ('c', 'customers', 'cus_2', NULL, NULL, 'dead_letter', 3, 'ValidationError - x', '{\"id\":\"cus_2\"}')",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c.close().await.unwrap();
+
+        let store = Store::open(&path).await.unwrap();
+        let refs = store
+            .refs_for("c", "customers", &["cus_1".into(), "cus_2".into()])
+            .await
+            .unwrap();
+        assert_eq!(refs["cus_1"].local_id.as_deref(), Some("loc1"));
+        assert_eq!(refs["cus_2"].state(), crate::RecordState::DeadLetter);
+        assert_eq!(
+            refs["cus_2"].last_payload.as_deref(),
+            Some("{\"id\":\"cus_2\"}")
+        );
+        let (clustered,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pragma_table_list WHERE name = 'external_refs' AND wr = 1",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(clustered, 1, "external_refs is WITHOUT ROWID");
+        store.close().await;
+    }
+}
