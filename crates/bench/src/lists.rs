@@ -65,7 +65,7 @@ pub async fn measure(dir: &std::path::Path, rows: usize) -> Result<Vec<ListFigur
     let big_exec = "exec_0000000000".to_string();
 
     // First pages, repeated: what opening a view costs.
-    let mut first = |name: &str| (name.to_string(), Vec::<f64>::new());
+    let first = |name: &str| (name.to_string(), Vec::<f64>::new());
     let (n1, mut s1) = first("executions");
     let (n2, mut s2) = first("error log");
     let (n3, mut s3) = first("error log, kind filter");

@@ -80,7 +80,7 @@ fn run(args: Args) -> Result<(), String> {
             return Err(format!("--pages: {p} is not within 1..=1000"));
         }
     }
-    if args.sizes.iter().any(|&n| n == 0) {
+    if args.sizes.contains(&0) {
         return Err("--sizes: sizes must be positive".into());
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
