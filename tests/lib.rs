@@ -88,3 +88,29 @@ pub fn database_contains(dir: &Path, needle: &str) -> bool {
 pub fn json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
 }
+
+/// What `secret-tool` finds stored under `service`: (account, secret) pairs.
+pub fn secret_tool_values(service: &str) -> Vec<(String, String)> {
+    let out = std::process::Command::new("secret-tool")
+        .args(["search", "--all", "--unlock", "service", service])
+        .output()
+        .expect("secret-tool runs");
+    // secret-tool prints each item's secret on stdout and its attributes on stderr, items in
+    // the same order on both: pair them up.
+    let secrets = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("secret = ").map(str::to_string))
+        .collect::<Vec<_>>();
+    let users = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("attribute.username = ").map(str::to_string))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        secrets.len(),
+        users.len(),
+        "secret-tool output:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    users.into_iter().zip(secrets).collect()
+}

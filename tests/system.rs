@@ -47,31 +47,6 @@ async fn setup(dir: &std::path::Path, sandbox: &Sandbox, extra_job_args: &[&str]
     expect_status(&syncdesk(dir, &args, &[], None).await, 0);
 }
 
-fn secret_tool_values(service: &str) -> Vec<(String, String)> {
-    let out = std::process::Command::new("secret-tool")
-        .args(["search", "--all", "--unlock", "service", service])
-        .output()
-        .expect("secret-tool runs");
-    // secret-tool prints each item's secret on stdout and its attributes on stderr, items in
-    // the same order on both: pair them up.
-    let secrets = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("secret = ").map(str::to_string))
-        .collect::<Vec<_>>();
-    let users = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter_map(|l| l.strip_prefix("attribute.username = ").map(str::to_string))
-        .collect::<Vec<_>>();
-    assert_eq!(
-        secrets.len(),
-        users.len(),
-        "secret-tool output:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    users.into_iter().zip(secrets).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keychain_holds_the_secrets_and_the_database_does_not() {
     let sandbox = Sandbox::start(SandboxConfig {

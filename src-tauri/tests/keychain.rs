@@ -1,32 +1,17 @@
 //! Secrets go to the real OS keychain (gnome-keyring's Secret Service, through
 //! scripts/with-keyring.sh) and nowhere else: not the database, not anything the UI receives.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use support::pull_job;
 use syncdesk_desktop::desktop::{Desktop, DesktopOptions, KEYRING_SERVICE};
-use syncdesk_dto::{NewConnectionDto, NewJobDto};
+use syncdesk_dto::NewConnectionDto;
 use syncdesk_engine::KeyringSecretStore;
 use syncdesk_sandbox::{Sandbox, SandboxConfig};
-
-/// What `secret-tool` finds under our service: (account, secret) pairs.
-fn secret_tool_search() -> Vec<(String, String)> {
-    let out = std::process::Command::new("secret-tool")
-        .args(["search", "--all", "--unlock", "service", KEYRING_SERVICE])
-        .output()
-        .expect("secret-tool (apt: libsecret-tools) runs");
-    // Each item's secret goes to stdout and its attributes to stderr, in the same order.
-    let secrets = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("secret = ").map(str::to_string))
-        .collect::<Vec<_>>();
-    let users = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter_map(|l| l.strip_prefix("attribute.username = ").map(str::to_string))
-        .collect::<Vec<_>>();
-    assert_eq!(secrets.len(), users.len(), "{out:?}");
-    users.into_iter().zip(secrets).collect()
-}
+use syncdesk_system_tests::secret_tool_values;
 
 fn stored(found: &[(String, String)], account: &str) -> Option<String> {
     found
@@ -78,16 +63,7 @@ async fn connection_secrets_live_in_the_keychain_only() {
         .unwrap();
     // A run makes the engine fetch and keep an access token too.
     let job = desktop
-        .job_create(NewJobDto {
-            name: "customers".into(),
-            connection: conn.id.clone(),
-            entity: "customers".into(),
-            direction: None,
-            mode: None,
-            schedule: None,
-            enabled: None,
-            settings: None,
-        })
+        .job_create(pull_job(&conn.id, "customers"))
         .await
         .unwrap();
     let started = desktop.job_run(job.id.clone()).await.unwrap();
@@ -102,7 +78,7 @@ async fn connection_secrets_live_in_the_keychain_only() {
     };
     assert_eq!(done.execution.status, "completed", "{:?}", done.execution);
 
-    let search = secret_tool_search();
+    let search = secret_tool_values(KEYRING_SERVICE);
     let found = stored(&search, &format!("{}/client_secret", conn.id));
     assert_eq!(found.as_deref(), Some(client_secret.as_str()), "{search:?}");
     let token = stored(&search, &format!("{}/access_token", conn.id))

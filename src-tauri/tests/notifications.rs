@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::*;
 use syncdesk_desktop::desktop::{Desktop, DesktopOptions};
 use syncdesk_desktop::notify;
-use syncdesk_dto::{NavigateDto, NewJobDto, SandboxFaultsDto};
+use syncdesk_dto::{NavigateDto, SandboxFaultsDto};
 use syncdesk_engine::{Event, MemorySecretStore};
 use tokio_util::sync::CancellationToken;
 
@@ -51,16 +51,7 @@ async fn a_tripped_breaker_notifies_and_a_click_opens_its_execution() {
     let sb = desktop.sandbox_start().await.unwrap();
     let conn = sb.connection_id.expect("sandbox connection");
     let job = desktop
-        .job_create(NewJobDto {
-            name: "customers".into(),
-            connection: conn,
-            entity: "customers".into(),
-            direction: None,
-            mode: None,
-            schedule: None,
-            enabled: None,
-            settings: None,
-        })
+        .job_create(pull_job(&conn, "customers"))
         .await
         .unwrap();
     // Every customer arrives without `email`: all fail, the breaker trips at 10 (R-B1).

@@ -1,17 +1,14 @@
 //! List latency of the queries the UI pages through (executions, an execution's error log,
 //! Failed Records) at a given number of rows, through the engine's public API.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
-use syncdesk_engine::{
-    ConnectorSpec, Direction, Engine, EngineOptions, MemorySecretStore, Mode, NewConnection,
-    NewJob, PageRequest, RecordErrorKind, Secret, SecretKind, SystemClock,
-};
-use syncdesk_sandbox::CONNECTOR_SPEC;
+use syncdesk_engine::{Engine, PageRequest, RecordErrorKind};
+
+use crate::phases::{create_job, open_engine};
 
 /// One list query's latency.
 #[derive(Debug, Clone, Serialize)]
@@ -28,30 +25,9 @@ const PAGE: u32 = 50;
 
 pub async fn measure(dir: &std::path::Path, rows: usize) -> Result<Vec<ListFigure>, String> {
     let db = dir.join("lists.db");
-    let engine = open(&db).await?;
-    engine
-        .create_connection(NewConnection {
-            name: "sandbox".into(),
-            spec: ConnectorSpec::parse(CONNECTOR_SPEC).map_err(|e| e.to_string())?,
-            base_url: Some("http://127.0.0.1:9".into()),
-            client_id: Some("c".into()),
-            secrets: vec![(SecretKind::ClientSecret, Secret::new("s"))],
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let job = engine
-        .create_job(NewJob {
-            name: "customers".into(),
-            connection: "sandbox".into(),
-            entity: "customers".into(),
-            direction: Direction::Pull,
-            mode: Mode::Incremental,
-            schedule: None,
-            enabled: true,
-            settings: Default::default(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let engine = open_engine(&db).await?;
+    // Nothing is pulled: the rows are written straight to the file below.
+    let job = create_job(&engine, "http://127.0.0.1:9").await?;
     let conn_id = engine
         .connection("sandbox")
         .await
@@ -60,102 +36,98 @@ pub async fn measure(dir: &std::path::Path, rows: usize) -> Result<Vec<ListFigur
     engine.shutdown().await;
     fill(&db, &job.id, &conn_id, rows).await?;
 
-    let engine = open(&db).await?;
+    let engine = open_engine(&db).await?;
     let mut out = Vec::new();
-    let big_exec = "exec_0000000000".to_string();
-
-    // First pages, repeated: what opening a view costs.
-    let first = |name: &str| (name.to_string(), Vec::<f64>::new());
-    let (n1, mut s1) = first("executions");
-    let (n2, mut s2) = first("error log");
-    let (n3, mut s3) = first("error log, kind filter");
-    let (n4, mut s4) = first("failed records");
-    for _ in 0..200 {
-        s1.push(time(engine.executions(Some("customers"), &PageRequest::first(PAGE))).await?);
-        s2.push(time(engine.record_errors(&big_exec, None, &PageRequest::first(PAGE))).await?);
-        s3.push(
-            time(engine.record_errors(
-                &big_exec,
-                Some(RecordErrorKind::ReferenceNotFound),
-                &PageRequest::first(PAGE),
-            ))
-            .await?,
-        );
-        s4.push(time(engine.dead_letters("customers", &PageRequest::first(PAGE))).await?);
-    }
-    for (name, s) in [
-        (n1.clone(), s1),
-        (n2.clone(), s2),
-        (n3.clone(), s3),
-        (n4.clone(), s4),
-    ] {
-        out.push(figure(&name, rows, "first page", s));
-    }
-
-    // Every page to the end: deep pages cost what the first does (keyset pagination).
-    macro_rules! walk {
-        ($name:expr, $call:expr) => {{
-            let mut samples = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = PageRequest {
-                    cursor: cursor.clone(),
-                    limit: PAGE,
-                };
-                let t = Instant::now();
-                let p = $call(page).await.map_err(|e| e.to_string())?;
-                samples.push(t.elapsed().as_secs_f64() * 1e3);
-                cursor = p.next_cursor;
-                if cursor.is_none() {
-                    break;
-                }
-            }
-            let deep = samples.split_off(samples.len() / 2);
-            out.push(figure($name, rows, "deep pages (second half)", deep));
-        }};
-    }
-    walk!(&n1, |p: PageRequest| {
-        let e = engine.clone();
-        async move { e.executions(Some("customers"), &p).await }
-    });
-    walk!(&n2, |p: PageRequest| {
-        let e = engine.clone();
-        let x = big_exec.clone();
-        async move { e.record_errors(&x, None, &p).await }
-    });
-    walk!(&n3, |p: PageRequest| {
-        let e = engine.clone();
-        let x = big_exec.clone();
-        async move {
-            e.record_errors(&x, Some(RecordErrorKind::ReferenceNotFound), &p)
-                .await
+    for list in List::ALL {
+        // The first page, repeated: what opening the view costs.
+        let mut first = Vec::with_capacity(200);
+        for _ in 0..200 {
+            let t = Instant::now();
+            list.page(&engine, PageRequest::first(PAGE)).await?;
+            first.push(t.elapsed().as_secs_f64() * 1e3);
         }
-    });
-    walk!(&n4, |p: PageRequest| {
-        let e = engine.clone();
-        async move { e.dead_letters("customers", &p).await }
-    });
+        out.push(figure(list.name(), rows, "first page", first));
+        // Every page to the end: deep pages cost what the first does (keyset pagination).
+        let mut samples = Vec::new();
+        let mut cursor = None;
+        loop {
+            let t = Instant::now();
+            cursor = list
+                .page(
+                    &engine,
+                    PageRequest {
+                        cursor,
+                        limit: PAGE,
+                    },
+                )
+                .await?;
+            samples.push(t.elapsed().as_secs_f64() * 1e3);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let deep = samples.split_off(samples.len() / 2);
+        out.push(figure(list.name(), rows, "deep pages (second half)", deep));
+    }
     engine.shutdown().await;
     Ok(out)
 }
 
-async fn open(db: &std::path::Path) -> Result<Engine, String> {
-    Engine::open(EngineOptions {
-        database: db.to_path_buf(),
-        secrets: Arc::new(MemorySecretStore::default()),
-        clock: Arc::new(SystemClock),
-        actor: "bench".into(),
-    })
-    .await
-    .map_err(|e| e.to_string())
+/// The lists the UI pages through.
+#[derive(Debug, Clone, Copy)]
+enum List {
+    Executions,
+    ErrorLog,
+    ErrorLogByKind,
+    FailedRecords,
 }
 
-async fn time<T>(
-    f: impl std::future::Future<Output = syncdesk_engine::Result<T>>,
-) -> Result<f64, String> {
-    let t = Instant::now();
-    f.await.map_err(|e| e.to_string())?;
-    Ok(t.elapsed().as_secs_f64() * 1e3)
+/// The execution `fill` gives every error row to.
+const BIG_EXECUTION: &str = "exec_0000000000";
+
+impl List {
+    const ALL: [List; 4] = [
+        List::Executions,
+        List::ErrorLog,
+        List::ErrorLogByKind,
+        List::FailedRecords,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            List::Executions => "executions",
+            List::ErrorLog => "error log",
+            List::ErrorLogByKind => "error log, kind filter",
+            List::FailedRecords => "failed records",
+        }
+    }
+
+    /// Fetch one page; the cursor of the next.
+    async fn page(self, engine: &Engine, page: PageRequest) -> Result<Option<String>, String> {
+        let next = match self {
+            List::Executions => engine
+                .executions(Some("customers"), &page)
+                .await
+                .map(|p| p.next_cursor),
+            List::ErrorLog => engine
+                .record_errors(BIG_EXECUTION, None, &page)
+                .await
+                .map(|p| p.next_cursor),
+            List::ErrorLogByKind => engine
+                .record_errors(
+                    BIG_EXECUTION,
+                    Some(RecordErrorKind::ReferenceNotFound),
+                    &page,
+                )
+                .await
+                .map(|p| p.next_cursor),
+            List::FailedRecords => engine
+                .dead_letters("customers", &page)
+                .await
+                .map(|p| p.next_cursor),
+        };
+        next.map_err(|e| e.to_string())
+    }
 }
 
 fn figure(list: &str, rows: usize, case: &str, mut samples: Vec<f64>) -> ListFigure {
@@ -223,7 +195,7 @@ async fn fill(db: &std::path::Path, job: &str, conn_id: &str, rows: usize) -> Re
         );
         q.push_values(chunk, |mut b, &i| {
             let kind = RecordErrorKind::ALL[i % RecordErrorKind::ALL.len()];
-            b.push_bind("exec_0000000000")
+            b.push_bind(BIG_EXECUTION)
                 .push_bind(conn_id)
                 .push_bind("customers")
                 .push_bind(format!("cus_{i:08}"))

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use syncdesk_engine::{
-    ConnectorSpec, Direction, Engine, EngineOptions, MemorySecretStore, Mode, NewConnection,
+    ConnectorSpec, Direction, Engine, EngineOptions, Job, MemorySecretStore, Mode, NewConnection,
     NewJob, RunOptions, Secret, SecretKind, Store, SystemClock,
 };
 use syncdesk_sandbox::{Entity, Sandbox, SandboxConfig, CONNECTOR_SPEC};
@@ -204,42 +204,21 @@ async fn engine(
     first: bool,
     faults: bool,
 ) -> Result<PhaseResult, String> {
-    let engine = Engine::open(EngineOptions {
-        database: db.to_path_buf(),
-        secrets: Arc::new(MemorySecretStore::default()),
-        clock: Arc::new(SystemClock),
-        actor: "bench".into(),
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let engine = open_engine(db).await?;
     if first {
+        let job = create_job(&engine, url).await?;
         engine
-            .create_connection(NewConnection {
-                name: "sandbox".into(),
-                spec: ConnectorSpec::parse(CONNECTOR_SPEC).map_err(|e| e.to_string())?,
-                base_url: Some(url.to_string()),
-                client_id: Some(CLIENT_ID.into()),
-                secrets: vec![(SecretKind::ClientSecret, Secret::new(CLIENT_SECRET))],
+            .update_job(&job.id, |j| {
+                j.settings.batch_size = page;
+                if faults {
+                    // The fault profile shortens the waits by configuration, as an admin could.
+                    j.settings.backoff_secs = vec![0];
+                    j.settings.max_rate_limit_waits = 1000;
+                }
+                Ok(())
             })
             .await
             .map_err(|e| e.to_string())?;
-        let mut job = NewJob {
-            name: "customers".into(),
-            connection: "sandbox".into(),
-            entity: "customers".into(),
-            direction: Direction::Pull,
-            mode: Mode::Incremental,
-            schedule: None,
-            enabled: true,
-            settings: Default::default(),
-        };
-        job.settings.batch_size = page;
-        if faults {
-            // The fault profile shortens the waits by configuration, as an admin could.
-            job.settings.backoff_secs = vec![0];
-            job.settings.max_rate_limit_waits = 1000;
-        }
-        engine.create_job(job).await.map_err(|e| e.to_string())?;
     } else {
         // Secrets live in memory only: give this process its own copy.
         engine
@@ -269,4 +248,44 @@ async fn engine(
             exec.status, c.created, c.updated, c.skipped, c.failed, exec.request_retries, exec.rate_limit_waits
         ),
     })
+}
+
+/// An engine on `db` with secrets in memory and the real clock.
+pub async fn open_engine(db: &std::path::Path) -> Result<Engine, String> {
+    Engine::open(EngineOptions {
+        database: db.to_path_buf(),
+        secrets: Arc::new(MemorySecretStore::default()),
+        clock: Arc::new(SystemClock),
+        actor: "bench".into(),
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// The `sandbox` connection to `url` and an incremental pull job `customers` on it, with
+/// default settings; returns the job as created.
+pub async fn create_job(engine: &Engine, url: &str) -> Result<Job, String> {
+    engine
+        .create_connection(NewConnection {
+            name: "sandbox".into(),
+            spec: ConnectorSpec::parse(CONNECTOR_SPEC).map_err(|e| e.to_string())?,
+            base_url: Some(url.to_string()),
+            client_id: Some(CLIENT_ID.into()),
+            secrets: vec![(SecretKind::ClientSecret, Secret::new(CLIENT_SECRET))],
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    engine
+        .create_job(NewJob {
+            name: "customers".into(),
+            connection: "sandbox".into(),
+            entity: "customers".into(),
+            direction: Direction::Pull,
+            mode: Mode::Incremental,
+            schedule: None,
+            enabled: true,
+            settings: Default::default(),
+        })
+        .await
+        .map_err(|e| e.to_string())
 }

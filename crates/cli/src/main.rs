@@ -1061,12 +1061,17 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
         }
         JobCmd::List(l) => {
             let e = open(cli).await?;
-            let p = e.jobs(&req(l)).await?;
-            let mut last = Vec::new();
-            for j in &p.items {
-                last.push(e.store().latest_execution(&j.id).await?);
-            }
+            let p = e.job_summaries(&req(l)).await?;
             e.shutdown().await;
+            let (jobs, last): (Vec<_>, Vec<_>) = p
+                .items
+                .into_iter()
+                .map(|s| (s.job, s.last_execution))
+                .unzip();
+            let p = engine::Page {
+                items: jobs,
+                next_cursor: p.next_cursor,
+            };
             if l.json {
                 return print_json(&page::<_, JobDto>(&p));
             }

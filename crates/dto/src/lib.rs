@@ -31,10 +31,7 @@ impl From<&engine::Connection> for ConnectionDto {
             name: c.name.clone(),
             provider: c.provider.clone(),
             base_url: c.base_url.clone(),
-            auth_kind: serde_json::to_value(c.auth_kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            auth_kind: c.auth_kind.as_str().to_string(),
             status: c.status.to_string(),
             status_note: c.status_note.clone(),
             token_expires_at: ts(c.token_expires_at),
@@ -124,13 +121,7 @@ impl From<&engine::Execution> for ExecutionDto {
             started_at: ts(e.started_at),
             finished_at: ts(e.finished_at),
             duration_ms: e.duration().map(|d| d.num_milliseconds()),
-            counts: CountsDto {
-                processed: e.counts.processed,
-                created: e.counts.created,
-                updated: e.counts.updated,
-                skipped: e.counts.skipped,
-                failed: e.counts.failed,
-            },
+            counts: e.counts.into(),
             excluded: e.excluded,
             batch_in_progress: e.batch_in_progress.clone(),
             failure_kind: e.failure_kind.map(|k| k.to_string()),
@@ -697,7 +688,11 @@ mod bindings {
 
     #[test]
     fn typescript_bindings_in_ui_are_current() {
-        let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings");
+        // Cargo sets the variable at run time too; prefer it, because a test binary reused from a
+        // shared target dir may have been compiled in another checkout of the repository.
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let committed = manifest_dir.join("../../ui/src/bindings");
         if std::env::var_os("SYNCDESK_BLESS_BINDINGS").is_some() {
             let _ = std::fs::remove_dir_all(&committed);
             render(&committed);

@@ -851,69 +851,40 @@ impl Engine {
 
     // ---- desktop summaries ----------------------------------------------------------
 
-    /// Jobs with their newest run (not counting single-record retries) and the size of their
-    /// Failed Records tab: the dashboard in one call.
+    /// Jobs with their newest run and the number of records in their Failed Records tab:
+    /// the dashboard in one call, three queries per page whatever its length.
     pub async fn job_summaries(&self, page: &PageRequest) -> Result<Page<JobSummary>> {
-        let jobs = self.inner.store.jobs(page).await?;
-        let mut items = Vec::with_capacity(jobs.items.len());
-        for job in jobs.items {
-            let last_execution = self.inner.store.latest_execution(&job.id).await?;
-            let (dead_letters,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM external_refs \
-                 WHERE connection_id = ? AND entity = ? AND state = 'dead_letter'",
-            )
-            .bind(&job.connection_id)
-            .bind(&job.entity)
-            .fetch_one(self.inner.store.pool())
-            .await?;
-            items.push(JobSummary {
+        let store = &self.inner.store;
+        let jobs = store.jobs(page).await?;
+        let ids: Vec<String> = jobs.items.iter().map(|j| j.id.clone()).collect();
+        let pairs: Vec<(String, String)> = jobs
+            .items
+            .iter()
+            .map(|j| (j.connection_id.clone(), j.entity.clone()))
+            .collect();
+        let mut last = store.latest_executions(&ids).await?;
+        let dead = store.dead_letter_counts(&pairs).await?;
+        let items = jobs
+            .items
+            .into_iter()
+            .map(|job| JobSummary {
+                last_execution: last.remove(&job.id),
+                dead_letters: dead
+                    .get(&(job.connection_id.clone(), job.entity.clone()))
+                    .copied()
+                    .unwrap_or(0),
                 job,
-                last_execution,
-                dead_letters: u64::try_from(dead_letters).unwrap_or(0),
-            });
-        }
+            })
+            .collect();
         Ok(Page {
             items,
             next_cursor: jobs.next_cursor,
         })
     }
 
-    /// What the tray and dashboard show at a glance: counts only, each one indexed query.
+    /// What the tray and dashboard show at a glance.
     pub async fn health(&self) -> Result<HealthSummary> {
-        let pool = self.inner.store.pool();
-        let (jobs,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
-            .fetch_one(pool)
-            .await?;
-        // A job is failing when its newest finished or running run (queued retries aside)
-        // failed or timed out.
-        let (failing_jobs,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM jobs j WHERE ( \
-               SELECT e.status FROM executions e \
-               WHERE e.job_id = j.id AND e.trigger <> 'record_retry' AND e.status <> 'queued' \
-               ORDER BY e.seq DESC LIMIT 1) IN ('failed', 'timed_out')",
-        )
-        .fetch_one(pool)
-        .await?;
-        let (unread_alerts,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM alerts WHERE read_at IS NULL")
-                .fetch_one(pool)
-                .await?;
-        let (expired_connections,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM connections WHERE status <> 'active'")
-                .fetch_one(pool)
-                .await?;
-        let (dead_letters,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM external_refs WHERE state = 'dead_letter'")
-                .fetch_one(pool)
-                .await?;
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
-        Ok(HealthSummary {
-            jobs: n(jobs),
-            failing_jobs: n(failing_jobs),
-            unread_alerts: n(unread_alerts),
-            expired_connections: n(expired_connections),
-            dead_letters: n(dead_letters),
-        })
+        self.inner.store.health().await
     }
 
     /// Point a connection at a new base URL (the desktop's sandbox gets a new port every
@@ -925,11 +896,9 @@ impl Engine {
     ) -> Result<Connection> {
         let conn = self.inner.store.connection(connection).await?;
         check_base_url(base_url)?;
-        sqlx::query("UPDATE connections SET base_url = ?, updated_at = ? WHERE id = ?")
-            .bind(base_url)
-            .bind(self.inner.clock.now().timestamp_millis())
-            .bind(&conn.id)
-            .execute(self.inner.store.pool())
+        self.inner
+            .store
+            .set_connection_base_url(&conn.id, base_url, self.inner.clock.now())
             .await?;
         self.inner
             .auths
@@ -938,22 +907,4 @@ impl Engine {
             .remove(&conn.id);
         self.inner.store.connection(&conn.id).await
     }
-}
-
-/// A job on the dashboard ([`Engine::job_summaries`]).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct JobSummary {
-    pub job: Job,
-    pub last_execution: Option<Execution>,
-    pub dead_letters: u64,
-}
-
-/// Counts for the tray and dashboard ([`Engine::health`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct HealthSummary {
-    pub jobs: u64,
-    pub failing_jobs: u64,
-    pub unread_alerts: u64,
-    pub expired_connections: u64,
-    pub dead_letters: u64,
 }

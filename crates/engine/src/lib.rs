@@ -20,8 +20,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::ConnectorSpec;
 pub use diagnosis::{Action, Diagnosis};
 pub use engine::{
-    Engine, EngineOptions, ExecutionDetail, HealthSummary, JobSummary, NewConnection, NewJob,
-    RecordRetryOutcome, RunOptions,
+    Engine, EngineOptions, ExecutionDetail, NewConnection, NewJob, RecordRetryOutcome, RunOptions,
 };
 pub use error::{Error, ErrorClass, Result};
 pub use events::Event;

@@ -512,11 +512,6 @@ fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFai
     })
 }
 
-/// Stable content hash of a mapped record (create/update/skip-unchanged).
-pub fn content_hash(fields: &Map<String, Value>) -> String {
-    serialize_and_hash(fields).1
-}
-
 /// The record as stored (JSON text) and its content hash, from one serialisation.
 pub fn serialize_and_hash(fields: &Map<String, Value>) -> (String, String) {
     // serde_json's Map is ordered by key (no preserve_order), so this is canonical.
@@ -685,8 +680,8 @@ mod tests {
         let a = json!({"b": 1, "a": "X"});
         let b = json!({"a": "X", "b": 1});
         assert_eq!(
-            content_hash(a.as_object().unwrap()),
-            content_hash(b.as_object().unwrap())
+            serialize_and_hash(a.as_object().unwrap()),
+            serialize_and_hash(b.as_object().unwrap())
         );
         let keys = vec!["a".to_string()];
         assert_eq!(

@@ -130,21 +130,21 @@ impl ExecutionStatus {
     }
 }
 
-/// How a connection authenticates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthKind {
-    /// OAuth2 client credentials grant; refresh by a new grant (or refresh token when given).
-    Oauth2ClientCredentials,
-    /// OAuth2 authorization code (+PKCE, done by the desktop shell): a stored refresh token.
-    Oauth2RefreshToken,
-    /// A static bearer token.
-    Bearer,
-    /// A static key sent in a header.
-    ApiKey,
-    /// No authentication.
-    None,
-}
+string_enum!(
+    /// How a connection authenticates.
+    AuthKind {
+        /// OAuth2 client credentials grant; refresh by a new grant (or refresh token when given).
+        Oauth2ClientCredentials = "oauth2_client_credentials",
+        /// OAuth2 authorization code (+PKCE, done by the desktop shell): a stored refresh token.
+        Oauth2RefreshToken = "oauth2_refresh_token",
+        /// A static bearer token.
+        Bearer = "bearer",
+        /// A static key sent in a header.
+        ApiKey = "api_key",
+        /// No authentication.
+        None = "none",
+    }
+);
 
 /// A provider account.
 #[derive(Debug, Clone, Serialize)]
@@ -563,6 +563,24 @@ impl PageRequest {
     pub(crate) fn limit(&self) -> i64 {
         i64::from(self.limit.clamp(1, 500))
     }
+}
+
+/// A job on the dashboard ([`crate::Engine::job_summaries`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobSummary {
+    pub job: Job,
+    pub last_execution: Option<Execution>,
+    pub dead_letters: u64,
+}
+
+/// Counts for the tray and dashboard ([`crate::Engine::health`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HealthSummary {
+    pub jobs: u64,
+    pub failing_jobs: u64,
+    pub unread_alerts: u64,
+    pub expired_connections: u64,
+    pub dead_letters: u64,
 }
 
 #[cfg(test)]

@@ -1665,3 +1665,58 @@ async fn r_i4_history_is_newest_first_and_paginated() {
         .iter()
         .all(|e| e.duration().is_some() && e.trigger == Trigger::Manual && e.attempt == 1));
 }
+
+#[tokio::test]
+async fn r_d3_r_i4_job_summaries_show_the_newest_run_and_failed_record_counts() {
+    let h = small().await;
+    let customers = h
+        .job("customers", |j| j.mode = syncdesk_engine::Mode::Full)
+        .await;
+    let products = h.job("products", |_| {}).await;
+    let never = h.job_on("sandbox", "invoices", "invoices", |_| {}).await;
+    h.faults(|f| {
+        f.bad_records = vec![
+            bad(Entity::Customers, "cus_00000003", BadKind::NullRequired),
+            bad(Entity::Customers, "cus_00000009", BadKind::NullRequired),
+        ]
+    });
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(h.run(&customers).await);
+    }
+    h.faults(|f| f.error_burst = 4);
+    let failed = h.run(&products).await;
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+
+    let page = h
+        .engine
+        .job_summaries(&PageRequest::first(50))
+        .await
+        .unwrap();
+    let of = |id: &str| page.items.iter().find(|s| s.job.id == id).unwrap();
+    let c = of(&customers.id);
+    let newest = c.last_execution.as_ref().unwrap();
+    assert_eq!(newest.id, last.unwrap().id);
+    assert_eq!(newest.status, ExecutionStatus::CompletedWithErrors);
+    assert_eq!(c.dead_letters, 2, "both bad records failed three times");
+    // A failed run's newest row is its queued automatic retry (R-A1).
+    let p = of(&products.id);
+    let queued = p.last_execution.as_ref().unwrap();
+    assert_eq!(
+        (queued.status, queued.trigger),
+        (ExecutionStatus::Queued, Trigger::Retry)
+    );
+    assert_eq!(p.dead_letters, 0);
+    assert!(of(&never.id).last_execution.is_none());
+
+    let health = h.engine.health().await.unwrap();
+    assert_eq!(
+        (
+            health.jobs,
+            health.failing_jobs,
+            health.dead_letters,
+            health.expired_connections
+        ),
+        (3, 1, 2, 0)
+    );
+}

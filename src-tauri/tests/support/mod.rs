@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use syncdesk_dto::NewJobDto;
+
 /// A child process killed (and reaped) when dropped.
 #[derive(Debug)]
 pub struct Proc(pub Child);
@@ -145,4 +147,18 @@ pub async fn dunst(dir: &Path, bus: &str, display: &str) -> Proc {
     )
     .await;
     p
+}
+
+/// A job named after `entity`, pulling it over `connection` with the engine's defaults.
+pub fn pull_job(connection: &str, entity: &str) -> NewJobDto {
+    NewJobDto {
+        name: entity.into(),
+        connection: connection.into(),
+        entity: entity.into(),
+        direction: None,
+        mode: None,
+        schedule: None,
+        enabled: None,
+        settings: None,
+    }
 }

@@ -3,7 +3,7 @@ import { useState } from "react";
 import { api, qk } from "../api/client";
 import { formatRecordError, formatShortTime, formatTime, plural } from "../format";
 import { T } from "../testids";
-import { Empty, ErrorState, Loading } from "./ui";
+import { Empty, ErrorState, LoadMore, Loading } from "./ui";
 
 /**
  * R-I1: every failed record of an execution, in the spec's line format, paginated (keyset
@@ -69,16 +69,7 @@ export function ErrorLog({ executionId, errorCounts }: { executionId: string; er
               Showing {plural(rows.length, "error")}
               {kind ? ` of kind ${kind}` : ""}
             </span>
-            {q.hasNextPage && (
-              <button
-                className="btn"
-                data-testid={T.loadMore}
-                disabled={q.isFetchingNextPage}
-                onClick={() => void q.fetchNextPage()}
-              >
-                {q.isFetchingNextPage ? "Loading…" : "Load more"}
-              </button>
-            )}
+            <LoadMore q={q} />
           </footer>
         </>
       )}

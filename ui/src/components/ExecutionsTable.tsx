@@ -7,7 +7,7 @@ import { formatDuration, formatRelative, formatTime, humanize } from "../format"
 import { Link, navigate, paths } from "../router";
 import { T } from "../testids";
 import { BreakdownBar } from "./BreakdownBar";
-import { Empty, ErrorState, Loading, StatusBadge } from "./ui";
+import { Empty, ErrorState, LoadMore, Loading, StatusBadge } from "./ui";
 
 const col = createColumnHelper<ExecutionDto>();
 
@@ -138,9 +138,7 @@ export function ExecutionsTable({ jobId, emptyAction }: { jobId: string; emptyAc
       </table>
       {q.hasNextPage && (
         <footer className="list-foot">
-          <button className="btn" data-testid={T.loadMore} disabled={q.isFetchingNextPage} onClick={() => void q.fetchNextPage()}>
-            {q.isFetchingNextPage ? "Loading…" : "Load older runs"}
-          </button>
+          <LoadMore q={q} label="Load older runs" />
         </footer>
       )}
     </div>

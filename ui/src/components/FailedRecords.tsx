@@ -13,7 +13,7 @@ import type { RecordRetryDto } from "../bindings/RecordRetryDto";
 import { formatRecordError, formatRelative, formatTime, plural } from "../format";
 import { Link, paths } from "../router";
 import { T } from "../testids";
-import { Dialog, Drawer, Empty, ErrorState, InlineError, Loading } from "./ui";
+import { Dialog, Drawer, Empty, ErrorState, InlineError, LoadMore, Loading } from "./ui";
 
 const col = createColumnHelper<DeadLetterDto>();
 
@@ -206,9 +206,7 @@ export function FailedRecords({ jobId }: { jobId: string }) {
           </table>
           {q.hasNextPage && (
             <footer className="list-foot">
-              <button className="btn" data-testid={T.loadMore} disabled={q.isFetchingNextPage} onClick={() => void q.fetchNextPage()}>
-                {q.isFetchingNextPage ? "Loading…" : "Load more"}
-              </button>
+              <LoadMore q={q} />
             </footer>
           )}
         </div>

@@ -217,3 +217,16 @@ export function Stat({ label, value, tone }: { label: string; value: ReactNode; 
     </div>
   );
 }
+
+/** What a paginated list's "load more" button needs from its TanStack infinite query. */
+type MorePages = { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => unknown };
+
+/** The "load more" button of a keyset-paginated list; nothing when there is no next page. */
+export function LoadMore({ q, label = "Load more" }: { q: MorePages; label?: string }) {
+  if (!q.hasNextPage) return null;
+  return (
+    <button className="btn" data-testid={T.loadMore} disabled={q.isFetchingNextPage} onClick={() => void q.fetchNextPage()}>
+      {q.isFetchingNextPage ? "Loading…" : label}
+    </button>
+  );
+}

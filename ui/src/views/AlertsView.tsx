@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-q
 import { useState } from "react";
 import { api, qk } from "../api/client";
 import type { AlertDto } from "../bindings/AlertDto";
-import { Empty, ErrorState, InlineError, Loading, PageHeader } from "../components/ui";
+import { Empty, ErrorState, InlineError, LoadMore, Loading, PageHeader } from "../components/ui";
 import { formatRelative, formatTime, humanize } from "../format";
 import { navigate, paths } from "../router";
 import { T } from "../testids";
@@ -78,9 +78,7 @@ export function AlertList({ unreadOnly, limit }: { unreadOnly: boolean; limit?: 
       {(more || (limit === undefined && q.hasNextPage)) && (
         <footer className="list-foot">
           {limit === undefined ? (
-            <button className="btn" data-testid={T.loadMore} onClick={() => void q.fetchNextPage()} disabled={q.isFetchingNextPage}>
-              Load more
-            </button>
+            <LoadMore q={q} />
           ) : (
             <a href={`#${paths.alerts()}`}>More alerts →</a>
           )}

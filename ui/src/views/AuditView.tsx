@@ -1,6 +1,6 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { api, qk } from "../api/client";
-import { Empty, ErrorState, Loading, PageHeader } from "../components/ui";
+import { Empty, ErrorState, LoadMore, Loading, PageHeader } from "../components/ui";
 import { formatTime, humanize } from "../format";
 import { T } from "../testids";
 
@@ -51,9 +51,7 @@ export function AuditView() {
             </table>
             {q.hasNextPage && (
               <footer className="list-foot">
-                <button className="btn" data-testid={T.loadMore} onClick={() => void q.fetchNextPage()} disabled={q.isFetchingNextPage}>
-                  Load more
-                </button>
+                <LoadMore q={q} />
               </footer>
             )}
           </div>

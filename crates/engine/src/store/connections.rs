@@ -29,7 +29,9 @@ struct Row {
 impl Row {
     fn into_model(self) -> Result<Connection> {
         Ok(Connection {
-            auth_kind: serde_json::from_value(serde_json::Value::String(self.auth_kind.clone()))
+            auth_kind: self
+                .auth_kind
+                .parse()
                 .map_err(|_| Error::Store(format!("unknown auth kind '{}'", self.auth_kind)))?,
             status: self.status.parse::<ConnectionStatus>()?,
             id: self.id,
@@ -60,13 +62,6 @@ pub struct NewConnectionRow {
     pub now: DateTime<Utc>,
 }
 
-pub(crate) fn auth_kind_str(k: AuthKind) -> String {
-    serde_json::to_value(k)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 impl Store {
     pub async fn insert_connection(&self, c: NewConnectionRow) -> Result<Connection> {
         let spec = serde_json::to_string(&c.spec).map_err(|e| Error::Store(e.to_string()))?;
@@ -78,7 +73,7 @@ impl Store {
         .bind(&c.name)
         .bind(&c.provider)
         .bind(&c.base_url)
-        .bind(auth_kind_str(c.auth_kind))
+        .bind(c.auth_kind.as_str())
         .bind(&c.client_id)
         .bind(spec)
         .bind(to_millis(c.now))
@@ -148,6 +143,22 @@ impl Store {
             .bind(status.as_str())
             .bind(note)
             .bind(to_millis(now))
+            .bind(to_millis(now))
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Point a connection at another base URL.
+    pub async fn set_connection_base_url(
+        &self,
+        id: &str,
+        base_url: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE connections SET base_url = ?, updated_at = ? WHERE id = ?")
+            .bind(base_url)
             .bind(to_millis(now))
             .bind(id)
             .execute(self.pool())

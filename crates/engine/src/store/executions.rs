@@ -1,10 +1,12 @@
 //! The `executions` table: runs of a job, the retry queue (queued rows with a due time) and
 //! the owner lease that tells a live run from an interrupted one.
 
-use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use std::collections::HashMap;
 
-use super::{page_of, parse_cursor, Store};
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, QueryBuilder};
+
+use super::{page_of, parse_cursor, push_list, Db, Store};
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -193,15 +195,26 @@ impl Store {
         })
     }
 
-    /// The newest execution of a job that is not a single-record retry.
-    pub async fn latest_execution(&self, job_id: &str) -> Result<Option<Execution>> {
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM executions WHERE job_id = ? AND trigger <> 'record_retry' ORDER BY seq DESC LIMIT 1"
-        ))
-        .bind(job_id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(Row::into_model).transpose()
+    /// The newest run (record retries aside) of each of `job_ids`, in one query.
+    pub async fn latest_executions(
+        &self,
+        job_ids: &[String],
+    ) -> Result<HashMap<String, Execution>> {
+        let mut out = HashMap::with_capacity(job_ids.len());
+        for chunk in job_ids.chunks(500) {
+            let mut q: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "SELECT {COLUMNS} FROM executions WHERE seq IN (SELECT MAX(seq) FROM executions \
+                 WHERE trigger <> 'record_retry' AND job_id IN "
+            ));
+            push_list(&mut q, chunk);
+            q.push(" GROUP BY job_id)");
+            let rows: Vec<Row> = q.build_query_as().fetch_all(self.pool()).await?;
+            for r in rows {
+                let e = r.into_model()?;
+                out.insert(e.job_id.clone(), e);
+            }
+        }
+        Ok(out)
     }
 
     /// Whether a job has an execution running now.

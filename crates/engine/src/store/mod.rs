@@ -14,9 +14,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{QueryBuilder, SqlitePool};
 
 use crate::error::{Error, Result};
+use crate::model::HealthSummary;
 
 pub use alerts::NewAlert;
 pub use connections::NewConnectionRow;
@@ -96,6 +97,33 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// What the tray and dashboard show at a glance, in one statement of indexed counts.
+    pub async fn health(&self) -> Result<HealthSummary> {
+        // A job is failing when its newest run (queued retries and record retries aside)
+        // failed or timed out.
+        let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT
+               (SELECT COUNT(*) FROM jobs),
+               (SELECT COUNT(*) FROM jobs j WHERE (
+                  SELECT e.status FROM executions e
+                  WHERE e.job_id = j.id AND e.trigger <> 'record_retry' AND e.status <> 'queued'
+                  ORDER BY e.seq DESC LIMIT 1) IN ('failed', 'timed_out')),
+               (SELECT COUNT(*) FROM alerts WHERE read_at IS NULL),
+               (SELECT COUNT(*) FROM connections WHERE status <> 'active'),
+               (SELECT COUNT(*) FROM external_refs WHERE state = 'dead_letter')",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(HealthSummary {
+            jobs: n(row.0),
+            failing_jobs: n(row.1),
+            unread_alerts: n(row.2),
+            expired_connections: n(row.3),
+            dead_letters: n(row.4),
+        })
+    }
+
     /// Close the pool (last step of shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -113,6 +141,19 @@ fn open_error(e: sqlx::Error) -> Error {
         }
         other => Error::Store(format!("cannot open the database: {other}")),
     }
+}
+
+/// Append `(?, ?, …)` binding each item.
+pub(crate) fn push_list<'a, T>(q: &mut QueryBuilder<'a, Db>, items: impl IntoIterator<Item = T>)
+where
+    T: 'a + sqlx::Encode<'a, Db> + sqlx::Type<Db> + Send,
+{
+    q.push("(");
+    let mut sep = q.separated(", ");
+    for item in items {
+        sep.push_bind(item);
+    }
+    q.push(")");
 }
 
 /// Parse a keyset cursor the store itself produced; a tampered one is bad input.

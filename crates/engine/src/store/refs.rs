@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder};
 
 use super::executions::{write_progress, Progress};
-use super::{Db, Store};
+use super::{push_list, Db, Store};
 use crate::clock::{from_millis, to_millis};
 use crate::error::Result;
 use crate::model::{DeadLetter, Page, PageRequest, RecordErrorKind};
@@ -85,19 +85,6 @@ pub struct PageWrite {
     pub errors: Vec<ErrorInsert>,
 }
 
-/// Append `(?, ?, …)` binding each item.
-fn push_list<'a, T>(q: &mut QueryBuilder<'a, Db>, items: impl IntoIterator<Item = T>)
-where
-    T: 'a + sqlx::Encode<'a, Db> + sqlx::Type<Db> + Send,
-{
-    q.push("(");
-    let mut sep = q.separated(", ");
-    for item in items {
-        sep.push_bind(item);
-    }
-    q.push(")");
-}
-
 impl Store {
     /// The references of these provider ids.
     pub async fn refs_for(
@@ -159,6 +146,36 @@ impl Store {
             push_list(&mut q, chunk);
             let rows: Vec<(String,)> = q.build_query_as().fetch_all(self.pool()).await?;
             out.extend(rows.into_iter().map(|(k,)| k));
+        }
+        Ok(out)
+    }
+
+    /// Dead letters of each `(connection id, entity)` pair, in one query.
+    pub async fn dead_letter_counts(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<HashMap<(String, String), u64>> {
+        let mut out = HashMap::with_capacity(pairs.len());
+        for chunk in pairs.chunks(CHUNK) {
+            let mut q: QueryBuilder<Db> = QueryBuilder::new(
+                "SELECT connection_id, entity, COUNT(*) FROM external_refs \
+                 WHERE state = 'dead_letter' AND (connection_id, entity) IN (VALUES ",
+            );
+            let mut sep = q.separated(", ");
+            for (conn, entity) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(conn)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(entity)
+                    .push_unseparated(")");
+            }
+            q.push(") GROUP BY connection_id, entity");
+            let rows: Vec<(String, String, i64)> =
+                q.build_query_as().fetch_all(self.pool()).await?;
+            out.extend(
+                rows.into_iter()
+                    .map(|(c, e, n)| ((c, e), u64::try_from(n).unwrap_or(0))),
+            );
         }
         Ok(out)
     }
