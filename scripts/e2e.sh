@@ -11,15 +11,23 @@ bin="${SYNCDESK_DESKTOP_BIN:-$CARGO_TARGET_DIR/debug/syncdesk-desktop}"
 [ -x "$bin" ] || { echo "e2e: $bin is missing; run: (cd ui && npm run build) && cargo build -p syncdesk-desktop" >&2; exit 1; }
 mkdir -p target/e2e-screens
 logs=$(mktemp -d)
-export SYNCDESK_DESKTOP_BIN="$bin" E2E_SCREENS="$PWD/target/e2e-screens" E2E_LOGS="$logs"
+# The measurement of Failed Records at 100k rows opens a database seeded by the bench crate.
+seeded="$logs/seeded-100k"
+cargo run --quiet --locked -p syncdesk-bench -- --seed-lists "$seeded" --list-rows 100000
+export SYNCDESK_DESKTOP_BIN="$bin" E2E_SCREENS="$PWD/target/e2e-screens" E2E_LOGS="$logs" E2E_SEEDED_DIR="$seeded"
 set +e
+# One file at a time: each starts its own app, and both want the same keyring and display.
 xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- bash scripts/with-keyring.sh \
-  node --test --test-reporter=tap --test-timeout=300000 src-tauri/e2e/app.e2e.mjs
+  node --test --test-reporter=tap --test-concurrency=1 --test-timeout=300000 \
+  src-tauri/e2e/app.e2e.mjs src-tauri/e2e/failed-100k.e2e.mjs
 status=$?
 set -e
 if [ "$status" -ne 0 ]; then
-  echo "e2e: failed; WebDriver and app log follows ($logs/webdriver.log)" >&2
-  tail -n 80 "$logs/webdriver.log" >&2 || true
+  for f in "$logs"/webdriver*.log; do
+    echo "e2e: failed; WebDriver and app log follows ($f)" >&2
+    tail -n 80 "$f" >&2 || true
+  done
 fi
+rm -rf "$seeded"
 exit "$status"

@@ -3,7 +3,7 @@
 # the keychain tests against a real gnome-keyring, and the process restart tests.
 # Then the UI's component and browser tests (scripts/test-ui.sh). The desktop shell
 # (src-tauri) and the end-to-end test have their own script, scripts/test-desktop.sh, run
-# after these when SYNCDESK_TEST_DESKTOP=1 (it builds WebKit code: see docs/desktop.md).
+# last; SYNCDESK_TEST_DESKTOP=0 skips it (it builds WebKit code: see docs/desktop.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -31,7 +31,7 @@ bash scripts/test-ui.sh 2>&1 | tee "${CARGO_TARGET_DIR}/test-ui-output.txt"
 set -e
 passed=$((passed + $(grep -Eo '^# pass [0-9]+' "${CARGO_TARGET_DIR}/test-ui-output.txt" | awk '{s+=$3} END {print s+0}')))
 failed=$((failed + $(grep -Eo '^# fail [0-9]+' "${CARGO_TARGET_DIR}/test-ui-output.txt" | awk '{s+=$3} END {print s+0}')))
-if [ "${SYNCDESK_TEST_DESKTOP:-0}" = 1 ]; then
+if [ "${SYNCDESK_TEST_DESKTOP:-1}" = 1 ]; then
   set +e
   bash scripts/test-desktop.sh 2>&1 | tee "${CARGO_TARGET_DIR}/test-desktop-summary.txt"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

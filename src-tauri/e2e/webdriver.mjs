@@ -162,6 +162,11 @@ export class Session {
     return await this.cmd("POST", "/execute/sync", { script: source, args });
   }
 
+  /** Run an async script in the page: it gets `done` as its last argument and calls it. */
+  async scriptAsync(source, args = []) {
+    return await this.cmd("POST", "/execute/async", { script: source, args });
+  }
+
   async go(hashPath) {
     await this.script("window.location.hash = arguments[0]", [hashPath]);
   }

@@ -56,9 +56,15 @@ impl DesktopError {
     }
 
     pub fn to_dto(&self) -> ErrorDto {
+        let field = match self {
+            DesktopError::Engine(e) => e.field().map(str::to_string),
+            DesktopError::Invalid { field, .. } => Some((*field).to_string()),
+            _ => None,
+        };
         ErrorDto {
             code: self.code().to_string(),
             message: self.to_string(),
+            field,
         }
     }
 }
@@ -86,6 +92,15 @@ mod tests {
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["code"], "not_found");
         assert_eq!(v["message"], "job not found: nightly");
+        assert!(v.get("field").is_none(), "{v}");
+        let e: DesktopError = engine::Error::Invalid {
+            field: "mappings[2].target".into(),
+            message: "must not be empty".into(),
+        }
+        .into();
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["code"], "invalid");
+        assert_eq!(v["field"], "mappings[2].target");
         let e: DesktopError = engine::Error::Keychain("locked".into()).into();
         assert_eq!(e.code(), "keychain_unavailable");
         let e: DesktopError = engine::Error::AuthExpired {

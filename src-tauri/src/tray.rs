@@ -9,10 +9,16 @@ use crate::desktop::Desktop;
 use crate::error::Result;
 
 /// The menu entries whose text follows the app's health.
-#[derive(Debug)]
 pub struct TrayItems {
     health: MenuItem<Wry>,
     alerts: MenuItem<Wry>,
+}
+
+// Tauri's menu items do not implement `Debug`.
+impl std::fmt::Debug for TrayItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrayItems").finish_non_exhaustive()
+    }
 }
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {

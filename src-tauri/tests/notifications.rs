@@ -115,8 +115,19 @@ async fn a_tripped_breaker_notifies_and_a_click_opens_its_execution() {
         })
     );
     assert!(desktop.health().await.unwrap().notifications_available);
-    let history = run(&bus, &display, "dunstctl", &["history"]);
-    assert!(history.contains("circuit breaker tripped"), "{history}");
+    // What was on screen: dunst lists a notification in its history once it is closed.
+    run(&bus, &display, "dunstctl", &["close"]);
+    let mut history = String::new();
+    wait_until(
+        "the notification in dunst's history",
+        Duration::from_secs(20),
+        || {
+            history = run(&bus, &display, "dunstctl", &["history"]);
+            history.contains("circuit breaker tripped")
+        },
+    )
+    .await;
+    assert!(history.contains("Click to investigate"), "{history}");
     cancel.cancel();
     desktop.stop_sandbox().await;
     desktop.engine().shutdown().await;

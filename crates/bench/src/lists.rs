@@ -23,9 +23,10 @@ pub struct ListFigure {
 
 const PAGE: u32 = 50;
 
-pub async fn measure(dir: &std::path::Path, rows: usize) -> Result<Vec<ListFigure>, String> {
-    let db = dir.join("lists.db");
-    let engine = open_engine(&db).await?;
+/// A database at `db` with the `customers` job and `rows` executions, error rows and dead
+/// letters (what the list benchmark reads; also what the desktop measurement opens).
+pub async fn seed(db: &std::path::Path, rows: usize) -> Result<(), String> {
+    let engine = open_engine(db).await?;
     // Nothing is pulled: the rows are written straight to the file below.
     let job = create_job(&engine, "http://127.0.0.1:9").await?;
     let conn_id = engine
@@ -34,8 +35,12 @@ pub async fn measure(dir: &std::path::Path, rows: usize) -> Result<Vec<ListFigur
         .map_err(|e| e.to_string())?
         .id;
     engine.shutdown().await;
-    fill(&db, &job.id, &conn_id, rows).await?;
+    fill(db, &job.id, &conn_id, rows).await
+}
 
+pub async fn measure(dir: &std::path::Path, rows: usize) -> Result<Vec<ListFigure>, String> {
+    let db = dir.join("lists.db");
+    seed(&db, rows).await?;
     let engine = open_engine(&db).await?;
     let mut out = Vec::new();
     for list in List::ALL {

@@ -40,6 +40,10 @@ pub struct Args {
     /// Print one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Only write the list benchmark's rows (--list-rows of each) into DIR/syncdesk.db, a
+    /// database the desktop app opens with SYNCDESK_DATA_DIR=DIR, and exit.
+    #[arg(long, value_name = "DIR")]
+    pub seed_lists: Option<PathBuf>,
     /// Internal: run one phase in this process and print its result as JSON.
     #[arg(long, hide = true)]
     pub phase: Option<String>,
@@ -87,6 +91,13 @@ fn run(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    if let Some(dir) = &args.seed_lists {
+        if args.list_rows == 0 {
+            return Err("--seed-lists needs --list-rows above 0".into());
+        }
+        std::fs::create_dir_all(dir).map_err(|e| format!("--seed-lists {}: {e}", dir.display()))?;
+        return rt.block_on(lists::seed(&dir.join("syncdesk.db"), args.list_rows));
+    }
     if let Some(phase) = args.phase.clone() {
         let r = rt.block_on(phases::run(&phase, &args))?;
         let out = serde_json::to_string(&r).map_err(|e| e.to_string())?;

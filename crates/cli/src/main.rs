@@ -383,7 +383,14 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if json {
-                let body = serde_json::json!({"error": ErrorDto { code: e.code().to_string(), message: e.to_string() }});
+                let body = serde_json::json!({"error": ErrorDto {
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                    field: match &e {
+                        CliError::Engine(err) => err.field().map(str::to_string),
+                        _ => None,
+                    },
+                }});
                 eprintln!("{body}");
             } else {
                 eprintln!("error: {e}");

@@ -74,7 +74,7 @@ impl From<&engine::Job> for JobDto {
     }
 }
 
-#[derive(Debug, Serialize, TS)]
+#[derive(Debug, Clone, Copy, Serialize, TS)]
 pub struct CountsDto {
     pub processed: u64,
     pub created: u64,
@@ -309,6 +309,11 @@ pub struct PageDto<T> {
 pub struct ErrorDto {
     pub code: String,
     pub message: String,
+    /// For `invalid` errors: the input field at fault (engine spelling: `batch_size`,
+    /// `mappings[2].target`), so the UI puts the message next to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub field: Option<String>,
 }
 
 // ---- desktop IPC (docs/desktop.md) ----------------------------------------------------------
@@ -469,7 +474,7 @@ pub struct SandboxDto {
 }
 
 /// An engine event, as the UI receives it on `syncdesk://event`. Never carries a secret.
-#[derive(Debug, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventDto {
     ExecutionStarted {

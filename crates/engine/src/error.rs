@@ -70,6 +70,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The input field an [`Error::Invalid`] is about, so a form can show the message next
+    /// to it.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
     /// Stable machine-readable code; shells send it to the UI, which switches on it.
     pub fn code(&self) -> &'static str {
         match self {

@@ -87,14 +87,13 @@ const INVALID_PREFIX = /^invalid ([A-Za-z0-9_.\[\]]+): /;
 
 /**
  * The input field an `invalid` error names (engine spelling: `batch_size`, `timeout`,
- * `mappings[2].target`). docs/desktop.md makes it part of the contract: the message of an
- * `invalid` error is `invalid <field>: <what is wrong>`. A `field` member, if the shell ever
- * sends one, wins. Errors of any other code never yield a field.
+ * `mappings[2].target`): the error's `field` member (docs/desktop.md). Errors that do not
+ * carry one (the mock backend, an older shell) still name it in the message,
+ * `invalid <field>: <what is wrong>`. Errors of any other code never yield a field.
  */
 export function invalidField(err: ErrorDto): string | null {
   if (!isCode(err, "invalid")) return null;
-  const f = (err as unknown as Record<string, unknown>).field;
-  if (typeof f === "string" && f.length > 0) return f;
+  if (err.field) return err.field;
   return INVALID_PREFIX.exec(err.message)?.[1] ?? null;
 }
 

@@ -4,4 +4,9 @@
  * An error as a shell reports it: the CLI prints `{"error": {"code", "message"}}` on stderr
  * with `--json`; the desktop rejects an IPC call with it. Callers match on `code`.
  */
-export type ErrorDto = { code: string, message: string, };
+export type ErrorDto = { code: string, message: string, 
+/**
+ * For `invalid` errors: the input field at fault (engine spelling: `batch_size`,
+ * `mappings[2].target`), so the UI puts the message next to it.
+ */
+field?: string, };

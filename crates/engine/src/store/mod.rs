@@ -110,7 +110,8 @@ impl Store {
                   ORDER BY e.seq DESC LIMIT 1) IN ('failed', 'timed_out')),
                (SELECT COUNT(*) FROM alerts WHERE read_at IS NULL),
                (SELECT COUNT(*) FROM connections WHERE status <> 'active'),
-               (SELECT COUNT(*) FROM external_refs WHERE state = 'dead_letter')",
+               -- `state <> 'ok'` lets SQLite count on the partial index of failed references.
+               (SELECT COUNT(*) FROM external_refs WHERE state = 'dead_letter' AND state <> 'ok')",
         )
         .fetch_one(self.pool())
         .await?;
@@ -239,6 +240,23 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(clustered, 1, "external_refs is WITHOUT ROWID");
+        store.close().await;
+    }
+
+    /// R-D3 at scale: Failed Records pages walk `external_refs_failed` (first and deep
+    /// pages alike) instead of sorting every reference of the job.
+    #[tokio::test]
+    async fn failed_records_pages_read_the_failed_index_without_sorting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("plan.db")).await.unwrap();
+        for state in [crate::RecordState::DeadLetter, crate::RecordState::Failing] {
+            for after in [None, Some((1_767_225_600_000, "cus_9".to_string()))] {
+                let plan = refs::failed_records_plan(&store, state, after).await;
+                let text = plan.join(" | ");
+                assert!(text.contains("external_refs_failed"), "{state:?}: {text}");
+                assert!(!text.contains("TEMP B-TREE"), "{state:?}: {text}");
+            }
+        }
         store.close().await;
     }
 }
