@@ -122,7 +122,7 @@ function ConnectionCard({ c, focused, onReauth }: { c: ConnectionDto; focused: b
       {needsFix && (
         <div className="banner banner-bad">
           <strong>{c.status === "expired" ? "This connection has expired." : "This connection has a problem."}</strong>{" "}
-          {c.status_note ?? "Its credentials were rejected."} Jobs using it fail until you re-authenticate.
+          {sentence(c.status_note ?? "Its credentials were rejected.")} Jobs using it fail until you re-authenticate.
         </div>
       )}
       <dl className="kv">
@@ -399,4 +399,10 @@ function ReauthDialog({ connection, onClose }: { connection: ConnectionDto | nul
       <InlineError error={m.error} />
     </Dialog>
   );
+}
+
+/** A note from the engine as a sentence: it ends with a full stop before the next one starts. */
+function sentence(note: string): string {
+  const t = note.trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
 }
