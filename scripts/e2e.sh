@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # End to end on the real desktop app: the binary (built with the bundled UI) driven through
 # WebKitWebDriver under Xvfb, on a private D-Bus session with a real gnome-keyring.
-# Screenshots land in target/e2e-screens/. Assumes scripts/setup.sh ran and the app is built
-# (`npm run build` in ui/, then `cargo build -p syncdesk-desktop`); scripts/test.sh does both.
+# Screenshots land in target/e2e-screens/. Assumes scripts/setup.sh ran and the binaries are
+# built the way scripts/test.sh builds them (see `build` below). Build them the same way: a
+# build with other packages or without `--all-targets` resolves other features and
+# recompiles much of the tree.
 #   bash scripts/e2e.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 bin="${SYNCDESK_DESKTOP_BIN:-$CARGO_TARGET_DIR/debug/syncdesk-desktop}"
-[ -x "$bin" ] || { echo "e2e: $bin is missing; run: (cd ui && npm run build) && cargo build -p syncdesk-desktop" >&2; exit 1; }
+bench="$CARGO_TARGET_DIR/debug/syncdesk-bench"
+build="(cd ui && npm run build) && cargo build --workspace --exclude syncdesk-desktop --all-targets && cargo build -p syncdesk-desktop --all-targets"
+for b in "$bin" "$bench"; do
+  [ -x "$b" ] || { echo "e2e: $b is missing; run: $build" >&2; exit 1; }
+done
 mkdir -p target/e2e-screens
 logs=$(mktemp -d)
 # The measurement of Failed Records at 100k rows opens a database seeded by the bench crate.
 seeded="$logs/seeded-100k"
-cargo run --quiet --locked -p syncdesk-bench -- --seed-lists "$seeded" --list-rows 100000
+"$bench" --seed-lists "$seeded" --list-rows 100000
 export SYNCDESK_DESKTOP_BIN="$bin" E2E_SCREENS="$PWD/target/e2e-screens" E2E_LOGS="$logs" E2E_SEEDED_DIR="$seeded"
 set +e
 # One file at a time: each starts its own app, and both want the same keyring and display.

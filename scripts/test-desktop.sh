@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The desktop app's tests: lints of the shell, its keychain test (real gnome-keyring) and
 # notification test (real dunst under Xvfb), and the end-to-end test of the real binary through WebKitWebDriver. Prints "N passed, N failed".
-# Needs the WebKit stack (scripts/setup.sh installs it); a cold debug build of the app takes
-# 6-10 minutes on 2 cores.
+# Needs the WebKit stack (scripts/setup.sh installs it). Cold, on 2 cores, the app's debug
+# build takes about 42 minutes and the first clippy check of its dependencies about 22;
+# with a warm target dir each is a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -8,41 +8,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { T } from "./testids.mjs";
 import { Session, startDriver, until } from "./webdriver.mjs";
 
 const BINARY = process.env.SYNCDESK_DESKTOP_BIN;
 const SCREENS = process.env.E2E_SCREENS ?? "target/e2e-screens";
 const LOGS = process.env.E2E_LOGS ?? tmpdir();
 assert.ok(BINARY, "set SYNCDESK_DESKTOP_BIN to the built syncdesk-desktop binary");
-
-const T = {
-  navDashboard: "nav-dashboard",
-  navConnections: "nav-connections",
-  navAlerts: "nav-alerts",
-  navAudit: "nav-audit",
-  navSandbox: "nav-sandbox",
-  sandboxStart: "sandbox-start",
-  sandboxStatus: "sandbox-status",
-  runJob: "run-job",
-  tabExecutions: "tab-executions",
-  tabFailed: "tab-failed",
-  executionStatus: "execution-status",
-  executionRow: "execution-row",
-  breakdownCreated: "breakdown-created",
-  breakdownFailed: "breakdown-failed",
-  breakdownSkipped: "breakdown-skipped",
-  errorRow: "error-row",
-  failedRow: "failed-row",
-  failedRetry: "failed-retry",
-  failedDismiss: "failed-dismiss",
-  dismissNote: "dismiss-note",
-  dismissConfirm: "dismiss-confirm",
-  auditRow: "audit-row",
-  connectionCard: "connection-card",
-  connectionStatus: "connection-status",
-  reauthButton: "reauth-button",
-  alertRow: "alert-row",
-};
 
 let driver;
 let s;
@@ -118,8 +90,8 @@ test("start the sandbox and create a customers job on it", async () => {
   });
   const create = await s.findXPath("//button[contains(., 'Create a customers job')]");
   await s.click(create);
-  const nav = await s.find('[data-testid^="nav-job-"]');
-  jobId = (await s.attr(nav, "data-testid")).slice("nav-job-".length);
+  const nav = await s.find(`[data-testid^="${T.navJobPrefix}"]`);
+  jobId = (await s.attr(nav, "data-testid")).slice(T.navJobPrefix.length);
   assert.ok(jobId);
   await s.screenshot(SCREENS, "02-sandbox");
 });
@@ -148,7 +120,7 @@ test("a run with bad records completes with errors and shows the breakdown", asy
 async function rerunFailing() {
   const status = await runJobFromJobPage();
   if (status === "failed") {
-    const note = await s.text(await s.testId("execution-note"));
+    const note = await s.text(await s.testId(T.executionNote));
     assert.match(note, /circuit breaker/i);
   } else {
     assert.equal(status, "completed_with_errors");

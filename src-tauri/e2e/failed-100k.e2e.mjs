@@ -7,6 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
+import { T } from "./testids.mjs";
 import { Session, startDriver } from "./webdriver.mjs";
 
 const BINARY = process.env.SYNCDESK_DESKTOP_BIN;
@@ -29,7 +30,7 @@ before(async () => {
   });
   const t0 = performance.now();
   s = await Session.create(driver.url, BINARY);
-  await s.testId("nav-dashboard", 30000);
+  await s.testId(T.navDashboard, 30000);
   timings.coldStartToFirstPaintMs100k = Math.round(performance.now() - t0);
 });
 
@@ -54,18 +55,18 @@ const OPEN_AND_WAIT = `
 `;
 
 test("Failed Records opens on its first page with 100k dead letters", async () => {
-  const nav = await s.find('[data-testid^="nav-job-"]');
-  const jobId = (await s.attr(nav, "data-testid")).slice("nav-job-".length);
+  const nav = await s.find(`[data-testid^="${T.navJobPrefix}"]`);
+  const jobId = (await s.attr(nav, "data-testid")).slice(T.navJobPrefix.length);
   await s.go(`/jobs/${jobId}`);
-  await s.find(s.byTestId("execution-row"));
-  const ms = await s.scriptAsync(OPEN_AND_WAIT, ["tab-failed", "failed-row", PAGE]);
+  await s.find(s.byTestId(T.executionRow));
+  const ms = await s.scriptAsync(OPEN_AND_WAIT, [T.tabFailed, T.failedRow, PAGE]);
   timings.openFailedRecords100kMs = Math.round(ms);
-  const rows = await s.all(s.byTestId("failed-row"));
+  const rows = await s.all(s.byTestId(T.failedRow));
   assert.equal(rows.length, PAGE, "one page, not the whole queue");
   // Newest failure first (R-D3): the seeded rows fail one minute apart.
   const first = await s.attr(rows[0], "data-record-id");
   const second = await s.attr(rows[1], "data-record-id");
   assert.ok(first > second, `${first} before ${second}`);
-  await s.find(s.byTestId("load-more"));
+  await s.find(s.byTestId(T.loadMore));
   await s.screenshot(SCREENS, "11-failed-records-100k");
 });

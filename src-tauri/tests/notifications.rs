@@ -33,7 +33,7 @@ async fn trip(desktop: &Desktop, job: &str) -> Event {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tripped_breaker_notifies_and_a_click_opens_its_execution() {
+async fn r_b2_a_tripped_breaker_notifies_and_a_click_opens_its_execution() {
     let dir = tempfile::tempdir().unwrap();
     let (_bus, bus) = session_bus(dir.path());
     let (_x, display) = xvfb();
@@ -85,17 +85,11 @@ async fn a_tripped_breaker_notifies_and_a_click_opens_its_execution() {
     let Event::BreakerTripped { execution_id, .. } = &tripped else {
         unreachable!()
     };
-    let waiting = {
-        let cancel = cancel.clone();
-        let ev = tripped.clone();
-        let d = Arc::new(desktop);
-        let d2 = d.clone();
-        (
-            tokio::spawn(async move { notify::on_event(&d2, &ev, &cancel).await }),
-            d,
-        )
+    let desktop = Arc::new(desktop);
+    let task = {
+        let (d, ev, cancel) = (desktop.clone(), tripped.clone(), cancel.clone());
+        tokio::spawn(async move { notify::on_event(&d, &ev, &cancel).await })
     };
-    let (task, desktop) = waiting;
     wait_until(
         "the notification on screen",
         Duration::from_secs(20),

@@ -867,12 +867,10 @@ impl Engine {
         let items = jobs
             .items
             .into_iter()
-            .map(|job| JobSummary {
+            .zip(&pairs)
+            .map(|(job, pair)| JobSummary {
                 last_execution: last.remove(&job.id),
-                dead_letters: dead
-                    .get(&(job.connection_id.clone(), job.entity.clone()))
-                    .copied()
-                    .unwrap_or(0),
+                dead_letters: dead.get(pair).copied().unwrap_or(0),
                 job,
             })
             .collect();

@@ -157,10 +157,11 @@ impl Store {
     ) -> Result<HashMap<(String, String), u64>> {
         let mut out = HashMap::with_capacity(pairs.len());
         for chunk in pairs.chunks(CHUNK) {
-            let mut q: QueryBuilder<Db> = QueryBuilder::new(
-                "SELECT connection_id, entity, COUNT(*) FROM external_refs \
-                 WHERE state = 'dead_letter' AND state <> 'ok' AND (connection_id, entity) IN (VALUES ",
-            );
+            let mut q: QueryBuilder<Db> = QueryBuilder::new(concat!(
+                "SELECT connection_id, entity, COUNT(*) FROM external_refs WHERE state = 'dead_letter' AND ",
+                failed_refs!(),
+                " AND (connection_id, entity) IN (VALUES "
+            ));
             let mut sep = q.separated(", ");
             for (conn, entity) in chunk {
                 sep.push("(")
@@ -413,10 +414,7 @@ fn failed_records_query<'a>(
     .push(" AND state = ")
     .push_bind(state.as_str());
     if state != RecordState::Ok {
-        // SQLite uses the partial index `external_refs_failed` (WHERE state <> 'ok') only
-        // when the query repeats its condition word for word; without it, every page sorted
-        // all of the job's references (1 s at 100k dead letters).
-        q.push(" AND state <> 'ok'");
+        q.push(concat!(" AND ", failed_refs!()));
     }
     if let Some((ms, id)) = after {
         q.push(" AND (last_failed_at, external_id) < (")
