@@ -44,7 +44,7 @@ pub(crate) struct Inner {
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
     pub(crate) worker_wake: tokio::sync::Notify,
-    actor: String,
+    pub(crate) actor: String,
 }
 
 impl std::fmt::Debug for Inner {
@@ -89,7 +89,7 @@ impl Inner {
                         AuthConfig {
                             connection_id: conn.id.clone(),
                             connection_name: conn.name.clone(),
-                            kind: spec.auth.kind,
+                            kind: conn.auth_kind,
                             token_url,
                             client_id,
                             scope: spec.auth.scope.clone(),
@@ -264,6 +264,12 @@ impl Engine {
     /// Create a connection; its secrets go to the keychain first, so a keychain failure
     /// leaves nothing half-created.
     pub async fn create_connection(&self, c: NewConnection) -> Result<Connection> {
+        let kind = c.spec.auth.kind;
+        self.insert_connection(c, kind).await
+    }
+
+    /// The base URL a new connection will use, checked.
+    pub(crate) fn new_connection_base_url(c: &NewConnection) -> Result<String> {
         c.spec.validate()?;
         if c.name.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty"));
@@ -276,6 +282,17 @@ impl Engine {
                 Error::invalid("base_url", "the connector spec has no base_url; give one")
             })?;
         check_base_url(&base_url)?;
+        Ok(base_url)
+    }
+
+    /// Store a connection authenticating as `auth_kind` (a browser sign-in turns a spec's
+    /// OAuth2 connection into a refresh-token one).
+    pub(crate) async fn insert_connection(
+        &self,
+        c: NewConnection,
+        auth_kind: AuthKind,
+    ) -> Result<Connection> {
+        let base_url = Self::new_connection_base_url(&c)?;
         let id = uuid::Uuid::new_v4().to_string();
         for (kind, value) in &c.secrets {
             self.put_secret(&id, *kind, value.clone()).await?;
@@ -286,7 +303,7 @@ impl Engine {
             name: c.name.trim().to_string(),
             provider: c.spec.name.clone(),
             base_url,
-            auth_kind: c.spec.auth.kind,
+            auth_kind,
             client_id: c.client_id,
             spec: c.spec,
             now,
@@ -302,7 +319,12 @@ impl Engine {
         }
     }
 
-    async fn put_secret(&self, connection_id: &str, kind: SecretKind, value: Secret) -> Result<()> {
+    pub(crate) async fn put_secret(
+        &self,
+        connection_id: &str,
+        kind: SecretKind,
+        value: Secret,
+    ) -> Result<()> {
         let s = self.inner.secrets.clone();
         let id = connection_id.to_string();
         tokio::task::spawn_blocking(move || s.set(&id, kind, &value))
@@ -333,11 +355,7 @@ impl Engine {
             self.delete_secret(&conn.id, SecretKind::AccessToken)
                 .await?;
         }
-        self.inner
-            .auths
-            .lock()
-            .expect("auth cache lock")
-            .remove(&conn.id);
+        self.forget_token(&conn.id);
         let now = self.inner.clock.now();
         self.inner
             .store
@@ -354,6 +372,15 @@ impl Engine {
             )
             .await?;
         self.inner.store.connection(&conn.id).await
+    }
+
+    /// Drop a connection's cached token, so the next request reads the keychain again.
+    pub(crate) fn forget_token(&self, connection_id: &str) {
+        self.inner
+            .auths
+            .lock()
+            .expect("auth cache lock")
+            .remove(connection_id);
     }
 
     pub async fn connections(&self) -> Result<Vec<Connection>> {

@@ -61,6 +61,10 @@ pub enum Error {
     /// The provider answered something that is not the documented shape.
     #[error("malformed response from {path}: {detail}")]
     MalformedResponse { path: String, detail: String },
+    /// A browser sign-in (authorization code + PKCE) did not complete: the user or the
+    /// provider refused, or the redirect was not this sign-in's. Nothing was stored.
+    #[error("sign-in failed: {0}")]
+    SignInFailed(String),
     /// The execution ran out of its configured time (R-E4).
     #[error("timed out: {0}")]
     TimedOut(String),
@@ -93,6 +97,7 @@ impl Error {
             Error::AuthExpired { .. } => "auth_expired",
             Error::ProviderRejected { .. } => "provider_rejected",
             Error::MalformedResponse { .. } => "malformed_response",
+            Error::SignInFailed(_) => "sign_in_failed",
             Error::TimedOut(_) => "timed_out",
             Error::Cancelled => "cancelled",
         }
@@ -105,9 +110,10 @@ impl Error {
             | Error::RateLimited { .. }
             | Error::TimedOut(_)
             | Error::Store(_) => ErrorClass::Retryable,
-            Error::AuthExpired { .. } | Error::MissingSecret { .. } | Error::Keychain(_) => {
-                ErrorClass::Auth
-            }
+            Error::AuthExpired { .. }
+            | Error::MissingSecret { .. }
+            | Error::Keychain(_)
+            | Error::SignInFailed(_) => ErrorClass::Auth,
             Error::Cancelled => ErrorClass::Cancelled,
             Error::Invalid { .. }
             | Error::NotFound { .. }

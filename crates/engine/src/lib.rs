@@ -13,6 +13,7 @@ pub mod model;
 pub mod policy;
 mod runner;
 pub mod secrets;
+mod sign_in;
 pub mod store;
 mod worker;
 
@@ -28,4 +29,5 @@ pub use mapping::FieldMapping;
 pub use model::*;
 pub use policy::RecordState;
 pub use secrets::{KeyringSecretStore, MemorySecretStore, Secret, SecretKind, SecretStore};
+pub use sign_in::SignIn;
 pub use store::Store;

@@ -1720,3 +1720,184 @@ async fn r_d3_r_i4_job_summaries_show_the_newest_run_and_failed_record_counts() 
         (3, 1, 2, 0)
     );
 }
+
+// ---- browser sign-in (R-E1: authorization code + PKCE, RFC 8252 loopback redirect) ----
+
+/// A new connection named `name` to sign in to: a public client (no secret), as a desktop
+/// app registered with a provider is.
+fn sign_in_connection(h: &H, name: &str) -> NewConnection {
+    NewConnection {
+        name: name.into(),
+        spec: ConnectorSpec::parse(SPEC).unwrap(),
+        base_url: Some(h.sandbox.base_url()),
+        client_id: Some("sandbox-client".into()),
+        secrets: vec![],
+    }
+}
+
+/// The user's browser: opens the sign-in page and follows the provider's redirect to the
+/// app's loopback listener; returns the page the user ends up on.
+async fn browse(url: String) -> (u16, String) {
+    let resp = reqwest::get(url)
+        .await
+        .expect("the browser reaches the pages");
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+async fn sign_in(
+    h: &H,
+    s: syncdesk_engine::SignIn,
+) -> syncdesk_engine::Result<syncdesk_engine::Connection> {
+    let browser = tokio::spawn(browse(s.url().to_string()));
+    let out = h
+        .engine
+        .finish_sign_in(s, &tokio_util::sync::CancellationToken::new())
+        .await;
+    let (status, page) = browser.await.unwrap();
+    assert_eq!(status == 200, out.is_ok(), "{status} {page} {out:?}");
+    if out.is_ok() {
+        assert!(page.contains("Signed in"), "{page}");
+    }
+    out
+}
+
+#[tokio::test]
+async fn r_e1_browser_sign_in_with_pkce_creates_a_connection_that_syncs_and_signs_in_again() {
+    let h = small().await;
+    let s = h
+        .engine
+        .begin_sign_in(sign_in_connection(&h, "signed-in"))
+        .await
+        .unwrap();
+    assert!(s.url().starts_with(&h.sandbox.base_url()), "{}", s.url());
+    let conn = sign_in(&h, s).await.unwrap();
+    assert_eq!(
+        conn.auth_kind,
+        syncdesk_engine::AuthKind::Oauth2RefreshToken
+    );
+    assert_eq!(conn.status, syncdesk_engine::ConnectionStatus::Active);
+    assert!(conn.token_expires_at.is_some() && conn.refresh_expires_at.is_some());
+    assert_eq!(h.sandbox.stats().code_grants, 1);
+    // Both tokens are in the keychain; there was no client secret to store.
+    for kind in [SecretKind::RefreshToken, SecretKind::AccessToken] {
+        assert!(h.secrets.get(&conn.id, kind).unwrap().is_some(), "{kind:?}");
+    }
+    assert!(h
+        .secrets
+        .get(&conn.id, SecretKind::ClientSecret)
+        .unwrap()
+        .is_none());
+
+    let job = h
+        .job_on("signed-in", "signed-in customers", "customers", |_| {})
+        .await;
+    assert_eq!(h.run(&job).await.status, ExecutionStatus::Completed);
+
+    // The provider revokes everything: the refresh fails, the connection expires, and
+    // signing in again on the same connection brings it back with its jobs.
+    h.sandbox.revoke_tokens();
+    let e = h.run(&job).await;
+    assert_eq!(e.failure_kind, Some(FailureKind::Auth));
+    let expired = h.engine.connection("signed-in").await.unwrap();
+    assert_eq!(expired.status, syncdesk_engine::ConnectionStatus::Expired);
+    let s = h.engine.begin_sign_in_again("signed-in").await.unwrap();
+    let again = sign_in(&h, s).await.unwrap();
+    assert_eq!(again.id, conn.id);
+    assert_eq!(again.status, syncdesk_engine::ConnectionStatus::Active);
+    assert_eq!(h.run(&job).await.status, ExecutionStatus::Completed);
+    let actions: Vec<String> = h
+        .engine
+        .audit(&PageRequest::first(50))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|a| a.subject == "connection signed-in")
+        .map(|a| a.action)
+        .collect();
+    assert!(
+        actions.contains(&"connection.sign_in".to_string()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"connection.reauthenticate".to_string()),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn r_e1_a_refused_forged_or_abandoned_sign_in_stores_nothing() {
+    let h = small().await;
+    let before = h.engine.connections().await.unwrap().len();
+
+    // The user clicks "Deny" at the provider.
+    h.sandbox.set_consent_denied(true);
+    let s = h
+        .engine
+        .begin_sign_in(sign_in_connection(&h, "x"))
+        .await
+        .unwrap();
+    let e = sign_in(&h, s).await.unwrap_err();
+    assert_eq!(e.code(), "sign_in_failed");
+    assert!(e.to_string().contains("access_denied"), "{e}");
+    h.sandbox.set_consent_denied(false);
+
+    // Another page sends the browser to the listener with its own code: the state differs.
+    // The browser's favicon request before it is answered 404 and does not end the wait.
+    let s = h
+        .engine
+        .begin_sign_in(sign_in_connection(&h, "x"))
+        .await
+        .unwrap();
+    let redirect = url::Url::parse(s.url())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    let favicon = redirect.replace("/callback", "/favicon.ico");
+    let forged = format!("{redirect}?code=attacker&state=guess");
+    let browser = tokio::spawn(async move {
+        let f = browse(favicon).await.0;
+        (f, browse(forged).await)
+    });
+    let e = h
+        .engine
+        .finish_sign_in(s, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap_err();
+    let (favicon_status, (status, page)) = browser.await.unwrap();
+    assert_eq!(favicon_status, 404);
+    assert_eq!(status, 400);
+    assert!(page.contains("did not complete"), "{page}");
+    assert_eq!(e.code(), "sign_in_failed");
+    assert!(e.to_string().contains("state"), "{e}");
+
+    // The user closes the browser tab; the app gives up waiting.
+    let s = h
+        .engine
+        .begin_sign_in(sign_in_connection(&h, "x"))
+        .await
+        .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    cancel.cancel();
+    let e = h.engine.finish_sign_in(s, &cancel).await.unwrap_err();
+    assert_eq!(e.code(), "cancelled");
+
+    // A provider without an authorization endpoint cannot be signed in to.
+    let mut no_browser = sign_in_connection(&h, "x");
+    no_browser.spec.auth.authorize_url = None;
+    let e = h.engine.begin_sign_in(no_browser).await.unwrap_err();
+    assert_eq!(e.field(), Some("auth.authorize_url"));
+    // A name already taken is refused before the browser opens.
+    let e = h
+        .engine
+        .begin_sign_in(sign_in_connection(&h, "sandbox"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict");
+
+    assert_eq!(h.engine.connections().await.unwrap().len(), before);
+    assert_eq!(h.sandbox.stats().code_grants, 0);
+}

@@ -99,6 +99,8 @@ pub struct Stats {
     pub token_grants: u64,
     /// Successful refresh-token grants.
     pub refresh_grants: u64,
+    /// Successful authorization-code grants (browser sign-in with PKCE).
+    pub code_grants: u64,
     /// Token requests refused for any reason.
     pub failed_grants: u64,
     /// Get-by-id requests that reached the handler (past auth and faults).
@@ -209,6 +211,12 @@ impl Sandbox {
         self.shared.set_credentials_revoked(revoked);
     }
 
+    /// Makes the authorization page refuse consent (`error=access_denied`), as a user who
+    /// clicks "Deny" in the browser would.
+    pub fn set_consent_denied(&self, denied: bool) {
+        self.shared.set_consent_denied(denied);
+    }
+
     /// Shallow-merges the top-level keys of `patch` into the record and gives it a new latest
     /// `updated_at`. `false` if there is no such record.
     pub fn patch_record(&self, entity: Entity, id: &str, patch: serde_json::Value) -> bool {
@@ -284,6 +292,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(data)
         .route("/oauth/token", post(oauth::token))
+        .route("/oauth/authorize", get(oauth::authorize))
         .nest("/_admin", admin::router())
         .fallback(api::fallback)
         .with_state(shared)

@@ -34,6 +34,20 @@ pub(crate) struct AuthState {
     pub(crate) refresh: HashMap<String, Instant>,
     issued: u64,
     pub(crate) credentials_revoked: bool,
+    /// Authorization codes not yet exchanged, by code.
+    pub(crate) codes: HashMap<String, PendingCode>,
+    /// The consent fault: the "user" refuses at the authorization page.
+    pub(crate) consent_denied: bool,
+}
+
+/// What an authorization code was issued for (RFC 6749 §4.1, RFC 7636 PKCE).
+#[derive(Debug)]
+pub(crate) struct PendingCode {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    /// BASE64URL(SHA-256(code_verifier)), without padding.
+    pub(crate) challenge: String,
+    pub(crate) expires: Instant,
 }
 
 /// Why a data request was refused.
@@ -83,6 +97,35 @@ impl AuthState {
             now + Duration::from_secs(config.refresh_ttl_secs),
         );
         TokenPair { access, refresh }
+    }
+
+    /// Issues a single-use authorization code, valid for a minute.
+    pub(crate) fn issue_code(
+        &mut self,
+        config: &SandboxConfig,
+        client_id: &str,
+        redirect_uri: &str,
+        challenge: &str,
+    ) -> String {
+        let now = Instant::now();
+        self.codes.retain(|_, c| c.expires > now);
+        let c = self.issued;
+        self.issued += 1;
+        let code = format!(
+            "ac_{:016x}{:016x}",
+            hash3(config.seed ^ 0xac, salt::TOKEN_A, c),
+            hash3(config.seed ^ 0xac, salt::TOKEN_B, c)
+        );
+        self.codes.insert(
+            code.clone(),
+            PendingCode {
+                client_id: client_id.to_owned(),
+                redirect_uri: redirect_uri.to_owned(),
+                challenge: challenge.to_owned(),
+                expires: now + Duration::from_secs(60),
+            },
+        );
+        code
     }
 }
 
@@ -166,6 +209,10 @@ impl Shared {
 
     pub(crate) fn set_credentials_revoked(&self, revoked: bool) {
         lock(&self.auth).credentials_revoked = revoked;
+    }
+
+    pub(crate) fn set_consent_denied(&self, denied: bool) {
+        lock(&self.auth).consent_denied = denied;
     }
 }
 

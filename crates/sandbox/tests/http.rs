@@ -1052,3 +1052,155 @@ async fn shutdown_stops_the_server() {
     sb.wait().await;
     assert!(reqwest::Client::new().get(&url).send().await.is_err());
 }
+
+/// RFC 7636 Appendix B's verifier and its S256 challenge.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const REDIRECT: &str = "http://127.0.0.1:45678/callback";
+
+/// `/oauth/authorize` with `params`, not following the redirect: (status, Location).
+async fn authorize(sb: &Sandbox, params: &[(&str, &str)]) -> (StatusCode, Option<url::Url>) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = http
+        .get(format!("{}/oauth/authorize", sb.base_url()))
+        .query(params)
+        .send()
+        .await
+        .expect("send");
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|l| url::Url::parse(l.to_str().unwrap()).unwrap());
+    (resp.status(), location)
+}
+
+async fn exchange(
+    http: &reqwest::Client,
+    sb: &Sandbox,
+    code: &str,
+    verifier: &str,
+    redirect: &str,
+) -> (StatusCode, Value) {
+    post_form(
+        http,
+        sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("client_id", "sandbox-client"),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+fn query(u: &url::Url, key: &str) -> Option<String> {
+    u.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn code_for(sb: &Sandbox, redirect: &str) -> String {
+    let (status, to) = authorize(
+        sb,
+        &[
+            ("response_type", "code"),
+            ("client_id", "sandbox-client"),
+            ("redirect_uri", redirect),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", "st4te"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FOUND);
+    let to = to.unwrap();
+    assert!(to.as_str().starts_with(redirect), "{to}");
+    assert_eq!(query(&to, "state").as_deref(), Some("st4te"));
+    query(&to, "code").expect("a code")
+}
+
+#[tokio::test]
+async fn authorization_code_with_pkce_is_checked_and_single_use() {
+    let sb = Sandbox::start(config()).await.unwrap();
+    let http = reqwest::Client::new();
+    let ok_params = |redirect: &'static str| {
+        vec![
+            ("response_type", "code"),
+            ("client_id", "sandbox-client"),
+            ("redirect_uri", redirect),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", "st4te"),
+        ]
+    };
+    // Never redirected off the machine, nor for an unknown client (RFC 6749 §4.1.2.1).
+    for (k, v) in [
+        ("redirect_uri", "https://evil.example/callback"),
+        ("redirect_uri", "http://127.0.0.1.evil.example:80/cb"),
+        ("client_id", "someone-else"),
+    ] {
+        let mut p = ok_params(REDIRECT);
+        p.retain(|(key, _)| *key != k);
+        p.push((k, v));
+        let (status, to) = authorize(&sb, &p).await;
+        assert_eq!((status, to), (StatusCode::BAD_REQUEST, None), "{k}={v}");
+    }
+    // PKCE is required; the error goes back to the app with its state.
+    let mut p = ok_params(REDIRECT);
+    p.retain(|(k, _)| !k.starts_with("code_challenge"));
+    let (status, to) = authorize(&sb, &p).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let to = to.unwrap();
+    assert_eq!(query(&to, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(query(&to, "state").as_deref(), Some("st4te"));
+    // IPv6 loopback is a loopback too.
+    code_for(&sb, "http://[::1]:45678/callback").await;
+
+    // A wrong verifier spends the code: the right one cannot follow.
+    let code = code_for(&sb, REDIRECT).await;
+    let (status, err) = exchange(&http, &sb, &code, &"x".repeat(43), REDIRECT).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"], "invalid_grant");
+    assert!(err["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("code_verifier"));
+    let (_, err) = exchange(&http, &sb, &code, VERIFIER, REDIRECT).await;
+    assert!(err["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("already used"));
+    // The redirect URI must be the one the code was issued for.
+    let code = code_for(&sb, REDIRECT).await;
+    let (_, err) = exchange(
+        &http,
+        &sb,
+        &code,
+        VERIFIER,
+        "http://127.0.0.1:45679/callback",
+    )
+    .await;
+    assert!(err["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("redirect_uri"));
+    // All right: a rotating pair, as from any grant.
+    let code = code_for(&sb, REDIRECT).await;
+    let (status, tokens) = exchange(&http, &sb, &code, VERIFIER, REDIRECT).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt_"));
+    assert_eq!(sb.stats().code_grants, 1);
+
+    // The consent fault: the user refuses at the provider.
+    sb.set_consent_denied(true);
+    let (_, to) = authorize(&sb, &ok_params(REDIRECT)).await;
+    assert_eq!(
+        query(&to.unwrap(), "error").as_deref(),
+        Some("access_denied")
+    );
+}

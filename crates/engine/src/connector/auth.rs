@@ -56,14 +56,29 @@ pub struct Auth {
 }
 
 #[derive(Debug, Deserialize)]
-struct TokenResponse {
-    access_token: String,
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
     #[serde(default)]
-    expires_in: Option<i64>,
+    pub(crate) expires_in: Option<i64>,
     #[serde(default)]
-    refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
     #[serde(default)]
-    refresh_token_expires_in: Option<i64>,
+    pub(crate) refresh_token_expires_in: Option<i64>,
+}
+
+impl TokenResponse {
+    /// Expiry times as of `now`; a refresh token's only when one came with the response.
+    pub(crate) fn times(&self, now: DateTime<Utc>) -> TokenTimes {
+        let at = |s: i64| now + chrono::Duration::seconds(s);
+        TokenTimes {
+            expires_at: self.expires_in.map(at),
+            refresh_expires_at: self
+                .refresh_token
+                .as_ref()
+                .and(self.refresh_token_expires_in)
+                .map(at),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,62 +280,18 @@ impl Auth {
         if let Some(scope) = &self.scope {
             form.push(("scope", scope.clone()));
         }
-        let resp = http
-            .post(token_url.clone())
-            .form(&form)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| Error::ProviderUnavailable {
-                attempts: 1,
-                detail: format!(
-                    "token endpoint {}: {}",
-                    token_url.path(),
-                    crate::connector::reqwest_gist(&e)
-                ),
-            })?;
-        let status = resp.status();
-        let body = resp.bytes().await.unwrap_or_default();
-        if status.is_server_error() {
-            return Err(Error::ProviderUnavailable {
-                attempts: 1,
-                detail: format!("token endpoint answered HTTP {}", status.as_u16()),
-            });
-        }
-        if !status.is_success() {
-            let why = serde_json::from_slice::<TokenError>(&body)
-                .map(|e| match e.error_description {
-                    Some(d) => format!("{} ({d})", e.error),
-                    None => e.error,
-                })
-                .unwrap_or_else(|_| format!("HTTP {}", status.as_u16()));
-            let what = if refresh_token.is_some() {
-                "token refresh"
-            } else {
-                "token request"
-            };
-            return Err(Error::AuthExpired {
-                detail: format!("{what} failed: {why}"),
-            });
-        }
-        let tr: TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| Error::MalformedResponse {
-                path: token_url.path().to_string(),
-                detail: format!("token response: {e}"),
-            })?;
-        let now = clock.now();
-        let mut times = TokenTimes {
-            expires_at: tr.expires_in.map(|s| now + chrono::Duration::seconds(s)),
-            refresh_expires_at: None,
+        let what = if refresh_token.is_some() {
+            "token refresh"
+        } else {
+            "token request"
         };
+        let tr = post_token(http, &token_url, &form, what).await?;
+        let times = tr.times(clock.now());
         // A rotated refresh token is stored before the new access token is used: if the
         // process dies in between, the next run still holds a valid refresh token.
         if let Some(rt) = tr.refresh_token {
             self.store_secret(SecretKind::RefreshToken, Secret::new(rt))
                 .await?;
-            times.refresh_expires_at = tr
-                .refresh_token_expires_in
-                .map(|s| now + chrono::Duration::seconds(s));
         }
         let access = Secret::new(tr.access_token);
         self.store_secret(SecretKind::AccessToken, access.clone())
@@ -331,6 +302,53 @@ impl Auth {
         tracing::info!(connection = %self.connection_name, "obtained a new access token");
         Ok(times)
     }
+}
+
+/// POST a grant to the token endpoint. 5xx and network failures are retryable; any other
+/// refusal means the credential is no good (`what` names the request in the message).
+pub(crate) async fn post_token(
+    http: &reqwest::Client,
+    token_url: &url::Url,
+    form: &[(&str, String)],
+    what: &str,
+) -> Result<TokenResponse> {
+    let resp = http
+        .post(token_url.clone())
+        .form(form)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(|e| Error::ProviderUnavailable {
+            attempts: 1,
+            detail: format!(
+                "token endpoint {}: {}",
+                token_url.path(),
+                crate::connector::reqwest_gist(&e)
+            ),
+        })?;
+    let status = resp.status();
+    let body = resp.bytes().await.unwrap_or_default();
+    if status.is_server_error() {
+        return Err(Error::ProviderUnavailable {
+            attempts: 1,
+            detail: format!("token endpoint answered HTTP {}", status.as_u16()),
+        });
+    }
+    if !status.is_success() {
+        let why = serde_json::from_slice::<TokenError>(&body)
+            .map(|e| match e.error_description {
+                Some(d) => format!("{} ({d})", e.error),
+                None => e.error,
+            })
+            .unwrap_or_else(|_| format!("HTTP {}", status.as_u16()));
+        return Err(Error::AuthExpired {
+            detail: format!("{what} failed: {why}"),
+        });
+    }
+    serde_json::from_slice(&body).map_err(|e| Error::MalformedResponse {
+        path: token_url.path().to_string(),
+        detail: format!("token response: {e}"),
+    })
 }
 
 fn header_value(v: &str) -> Result<HeaderValue> {

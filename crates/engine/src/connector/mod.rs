@@ -2,6 +2,7 @@
 //! pages in every supported pagination style, and fetches single records by id.
 
 pub mod auth;
+pub mod signin;
 pub mod spec;
 
 use std::sync::Arc;

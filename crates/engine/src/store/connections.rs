@@ -150,6 +150,23 @@ impl Store {
         Ok(())
     }
 
+    /// How the connection authenticates from now on (a browser sign-in leaves a refresh
+    /// token where a client secret was).
+    pub async fn set_connection_auth_kind(
+        &self,
+        id: &str,
+        kind: AuthKind,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE connections SET auth_kind = ?, updated_at = ? WHERE id = ?")
+            .bind(kind.as_str())
+            .bind(to_millis(now))
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Point a connection at another base URL.
     pub async fn set_connection_base_url(
         &self,
