@@ -29,6 +29,9 @@ commands! {
     connection_get(id: String) -> ConnectionDto;
     connection_create(input: NewConnectionDto) -> ConnectionDto;
     connection_reauth(id: String, input: ReauthDto) -> ConnectionDto;
+    connection_sign_in(input: NewConnectionDto) -> ConnectionDto;
+    connection_sign_in_again(id: String) -> ConnectionDto;
+    sign_in_cancel() -> ();
     jobs_list() -> Vec<JobSummaryDto>;
     job_get(id: String) -> JobDto;
     job_create(input: NewJobDto) -> JobDto;

@@ -13,6 +13,7 @@ use syncdesk_engine::{
     RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore, SystemClock,
 };
 use syncdesk_sandbox::{Entity, Faults, RetryAfter, Sandbox, SandboxConfig, SchemaDrift};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{DesktopError, Result};
 
@@ -75,12 +76,42 @@ pub struct Desktop {
     notifications: Mutex<Availability>,
     keychain: Mutex<Availability>,
     worker_running: AtomicBool,
+    /// The browser sign-in in progress, if any: cancelling it ends its wait.
+    sign_in: Mutex<Option<CancellationToken>>,
 }
+
+/// How long a browser sign-in may take before the app stops listening for it.
+const SIGN_IN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 fn actor() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "admin".into())
+}
+
+/// The engine's new connection from the form: the spec (`"sandbox"` names the built-in
+/// one) and the secrets given, empty fields left out.
+fn new_connection(input: NewConnectionDto) -> Result<NewConnection> {
+    let spec = if input.spec.trim() == "sandbox" {
+        ConnectorSpec::parse(syncdesk_sandbox::CONNECTOR_SPEC)?
+    } else {
+        ConnectorSpec::parse(&input.spec)?
+    };
+    let secrets = [
+        (SecretKind::ClientSecret, input.client_secret),
+        (SecretKind::ApiKey, input.api_key),
+        (SecretKind::RefreshToken, input.refresh_token),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, Secret::new(v))))
+    .collect();
+    Ok(NewConnection {
+        name: input.name,
+        spec,
+        base_url: input.base_url.filter(|u| !u.trim().is_empty()),
+        client_id: input.client_id.filter(|c| !c.trim().is_empty()),
+        secrets,
+    })
 }
 
 fn page_req(cursor: Option<String>) -> PageRequest {
@@ -134,6 +165,7 @@ impl Desktop {
                 message: None,
             }),
             worker_running: AtomicBool::new(false),
+            sign_in: Mutex::new(None),
         })
     }
 
@@ -200,31 +232,54 @@ impl Desktop {
     }
 
     pub async fn connection_create(&self, input: NewConnectionDto) -> Result<ConnectionDto> {
-        let spec = if input.spec.trim() == "sandbox" {
-            ConnectorSpec::parse(syncdesk_sandbox::CONNECTOR_SPEC)?
-        } else {
-            ConnectorSpec::parse(&input.spec)?
-        };
-        let mut secrets = Vec::new();
-        let mut put = |kind, v: Option<String>| {
-            if let Some(v) = v.filter(|v| !v.is_empty()) {
-                secrets.push((kind, Secret::new(v)));
-            }
-        };
-        put(SecretKind::ClientSecret, input.client_secret);
-        put(SecretKind::ApiKey, input.api_key);
-        put(SecretKind::RefreshToken, input.refresh_token);
         let c = self
             .engine
-            .create_connection(NewConnection {
-                name: input.name,
-                spec,
-                base_url: input.base_url.filter(|u| !u.trim().is_empty()),
-                client_id: input.client_id.filter(|c| !c.trim().is_empty()),
-                secrets,
-            })
+            .create_connection(new_connection(input)?)
             .await
             .inspect_err(|e| self.note_keychain(e))?;
+        Ok((&c).into())
+    }
+
+    /// Create a connection by signing in through the system browser (authorization code +
+    /// PKCE); resolves once the browser came back and the tokens are in the keychain.
+    pub async fn connection_sign_in(&self, input: NewConnectionDto) -> Result<ConnectionDto> {
+        let s = self.engine.begin_sign_in(new_connection(input)?).await?;
+        self.sign_in(s).await
+    }
+
+    /// Sign in again on an existing connection (its refresh token expired or was revoked).
+    pub async fn connection_sign_in_again(&self, id: String) -> Result<ConnectionDto> {
+        let s = self.engine.begin_sign_in_again(&id).await?;
+        self.sign_in(s).await
+    }
+
+    /// Stop waiting for the browser (the user closed the tab or changed their mind).
+    pub async fn sign_in_cancel(&self) -> Result<()> {
+        if let Some(c) = self.sign_in.lock().expect("sign-in lock").take() {
+            c.cancel();
+        }
+        Ok(())
+    }
+
+    async fn sign_in(&self, s: engine::SignIn) -> Result<ConnectionDto> {
+        let cancel = CancellationToken::new();
+        // One sign-in at a time: a new one supersedes a forgotten one.
+        if let Some(old) = self
+            .sign_in
+            .lock()
+            .expect("sign-in lock")
+            .replace(cancel.clone())
+        {
+            old.cancel();
+        }
+        open::that_detached(s.url()).map_err(|e| DesktopError::Browser(e.kind().to_string()))?;
+        let finished = tokio::select! {
+            r = self.engine.finish_sign_in(s, &cancel) => r,
+            () = tokio::time::sleep(SIGN_IN_PATIENCE) => Err(engine::Error::TimedOut(
+                "the browser did not come back within 10 minutes; sign in again".into(),
+            )),
+        };
+        let c = finished.inspect_err(|e| self.note_keychain(e))?;
         Ok((&c).into())
     }
 

@@ -23,6 +23,9 @@ pub enum DesktopError {
     /// A native notification could not be shown (no session bus, no daemon).
     #[error("notifications unavailable: {0}")]
     Notification(String),
+    /// The system browser could not be opened for a sign-in.
+    #[error("could not open the system browser: {0}")]
+    Browser(String),
     /// The app could not start (data directory, database).
     #[error("{0}")]
     Startup(String),
@@ -44,6 +47,7 @@ impl DesktopError {
                 | E::RateLimited { .. }
                 | E::ProviderRejected { .. }
                 | E::MalformedResponse { .. } => "provider",
+                E::SignInFailed(_) => "sign_in_failed",
                 E::TimedOut(_) => "timed_out",
                 E::Cancelled => "cancelled",
                 E::Store(_) => "engine",
@@ -51,6 +55,7 @@ impl DesktopError {
             DesktopError::Invalid { .. } => "invalid",
             DesktopError::Sandbox(_) => "sandbox",
             DesktopError::Notification(_) => "notifications_unavailable",
+            DesktopError::Browser(_) => "browser_unavailable",
             DesktopError::Startup(_) => "engine",
         }
     }

@@ -67,6 +67,10 @@ export const T = {
   connectionCard: "connection-card",
   connectionStatus: "connection-status",
   reauthButton: "reauth-button",
+  /** Browser sign-in (authorization code + PKCE): the explanation / waiting note, Stop waiting, sign in again. */
+  signInNote: "sign-in-note",
+  signInCancel: "sign-in-cancel",
+  signInAgain: "sign-in-again",
   /** Job editor: the save button; field errors are `field-error-<field>`. */
   jobSave: "job-save",
   fieldErrorPrefix: "field-error-",

@@ -37,6 +37,10 @@ export const api = {
 
   connectionCreate: (input: NewConnectionDto) => call<ConnectionDto>("connection_create", { input }),
   connectionReauth: (id: string, input: ReauthDto) => call<ConnectionDto>("connection_reauth", { id, input }),
+  /** Resolves once the user finished in the system browser (authorization code + PKCE). */
+  connectionSignIn: (input: NewConnectionDto) => call<ConnectionDto>("connection_sign_in", { input }),
+  connectionSignInAgain: (id: string) => call<ConnectionDto>("connection_sign_in_again", { id }),
+  signInCancel: () => call<null>("sign_in_cancel"),
 
   jobsList: () => call<JobSummaryDto[]>("jobs_list"),
   jobCreate: (input: NewJobDto) => call<JobDto>("job_create", { input }),

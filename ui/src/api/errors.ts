@@ -26,6 +26,8 @@ export const ErrorCode = {
   notifications: ["notifications_unavailable"],
   provider: ["provider", "provider_unavailable", "rate_limited", "provider_rejected", "malformed_response"],
   sandbox: ["sandbox"],
+  signIn: ["sign_in_failed"],
+  browser: ["browser_unavailable"],
 } as const;
 
 export function isCode(err: ErrorDto, group: keyof typeof ErrorCode): boolean {
@@ -65,6 +67,18 @@ export function explainError(err: ErrorDto): ErrorExplanation {
     return {
       title: "The provider did not cooperate",
       hint: "It was down, rate limited, or answered something unexpected. Try again later; the details are below.",
+      reauth: false,
+    };
+  if (isCode(err, "signIn"))
+    return {
+      title: "Sign-in did not complete",
+      hint: "The provider or you refused it in the browser, so nothing was saved. Sign in again when ready.",
+      reauth: false,
+    };
+  if (isCode(err, "browser"))
+    return {
+      title: "The system browser could not be opened",
+      hint: "Sign-in happens in your default web browser. Set one up (xdg-open must work), then try again.",
       reauth: false,
     };
   if (isCode(err, "sandbox"))

@@ -598,6 +598,36 @@ export function createBackend(opts: BackendOptions = {}) {
       audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection_created", subject: c.name, note: null });
       return c;
     },
+    // The browser round trip cannot happen here: the mock signs in at once, or refuses
+    // ("deny" as client id plays a user who clicks Deny at the provider).
+    connection_sign_in: (a) => {
+      const input = a.input as NewConnectionDto;
+      if (!input.client_id) fail("invalid", "invalid client_id: browser sign-in needs the app's client id", { field: "client_id" });
+      if (input.client_id === "deny") fail("sign_in_failed", "sign-in failed: the provider refused: access_denied (the user denied access)");
+      if (connections.some((c) => c.name === input.name)) fail("conflict", `a connection named '${input.name}' already exists`);
+      const c: ConnectionDto = {
+        id: nextId("c"),
+        name: input.name.trim(),
+        provider: "Sandbox",
+        base_url: input.base_url ?? "http://127.0.0.1:8787",
+        auth_kind: "oauth2_refresh_token",
+        status: "active",
+        status_note: null,
+        token_expires_at: iso(now + HOUR),
+        refresh_expires_at: iso(now + 30 * DAY),
+        last_checked_at: iso(now),
+      };
+      connections.push(c);
+      audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection.sign_in", subject: c.name, note: "browser sign-in" });
+      return c;
+    },
+    connection_sign_in_again: (a) => {
+      const c = connections.find((x) => x.id === a.id) ?? fail("not_found", `connection not found: ${String(a.id)}`);
+      Object.assign(c, { status: "active", status_note: null, token_expires_at: iso(now + HOUR), refresh_expires_at: iso(now + 30 * DAY), last_checked_at: iso(now) });
+      audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection.reauthenticate", subject: c.name, note: "browser sign-in" });
+      return c;
+    },
+    sign_in_cancel: () => null,
     connection_reauth: (a) => {
       const c = connections.find((x) => x.id === a.id) ?? fail("not_found", `connection not found: ${String(a.id)}`);
       const input = a.input as Record<string, unknown>;

@@ -172,7 +172,7 @@ function NewConnectionDialog({ open, onClose }: { open: boolean; onClose: () => 
     setErrors({});
   };
   const m = useMutation({
-    mutationFn: (input: NewConnectionDto) => api.connectionCreate(input),
+    mutationFn: (input: NewConnectionDto) => (auth === "browser" ? api.connectionSignIn(input) : api.connectionCreate(input)),
     onSuccess: (c) => {
       void qc.invalidateQueries({ queryKey: qk.connections });
       void qc.invalidateQueries({ queryKey: qk.health });
@@ -200,15 +200,17 @@ function NewConnectionDialog({ open, onClose }: { open: boolean; onClose: () => 
       if (!clientSecret) errs.client_secret = "Client secret is required.";
     } else if (auth === "api_key") {
       if (!apiKey) errs.api_key = "API key is required.";
-    } else errs.auth = "Browser sign-in is not available in this build yet.";
+    } else if (!clientId.trim()) errs.client_id = "Client ID is required: the provider knows Syncdesk by it.";
     setErrors(errs);
     if (Object.keys(errs).length) return;
     const input: NewConnectionDto = { name: name.trim(), spec };
     if (baseUrl.trim()) input.base_url = baseUrl.trim();
-    if (auth === "client_credentials") {
+    if (auth === "api_key") input.api_key = apiKey;
+    else {
       input.client_id = clientId.trim();
-      input.client_secret = clientSecret;
-    } else input.api_key = apiKey;
+      // A browser sign-in works without a secret (PKCE); a confidential client sends one.
+      if (clientSecret) input.client_secret = clientSecret;
+    }
     m.mutate(input);
   };
   const err = (k: string) =>
@@ -231,8 +233,13 @@ function NewConnectionDialog({ open, onClose }: { open: boolean; onClose: () => 
           <button className="btn" type="button" onClick={onClose}>
             Cancel
           </button>
+          {m.isPending && auth === "browser" && (
+            <button className="btn" type="button" onClick={() => void api.signInCancel()} data-testid={T.signInCancel}>
+              Stop waiting
+            </button>
+          )}
           <button className="btn btn-primary" type="submit" form="new-conn" disabled={m.isPending}>
-            {m.isPending ? "Connecting…" : "Connect"}
+            {m.isPending ? (auth === "browser" ? "Waiting for the browser…" : "Connecting…") : auth === "browser" ? "Sign in with browser" : "Connect"}
           </button>
         </>
       }
@@ -276,7 +283,7 @@ function NewConnectionDialog({ open, onClose }: { open: boolean; onClose: () => 
             <input type="radio" name="auth" checked={auth === "browser"} onChange={() => setAuth("browser")} /> Sign in through the browser
           </label>
         </fieldset>
-        {auth === "client_credentials" && (
+        {auth !== "api_key" && (
           <div className="grid-2">
             <label className="field">
               <span className="field-label">Client ID</span>
@@ -284,7 +291,7 @@ function NewConnectionDialog({ open, onClose }: { open: boolean; onClose: () => 
               {err("client_id")}
             </label>
             <label className="field">
-              <span className="field-label">Client secret</span>
+              <span className="field-label">Client secret{auth === "browser" ? " (only if the provider gave one)" : ""}</span>
               <input
                 type="password"
                 autoComplete="off"
@@ -304,10 +311,10 @@ function NewConnectionDialog({ open, onClose }: { open: boolean; onClose: () => 
           </label>
         )}
         {auth === "browser" && (
-          <div className="banner banner-info">
-            OAuth sign-in through your system browser (authorization code + PKCE) is not available in this build yet. Use client
-            credentials or an API key.
-            {err("auth")}
+          <div className="banner banner-info" data-testid={T.signInNote}>
+            {m.isPending
+              ? "Finish signing in in your browser. Syncdesk is listening on this computer for the provider to send you back."
+              : "Your web browser opens the provider's sign-in page. Syncdesk never sees your password: the provider sends back a one-time code, which Syncdesk exchanges for tokens kept in your OS keychain."}
           </div>
         )}
       </form>
@@ -333,10 +340,21 @@ function ReauthDialog({ connection, onClose }: { connection: ConnectionDto | nul
     },
     onError: () => setSecret(""),
   });
+  const again = useMutation({
+    mutationFn: () => api.connectionSignInAgain(connection!.id),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: qk.connections });
+      void qc.invalidateQueries({ queryKey: qk.health });
+      void qc.invalidateQueries({ queryKey: qk.jobs });
+      onClose();
+    },
+  });
   const close = () => {
+    if (again.isPending) void api.signInCancel();
     setSecret("");
     setError(null);
     m.reset();
+    again.reset();
     onClose();
   };
   const label =
@@ -371,9 +389,15 @@ function ReauthDialog({ connection, onClose }: { connection: ConnectionDto | nul
     >
       {connection?.status_note && <p className="banner banner-bad">{connection.status_note}</p>}
       {kind === "oauth2_refresh_token" && (
-        <div className="banner banner-info">
-          Signing in again through your system browser is not available in this build yet. You can paste a new refresh token
-          instead.
+        <div className="stack">
+          <p>Sign in to the provider again in your web browser; the connection keeps its jobs and history.</p>
+          <div>
+            <button className="btn btn-primary" type="button" onClick={() => again.mutate()} disabled={again.isPending} data-testid={T.signInAgain}>
+              {again.isPending ? "Waiting for the browser…" : "Sign in again with browser"}
+            </button>
+          </div>
+          <InlineError error={again.error} />
+          <p className="muted small">Or paste a refresh token the provider gave you:</p>
         </div>
       )}
       <form id="reauth-form" onSubmit={submit} noValidate>
