@@ -523,12 +523,15 @@ fn availability(r: std::result::Result<(), String>) -> Availability {
 
 fn job_summary(s: &engine::JobSummary) -> JobSummaryDto {
     use engine::ExecutionStatus as S;
-    let health = match s.last_execution.as_ref().map(|e| e.status) {
+    let health = match s.last_execution.as_ref().map(|e| (e.status, e.trigger)) {
         None => "never_run",
-        Some(S::Running | S::Queued) => "running",
-        Some(S::Completed) => "ok",
-        Some(S::CompletedWithErrors | S::Cancelled) => "warning",
-        Some(S::Failed | S::TimedOut) => "failing",
+        // The newest run failed and its automatic retry waits for its time (R-A1): the job
+        // is failing until that retry succeeds, not "running".
+        Some((S::Queued, engine::Trigger::Retry)) => "retrying",
+        Some((S::Running | S::Queued, _)) => "running",
+        Some((S::Completed, _)) => "ok",
+        Some((S::CompletedWithErrors | S::Cancelled, _)) => "warning",
+        Some((S::Failed | S::TimedOut, _)) => "failing",
     };
     JobSummaryDto {
         job: (&s.job).into(),

@@ -380,8 +380,9 @@ pub struct ReauthDto {
 pub struct JobSummaryDto {
     pub job: JobDto,
     pub last_execution: Option<ExecutionDto>,
-    /// `never_run`, `running`, `ok`, `warning` (completed with errors, or retry pending) or
-    /// `failing` (failed, timed out).
+    /// `never_run`, `running` (running or queued), `ok`, `warning` (completed with errors,
+    /// cancelled), `failing` (failed, timed out) or `retrying` (failed, and its automatic
+    /// retry is queued).
     pub health: String,
     /// Records in the job's Failed Records tab.
     pub dead_letters: u64,

@@ -7,8 +7,9 @@ import type { JobDto } from "./JobDto";
  */
 export type JobSummaryDto = { job: JobDto, last_execution: ExecutionDto | null, 
 /**
- * `never_run`, `running`, `ok`, `warning` (completed with errors, or retry pending) or
- * `failing` (failed, timed out).
+ * `never_run`, `running` (running or queued), `ok`, `warning` (completed with errors,
+ * cancelled), `failing` (failed, timed out) or `retrying` (failed, and its automatic
+ * retry is queued).
  */
 health: string, 
 /**

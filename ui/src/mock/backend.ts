@@ -491,7 +491,9 @@ export function createBackend(opts: BackendOptions = {}) {
     const dl = deadLetters.filter((d) => d.job_id === j.id).length;
     const health = !last
       ? "never_run"
-      : last.status === "running" || last.status === "queued"
+      : last.status === "queued" && last.trigger === "retry"
+        ? "retrying"
+        : last.status === "running" || last.status === "queued"
         ? "running"
         : last.status === "failed" || last.status === "timed_out"
           ? "failing"

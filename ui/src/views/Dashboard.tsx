@@ -14,6 +14,7 @@ const HEALTH: Record<string, { label: string; tone: string }> = {
   ok: { label: "Healthy", tone: "ok" },
   warning: { label: "Needs a look", tone: "warn" },
   failing: { label: "Failing", tone: "bad" },
+  retrying: { label: "Failing — retry scheduled", tone: "bad" },
 };
 
 export function HealthChip({ health }: { health: string }) {

@@ -1,0 +1,97 @@
+//! What the dashboard says about a job, through the commands the window calls, on a real
+//! database and a real sandbox provider on 127.0.0.1.
+
+mod support;
+
+use std::sync::Arc;
+
+use support::pull_job;
+use syncdesk_desktop::desktop::{Desktop, DesktopOptions};
+use syncdesk_dto::NewConnectionDto;
+use syncdesk_engine::{MemorySecretStore, RunOptions};
+use syncdesk_sandbox::{Sandbox, SandboxConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_running() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = Desktop::open(DesktopOptions {
+        data_dir: dir.path().to_path_buf(),
+        secrets: Arc::new(MemorySecretStore::default()),
+    })
+    .await
+    .unwrap();
+    desktop
+        .connection_create(NewConnectionDto {
+            name: "sandbox".into(),
+            spec: "sandbox".into(),
+            base_url: Some(sandbox.base_url()),
+            client_id: Some("sandbox-client".into()),
+            client_secret: Some("sandbox-secret".into()),
+            api_key: None,
+            refresh_token: None,
+        })
+        .await
+        .unwrap();
+    let job = desktop
+        .job_create(pull_job("sandbox", "customers"))
+        .await
+        .unwrap();
+    let engine = desktop.engine();
+    // Backoff shortened by configuration (as an admin could), so the real clock waits 0 s.
+    engine
+        .update_job(&job.id, |j| {
+            j.settings.backoff_secs = vec![0];
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let health = || async {
+        let jobs = desktop.jobs_list().await.unwrap();
+        assert_eq!(jobs.len(), 1);
+        jobs[0].health.clone()
+    };
+    assert_eq!(health().await, "never_run");
+    assert_eq!(
+        engine
+            .run_job(&job.id, RunOptions::default())
+            .await
+            .unwrap()
+            .status
+            .as_str(),
+        "completed"
+    );
+    assert_eq!(health().await, "ok");
+
+    // The provider is down for longer than the retries last: the run fails and an automatic
+    // retry is queued for later (R-A1).
+    sandbox.update_faults(|f| f.error_burst = 1_000);
+    let failed = engine
+        .run_job(&job.id, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(failed.status.as_str(), "failed");
+    let jobs = desktop.jobs_list().await.unwrap();
+    let last = jobs[0].last_execution.as_ref().unwrap();
+    assert_eq!(
+        (last.status.as_str(), last.trigger.as_str()),
+        ("queued", "retry")
+    );
+    assert_eq!(health().await, "retrying");
+
+    // Without automatic retries the same failure is plainly failing.
+    engine.cancel_execution(&last.id).await.unwrap();
+    engine
+        .update_job(&job.id, |j| {
+            j.settings.retry_on_failure = false;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    engine
+        .run_job(&job.id, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(health().await, "failing");
+    engine.shutdown().await;
+}
