@@ -201,7 +201,7 @@ impl Store {
         job_ids: &[String],
     ) -> Result<HashMap<String, Execution>> {
         let mut out = HashMap::with_capacity(job_ids.len());
-        for chunk in job_ids.chunks(500) {
+        for chunk in super::shaped_chunks(job_ids) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "SELECT {COLUMNS} FROM executions WHERE seq IN (SELECT MAX(seq) FROM executions \
                  WHERE trigger <> 'record_retry' AND job_id IN "

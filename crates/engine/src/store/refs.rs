@@ -7,14 +7,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder};
 
 use super::executions::{write_progress, Progress};
-use super::{push_list, Db, Store};
+use super::{push_list, shaped_chunks, Db, Store};
 use crate::clock::{from_millis, to_millis};
 use crate::error::Result;
 use crate::model::{DeadLetter, Page, PageRequest, RecordErrorKind};
 use crate::policy::{RecordState, Strikes};
-
-/// Rows per multi-row statement (SQLite allows 32766 parameters; refs have 13 columns).
-const CHUNK: usize = 500;
 
 /// An external reference as stored.
 #[derive(Debug, Clone, FromRow)]
@@ -94,7 +91,7 @@ impl Store {
         ids: &[String],
     ) -> Result<HashMap<String, RefRow>> {
         let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in shaped_chunks(ids) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(
                 "SELECT external_id, local_id, content_hash, last_synced_at, state, strikes, first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload
                  FROM external_refs WHERE connection_id = ",
@@ -118,7 +115,7 @@ impl Store {
         ids: &[String],
     ) -> Result<HashMap<String, String>> {
         let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in shaped_chunks(ids) {
             let mut q: QueryBuilder<Db> =
                 QueryBuilder::new("SELECT external_id, local_id FROM external_refs WHERE local_id IS NOT NULL AND connection_id = ");
             q.push_bind(connection_id)
@@ -139,7 +136,7 @@ impl Store {
         keys: &[String],
     ) -> Result<HashSet<String>> {
         let mut out = HashSet::new();
-        for chunk in keys.chunks(CHUNK) {
+        for chunk in shaped_chunks(keys) {
             let mut q: QueryBuilder<Db> =
                 QueryBuilder::new("SELECT natural_key FROM records WHERE entity = ");
             q.push_bind(entity).push(" AND natural_key IN ");
@@ -156,7 +153,7 @@ impl Store {
         pairs: &[(String, String)],
     ) -> Result<HashMap<(String, String), u64>> {
         let mut out = HashMap::with_capacity(pairs.len());
-        for chunk in pairs.chunks(CHUNK) {
+        for chunk in shaped_chunks(pairs) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(concat!(
                 "SELECT connection_id, entity, COUNT(*) FROM external_refs WHERE state = 'dead_letter' AND ",
                 failed_refs!(),
@@ -213,7 +210,7 @@ impl Store {
     ) -> Result<()> {
         let now_ms = to_millis(now);
         let mut tx = self.pool().begin().await?;
-        for chunk in page.records.chunks(CHUNK) {
+        for chunk in shaped_chunks(&page.records) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(
                 "INSERT INTO records (id, entity, natural_key, data, content_hash, created_at, updated_at) ",
             );
@@ -232,7 +229,7 @@ impl Store {
             );
             q.build().execute(&mut *tx).await?;
         }
-        for chunk in page.refs.chunks(CHUNK) {
+        for chunk in shaped_chunks(&page.refs) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(
                 "INSERT INTO external_refs (connection_id, entity, external_id, local_id, content_hash, last_synced_at, state, strikes,
                  first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload) ",
@@ -261,7 +258,7 @@ impl Store {
             );
             q.build().execute(&mut *tx).await?;
         }
-        for chunk in page.errors.chunks(CHUNK) {
+        for chunk in shaped_chunks(&page.errors) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(
                 "INSERT INTO record_errors (execution_id, connection_id, entity, record_id, kind, message, field, at) ",
             );
@@ -339,7 +336,7 @@ impl Store {
         to: RecordState,
     ) -> Result<Vec<String>> {
         let mut changed = Vec::new();
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in shaped_chunks(ids) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new("UPDATE external_refs SET state = ");
             q.push_bind(to.as_str())
                 .push(" WHERE connection_id = ")
