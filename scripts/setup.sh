@@ -15,6 +15,7 @@ packages=(
   ca-certificates
   # Tauri 2 on Linux (RECIPES): WebKitGTK, tray, icons, clipboard/keyboard helpers
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
+  xdg-utils                              # xdg-open: browser sign-in opens the system browser
   # The desktop tests: a virtual display, WebDriver for the real app, screenshots,
   # a real notification daemon, and a browser for the UI's own tests
   xvfb xauth webkit2gtk-driver xdotool imagemagick dunst chromium
