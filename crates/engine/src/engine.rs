@@ -332,6 +332,18 @@ impl Engine {
             .map_err(|e| Error::Keychain(e.to_string()))?
     }
 
+    pub(crate) async fn get_secret(
+        &self,
+        connection_id: &str,
+        kind: SecretKind,
+    ) -> Result<Option<Secret>> {
+        let s = self.inner.secrets.clone();
+        let id = connection_id.to_string();
+        tokio::task::spawn_blocking(move || s.get(&id, kind))
+            .await
+            .map_err(|e| Error::Keychain(e.to_string()))?
+    }
+
     async fn delete_secret(&self, connection_id: &str, kind: SecretKind) -> Result<()> {
         let s = self.inner.secrets.clone();
         let id = connection_id.to_string();
@@ -355,23 +367,36 @@ impl Engine {
             self.delete_secret(&conn.id, SecretKind::AccessToken)
                 .await?;
         }
-        self.forget_token(&conn.id);
         let now = self.inner.clock.now();
         self.inner
             .store
             .set_connection_status(&conn.id, ConnectionStatus::Active, None, now)
             .await?;
+        self.reauthenticated(&conn.id, &conn.name, kind.label(), now)
+            .await?;
+        self.inner.store.connection(&conn.id).await
+    }
+
+    /// After new credentials are stored: drop the cached token, so the next request reads
+    /// the keychain again, and audit who re-authenticated with what.
+    pub(crate) async fn reauthenticated(
+        &self,
+        connection_id: &str,
+        name: &str,
+        with: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.forget_token(connection_id);
         self.inner
             .store
             .insert_audit(
                 &self.inner.actor,
                 "connection.reauthenticate",
-                &format!("connection {}", conn.name),
-                Some(kind.label()),
+                &format!("connection {name}"),
+                Some(with),
                 now,
             )
-            .await?;
-        self.inner.store.connection(&conn.id).await
+            .await
     }
 
     /// Drop a connection's cached token, so the next request reads the keychain again.

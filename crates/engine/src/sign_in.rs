@@ -104,12 +104,7 @@ impl Engine {
         let (authorize_url, token_url) = endpoints(&spec, &conn.base_url)?;
         let client_id = client_id
             .ok_or_else(|| Error::invalid("client_id", "this connection has no client id"))?;
-        let secrets = self.inner.secrets.clone();
-        let id = conn.id.clone();
-        let client_secret =
-            tokio::task::spawn_blocking(move || secrets.get(&id, SecretKind::ClientSecret))
-                .await
-                .map_err(|e| Error::Keychain(e.to_string()))??;
+        let client_secret = self.get_secret(&conn.id, SecretKind::ClientSecret).await?;
         let authorization =
             Authorization::begin(&authorize_url, &client_id, spec.auth.scope.as_deref()).await?;
         Ok(SignIn {
@@ -162,7 +157,7 @@ impl Engine {
             )
         })?;
         let access = Secret::new(tokens.access_token);
-        let conn = match s.target {
+        let id = match s.target {
             Target::New(mut c) => {
                 c.secrets.retain(|(k, _)| *k == SecretKind::ClientSecret);
                 c.secrets.push((SecretKind::RefreshToken, refresh));
@@ -180,7 +175,7 @@ impl Engine {
                         now,
                     )
                     .await?;
-                conn
+                conn.id
             }
             Target::Existing { id, name } => {
                 // The refresh token first: it is what keeps the connection alive.
@@ -188,28 +183,19 @@ impl Engine {
                     .await?;
                 self.put_secret(&id, SecretKind::AccessToken, access)
                     .await?;
-                self.forget_token(&id);
                 self.inner
                     .store
                     .set_connection_auth_kind(&id, AuthKind::Oauth2RefreshToken, now)
                     .await?;
-                self.inner
-                    .store
-                    .insert_audit(
-                        &self.inner.actor,
-                        "connection.reauthenticate",
-                        &format!("connection {name}"),
-                        Some("browser sign-in"),
-                        now,
-                    )
+                self.reauthenticated(&id, &name, "browser sign-in", now)
                     .await?;
-                self.inner.store.connection(&id).await?
+                id
             }
         };
         self.inner
             .store
-            .set_connection_tokens(&conn.id, times, now)
+            .set_connection_tokens(&id, times, now)
             .await?;
-        self.inner.store.connection(&conn.id).await
+        self.inner.store.connection(&id).await
     }
 }
