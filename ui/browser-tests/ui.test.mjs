@@ -224,8 +224,8 @@ describe("Syncdesk UI against mocked IPC", () => {
     await shot(page, "18-alerts");
     await page.locator(`${tid(T.alertRow)}[data-alert-id="3"] .alert-main`).click();
     await page.waitForURL(/#\/executions\/e7c1a4f09b2d4c1e/);
-    const read = await page.evaluate(() => window.__syncdeskMock.backend.state.alerts.find((a) => a.id === 3).read);
-    assert.equal(read, true);
+    // The mark-read call goes over (mock) IPC with latency, so it may land after the navigation.
+    await page.waitForFunction(() => window.__syncdeskMock.backend.state.alerts.find((a) => a.id === 3).read === true);
     await context.close();
   });
 });
