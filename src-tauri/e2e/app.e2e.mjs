@@ -5,9 +5,10 @@
 // Screenshots of each main view go to $E2E_SCREENS.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { T } from "./testids.mjs";
 import { Session, startDriver, until } from "./webdriver.mjs";
 
@@ -21,12 +22,38 @@ let s;
 let dataDir;
 const timings = {};
 
+/**
+ * A private XDG config whose default http(s) handler is browser.mjs, so the app's real
+ * `xdg-open` of the provider's sign-in page (R-E1) lands in a "browser" the test controls,
+ * whatever browsers the machine has registered.
+ */
+function systemBrowser(root) {
+  const config = join(root, "config");
+  const apps = join(root, "data", "applications");
+  mkdirSync(config, { recursive: true });
+  mkdirSync(apps, { recursive: true });
+  const script = join(dirname(fileURLToPath(import.meta.url)), "browser.mjs");
+  writeFileSync(
+    join(apps, "syncdesk-e2e-browser.desktop"),
+    `[Desktop Entry]\nType=Application\nName=Syncdesk e2e browser\nExec=${process.execPath} ${script} %u\nMimeType=x-scheme-handler/http;x-scheme-handler/https;\n`,
+  );
+  writeFileSync(
+    join(config, "mimeapps.list"),
+    "[Default Applications]\nx-scheme-handler/http=syncdesk-e2e-browser.desktop\nx-scheme-handler/https=syncdesk-e2e-browser.desktop\n",
+  );
+  return { XDG_CONFIG_HOME: config, XDG_DATA_HOME: join(root, "data"), E2E_BROWSER_LOG: join(root, "browser.log") };
+}
+
+let browser;
+
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "syncdesk-e2e-"));
+  browser = systemBrowser(join(dataDir, "xdg"));
   driver = await startDriver({
     logFile: join(LOGS, "webdriver.log"),
     env: {
       ...process.env,
+      ...browser,
       TAURI_WEBVIEW_AUTOMATION: "true",
       SYNCDESK_DATA_DIR: dataDir,
       SYNCDESK_LOG: process.env.SYNCDESK_LOG ?? "info",
@@ -190,4 +217,40 @@ test("revoked credentials mark the connection expired with the re-auth action", 
   await s.screenshot(SCREENS, "09-alerts");
   await s.clickTestId(T.navDashboard);
   await s.screenshot(SCREENS, "10-dashboard");
+});
+
+test("sign in through the browser: authorization code with PKCE creates an active connection", async () => {
+  await s.clickTestId(T.navConnections);
+  await s.click(await s.findXPath("//button[contains(., 'Add connection')]"));
+  const field = (label) => s.findXPath(`//form[@id='new-conn']//label[.//span[starts-with(., '${label}')]]/*[self::input or self::textarea]`);
+  await s.type(await field("Name"), "Acme (browser)");
+  await s.type(await field("Connector spec"), "sandbox");
+  await s.click(await s.findXPath("//form[@id='new-conn']//label[contains(., 'Sign in through the browser')]/input"));
+  await s.type(await field("Client ID"), "sandbox-client");
+  await s.click(await s.findXPath("//button[@form='new-conn']"));
+  // The app opens the system browser, which comes back to its loopback listener with a code.
+  const card = await until(
+    "the signed-in connection",
+    async () => {
+      for (const c of await s.all(s.byTestId(T.connectionCard))) {
+        if ((await s.text(c)).includes("Acme (browser)")) return c;
+      }
+      return null;
+    },
+    60000,
+  );
+  const status = await s.cmd("POST", `/element/${card}/element`, { using: "css selector", value: s.byTestId(T.connectionStatus) });
+  assert.equal(await s.attr(Object.values(status)[0], "data-status"), "active");
+  assert.match(await s.text(card), /authorization code/);
+  await s.screenshot(SCREENS, "11-connection-browser-sign-in");
+
+  assert.ok(existsSync(browser.E2E_BROWSER_LOG), "xdg-open ran the system browser");
+  const opened = new URL(readFileSync(browser.E2E_BROWSER_LOG, "utf8").trim().split("\n").at(-1));
+  assert.equal(opened.hostname, "127.0.0.1", "the sandbox's sign-in page");
+  assert.equal(opened.searchParams.get("response_type"), "code");
+  assert.equal(opened.searchParams.get("client_id"), "sandbox-client");
+  assert.equal(opened.searchParams.get("code_challenge_method"), "S256");
+  assert.match(opened.searchParams.get("code_challenge"), /^[A-Za-z0-9_-]{43}$/);
+  assert.match(opened.searchParams.get("redirect_uri"), /^http:\/\/127\.0\.0\.1:\d+\//);
+  assert.ok(opened.searchParams.get("state"));
 });

@@ -46,6 +46,8 @@ export const T = {
   /** Diagnosis panel and its action buttons: `diagnosis-action-<action>` (reauthenticate, edit_mappings, open_failed_records…). */
   diagnosis: "diagnosis",
   diagnosisActionPrefix: "diagnosis-action-",
+  /** "What changed" beside a schema-change diagnosis (R-E5); each field row carries data-field and data-change (missing, removed, added). */
+  schemaChange: "schema-change",
   /** Circuit-breaker / failure note on the execution page. */
   executionNote: "execution-note",
   /** Failed Records (R-D3): a row (data-record-id), its checkbox, the header select-all checkbox. */

@@ -80,6 +80,14 @@ impl Demo {
         if let Some(first) = d.diagnosis.first() {
             what.push(format!("diagnosis: {}", first.title));
         }
+        if let Some(c) = d.schema_change.as_ref().filter(|c| !c.missing.is_empty()) {
+            let new = if c.added.is_empty() {
+                String::new()
+            } else {
+                format!(", sends {} instead", c.added.join(", "))
+            };
+            what.push(format!("provider dropped {}{new}", c.missing.join(", ")));
+        }
         if let Some(at) = e.next_retry_at {
             what.push(format!(
                 "retry in {} min",

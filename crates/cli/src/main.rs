@@ -873,6 +873,35 @@ fn print_detail(d: &engine::ExecutionDetail) {
             g.title, g.likely_cause, g.resolution
         );
     }
+    if let Some(c) = &d.schema_change {
+        println!(
+            "\nWhat changed in {} (fields last seen {})",
+            c.entity,
+            fmt_time(Some(c.observed_at))
+        );
+        if !c.missing.is_empty() {
+            println!(
+                "  No longer sent, read by the mappings: {}",
+                c.missing.join(", ")
+            );
+        }
+        if let Some(at) = c.changed_at {
+            println!(
+                "  Since {}: new {}; gone {}",
+                fmt_time(Some(at)),
+                list_or_none(&c.added),
+                list_or_none(&c.removed)
+            );
+        }
+    }
+}
+
+fn list_or_none(xs: &[String]) -> String {
+    if xs.is_empty() {
+        "none".into()
+    } else {
+        xs.join(", ")
+    }
 }
 
 async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
@@ -974,7 +1003,19 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
                 c.base_url
             );
             for (entity, f) in fields {
-                println!("  {entity} fields last seen: {}", f.join(", "));
+                println!(
+                    "  {entity} fields last seen {}: {}",
+                    fmt_time(Some(f.observed_at)),
+                    f.fields.join(", ")
+                );
+                if let Some(at) = f.changed_at {
+                    println!(
+                        "    changed {}: new {}; gone {}",
+                        fmt_time(Some(at)),
+                        list_or_none(&f.added()),
+                        list_or_none(&f.removed())
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -143,6 +143,35 @@ pub struct DiagnosisDto {
     pub actions: Vec<String>,
 }
 
+/// What changed in the provider's fields for the job's entity (R-E5); beside a
+/// `schema_change` diagnosis.
+#[derive(Debug, Serialize, TS)]
+pub struct SchemaChangeDto {
+    pub entity: String,
+    /// Fields the mappings read that the provider no longer sends: the ones to remap.
+    pub missing: Vec<String>,
+    /// Sent now, not before the last change.
+    pub added: Vec<String>,
+    /// Sent before the last change, not now.
+    pub removed: Vec<String>,
+    /// When the current field set was first seen; null if it never changed.
+    pub changed_at: Option<String>,
+    pub observed_at: String,
+}
+
+impl From<&engine::SchemaChange> for SchemaChangeDto {
+    fn from(c: &engine::SchemaChange) -> Self {
+        SchemaChangeDto {
+            entity: c.entity.clone(),
+            missing: c.missing.clone(),
+            added: c.added.clone(),
+            removed: c.removed.clone(),
+            changed_at: ts(c.changed_at),
+            observed_at: ts(Some(c.observed_at)).unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, TS)]
 pub struct ExecutionDetailDto {
     #[serde(flatten)]
@@ -151,6 +180,7 @@ pub struct ExecutionDetailDto {
     pub entity: String,
     pub error_counts: std::collections::BTreeMap<String, u64>,
     pub diagnosis: Vec<DiagnosisDto>,
+    pub schema_change: Option<SchemaChangeDto>,
     pub chain: Vec<String>,
 }
 
@@ -185,6 +215,7 @@ impl From<&engine::ExecutionDetail> for ExecutionDetailDto {
                         .collect(),
                 })
                 .collect(),
+            schema_change: d.schema_change.as_ref().map(Into::into),
             chain: d.chain.clone(),
         }
     }
@@ -654,6 +685,7 @@ mod bindings {
         JobDto::export_all(&cfg).unwrap();
         ExecutionDto::export_all(&cfg).unwrap();
         ExecutionDetailDto::export_all(&cfg).unwrap();
+        SchemaChangeDto::export_all(&cfg).unwrap();
         RecordErrorDto::export_all(&cfg).unwrap();
         DeadLetterDto::export_all(&cfg).unwrap();
         AlertDto::export_all(&cfg).unwrap();

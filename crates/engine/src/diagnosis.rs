@@ -3,9 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::model::{Execution, ExecutionStatus, FailureKind, Job, Mode, RecordErrorKind};
+use crate::model::{
+    Execution, ExecutionStatus, FailureKind, Job, Mode, ObservedFields, RecordErrorKind,
+};
 
 /// What the admin can do about it; the UI shows a button per action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -174,6 +177,52 @@ pub fn diagnose(
         ));
     }
     out
+}
+
+/// What changed in the provider's schema, shown beside a `schema_change` diagnosis (R-E5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaChange {
+    pub entity: String,
+    /// Fields the job's mappings read (and do not mark optional) that the provider no longer
+    /// sends: the ones to remap.
+    pub missing: Vec<String>,
+    /// Sent now, not before the last change.
+    pub added: Vec<String>,
+    /// Sent before the last change, not now.
+    pub removed: Vec<String>,
+    /// When the current field set was first seen; `None` if it never changed (then `added` and
+    /// `removed` are empty and only `missing` speaks).
+    pub changed_at: Option<DateTime<Utc>>,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// The schema change to show for an execution, if its diagnosis is a schema change and the
+/// provider's fields for the job's entity are known.
+pub fn schema_change(
+    job: &Job,
+    diagnosis: &[Diagnosis],
+    observed: Option<&ObservedFields>,
+) -> Option<SchemaChange> {
+    let observed = observed?;
+    if !diagnosis.iter().any(|d| d.pattern == "schema_change") {
+        return None;
+    }
+    let mut missing: Vec<String> = Vec::new();
+    for m in job.settings.mappings.iter().filter(|m| !m.optional) {
+        // Only top-level names are observed, so `address.city` is missing when `address` is.
+        let top = m.source.split('.').next().unwrap_or_default().to_string();
+        if !observed.fields.contains(&top) && !missing.contains(&top) {
+            missing.push(top);
+        }
+    }
+    Some(SchemaChange {
+        entity: job.entity.clone(),
+        missing,
+        added: observed.added(),
+        removed: observed.removed(),
+        changed_at: observed.changed_at,
+        observed_at: observed.observed_at,
+    })
 }
 
 /// Prevention hints for a job (R-I5), from the document's last section.
@@ -356,5 +405,56 @@ mod tests {
         assert!(h.iter().any(|x| x.contains("timeout is very short")));
         assert!(h.iter().any(|x| x.contains("expire in 3 day")));
         assert!(hints(&job(), Some(30)).is_empty());
+    }
+
+    #[test]
+    fn r_e5_schema_change_names_the_fields_to_remap_and_what_changed() {
+        let mut j = job();
+        j.settings.mappings = serde_json::from_value(serde_json::json!([
+            {"source": "id", "target": "external_id"},
+            {"source": "email", "target": "email", "required": true},
+            {"source": "address.city", "target": "city"},
+            {"source": "nickname", "target": "nickname", "optional": true},
+        ]))
+        .unwrap();
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let list = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let observed = ObservedFields {
+            fields: list(&["email_address", "id", "name"]),
+            observed_at: at,
+            previous: Some(list(&["address", "email", "id", "name"])),
+            changed_at: Some(at),
+        };
+        let schema = diagnose(
+            &exec(
+                ExecutionStatus::Failed,
+                Some(FailureKind::CircuitBreaker),
+                10,
+                10,
+            ),
+            &j,
+            &BTreeMap::from([(RecordErrorKind::SchemaMismatch, 10)]),
+        );
+        let c = schema_change(&j, &schema, Some(&observed)).unwrap();
+        assert_eq!(
+            c.missing,
+            list(&["email", "address"]),
+            "optional `nickname` is not missing"
+        );
+        assert_eq!(c.added, list(&["email_address"]));
+        assert_eq!(c.removed, list(&["address", "email"]));
+        assert_eq!(c.changed_at, Some(at));
+
+        let validation = diagnose(
+            &exec(ExecutionStatus::CompletedWithErrors, None, 40, 2),
+            &j,
+            &BTreeMap::from([(RecordErrorKind::ValidationError, 2)]),
+        );
+        assert_eq!(
+            schema_change(&j, &validation, Some(&observed)),
+            None,
+            "only a schema diagnosis shows the change"
+        );
+        assert_eq!(schema_change(&j, &schema, None), None);
     }
 }

@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::connector::{spec::check_base_url, Auth, AuthConfig, Connector, ConnectorSpec};
-use crate::diagnosis::{self, Diagnosis};
+use crate::diagnosis::{self, Diagnosis, SchemaChange};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::model::*;
@@ -184,6 +184,8 @@ pub struct ExecutionDetail {
     pub entity: String,
     pub error_counts: Vec<(RecordErrorKind, u64)>,
     pub diagnosis: Vec<Diagnosis>,
+    /// What changed in the provider's fields, when the diagnosis is a schema change (R-E5).
+    pub schema_change: Option<SchemaChange>,
     /// The retry chain this execution belongs to, oldest first.
     pub chain: Vec<String>,
 }
@@ -673,6 +675,12 @@ impl Engine {
         let job = self.inner.store.job(&execution.job_id).await?;
         let counts = self.inner.store.error_counts(id).await?;
         let diagnosis = diagnosis::diagnose(&execution, &job, &counts);
+        let schema_change = if diagnosis.iter().any(|d| d.pattern == "schema_change") {
+            let observed = self.inner.store.observed_fields(&job.connection_id).await?;
+            diagnosis::schema_change(&job, &diagnosis, observed.get(&job.entity))
+        } else {
+            None
+        };
         let mut chain = vec![execution.id.clone()];
         let mut cursor = execution.retry_of.clone();
         while let Some(prev) = cursor {
@@ -688,6 +696,7 @@ impl Engine {
             entity: job.entity,
             error_counts: counts.into_iter().collect(),
             diagnosis,
+            schema_change,
             execution,
             chain,
         })
@@ -877,11 +886,11 @@ impl Engine {
         self.inner.store.audit(page).await
     }
 
-    /// Fields the provider last sent for an entity of a connection (R-E5).
+    /// Entity → the fields the provider last sent and their last change, for a connection (R-E5).
     pub async fn observed_fields(
         &self,
         connection: &str,
-    ) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    ) -> Result<std::collections::BTreeMap<String, ObservedFields>> {
         let c = self.inner.store.connection(connection).await?;
         self.inner.store.observed_fields(&c.id).await
     }

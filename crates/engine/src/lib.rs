@@ -19,7 +19,7 @@ mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::ConnectorSpec;
-pub use diagnosis::{Action, Diagnosis};
+pub use diagnosis::{Action, Diagnosis, SchemaChange};
 pub use engine::{
     Engine, EngineOptions, ExecutionDetail, NewConnection, NewJob, RecordRetryOutcome, RunOptions,
 };

@@ -162,6 +162,45 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
 }
 
+/// The top-level fields a provider sent for one entity of a connection, and its last change
+/// (R-E5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedFields {
+    /// Sorted; every field any record of the last run carried.
+    pub fields: Vec<String>,
+    pub observed_at: DateTime<Utc>,
+    /// The fields before the last change; `None` until the set has changed once.
+    pub previous: Option<Vec<String>>,
+    /// The end of the first run that saw the current set, when it differs from the one before.
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+impl ObservedFields {
+    /// Fields sent now that were not sent before the last change; none before any change.
+    pub fn added(&self) -> Vec<String> {
+        let Some(before) = &self.previous else {
+            return Vec::new();
+        };
+        self.fields
+            .iter()
+            .filter(|f| !before.contains(f))
+            .cloned()
+            .collect()
+    }
+
+    /// Fields sent before the last change that are no longer sent.
+    pub fn removed(&self) -> Vec<String> {
+        let Some(before) = &self.previous else {
+            return Vec::new();
+        };
+        before
+            .iter()
+            .filter(|f| !self.fields.contains(f))
+            .cloned()
+            .collect()
+    }
+}
+
 /// When a job runs on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "snake_case")]

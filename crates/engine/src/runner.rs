@@ -391,8 +391,18 @@ impl Run {
                     .unwrap_or_else(|_| format!("#{}:{}", page.number, i + 1)),
             );
         }
-        if let Some(first) = page.records.first().and_then(Value::as_object) {
-            self.observed.extend(first.keys().cloned());
+        // Every record, not the first of each page, so a field only some records carry is seen
+        // whenever any record of the run has it. Lookups before inserts keep this
+        // allocation-free once the set is complete.
+        for key in page
+            .records
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|o| o.keys())
+        {
+            if !self.observed.contains(key) {
+                self.observed.insert(key.clone());
+            }
         }
         let refs = store.refs_for(&self.conn.id, &entity, &ids).await?;
 
@@ -716,7 +726,7 @@ impl Run {
                 .set_observed_fields(
                     &self.conn.id,
                     &self.job.entity,
-                    self.observed.iter().cloned().collect(),
+                    &self.observed.iter().cloned().collect::<Vec<_>>(),
                     now,
                 )
                 .await?;

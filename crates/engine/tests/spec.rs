@@ -604,12 +604,88 @@ async fn r_e5_renamed_field_trips_the_breaker_and_the_connection_remembers_field
         .all(|r| r.kind == RecordErrorKind::SchemaMismatch
             && r.message == "Expected field 'email' is missing"));
     let observed = h.engine.observed_fields("sandbox").await.unwrap();
-    assert!(observed["customers"].contains(&"email_address".to_string()));
-    assert!(!observed["customers"].contains(&"email".to_string()));
+    assert!(observed["customers"]
+        .fields
+        .contains(&"email_address".to_string()));
+    assert!(!observed["customers"].fields.contains(&"email".to_string()));
     let d = h.engine.execution_detail(&e.id).await.unwrap();
     assert_eq!(d.diagnosis[0].pattern, "schema_change");
     assert_eq!(d.diagnosis[0].title, "All records fail with a schema error");
     assert_eq!(d.diagnosis[0].actions, vec![Action::EditMappings]);
+    let change = d.schema_change.expect("the change is shown");
+    assert_eq!(change.missing, vec!["email".to_string()]);
+    assert_eq!(
+        (change.changed_at, change.added.len()),
+        (None, 0),
+        "the first run ever seen has nothing to compare with"
+    );
+}
+
+#[tokio::test]
+async fn r_e5_the_connection_shows_what_changed_between_runs() {
+    let h = small().await;
+    // Full runs, so every run reads every record whatever the watermark says.
+    let job = h
+        .job("customers", |j| j.mode = syncdesk_engine::Mode::Full)
+        .await;
+    let clean = h.run(&job).await;
+    assert_eq!(clean.status, ExecutionStatus::Completed);
+    let before = h.engine.observed_fields("sandbox").await.unwrap()["customers"].clone();
+    assert!(before.fields.contains(&"email".to_string()));
+    assert_eq!((before.previous, before.changed_at), (None, None));
+
+    h.clock.advance(std::time::Duration::from_secs(3600));
+    h.faults(|f| {
+        f.schema_drift = vec![SchemaDrift {
+            entity: Entity::Customers,
+            rename: Some(("email".into(), "email_address".into())),
+            retype: None,
+        }]
+    });
+    let drifted = h.run(&job).await;
+    assert_eq!(drifted.failure_kind, Some(FailureKind::CircuitBreaker));
+    let change = h
+        .engine
+        .execution_detail(&drifted.id)
+        .await
+        .unwrap()
+        .schema_change
+        .expect("a schema diagnosis carries the change");
+    assert_eq!(change.entity, "customers");
+    assert_eq!(change.missing, vec!["email".to_string()]);
+    assert_eq!(change.added, vec!["email_address".to_string()]);
+    assert_eq!(change.removed, vec!["email".to_string()]);
+    let changed_at = change.changed_at.expect("stamped");
+    assert!(changed_at > before.observed_at);
+
+    // The same drift again is no new change: the stamp stays on the run that first saw it.
+    h.clock.advance(std::time::Duration::from_secs(3600));
+    let again = h.run(&job).await;
+    let now = h.engine.observed_fields("sandbox").await.unwrap()["customers"].clone();
+    assert_eq!(now.changed_at, Some(changed_at));
+    assert!(now.observed_at > changed_at);
+    assert_eq!(
+        h.engine
+            .execution_detail(&again.id)
+            .await
+            .unwrap()
+            .schema_change
+            .map(|c| c.added),
+        Some(vec!["email_address".to_string()])
+    );
+
+    // The provider reverts; a clean run records that as the latest change and shows none.
+    h.faults(|f| f.schema_drift.clear());
+    let reverted = h.run(&job).await;
+    assert_eq!(reverted.status, ExecutionStatus::Completed);
+    let back = h.engine.observed_fields("sandbox").await.unwrap()["customers"].clone();
+    assert_eq!(back.added(), vec!["email".to_string()]);
+    assert_eq!(back.removed(), vec!["email_address".to_string()]);
+    let detail = h.engine.execution_detail(&reverted.id).await.unwrap();
+    assert!(
+        detail.schema_change.is_none(),
+        "a clean run has no schema diagnosis"
+    );
 }
 
 // ---- R-R record-level ---------------------------------------------------------------------

@@ -195,7 +195,7 @@ export function createBackend(opts: BackendOptions = {}) {
 
   // Executions, newest first per job.
   const executions: ExecutionDto[] = [];
-  const details: Record<string, Pick<ExecutionDetailDto, "error_counts" | "diagnosis">> = {};
+  const details: Record<string, Pick<ExecutionDetailDto, "error_counts" | "diagnosis"> & Partial<Pick<ExecutionDetailDto, "schema_change">>> = {};
   const recordErrors: RecordErrorDto[] = [];
   let errId = 1;
 
@@ -323,11 +323,19 @@ export function createBackend(opts: BackendOptions = {}) {
         {
           pattern: "schema_change",
           title: "All records fail with a schema error",
-          likely_cause: "The provider changed its API: 'email' is missing from every record (now 'email_address'?).",
-          resolution: "Update the field mappings to the new field names, then run the job again.",
+          likely_cause: "Provider API changed: records no longer have the fields or types the mappings expect.",
+          resolution: "Update the field mappings to match the new schema.",
           actions: ["edit_mappings"],
         },
       ],
+      schema_change: {
+        entity: "customers",
+        missing: ["email"],
+        added: ["email_address"],
+        removed: ["email"],
+        changed_at: iso(now - 3 * HOUR - 35 * MIN + 2400),
+        observed_at: iso(now - 3 * HOUR - 35 * MIN + 2400),
+      },
     };
     addErrors(c1, [["SchemaMismatch", 12]], now - 3 * HOUR - 35 * MIN);
     details[c2] = {
@@ -703,7 +711,7 @@ export function createBackend(opts: BackendOptions = {}) {
         after = executions.find((x) => x.retry_of === prev);
       }
       const d = details[e.id] ?? { error_counts: {}, diagnosis: [] };
-      return { ...e, job_name: j.name, entity: j.entity, chain, ...d };
+      return { ...e, job_name: j.name, entity: j.entity, chain, schema_change: null, ...d };
     },
     execution_cancel: (a) => {
       const e = findExec(a.id);

@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, qk } from "../api/client";
 import type { DiagnosisDto } from "../bindings/DiagnosisDto";
 import type { ExecutionDetailDto } from "../bindings/ExecutionDetailDto";
+import type { SchemaChangeDto } from "../bindings/SchemaChangeDto";
 import { BreakdownBar } from "../components/BreakdownBar";
 import { ErrorLog } from "../components/ErrorLog";
 import { ErrorState, InlineError, Loading, PageHeader, Stat, StatusBadge } from "../components/ui";
@@ -165,6 +166,37 @@ const ACTION_LABEL: Record<string, string> = {
   retry_now: "Run again now",
 };
 
+/** What changed in the provider's fields (R-E5): the fields to remap first, then the diff. */
+function SchemaChangeNote({ c }: { c: SchemaChangeDto }) {
+  const rows: { field: string; change: "missing" | "removed" | "added"; text: string }[] = [
+    ...c.missing.map((field) => ({ field, change: "missing" as const, text: "read by your mappings, no longer sent" })),
+    ...c.removed.filter((f) => !c.missing.includes(f)).map((field) => ({ field, change: "removed" as const, text: "no longer sent" })),
+    ...c.added.map((field) => ({ field, change: "added" as const, text: "new" })),
+  ];
+  return (
+    <div className="dx-schema" data-testid={T.schemaChange}>
+      <h4>What changed in {c.entity}</h4>
+      {rows.length > 0 ? (
+        <ul className="field-diff">
+          {rows.map((r) => (
+            <li key={`${r.change}-${r.field}`} className={`field-${r.change}`} data-field={r.field} data-change={r.change}>
+              <span className="field-sign" aria-hidden="true">{r.change === "added" ? "+" : "−"}</span>
+              <code>{r.field}</code> <span className="muted">{r.text}</span>
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <p className="muted">The fields your mappings read are all still sent; a field's type changed.</p>
+      )}
+      <p className="muted dx-schema-when">
+        {c.changed_at
+          ? <>Fields changed {formatRelative(c.changed_at)} (<time dateTime={c.changed_at}>{formatTime(c.changed_at)}</time>).</>
+          : <>No earlier field set to compare with; fields last seen {formatRelative(c.observed_at)}.</>}
+      </p>
+    </div>
+  );
+}
+
 function DiagnosisItem({ d, ex, connectionId }: { d: DiagnosisDto; ex: ExecutionDetailDto; connectionId: string | null }) {
   const qc = useQueryClient();
   const run = useMutation({
@@ -203,6 +235,7 @@ function DiagnosisItem({ d, ex, connectionId }: { d: DiagnosisDto; ex: Execution
         <dt>Resolution</dt>
         <dd>{d.resolution}</dd>
       </dl>
+      {d.pattern === "schema_change" && ex.schema_change && <SchemaChangeNote c={ex.schema_change} />}
       <div className="dx-actions">
         {d.actions.map((a, i) =>
           a === "wait_for_retry" ? (

@@ -9,7 +9,7 @@ use super::Store;
 use crate::clock::{from_millis, to_millis};
 use crate::connector::{ConnectorSpec, TokenTimes};
 use crate::error::{Error, Result};
-use crate::model::{AuthKind, Connection, ConnectionStatus};
+use crate::model::{AuthKind, Connection, ConnectionStatus, ObservedFields};
 
 #[derive(Debug, FromRow)]
 struct Row {
@@ -203,38 +203,69 @@ impl Store {
         Ok(())
     }
 
-    /// Remember the fields the provider sent for an entity (R-E5), so a schema change can be shown.
+    /// Remember the fields the provider sent for an entity (R-E5). A set that differs from the
+    /// stored one keeps the stored one as `previous_fields` and stamps `changed_at`, so the UI
+    /// can show what changed; the same set again only moves `observed_at`.
     pub async fn set_observed_fields(
         &self,
         id: &str,
         entity: &str,
-        fields: Vec<String>,
+        fields: &[String],
         now: DateTime<Utc>,
     ) -> Result<()> {
+        // SQLite evaluates every SET expression against the row as it was, so `fields` on the
+        // right-hand side is the stored set.
         sqlx::query(
             "INSERT INTO observed_fields (connection_id, entity, fields, observed_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (connection_id, entity) DO UPDATE SET fields = excluded.fields, observed_at = excluded.observed_at",
+             ON CONFLICT (connection_id, entity) DO UPDATE SET
+                 previous_fields = CASE WHEN fields <> excluded.fields THEN fields ELSE previous_fields END,
+                 changed_at = CASE WHEN fields <> excluded.fields THEN excluded.observed_at ELSE changed_at END,
+                 fields = excluded.fields,
+                 observed_at = excluded.observed_at",
         )
         .bind(id)
         .bind(entity)
-        .bind(serde_json::to_string(&fields).map_err(|e| Error::Store(e.to_string()))?)
+        .bind(serde_json::to_string(fields).map_err(|e| Error::Store(e.to_string()))?)
         .bind(to_millis(now))
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// Entity → fields last seen, for one connection.
-    pub async fn observed_fields(&self, id: &str) -> Result<BTreeMap<String, Vec<String>>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT entity, fields FROM observed_fields WHERE connection_id = ? ORDER BY entity",
+    /// Entity → fields last seen and their last change, for one connection.
+    pub async fn observed_fields(&self, id: &str) -> Result<BTreeMap<String, ObservedFields>> {
+        #[derive(FromRow)]
+        struct Observed {
+            entity: String,
+            fields: String,
+            observed_at: i64,
+            previous_fields: Option<String>,
+            changed_at: Option<i64>,
+        }
+        let rows: Vec<Observed> = sqlx::query_as(
+            "SELECT entity, fields, observed_at, previous_fields, changed_at
+             FROM observed_fields WHERE connection_id = ? ORDER BY entity",
         )
         .bind(id)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(e, f)| (e, serde_json::from_str(&f).unwrap_or_default()))
-            .collect())
+        let list = |json: &str, entity: &str| {
+            serde_json::from_str::<Vec<String>>(json).map_err(|e| {
+                Error::Store(format!("observed fields of {entity} are not a list: {e}"))
+            })
+        };
+        rows.into_iter()
+            .map(|r| {
+                let o = ObservedFields {
+                    fields: list(&r.fields, &r.entity)?,
+                    observed_at: from_millis(r.observed_at),
+                    previous: (r.previous_fields.as_deref())
+                        .map(|p| list(p, &r.entity))
+                        .transpose()?,
+                    changed_at: r.changed_at.map(from_millis),
+                };
+                Ok((r.entity, o))
+            })
+            .collect()
     }
 }

@@ -1,0 +1,31 @@
+import { screen, within } from "@testing-library/react";
+import { describe, expect, test } from "vitest";
+import { renderWithQuery, withBackend } from "../test/render";
+import { T } from "../testids";
+import { ExecutionView } from "./ExecutionView";
+
+describe("Execution: what changed in the provider's schema (R-E5)", () => {
+  test("a schema-change diagnosis lists the field to remap first, then the new one, once each", async () => {
+    withBackend();
+    renderWithQuery(<ExecutionView id="a1b2c3d4e5f60718" />);
+    const note = await screen.findByTestId(T.schemaChange);
+    expect(within(note).getByRole("heading").textContent).toBe("What changed in customers");
+    const rows = [...note.querySelectorAll("li")].map((li) => [li.dataset.field, li.dataset.change]);
+    // `email` is both removed and read by the mappings: shown once, as the one to remap.
+    expect(rows).toEqual([
+      ["email", "missing"],
+      ["email_address", "added"],
+    ]);
+    expect(note.textContent).toMatch(/read by your mappings, no longer sent/);
+    expect(note.querySelector("time")?.getAttribute("dateTime")).toMatch(/Z$/);
+    // The fix sits right under it.
+    expect(screen.getByTestId(`${T.diagnosisActionPrefix}edit_mappings`)).toBeTruthy();
+  });
+
+  test("other diagnoses show no schema note", async () => {
+    withBackend();
+    renderWithQuery(<ExecutionView id="e7c1a4f09b2d4c1e" />);
+    await screen.findByTestId(T.diagnosis);
+    expect(screen.queryByTestId(T.schemaChange)).toBeNull();
+  });
+});
