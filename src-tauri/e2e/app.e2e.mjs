@@ -229,23 +229,34 @@ test("sign in through the browser: authorization code with PKCE creates an activ
   await s.type(await field("Client ID"), "sandbox-client");
   await s.click(await s.findXPath("//button[@form='new-conn']"));
   // The app opens the system browser, which comes back to its loopback listener with a code.
-  const card = await until(
-    "the signed-in connection",
-    async () => {
-      for (const c of await s.all(s.byTestId(T.connectionCard))) {
-        if ((await s.text(c)).includes("Acme (browser)")) return c;
-      }
-      return null;
-    },
-    60000,
-  );
+  let card;
+  try {
+    card = await until(
+      "the signed-in connection",
+      async () => {
+        for (const c of await s.all(s.byTestId(T.connectionCard))) {
+          if ((await s.text(c)).includes("Acme (browser)")) return c;
+        }
+        return null;
+      },
+      60000,
+    );
+  } catch (e) {
+    await s.screenshot(SCREENS, "11-connection-browser-sign-in-failed");
+    const dialog = (await s.all("[role=dialog]"))[0];
+    const said = dialog ? await s.text(dialog) : "(no dialog)";
+    const opened = existsSync(browser.E2E_BROWSER_LOG) ? readFileSync(browser.E2E_BROWSER_LOG, "utf8") : "(browser never ran)";
+    throw new Error(`${e.message}\ndialog: ${said}\nbrowser: ${opened}`);
+  }
   const status = await s.cmd("POST", `/element/${card}/element`, { using: "css selector", value: s.byTestId(T.connectionStatus) });
   assert.equal(await s.attr(Object.values(status)[0], "data-status"), "active");
   assert.match(await s.text(card), /authorization code/);
   await s.screenshot(SCREENS, "11-connection-browser-sign-in");
 
   assert.ok(existsSync(browser.E2E_BROWSER_LOG), "xdg-open ran the system browser");
-  const opened = new URL(readFileSync(browser.E2E_BROWSER_LOG, "utf8").trim().split("\n").at(-1));
+  const visits = readFileSync(browser.E2E_BROWSER_LOG, "utf8").trim().split("\n");
+  assert.match(visits.at(-1), /^# 200 at http:\/\/127\.0\.0\.1:\d+\/callback: .*Signed in\./, "the browser ended on the app's page");
+  const opened = new URL(visits.at(-2));
   assert.equal(opened.hostname, "127.0.0.1", "the sandbox's sign-in page");
   assert.equal(opened.searchParams.get("response_type"), "code");
   assert.equal(opened.searchParams.get("client_id"), "sandbox-client");

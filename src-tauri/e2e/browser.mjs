@@ -11,12 +11,16 @@ if (!url) {
   console.error("usage: browser.mjs <url>");
   process.exit(2);
 }
-if (process.env.E2E_BROWSER_LOG) appendFileSync(process.env.E2E_BROWSER_LOG, `${url}\n`);
+const log = (line) => process.env.E2E_BROWSER_LOG && appendFileSync(process.env.E2E_BROWSER_LOG, `${line}\n`);
+log(url);
 try {
   const res = await fetch(url, { redirect: "follow", signal: AbortSignal.timeout(30000) });
-  await res.text();
+  const body = await res.text();
+  // Where the redirects ended, minus the query (it holds the one-time code).
+  const end = new URL(res.url);
+  log(`# ${res.status} at ${end.origin}${end.pathname}: ${body.replace(/<[^>]*>/g, "").trim()}`);
   process.exit(res.ok ? 0 : 1);
 } catch (e) {
-  console.error(`browser.mjs: ${e}`);
+  log(`# failed: ${e.cause ?? e}`);
   process.exit(1);
 }

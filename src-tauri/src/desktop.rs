@@ -90,9 +90,12 @@ fn actor() -> String {
 }
 
 /// The engine's new connection from the form: the spec (`"sandbox"` names the built-in
-/// one) and the secrets given, empty fields left out.
-fn new_connection(input: NewConnectionDto) -> Result<NewConnection> {
+/// one, at `sandbox_url` unless the form gives a base URL) and the secrets given, empty
+/// fields left out.
+fn new_connection(input: NewConnectionDto, sandbox_url: Option<String>) -> Result<NewConnection> {
+    let mut base_url = input.base_url.filter(|u| !u.trim().is_empty());
     let spec = if input.spec.trim() == "sandbox" {
+        base_url = base_url.or(sandbox_url);
         ConnectorSpec::parse(syncdesk_sandbox::CONNECTOR_SPEC)?
     } else {
         ConnectorSpec::parse(&input.spec)?
@@ -108,7 +111,7 @@ fn new_connection(input: NewConnectionDto) -> Result<NewConnection> {
     Ok(NewConnection {
         name: input.name,
         spec,
-        base_url: input.base_url.filter(|u| !u.trim().is_empty()),
+        base_url,
         client_id: input.client_id.filter(|c| !c.trim().is_empty()),
         secrets,
     })
@@ -231,10 +234,21 @@ impl Desktop {
         Ok((&self.engine.connection(&id).await?).into())
     }
 
+    /// The built-in sandbox's address while it runs: its port changes with every start, so
+    /// the spec's default address would point at nothing.
+    async fn sandbox_url(&self) -> Option<String> {
+        self.sandbox
+            .lock()
+            .await
+            .as_ref()
+            .map(|s| s.sandbox.base_url())
+    }
+
     pub async fn connection_create(&self, input: NewConnectionDto) -> Result<ConnectionDto> {
+        let new = new_connection(input, self.sandbox_url().await)?;
         let c = self
             .engine
-            .create_connection(new_connection(input)?)
+            .create_connection(new)
             .await
             .inspect_err(|e| self.note_keychain(e))?;
         Ok((&c).into())
@@ -243,7 +257,8 @@ impl Desktop {
     /// Create a connection by signing in through the system browser (authorization code +
     /// PKCE); resolves once the browser came back and the tokens are in the keychain.
     pub async fn connection_sign_in(&self, input: NewConnectionDto) -> Result<ConnectionDto> {
-        let s = self.engine.begin_sign_in(new_connection(input)?).await?;
+        let new = new_connection(input, self.sandbox_url().await)?;
+        let s = self.engine.begin_sign_in(new).await?;
         self.sign_in(s).await
     }
 
@@ -272,6 +287,8 @@ impl Desktop {
         {
             old.cancel();
         }
+        // Not the URL: its `state` is what stops a forged redirect, so it stays out of logs.
+        tracing::info!("opening the system browser for sign-in");
         open::that_detached(s.url()).map_err(|e| DesktopError::Browser(e.kind().to_string()))?;
         let finished = tokio::select! {
             r = self.engine.finish_sign_in(s, &cancel) => r,

@@ -1,5 +1,5 @@
-//! What the dashboard says about a job, through the commands the window calls, on a real
-//! database and a real sandbox provider on 127.0.0.1.
+//! What the dashboard and the connections page say and do, through the commands the window
+//! calls, on a real database and a real sandbox provider on 127.0.0.1.
 
 mod support;
 
@@ -94,4 +94,38 @@ async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_runnin
         .unwrap();
     assert_eq!(health().await, "failing");
     engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_on_the_built_in_sandbox_spec_points_at_the_running_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = Desktop::open(DesktopOptions {
+        data_dir: dir.path().to_path_buf(),
+        secrets: Arc::new(MemorySecretStore::default()),
+    })
+    .await
+    .unwrap();
+    let running = desktop.sandbox_start().await.unwrap();
+    let form = |name: &str, base_url: Option<String>| NewConnectionDto {
+        name: name.into(),
+        spec: "sandbox".into(),
+        base_url,
+        client_id: Some("sandbox-client".into()),
+        client_secret: Some("sandbox-secret".into()),
+        api_key: None,
+        refresh_token: None,
+    };
+    // The form's "sandbox" spec with no base URL: the sandbox's port is new on every start,
+    // so the spec's default address would refuse every request.
+    let c = desktop.connection_create(form("acme", None)).await.unwrap();
+    assert_eq!(Some(c.base_url.clone()), running.base_url);
+    assert_ne!(c.base_url, "http://127.0.0.1:8787");
+    // A base URL the admin typed wins.
+    let typed = desktop
+        .connection_create(form("typed", Some("http://127.0.0.1:9".into())))
+        .await
+        .unwrap();
+    assert_eq!(typed.base_url, "http://127.0.0.1:9");
+    desktop.stop_sandbox().await;
+    desktop.engine().shutdown().await;
 }
