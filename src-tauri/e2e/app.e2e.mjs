@@ -242,7 +242,7 @@ test("sign in through the browser: authorization code with PKCE creates an activ
       60000,
     );
   } catch (e) {
-    await s.screenshot(SCREENS, "11-connection-browser-sign-in-failed");
+    await s.screenshot(SCREENS, "12-connection-browser-sign-in-failed");
     const dialog = (await s.all("[role=dialog]"))[0];
     const said = dialog ? await s.text(dialog) : "(no dialog)";
     const opened = existsSync(browser.E2E_BROWSER_LOG) ? readFileSync(browser.E2E_BROWSER_LOG, "utf8") : "(browser never ran)";
@@ -251,7 +251,7 @@ test("sign in through the browser: authorization code with PKCE creates an activ
   const status = await s.cmd("POST", `/element/${card}/element`, { using: "css selector", value: s.byTestId(T.connectionStatus) });
   assert.equal(await s.attr(Object.values(status)[0], "data-status"), "active");
   assert.match(await s.text(card), /authorization code/);
-  await s.screenshot(SCREENS, "11-connection-browser-sign-in");
+  await s.screenshot(SCREENS, "12-connection-browser-sign-in");
 
   assert.ok(existsSync(browser.E2E_BROWSER_LOG), "xdg-open ran the system browser");
   const visits = readFileSync(browser.E2E_BROWSER_LOG, "utf8").trim().split("\n");
