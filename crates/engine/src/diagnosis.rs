@@ -196,6 +196,12 @@ pub struct SchemaChange {
     pub observed_at: DateTime<Utc>,
 }
 
+/// Whether an execution's diagnosis says the provider's schema changed (then a
+/// [`SchemaChange`] is worth looking up).
+pub fn is_schema_change(diagnosis: &[Diagnosis]) -> bool {
+    diagnosis.iter().any(|d| d.pattern == "schema_change")
+}
+
 /// The schema change to show for an execution, if its diagnosis is a schema change and the
 /// provider's fields for the job's entity are known.
 pub fn schema_change(
@@ -204,7 +210,7 @@ pub fn schema_change(
     observed: Option<&ObservedFields>,
 ) -> Option<SchemaChange> {
     let observed = observed?;
-    if !diagnosis.iter().any(|d| d.pattern == "schema_change") {
+    if !is_schema_change(diagnosis) {
         return None;
     }
     let mut missing: Vec<String> = Vec::new();

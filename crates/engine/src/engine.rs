@@ -675,7 +675,7 @@ impl Engine {
         let job = self.inner.store.job(&execution.job_id).await?;
         let counts = self.inner.store.error_counts(id).await?;
         let diagnosis = diagnosis::diagnose(&execution, &job, &counts);
-        let schema_change = if diagnosis.iter().any(|d| d.pattern == "schema_change") {
+        let schema_change = if diagnosis::is_schema_change(&diagnosis) {
             let observed = self.inner.store.observed_fields(&job.connection_id).await?;
             diagnosis::schema_change(&job, &diagnosis, observed.get(&job.entity))
         } else {
