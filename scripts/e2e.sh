@@ -23,9 +23,11 @@ seeded="$logs/seeded-100k"
 export SYNCDESK_DESKTOP_BIN="$bin" E2E_SCREENS="$PWD/target/e2e-screens" E2E_LOGS="$logs" E2E_SEEDED_DIR="$seeded"
 set +e
 # One file at a time: each starts its own app, and both want the same keyring and display.
+# The timeout is per file (the story is one file of eight steps, each bounding its own waits);
+# 15 minutes leaves room for a slow, shared machine.
 xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- bash scripts/with-keyring.sh \
-  node --test --test-reporter=tap --test-concurrency=1 --test-timeout=300000 \
+  node --test --test-reporter=tap --test-concurrency=1 --test-timeout=900000 \
   src-tauri/e2e/app.e2e.mjs src-tauri/e2e/failed-100k.e2e.mjs
 status=$?
 set -e

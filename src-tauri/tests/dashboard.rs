@@ -11,16 +11,21 @@ use syncdesk_dto::NewConnectionDto;
 use syncdesk_engine::{MemorySecretStore, RunOptions};
 use syncdesk_sandbox::{Sandbox, SandboxConfig};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_running() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let desktop = Desktop::open(DesktopOptions {
+/// The desktop on a fresh database in `dir`, secrets in memory.
+async fn desktop(dir: &tempfile::TempDir) -> Desktop {
+    Desktop::open(DesktopOptions {
         data_dir: dir.path().to_path_buf(),
         secrets: Arc::new(MemorySecretStore::default()),
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_running() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
     desktop
         .connection_create(NewConnectionDto {
             name: "sandbox".into(),
@@ -99,12 +104,7 @@ async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_runnin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_on_the_built_in_sandbox_spec_points_at_the_running_sandbox() {
     let dir = tempfile::tempdir().unwrap();
-    let desktop = Desktop::open(DesktopOptions {
-        data_dir: dir.path().to_path_buf(),
-        secrets: Arc::new(MemorySecretStore::default()),
-    })
-    .await
-    .unwrap();
+    let desktop = desktop(&dir).await;
     let running = desktop.sandbox_start().await.unwrap();
     let form = |name: &str, base_url: Option<String>| NewConnectionDto {
         name: name.into(),
