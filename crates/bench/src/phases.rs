@@ -24,15 +24,60 @@ pub async fn run(phase: &str, args: &Args) -> Result<PhaseResult, String> {
     let mut r = match phase {
         "provider" => provider(&url, args.page).await?,
         "store" => store(&dir, args.n, args.page).await?,
-        "engine-full" => engine(&url, &dir.join("engine.db"), args.page, true, false).await?,
+        "engine-full" => {
+            engine(
+                &url,
+                &dir.join(db_name("engine", args.run)),
+                args.page,
+                true,
+                false,
+            )
+            .await?
+        }
         "engine-incremental" => {
             engine(&url, &dir.join("engine.db"), args.page, false, false).await?
         }
-        "engine-faults" => engine(&url, &dir.join("faults.db"), args.page, true, true).await?,
+        "engine-faults" => {
+            engine(
+                &url,
+                &dir.join(db_name("faults", args.run)),
+                args.page,
+                true,
+                true,
+            )
+            .await?
+        }
         other => return Err(format!("unknown phase '{other}'")),
     };
     r.peak_rss_kb = peak_rss_kb();
     Ok(r)
+}
+
+/// CPU time (user + system, every thread) this process has used, in ms. A VM's stalls and
+/// its neighbours stretch wall time but not this, so it is the steadier of the two figures.
+/// `/proc/self/stat` counts in USER_HZ ticks, which Linux fixes at 100 per second.
+pub fn cpu_ms() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces:
+            // utime and stime are fields 14 and 15, i.e. the 12th and 13th after it.
+            let rest = &s[s.rfind(')')? + 1..];
+            let mut f = rest.split_whitespace().skip(11);
+            let user: f64 = f.next()?.parse().ok()?;
+            let system: f64 = f.next()?.parse().ok()?;
+            Some((user + system) * 10.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// Each repetition of a full pull starts from an empty database of its own; the
+/// incremental run continues the first one (`engine.db`).
+fn db_name(stem: &str, run: u32) -> String {
+    match run {
+        0 => format!("{stem}.db"),
+        n => format!("{stem}-{n}.db"),
+    }
 }
 
 /// VmHWM: the most resident memory this process has had.
@@ -52,6 +97,7 @@ fn peak_rss_kb() -> u64 {
 async fn provider(url: &str, page: u32) -> Result<PhaseResult, String> {
     let http = reqwest::Client::new();
     let t = Instant::now();
+    let cpu = cpu_ms();
     let token: Value = http
         .post(format!("{url}/oauth/token"))
         .form(&[
@@ -102,6 +148,7 @@ async fn provider(url: &str, page: u32) -> Result<PhaseResult, String> {
     Ok(PhaseResult {
         records,
         elapsed_ms: t.elapsed().as_secs_f64() * 1e3,
+        cpu_ms: cpu_ms() - cpu,
         peak_rss_kb: 0,
         waited_ms: 0.0,
         note: String::new(),
@@ -132,6 +179,7 @@ async fn store(dir: &std::path::Path, n: usize, page: u32) -> Result<PhaseResult
     .await
     .map_err(|e| e.to_string())?;
     let mut spent = std::time::Duration::ZERO;
+    let mut spent_cpu = 0.0;
     let mut written = 0u64;
     let now = 1_767_225_600_000i64;
     for start in (1..=n).step_by(page as usize) {
@@ -147,6 +195,7 @@ async fn store(dir: &std::path::Path, n: usize, page: u32) -> Result<PhaseResult
             })
             .collect();
         let t = Instant::now();
+        let cpu = cpu_ms();
         let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
         for chunk in rows.chunks(500) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -183,12 +232,14 @@ async fn store(dir: &std::path::Path, n: usize, page: u32) -> Result<PhaseResult
         }
         tx.commit().await.map_err(|e| e.to_string())?;
         spent += t.elapsed();
+        spent_cpu += cpu_ms() - cpu;
         written += rows.len() as u64;
     }
     sandbox.shutdown().await;
     Ok(PhaseResult {
         records: written,
         elapsed_ms: spent.as_secs_f64() * 1e3,
+        cpu_ms: spent_cpu,
         peak_rss_kb: 0,
         waited_ms: 0.0,
         note: String::new(),
@@ -231,16 +282,19 @@ async fn engine(
             .map_err(|e| e.to_string())?;
     }
     let t = Instant::now();
+    let cpu = cpu_ms();
     let exec = engine
         .run_job("customers", RunOptions::default())
         .await
         .map_err(|e| e.to_string())?;
     let elapsed_ms = t.elapsed().as_secs_f64() * 1e3;
+    let cpu_ms = cpu_ms() - cpu;
     engine.shutdown().await;
     let c = exec.counts;
     Ok(PhaseResult {
         records: c.processed,
         elapsed_ms,
+        cpu_ms,
         peak_rss_kb: 0,
         waited_ms: 0.0,
         note: format!(
