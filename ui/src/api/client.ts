@@ -83,7 +83,9 @@ export const qk = {
   job: (id: string) => ["job", id] as const,
   executions: (jobId: string) => ["executions", jobId] as const,
   execution: (id: string) => ["execution", id] as const,
-  recordErrors: (executionId: string, kind: string | null) => ["recordErrors", executionId, kind] as const,
+  /** `total` is how many errors the execution says it has: a new total is a new log to read. */
+  recordErrors: (executionId: string, kind: string | null, total: number) =>
+    ["recordErrors", executionId, kind, total] as const,
   failedRecords: (jobId: string) => ["failedRecords", jobId] as const,
   recordHistory: (jobId: string, recordId: string) => ["recordHistory", jobId, recordId] as const,
   alerts: ["alerts"] as const,

@@ -1,5 +1,7 @@
+import { QueryClientProvider } from "@tanstack/react-query";
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, test } from "vitest";
 import { formatRecordError } from "../format";
 import { renderWithQuery, withBackend } from "../test/render";
@@ -50,5 +52,20 @@ describe("error log (R-I1)", () => {
     withBackend();
     renderWithQuery(<ErrorLog executionId="f0e1d2c3b4a59687" errorCounts={{}} />);
     expect(await screen.findByText("No record errors")).toBeTruthy();
+  });
+
+  test("a log read mid-run is read again once the execution reports more errors", async () => {
+    // The race the WebDriver e2e met on a release build: the log's first read happened before
+    // the run wrote its errors, and the run's 'finished' event landed while that read was in flight.
+    let rows: { id: number; execution_id: string; record_id: string; entity: string; kind: string; message: string; field: null; at: null }[] = [];
+    mockIPC((cmd) => (cmd === "record_errors" ? { items: rows, next_cursor: null } : null));
+    const { rerender, qc } = renderWithQuery(<ErrorLog executionId="run1" errorCounts={{}} />);
+    expect(await screen.findByText("No record errors")).toBeTruthy();
+    rows = [1, 2].map((id) => ({
+      id, execution_id: "run1", record_id: `cus_${id}`, entity: "customers", kind: "ValidationError",
+      message: "Required field 'email' is null", field: null, at: null,
+    }));
+    rerender(<QueryClientProvider client={qc}><ErrorLog executionId="run1" errorCounts={{ ValidationError: 2 }} /></QueryClientProvider>);
+    await waitFor(() => expect(screen.getAllByTestId(T.errorRow)).toHaveLength(2));
   });
 });

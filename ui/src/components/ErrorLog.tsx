@@ -12,14 +12,19 @@ import { Empty, ErrorState, LoadMore, Loading } from "./ui";
  */
 export function ErrorLog({ executionId, errorCounts }: { executionId: string; errorCounts: Record<string, number> }) {
   const [kind, setKind] = useState<string | null>(null);
+  const kinds = Object.entries(errorCounts).sort((a, b) => b[1] - a[1]);
+  const total = kinds.reduce((n, [, c]) => n + c, 0);
   const q = useInfiniteQuery({
-    queryKey: qk.recordErrors(executionId, kind),
+    // Keyed by the execution's error total, not only invalidated by its events: a first fetch
+    // still in flight when the run finishes absorbs the invalidation (TanStack dedupes onto
+    // it) and would leave the log at what it held mid-run.
+    queryKey: qk.recordErrors(executionId, kind, total),
     queryFn: ({ pageParam }) => api.recordErrors(executionId, kind, pageParam),
     initialPageParam: null as string | null,
     getNextPageParam: (last) => last.next_cursor ?? undefined,
+    // A new total keeps the rows on screen while it reloads; a new kind does not show the old.
+    placeholderData: (previous, previousQuery) => (previousQuery?.queryKey[2] === kind ? previous : undefined),
   });
-  const kinds = Object.entries(errorCounts).sort((a, b) => b[1] - a[1]);
-  const total = kinds.reduce((n, [, c]) => n + c, 0);
   const rows = q.data?.pages.flatMap((p) => p.items) ?? [];
 
   return (
