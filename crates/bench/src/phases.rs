@@ -24,28 +24,14 @@ pub async fn run(phase: &str, args: &Args) -> Result<PhaseResult, String> {
     let mut r = match phase {
         "provider" => provider(&url, args.page).await?,
         "store" => store(&dir, args.n, args.page).await?,
-        "engine-full" => {
-            engine(
-                &url,
-                &dir.join(db_name("engine", args.run)),
-                args.page,
-                true,
-                false,
-            )
-            .await?
+        // A clean or fault-profile full pull, each repetition on an empty database of its own.
+        "engine-full" | "engine-faults" => {
+            let faults = phase == "engine-faults";
+            let db = dir.join(db_name(if faults { "faults" } else { "engine" }, args.run));
+            engine(&url, &db, args.page, true, faults).await?
         }
         "engine-incremental" => {
             engine(&url, &dir.join("engine.db"), args.page, false, false).await?
-        }
-        "engine-faults" => {
-            engine(
-                &url,
-                &dir.join(db_name("faults", args.run)),
-                args.page,
-                true,
-                true,
-            )
-            .await?
         }
         other => return Err(format!("unknown phase '{other}'")),
     };
