@@ -104,6 +104,8 @@ async function failedRows() {
 }
 
 test("the app opens on the dashboard", async () => {
+  // The welcome of a new install, once the dashboard has its data.
+  await s.testId(T.trySandbox);
   await s.screenshot(SCREENS, "01-dashboard-empty");
   assert.ok(timings.coldStartToFirstPaintMs > 0);
 });

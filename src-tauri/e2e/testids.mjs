@@ -7,6 +7,7 @@ export const T = {
   navAudit: "nav-audit",
   navSandbox: "nav-sandbox",
   navJobPrefix: "nav-job-",
+  trySandbox: "try-sandbox",
   sandboxStart: "sandbox-start",
   sandboxStatus: "sandbox-status",
   runJob: "run-job",

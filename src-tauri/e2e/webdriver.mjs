@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { openSync, writeFileSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
+import { inflateSync } from "node:zlib";
 
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -175,13 +176,103 @@ export class Session {
     return await this.script("return window.location.hash");
   }
 
-  /** A PNG of the window, after letting the UI settle. */
+  /**
+   * A PNG of the window, after letting the UI settle: a pause (RECIPES: a screenshot taken
+   * right after a change can miss it), then two animation frames, so a rendering update has
+   * run since the last DOM change. WebKitGTK under Xvfb has been seen to hand back a stale,
+   * empty tile for the scrolling main pane while the DOM held the page; the pane is checked
+   * and, while it is one flat colour, scrolled by a pixel and back (what a user's wheel
+   * would do) and taken again. A pane still empty after that is reported on the returned
+   * value, not hidden.
+   */
   async screenshot(dir, name) {
-    await delay(500); // RECIPES: a screenshot taken right after a change can miss it
-    const b64 = await this.cmd("GET", "/screenshot");
+    await delay(500);
+    let png;
+    let blank = true;
+    const start = Date.now();
+    for (let attempt = 0; blank && Date.now() - start < 10000; attempt++) {
+      if (attempt > 0) {
+        await this.script("const m = document.querySelector('.main'); if (m) { m.scrollTop += 1; m.scrollTop -= 1; }");
+      }
+      await this.scriptAsync("const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done()));");
+      const rect = await this.script(
+        "const m = document.querySelector('.main'); if (!m) return null; const r = m.getBoundingClientRect(); const k = window.devicePixelRatio || 1; return [r.x * k, r.y * k, r.width * k, r.height * k].map(Math.round);",
+      );
+      png = Buffer.from(await this.cmd("GET", "/screenshot"), "base64");
+      blank = rect ? isFlat(decodePng(png), rect) : false;
+    }
     mkdirSync(dir, { recursive: true });
     const file = `${dir}/${name}.png`;
-    writeFileSync(file, Buffer.from(b64, "base64"));
-    return file;
+    writeFileSync(file, png);
+    if (blank) console.log(`# screenshot ${name}: the main pane stayed one flat colour for 10 s`);
+    return { file, blank };
   }
+}
+
+/** The RGB(A) pixels of an 8-bit, non-interlaced PNG (what WebKitWebDriver returns). */
+export function decodePng(buf) {
+  let pos = 8;
+  let width = 0;
+  let height = 0;
+  let channels = 0;
+  const idat = [];
+  while (pos < buf.length) {
+    const len = buf.readUInt32BE(pos);
+    const type = buf.toString("latin1", pos + 4, pos + 8);
+    const data = buf.subarray(pos + 8, pos + 8 + len);
+    if (type === "IHDR") {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      const [depth, colour, , , interlace] = data.subarray(8, 13);
+      channels = { 2: 3, 6: 4 }[colour];
+      if (depth !== 8 || !channels || interlace !== 0) throw new Error(`unsupported PNG: depth ${depth}, colour type ${colour}, interlace ${interlace}`);
+    } else if (type === "IDAT") {
+      idat.push(data);
+    } else if (type === "IEND") {
+      break;
+    }
+    pos += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const px = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? px[y * stride + x - channels] : 0;
+      const b = y > 0 ? px[(y - 1) * stride + x] : 0;
+      const c = x >= channels && y > 0 ? px[(y - 1) * stride + x - channels] : 0;
+      let pred = 0;
+      if (filter === 1) pred = a;
+      else if (filter === 2) pred = b;
+      else if (filter === 3) pred = (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a);
+        const pb = Math.abs(p - b);
+        const pc = Math.abs(p - c);
+        pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      px[y * stride + x] = (line[x] + pred) & 0xff;
+    }
+  }
+  return { width, height, channels, px };
+}
+
+/** Whether every pixel of `rect` ([x, y, w, h], clipped to the image) has one colour. */
+export function isFlat({ width, height, channels, px }, [rx, ry, rw, rh]) {
+  const x0 = Math.max(0, rx);
+  const y0 = Math.max(0, ry);
+  const x1 = Math.min(width, rx + rw);
+  const y1 = Math.min(height, ry + rh);
+  if (x0 >= x1 || y0 >= y1) return false;
+  const first = (y0 * width + x0) * channels;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      const i = (y * width + x) * channels;
+      if (px[i] !== px[first] || px[i + 1] !== px[first + 1] || px[i + 2] !== px[first + 2]) return false;
+    }
+  }
+  return true;
 }

@@ -117,9 +117,9 @@ impl KeyringSecretStore {
     /// anything depends on it.
     pub fn probe(&self) -> Result<()> {
         let e = self.entry("probe", SecretKind::AccessToken)?;
-        e.set_password("probe").map_err(keychain_error)?;
-        let back = e.get_password().map_err(keychain_error)?;
-        let _ = e.delete_credential();
+        patient(|| e.set_password("probe")).map_err(keychain_error)?;
+        let back = patient(|| e.get_password()).map_err(keychain_error)?;
+        let _ = patient(|| e.delete_credential());
         if back != "probe" {
             return Err(Error::Keychain(
                 "the keychain did not return what was stored".into(),
@@ -131,29 +131,71 @@ impl KeyringSecretStore {
 
 impl SecretStore for KeyringSecretStore {
     fn get(&self, connection_id: &str, kind: SecretKind) -> Result<Option<Secret>> {
-        match self.entry(connection_id, kind)?.get_password() {
+        let entry = self.entry(connection_id, kind)?;
+        match patient(|| entry.get_password()) {
             Ok(v) => Ok(Some(Secret(v))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(keychain_error(e)),
         }
     }
     fn set(&self, connection_id: &str, kind: SecretKind, value: &Secret) -> Result<()> {
-        self.entry(connection_id, kind)?
-            .set_password(value.expose())
-            .map_err(keychain_error)
+        let entry = self.entry(connection_id, kind)?;
+        patient(|| entry.set_password(value.expose())).map_err(keychain_error)
     }
     fn delete(&self, connection_id: &str, kind: SecretKind) -> Result<()> {
-        match self.entry(connection_id, kind)?.delete_credential() {
+        let entry = self.entry(connection_id, kind)?;
+        match patient(|| entry.delete_credential()) {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(keychain_error(e)),
         }
     }
 }
 
+/// How many times one keychain operation is tried while the Secret Service does not answer.
+const NO_REPLY_ATTEMPTS: u32 = 3;
+
+/// Run a keychain operation, again while the Secret Service does not answer in time.
+///
+/// The Secret Service client gives every D-Bus call 2 s, a limit it does not let callers
+/// change. A healthy gnome-keyring on a busy machine (seen beside a parallel build) can miss
+/// it, and the call then fails as if the keychain were broken. Each operation used here is
+/// idempotent (set replaces, reading is harmless, deleting what is gone is fine), so trying
+/// again is safe; other failures are not retried.
+fn patient<T>(mut op: impl FnMut() -> keyring::Result<T>) -> keyring::Result<T> {
+    let mut attempt = 1;
+    loop {
+        match op() {
+            Err(e) if attempt < NO_REPLY_ATTEMPTS && no_reply(&e) => {
+                tracing::debug!(attempt, "the keychain did not answer in time; trying again");
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Whether the Secret Service left a call unanswered (D-Bus `NoReply`).
+fn no_reply(e: &keyring::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    if let keyring::Error::PlatformFailure(inner) | keyring::Error::NoStorageAccess(inner) = e {
+        if let Some(dbus_secret_service::Error::Dbus(d)) =
+            inner.downcast_ref::<dbus_secret_service::Error>()
+        {
+            return d.name() == Some("org.freedesktop.DBus.Error.NoReply");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = e;
+    false
+}
+
 /// Turn keyring's errors into what an admin can act on (RECIPES lists what each means).
 fn keychain_error(e: keyring::Error) -> Error {
     let text = e.to_string();
     let msg = match &e {
+        _ if no_reply(&e) => format!(
+            "the keychain (Secret Service) did not answer in time, {NO_REPLY_ATTEMPTS} times; it may be busy or stuck: try again, or restart gnome-keyring/KWallet"
+        ),
         keyring::Error::NoStorageAccess(_) if text.contains("IsLocked") || text.contains("locked") => {
             "the keychain is locked; unlock it (log in to the desktop session) and try again".into()
         }
@@ -185,5 +227,61 @@ mod tests {
         assert_eq!(store.get("c1", SecretKind::AccessToken).unwrap(), Some(s));
         store.delete("c1", SecretKind::AccessToken).unwrap();
         assert_eq!(store.get("c1", SecretKind::AccessToken).unwrap(), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    fn dbus_failure(name: &str) -> keyring::Error {
+        let e = dbus_secret_service::Error::Dbus(dbus::Error::new_custom(name, "no answer"));
+        keyring::Error::PlatformFailure(Box::new(e))
+    }
+
+    #[cfg(target_os = "linux")]
+    const NO_REPLY: &str = "org.freedesktop.DBus.Error.NoReply";
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unanswered_keychain_call_is_tried_again_until_it_answers() {
+        let mut calls = 0;
+        let got = patient(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(dbus_failure(NO_REPLY))
+            } else {
+                Ok("at_value")
+            }
+        });
+        assert_eq!(got.unwrap(), "at_value");
+        assert_eq!(calls, 3);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_keychain_that_never_answers_fails_clearly_after_three_tries() {
+        let mut calls = 0;
+        let got: keyring::Result<()> = patient(|| {
+            calls += 1;
+            Err(dbus_failure(NO_REPLY))
+        });
+        assert_eq!(calls, NO_REPLY_ATTEMPTS);
+        let msg = keychain_error(got.unwrap_err()).to_string();
+        assert!(msg.contains("did not answer in time, 3 times"), "{msg}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn other_keychain_failures_are_not_retried() {
+        for e in [
+            || dbus_failure("org.freedesktop.DBus.Error.ServiceUnknown"),
+            || keyring::Error::NoEntry,
+            || keyring::Error::NoStorageAccess(Box::new(dbus_secret_service::Error::Locked)),
+        ] {
+            let mut calls = 0;
+            let got: keyring::Result<()> = patient(|| {
+                calls += 1;
+                Err(e())
+            });
+            assert!(got.is_err());
+            assert_eq!(calls, 1);
+        }
     }
 }

@@ -36,6 +36,23 @@ export function keysFor(e: EventDto): readonly (readonly unknown[])[] {
   }
 }
 
+/**
+ * Whether an event settles what reads show (a run finished, a record dead-lettered, …), so a
+ * read already in flight may predate it. TanStack Query joins an invalidation onto a query's
+ * first fetch still in flight (it only restarts fetches of queries that have data), which
+ * would keep that fetch's older answer. So such a read is cancelled and made again. Progress
+ * events do not cancel: they come often, and a read restarted on each might never finish.
+ */
+export function settles(e: EventDto): boolean {
+  return e.type !== "execution_started" && e.type !== "execution_progress";
+}
+
+/** Make `key` stale; after a settling event, not answered by a read that started before it. */
+async function refresh(qc: QueryClient, key: readonly unknown[], settling: boolean) {
+  if (settling) await qc.cancelQueries({ queryKey: key });
+  await qc.invalidateQueries({ queryKey: key });
+}
+
 /** The route a navigate request opens; null for anything it does not know. */
 export function routeFor(n: NavigateDto): string | null {
   switch (n.view) {
@@ -60,7 +77,8 @@ export async function subscribe(
   const offs = await Promise.all([
     listen<EventDto>(EVENT, ({ payload }) => {
       if (!payload || typeof payload !== "object" || !("type" in payload)) return;
-      for (const key of keysFor(payload)) void qc.invalidateQueries({ queryKey: key });
+      const settling = settles(payload);
+      for (const key of keysFor(payload)) void refresh(qc, key, settling);
       onEvent?.(payload);
     }),
     listen<NavigateDto>(NAVIGATE, ({ payload }) => {
