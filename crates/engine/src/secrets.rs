@@ -229,59 +229,60 @@ mod tests {
         assert_eq!(store.get("c1", SecretKind::AccessToken).unwrap(), None);
     }
 
+    /// What the Secret Service client (Linux) reports for a call left unanswered.
     #[cfg(target_os = "linux")]
-    fn dbus_failure(name: &str) -> keyring::Error {
-        let e = dbus_secret_service::Error::Dbus(dbus::Error::new_custom(name, "no answer"));
-        keyring::Error::PlatformFailure(Box::new(e))
-    }
+    mod no_reply {
+        use super::super::*;
 
-    #[cfg(target_os = "linux")]
-    const NO_REPLY: &str = "org.freedesktop.DBus.Error.NoReply";
+        fn dbus_failure(name: &str) -> keyring::Error {
+            let e = dbus_secret_service::Error::Dbus(dbus::Error::new_custom(name, "no answer"));
+            keyring::Error::PlatformFailure(Box::new(e))
+        }
 
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn an_unanswered_keychain_call_is_tried_again_until_it_answers() {
-        let mut calls = 0;
-        let got = patient(|| {
-            calls += 1;
-            if calls < 3 {
-                Err(dbus_failure(NO_REPLY))
-            } else {
-                Ok("at_value")
-            }
-        });
-        assert_eq!(got.unwrap(), "at_value");
-        assert_eq!(calls, 3);
-    }
+        const NO_REPLY: &str = "org.freedesktop.DBus.Error.NoReply";
 
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_keychain_that_never_answers_fails_clearly_after_three_tries() {
-        let mut calls = 0;
-        let got: keyring::Result<()> = patient(|| {
-            calls += 1;
-            Err(dbus_failure(NO_REPLY))
-        });
-        assert_eq!(calls, NO_REPLY_ATTEMPTS);
-        let msg = keychain_error(got.unwrap_err()).to_string();
-        assert!(msg.contains("did not answer in time, 3 times"), "{msg}");
-    }
+        #[test]
+        fn an_unanswered_keychain_call_is_tried_again_until_it_answers() {
+            let mut calls = 0;
+            let got = patient(|| {
+                calls += 1;
+                if calls < 3 {
+                    Err(dbus_failure(NO_REPLY))
+                } else {
+                    Ok("at_value")
+                }
+            });
+            assert_eq!(got.unwrap(), "at_value");
+            assert_eq!(calls, 3);
+        }
 
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn other_keychain_failures_are_not_retried() {
-        for e in [
-            || dbus_failure("org.freedesktop.DBus.Error.ServiceUnknown"),
-            || keyring::Error::NoEntry,
-            || keyring::Error::NoStorageAccess(Box::new(dbus_secret_service::Error::Locked)),
-        ] {
+        #[test]
+        fn a_keychain_that_never_answers_fails_clearly_after_three_tries() {
             let mut calls = 0;
             let got: keyring::Result<()> = patient(|| {
                 calls += 1;
-                Err(e())
+                Err(dbus_failure(NO_REPLY))
             });
-            assert!(got.is_err());
-            assert_eq!(calls, 1);
+            assert_eq!(calls, NO_REPLY_ATTEMPTS);
+            let msg = keychain_error(got.unwrap_err()).to_string();
+            assert!(msg.contains("did not answer in time, 3 times"), "{msg}");
+        }
+
+        #[test]
+        fn other_keychain_failures_are_not_retried() {
+            for e in [
+                || dbus_failure("org.freedesktop.DBus.Error.ServiceUnknown"),
+                || keyring::Error::NoEntry,
+                || keyring::Error::NoStorageAccess(Box::new(dbus_secret_service::Error::Locked)),
+            ] {
+                let mut calls = 0;
+                let got: keyring::Result<()> = patient(|| {
+                    calls += 1;
+                    Err(e())
+                });
+                assert!(got.is_err());
+                assert_eq!(calls, 1);
+            }
         }
     }
 }
