@@ -44,7 +44,7 @@ impl Store {
         .bind(&a.execution_id)
         .bind(&a.connection_id)
         .bind(to_millis(now))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.writer().await?)
         .await?;
         Ok(Alert {
             id,
@@ -69,7 +69,7 @@ impl Store {
         .bind(before)
         .bind(unread_only)
         .bind(page.limit() + 1)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let items = rows
             .into_iter()
@@ -94,7 +94,7 @@ impl Store {
         sqlx::query("UPDATE alerts SET read_at = COALESCE(read_at, ?) WHERE id = ?")
             .bind(to_millis(now))
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }

@@ -24,7 +24,7 @@ impl Store {
         .bind(action)
         .bind(subject)
         .bind(note)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -37,7 +37,7 @@ impl Store {
         )
         .bind(before)
         .bind(page.limit() + 1)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let items = rows
             .into_iter()

@@ -78,7 +78,7 @@ impl Store {
         .bind(spec)
         .bind(to_millis(c.now))
         .bind(to_millis(c.now))
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await;
         match res {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -99,7 +99,7 @@ impl Store {
         ))
         .bind(id_or_name)
         .bind(id_or_name)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         row.ok_or_else(|| Error::NotFound {
             what: "connection",
@@ -111,7 +111,7 @@ impl Store {
     pub async fn connections(&self) -> Result<Vec<Connection>> {
         let rows: Vec<Row> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM connections ORDER BY name"))
-                .fetch_all(self.pool())
+                .fetch_all(self.reader())
                 .await?;
         rows.into_iter().map(Row::into_model).collect()
     }
@@ -121,7 +121,7 @@ impl Store {
         let (spec, client_id): (String, Option<String>) =
             sqlx::query_as("SELECT spec, client_id FROM connections WHERE id = ?")
                 .bind(id)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.reader())
                 .await?
                 .ok_or_else(|| Error::NotFound {
                     what: "connection",
@@ -145,7 +145,7 @@ impl Store {
             .bind(to_millis(now))
             .bind(to_millis(now))
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -162,7 +162,7 @@ impl Store {
             .bind(kind.as_str())
             .bind(to_millis(now))
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -178,7 +178,7 @@ impl Store {
             .bind(base_url)
             .bind(to_millis(now))
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -198,7 +198,7 @@ impl Store {
         .bind(to_millis(now))
         .bind(to_millis(now))
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -227,7 +227,7 @@ impl Store {
         .bind(entity)
         .bind(serde_json::to_string(fields).map_err(|e| Error::Store(e.to_string()))?)
         .bind(to_millis(now))
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -247,7 +247,7 @@ impl Store {
              FROM observed_fields WHERE connection_id = ? ORDER BY entity",
         )
         .bind(id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let list = |json: &str, entity: &str| {
             serde_json::from_str::<Vec<String>>(json).map_err(|e| {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, QueryBuilder};
+use sqlx::{Connection, FromRow, QueryBuilder};
 
 use super::{page_of, parse_cursor, push_list, Db, Store};
 use crate::clock::{from_millis, to_millis};
@@ -139,7 +139,7 @@ impl Store {
         .bind(started)
         .bind(owner)
         .bind(lease)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         self.execution(&e.id).await
     }
@@ -148,7 +148,7 @@ impl Store {
         let row: Option<Row> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?"))
                 .bind(id)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.reader())
                 .await?;
         row.ok_or_else(|| Error::NotFound {
             what: "execution",
@@ -171,14 +171,14 @@ impl Store {
             .bind(job)
             .bind(before)
             .bind(page.limit() + 1)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?,
             None => sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM executions WHERE seq < ? ORDER BY seq DESC LIMIT ?"
             ))
             .bind(before)
             .bind(page.limit() + 1)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?,
         };
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
@@ -208,7 +208,7 @@ impl Store {
             ));
             push_list(&mut q, chunk);
             q.push(" GROUP BY job_id)");
-            let rows: Vec<Row> = q.build_query_as().fetch_all(self.pool()).await?;
+            let rows: Vec<Row> = q.build_query_as().fetch_all(self.reader()).await?;
             for r in rows {
                 let e = r.into_model()?;
                 out.insert(e.job_id.clone(), e);
@@ -223,7 +223,7 @@ impl Store {
             "SELECT COUNT(*) FROM executions WHERE job_id = ? AND status = 'running'",
         )
         .bind(job_id)
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await?;
         Ok(n > 0)
     }
@@ -249,7 +249,7 @@ impl Store {
         .bind(to_millis(lease_until))
         .bind(to_millis(now))
         .bind(to_millis(now))
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.writer().await?)
         .await?;
         match id {
             Some((id,)) => Ok(Some(self.execution(&id).await?)),
@@ -259,13 +259,14 @@ impl Store {
 
     /// Progress of a running execution, outside a page transaction.
     pub async fn update_progress(&self, id: &str, p: &Progress) -> Result<()> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.writer().await?;
         write_progress(&mut conn, id, p).await
     }
 
     /// Record how an execution ended.
     pub async fn finish_execution(&self, id: &str, f: &ExecutionFinish) -> Result<Execution> {
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await?;
         write_progress(&mut tx, id, &f.progress).await?;
         sqlx::query(
             "UPDATE executions SET status = ?, failure_kind = ?, note = ?, finished_at = ?, owner = NULL, lease_until = NULL WHERE id = ?",
@@ -287,7 +288,7 @@ impl Store {
         sqlx::query("UPDATE executions SET mode = ? WHERE id = ?")
             .bind(mode.as_str())
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -296,7 +297,7 @@ impl Store {
         sqlx::query("UPDATE executions SET next_retry_at = ? WHERE id = ?")
             .bind(to_millis(at))
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -309,7 +310,7 @@ impl Store {
         .bind(note)
         .bind(to_millis(now))
         .bind(job_id)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(r.rows_affected())
     }
@@ -321,7 +322,7 @@ impl Store {
         )
         .bind(to_millis(now))
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -333,7 +334,7 @@ impl Store {
         let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
             "SELECT id, owner, lease_until FROM executions WHERE status = 'running'",
         )
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         Ok(rows
             .into_iter()
@@ -350,7 +351,7 @@ impl Store {
         .bind(note)
         .bind(to_millis(now))
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -359,7 +360,7 @@ impl Store {
     pub async fn count_executions(&self, job_id: &str) -> Result<u64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM executions WHERE job_id = ?")
             .bind(job_id)
-            .fetch_one(self.pool())
+            .fetch_one(self.reader())
             .await?;
         Ok(n as u64)
     }

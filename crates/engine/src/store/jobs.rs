@@ -77,7 +77,7 @@ impl Store {
         .bind(job.next_run_at.map(to_millis))
         .bind(to_millis(now))
         .bind(to_millis(now))
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await;
         match res {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -103,7 +103,7 @@ impl Store {
         .bind(job.next_run_at.map(to_millis))
         .bind(to_millis(now))
         .bind(&job.id)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         self.job(&job.id).await
     }
@@ -115,7 +115,7 @@ impl Store {
         ))
         .bind(id_or_name)
         .bind(id_or_name)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         row.ok_or_else(|| Error::NotFound {
             what: "job",
@@ -132,7 +132,7 @@ impl Store {
         ))
         .bind(after)
         .bind(page.limit() + 1)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         let limit = page.limit();
         let with_ids: Vec<(i64, Job)> = rows
@@ -150,7 +150,7 @@ impl Store {
         sqlx::query("UPDATE jobs SET watermark = ? WHERE id = ?")
             .bind(watermark)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -159,7 +159,7 @@ impl Store {
         sqlx::query("UPDATE jobs SET next_run_at = ? WHERE id = ?")
             .bind(at.map(to_millis))
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -170,7 +170,7 @@ impl Store {
             "SELECT {COLUMNS} FROM jobs WHERE next_run_at IS NOT NULL AND enabled = 1 AND next_run_at <= ? ORDER BY next_run_at LIMIT 100"
         ))
         .bind(to_millis(now))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.into_iter().map(Row::into_model).collect()
     }
@@ -181,7 +181,7 @@ impl Store {
             "SELECT MIN(t) FROM (SELECT MIN(next_run_at) AS t FROM jobs WHERE enabled = 1
              UNION ALL SELECT MIN(due_at) FROM executions WHERE status = 'queued')",
         )
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await?;
         Ok(a.map(from_millis))
     }

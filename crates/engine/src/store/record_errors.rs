@@ -55,7 +55,7 @@ impl Store {
             .bind(k.as_str())
             .bind(after)
             .bind(page.limit() + 1)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?,
             None => sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM record_errors WHERE execution_id = ? AND id > ? ORDER BY id LIMIT ?"
@@ -63,7 +63,7 @@ impl Store {
             .bind(execution_id)
             .bind(after)
             .bind(page.limit() + 1)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await?,
         };
         let items = rows
@@ -79,7 +79,7 @@ impl Store {
             "SELECT kind, COUNT(*) FROM record_errors WHERE execution_id = ? GROUP BY kind",
         )
         .bind(execution_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.into_iter()
             .map(|(k, n)| Ok((k.parse()?, n as u64)))
@@ -101,7 +101,7 @@ impl Store {
         .bind(entity)
         .bind(record_id)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         rows.into_iter().map(Row::into_model).collect()
     }

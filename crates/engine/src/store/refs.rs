@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, QueryBuilder};
+use sqlx::{Connection, FromRow, QueryBuilder};
 
 use super::executions::{write_progress, Progress};
 use super::{push_list, shaped_chunks, Db, Store};
@@ -101,7 +101,10 @@ impl Store {
                 .push_bind(entity)
                 .push(" AND external_id IN ");
             push_list(&mut q, chunk);
-            let rows: Vec<RefRow> = q.build_query_as().fetch_all(self.pool()).await?;
+            let rows: Vec<RefRow> = q
+                .build_query_as()
+                .fetch_all(&mut *self.writer().await?)
+                .await?;
             out.extend(rows.into_iter().map(|r| (r.external_id.clone(), r)));
         }
         Ok(out)
@@ -123,7 +126,10 @@ impl Store {
                 .push_bind(entity)
                 .push(" AND external_id IN ");
             push_list(&mut q, chunk);
-            let rows: Vec<(String, String)> = q.build_query_as().fetch_all(self.pool()).await?;
+            let rows: Vec<(String, String)> = q
+                .build_query_as()
+                .fetch_all(&mut *self.writer().await?)
+                .await?;
             out.extend(rows);
         }
         Ok(out)
@@ -141,7 +147,10 @@ impl Store {
                 QueryBuilder::new("SELECT natural_key FROM records WHERE entity = ");
             q.push_bind(entity).push(" AND natural_key IN ");
             push_list(&mut q, chunk);
-            let rows: Vec<(String,)> = q.build_query_as().fetch_all(self.pool()).await?;
+            let rows: Vec<(String,)> = q
+                .build_query_as()
+                .fetch_all(&mut *self.writer().await?)
+                .await?;
             out.extend(rows.into_iter().map(|(k,)| k));
         }
         Ok(out)
@@ -169,7 +178,7 @@ impl Store {
             }
             q.push(") GROUP BY connection_id, entity");
             let rows: Vec<(String, String, i64)> =
-                q.build_query_as().fetch_all(self.pool()).await?;
+                q.build_query_as().fetch_all(self.reader()).await?;
             out.extend(
                 rows.into_iter()
                     .map(|(c, e, n)| ((c, e), u64::try_from(n).unwrap_or(0))),
@@ -192,7 +201,7 @@ impl Store {
         .bind(connection_id)
         .bind(entity)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -209,7 +218,8 @@ impl Store {
         progress: &Progress,
     ) -> Result<()> {
         let now_ms = to_millis(now);
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await?;
         for chunk in shaped_chunks(&page.records) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(
                 "INSERT INTO records (id, entity, natural_key, data, content_hash, created_at, updated_at) ",
@@ -301,7 +311,7 @@ impl Store {
         let rows: Vec<RefRow> =
             failed_records_query("", connection_id, entity, state, after, page.limit() + 1)
                 .build_query_as()
-                .fetch_all(self.pool())
+                .fetch_all(self.reader())
                 .await?;
         let items: Vec<DeadLetter> = rows.into_iter().map(|r| dead_letter(r, entity)).collect();
         Ok(super::page_of(items, page.limit(), |d| {
@@ -348,7 +358,10 @@ impl Store {
             q.push(" AND external_id IN ");
             push_list(&mut q, chunk);
             q.push(" RETURNING external_id");
-            let rows: Vec<(String,)> = q.build_query_as().fetch_all(self.pool()).await?;
+            let rows: Vec<(String,)> = q
+                .build_query_as()
+                .fetch_all(&mut *self.writer().await?)
+                .await?;
             changed.extend(rows.into_iter().map(|(id,)| id));
         }
         Ok(changed)
@@ -358,7 +371,7 @@ impl Store {
     pub async fn local_record(&self, id: &str) -> Result<Option<serde_json::Value>> {
         let row: Option<(String,)> = sqlx::query_as("SELECT data FROM records WHERE id = ?")
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await?;
         Ok(row.and_then(|(d,)| serde_json::from_str(&d).ok()))
     }
@@ -367,7 +380,7 @@ impl Store {
     pub async fn count_records(&self, entity: &str) -> Result<u64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records WHERE entity = ?")
             .bind(entity)
-            .fetch_one(self.pool())
+            .fetch_one(self.reader())
             .await?;
         Ok(n as u64)
     }
@@ -385,7 +398,7 @@ impl Store {
         .bind(connection_id)
         .bind(entity)
         .bind(state.as_str())
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await?;
         Ok(n as u64)
     }
@@ -435,7 +448,7 @@ pub(crate) async fn failed_records_plan(
     let rows: Vec<(i64, i64, i64, String)> =
         failed_records_query("EXPLAIN QUERY PLAN ", "c", "customers", state, after, 51)
             .build_query_as()
-            .fetch_all(store.pool())
+            .fetch_all(store.reader())
             .await
             .expect("plan");
     rows.into_iter().map(|r| r.3).collect()
