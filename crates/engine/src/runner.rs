@@ -22,7 +22,7 @@ use crate::model::{
 use crate::policy::{Backoff, Breaker, RecordState, RetryDecision, RetrySchedule};
 use crate::store::{
     ErrorInsert, ExecutionFinish, NewAlert, NewExecution, PageWrite, Progress, RecordUpsert,
-    RefRow, RefUpsert,
+    RefRow, RefUpsert, Store,
 };
 
 /// How long a running execution's owner may go without committing before it counts as dead.
@@ -43,6 +43,42 @@ enum Outcome {
     Skipped,
     Failed(RecordFailure),
     Excluded,
+}
+
+/// A mapped record, with its stored form when nothing a lookup finds can change it.
+struct Prepared {
+    mapped: Mapped,
+    encoded: Option<Encoded>,
+}
+
+impl Prepared {
+    /// Records without references are serialised and hashed at once, before the page's
+    /// lookups; a resolved reference is written into the fields, so those wait.
+    fn new(mapped: Mapped, natural_keys: &[String]) -> Self {
+        let encoded = mapped
+            .references
+            .is_empty()
+            .then(|| Encoded::of(&mapped.fields, natural_keys));
+        Prepared { mapped, encoded }
+    }
+}
+
+/// A mapped record as stored: its text, content hash and natural key.
+struct Encoded {
+    data: String,
+    hash: String,
+    key: Option<String>,
+}
+
+impl Encoded {
+    fn of(fields: &serde_json::Map<String, Value>, natural_keys: &[String]) -> Self {
+        let (data, hash) = serialize_and_hash(fields);
+        Encoded {
+            data,
+            hash,
+            key: natural_key(fields, natural_keys),
+        }
+    }
 }
 
 /// The next page being fetched. Dropping it (the run stopped early) cancels the fetch's
@@ -77,8 +113,10 @@ pub(crate) struct Run {
     observed: BTreeSet<String>,
     /// Single-record retry: the record that runs even though it is a dead letter.
     force: Option<String>,
-    /// Records that became dead letters in the page being written (announced once committed).
+    /// Records that became dead letters in the page being decided (announced once committed).
     dead_lettered: Vec<String>,
+    /// The page write still under way, at most one: its task holds the store's writer.
+    writing: Option<tokio::task::JoinHandle<Result<()>>>,
 }
 
 impl Run {
@@ -136,6 +174,7 @@ impl Run {
             observed: BTreeSet::new(),
             force,
             dead_lettered: Vec::new(),
+            writing: None,
         })
     }
 
@@ -243,6 +282,8 @@ impl Run {
     /// Records that failed before and were not seen in this run: fetch each fresh and try
     /// again, so they can recover or reach the dead letter queue (R-D1 decision).
     async fn reattempt_failing(&mut self) -> Result<Option<String>> {
+        // The failing ids are read on a reader: let the last page's write land first.
+        self.settle().await?;
         let ids = self
             .inner
             .store
@@ -335,7 +376,7 @@ impl Run {
                     .await?;
                 self.progress.counts.processed += 1;
                 self.fail(&mut w, record, refs.get(record), None, failure);
-                self.write(&w).await?;
+                self.write(w, None).await?;
                 return Ok(End::Completed);
             }
         };
@@ -353,30 +394,54 @@ impl Run {
         }
     }
 
-    async fn write(&mut self, w: &PageWrite) -> Result<()> {
+    /// Commit a page (records, references, errors and progress in one transaction) in a task
+    /// of its own, so the next page is mapped while SQLite writes this one. The writer is
+    /// taken before this returns: the run's next lookups queue behind the write and see it.
+    /// Its events go out once it has committed; `settle` reports how it ended.
+    async fn write(&mut self, w: PageWrite, batch: Option<String>) -> Result<()> {
+        self.settle().await?;
         let now = self.inner.clock.now();
         self.progress.request_retries = self.stats.retries;
         self.progress.rate_limit_waits = self.stats.rate_limit_waits;
         self.progress.lease_until =
             Some(now + chrono::Duration::from_std(LEASE).expect("lease fits"));
-        self.inner
-            .store
-            .write_page(
-                &self.conn.id,
-                &self.job.entity,
-                &self.exec.id,
-                now,
-                w,
-                &self.progress,
-            )
-            .await?;
-        for record_id in self.dead_lettered.drain(..) {
-            self.inner.emit(Event::DeadLettered {
-                job_id: self.job.id.clone(),
-                record_id,
-            });
-        }
+        let mut writer = self.inner.store.page_writer().await?;
+        let inner = self.inner.clone();
+        let progress = self.progress.clone();
+        let dead_lettered = std::mem::take(&mut self.dead_lettered);
+        let (conn_id, entity) = (self.conn.id.clone(), self.job.entity.clone());
+        let (exec_id, job_id) = (self.exec.id.clone(), self.job.id.clone());
+        let commit = async move {
+            Store::write_page(&mut writer, &conn_id, &entity, &exec_id, now, &w, &progress).await?;
+            drop(writer);
+            for record_id in dead_lettered {
+                inner.emit(Event::DeadLettered {
+                    job_id: job_id.clone(),
+                    record_id,
+                });
+            }
+            if let Some(batch) = batch {
+                inner.emit(Event::ExecutionProgress {
+                    execution_id: exec_id,
+                    job_id,
+                    counts: progress.counts,
+                    batch,
+                });
+            }
+            Ok(())
+        };
+        self.writing = Some(self.inner.tracker.spawn(commit));
         Ok(())
+    }
+
+    /// Wait for the page write under way, if any; its failure is the run's.
+    async fn settle(&mut self) -> Result<()> {
+        match self.writing.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| Error::Store(format!("page write task failed: {e}")))?,
+            None => Ok(()),
+        }
     }
 
     /// Process one page; returns the breaker note if it tripped.
@@ -404,34 +469,45 @@ impl Run {
                 self.observed.insert(key.clone());
             }
         }
+        // Map every record before the lookups: the previous page's write may still hold the
+        // store's writer, and this is the work that overlaps it.
+        let keys = &self.job.settings.natural_keys;
+        let prepared: Vec<std::result::Result<Prepared, RecordFailure>> = page
+            .records
+            .iter()
+            .zip(&ids)
+            .map(|(r, id)| {
+                if id.starts_with('#') {
+                    Err(RecordFailure::new(
+                        RecordErrorKind::SchemaMismatch,
+                        Some(&self.id_field),
+                        format!("Expected field '{}' is missing", self.id_field),
+                    ))
+                } else {
+                    self.plan.apply(r).map(|m| Prepared::new(m, keys))
+                }
+            })
+            .collect();
         let refs = store.refs_for(&self.conn.id, &entity, &ids).await?;
 
-        // Map everything that is not excluded; gather references and natural keys to look up.
-        let mut mapped: Vec<Option<std::result::Result<Mapped, RecordFailure>>> =
+        // Set excluded records aside (R-D: dead letters and dismissed records are not touched);
+        // gather references and natural keys to look up.
+        let mut mapped: Vec<Option<std::result::Result<Prepared, RecordFailure>>> =
             Vec::with_capacity(ids.len());
         let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
-        for (r, id) in page.records.iter().zip(&ids) {
+        for (m, id) in prepared.into_iter().zip(&ids) {
             let excluded = refs.get(id).is_some_and(|x| x.state().excluded())
                 && self.force.as_deref() != Some(id.as_str());
             if excluded {
                 mapped.push(None);
                 continue;
             }
-            let m = if id.starts_with('#') {
-                Err(RecordFailure::new(
-                    RecordErrorKind::SchemaMismatch,
-                    Some(&self.id_field),
-                    format!("Expected field '{}' is missing", self.id_field),
-                ))
-            } else {
-                self.plan.apply(r)
-            };
-            if let Ok(m) = &m {
-                for p in &m.references {
+            if let Ok(p) = &m {
+                for r in &p.mapped.references {
                     wanted
-                        .entry(p.entity.clone())
+                        .entry(r.entity.clone())
                         .or_default()
-                        .push(p.external_id.clone());
+                        .push(r.external_id.clone());
                 }
             }
             mapped.push(Some(m));
@@ -446,7 +522,6 @@ impl Run {
             }
         }
         let dup_on = self.job.settings.duplicate_detection;
-        let keys = &self.job.settings.natural_keys;
         let mut existing_keys: HashSet<String> = HashSet::new();
         if dup_on {
             let candidates: Vec<String> = mapped
@@ -454,7 +529,10 @@ impl Run {
                 .zip(&ids)
                 .filter(|(_, id)| refs.get(*id).and_then(|r| r.local_id.as_ref()).is_none())
                 .filter_map(|(m, _)| match m {
-                    Some(Ok(m)) => natural_key(&m.fields, keys),
+                    Some(Ok(p)) => match &p.encoded {
+                        Some(e) => e.key.clone(),
+                        None => natural_key(&p.mapped.fields, keys),
+                    },
                     _ => None,
                 })
                 .collect();
@@ -469,7 +547,8 @@ impl Run {
             let outcome = match m {
                 None => Outcome::Excluded,
                 Some(Err(f)) => Outcome::Failed(f),
-                Some(Ok(mut m)) => {
+                Some(Ok(mut prepared)) => {
+                    let m = &mut prepared.mapped;
                     let mut missing = None;
                     for p in &m.references {
                         match resolved.get(&(p.entity.clone(), p.external_id.clone())) {
@@ -493,7 +572,15 @@ impl Run {
                     }
                     match missing {
                         Some(f) => Outcome::Failed(f),
-                        None => self.decide(&mut w, id, existing, m, &mut existing_keys, dup_on),
+                        None => {
+                            let e = prepared.encoded.take().unwrap_or_else(|| {
+                                Encoded::of(
+                                    &prepared.mapped.fields,
+                                    &self.job.settings.natural_keys,
+                                )
+                            });
+                            self.decide(&mut w, id, existing, e, &mut existing_keys, dup_on)
+                        }
                     }
                 }
             };
@@ -517,13 +604,7 @@ impl Run {
                 break;
             }
         }
-        self.write(&w).await?;
-        self.inner.emit(Event::ExecutionProgress {
-            execution_id: self.exec.id.clone(),
-            job_id: self.job.id.clone(),
-            counts: self.progress.counts,
-            batch: page.position,
-        });
+        self.write(w, Some(page.position)).await?;
         Ok(tripped)
     }
 
@@ -533,13 +614,12 @@ impl Run {
         w: &mut PageWrite,
         id: &str,
         existing: Option<&RefRow>,
-        m: Mapped,
+        encoded: Encoded,
         existing_keys: &mut HashSet<String>,
         dup_on: bool,
     ) -> Outcome {
         let now = self.inner.clock.now();
-        let (data, hash) = serialize_and_hash(&m.fields);
-        let key = natural_key(&m.fields, &self.job.settings.natural_keys);
+        let Encoded { data, hash, key } = encoded;
         let linked = existing.and_then(|r| r.local_id.clone());
         let was_failing = existing.is_some_and(|r| r.state() != RecordState::Ok);
         let ok_ref = |local_id: Option<String>, hash: Option<String>| RefUpsert {
@@ -671,6 +751,16 @@ impl Run {
     }
 
     async fn finish(mut self, result: Result<End>) -> Result<Execution> {
+        // The last page's write must land before the run is recorded as ended; if it failed,
+        // that is how the run ended.
+        let result = match (self.settle().await, result) {
+            (Err(e), Ok(_)) => Err(e),
+            (Err(e), Err(first)) => {
+                tracing::warn!(execution = %self.exec.id, error = %e, "the last page write failed too");
+                Err(first)
+            }
+            (Ok(()), r) => r,
+        };
         let inner = self.inner.clone();
         let now = inner.clock.now();
         self.progress.request_retries = self.stats.retries;

@@ -222,6 +222,43 @@ async fn r_i2_clean_runs_create_then_skip_unchanged_then_update_changed() {
     );
 }
 
+/// A page's write finishes in a task while the next page is mapped (R-I2's counts stay
+/// exact): each page's progress is announced only once its records are stored, in page
+/// order, every one before the run's end; and the end counts what was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_i2_page_writes_overlap_mapping_yet_progress_follows_each_commit() {
+    let h = small().await;
+    let job = h.job("customers", |j| j.settings.batch_size = 5).await;
+    let mut rx = h.engine.subscribe();
+    let store = h.engine.store().clone();
+    let watcher = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv().await.unwrap() {
+                Event::ExecutionProgress { counts, .. } => {
+                    let stored = store.count_records("customers").await.unwrap();
+                    assert!(
+                        stored >= counts.created,
+                        "progress announced {} created with {stored} stored",
+                        counts.created
+                    );
+                    seen.push(counts.processed);
+                }
+                Event::ExecutionFinished { .. } => return seen,
+                _ => {}
+            }
+        }
+    });
+    let e = h.run(&job).await;
+    let seen = watcher.await.unwrap();
+    assert_eq!(seen, (1..=8).map(|p| p * 5).collect::<Vec<u64>>());
+    assert_eq!((e.counts.processed, e.counts.created), (40, 40));
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        40
+    );
+}
+
 // ---- R-E1 credentials ---------------------------------------------------------------------
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, SqliteConnection, SqlitePool};
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 use crate::error::{Error, Result};
 use crate::model::HealthSummary;
@@ -161,9 +161,22 @@ impl Store {
     /// its next write (its references and keys): on the writer's page cache they find what the
     /// last page wrote. Waits while another write is under way.
     pub(crate) async fn writer(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
-        MutexGuard::try_map(self.write.lock().await, Option::as_mut)
-            .map_err(|_| Error::Store("the database is closed".into()))
+        MutexGuard::try_map(self.write.lock().await, Option::as_mut).map_err(|_| closed())
     }
+
+    /// The writer, taken for a page write that a task finishes while its run maps the next
+    /// page. Whoever asks for the writer after this returns waits for that write.
+    pub(crate) async fn page_writer(&self) -> Result<PageWriter> {
+        OwnedMutexGuard::try_map(self.write.clone().lock_owned().await, Option::as_mut)
+            .map_err(|_| closed())
+    }
+}
+
+/// The writer held by a page write in a task of its own (`Store::page_writer`).
+pub(crate) type PageWriter = OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>;
+
+fn closed() -> Error {
+    Error::Store("the database is closed".into())
 }
 
 /// Reading connections beside the one writer: the UI's lists and the scheduler read at once.

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, FromRow, QueryBuilder};
+use sqlx::{Connection, FromRow, QueryBuilder, SqliteConnection};
 
 use super::executions::{write_progress, Progress};
 use super::{push_list, shaped_chunks, Db, Store};
@@ -208,8 +208,10 @@ impl Store {
 
     /// Write a page's records, references, errors and the execution's progress in one
     /// transaction: a record is never stored without its link, nor counted without its row.
-    pub async fn write_page(
-        &self,
+    /// Runs on a writer the caller took (`Store::page_writer`), so a run can hand the write
+    /// to a task and go on mapping its next page.
+    pub(crate) async fn write_page(
+        conn: &mut SqliteConnection,
         connection_id: &str,
         entity: &str,
         execution_id: &str,
@@ -218,7 +220,6 @@ impl Store {
         progress: &Progress,
     ) -> Result<()> {
         let now_ms = to_millis(now);
-        let mut conn = self.writer().await?;
         let mut tx = conn.begin().await?;
         for chunk in shaped_chunks(&page.records) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(
