@@ -799,7 +799,9 @@ impl Run {
                 },
             )
             .await?;
-        tracing::info!(execution = %exec.id, job = %self.job.name, status = %status, processed = exec.counts.processed, failed = exec.counts.failed, "execution finished");
+        // The note is what the execution page shows (errors never carry secrets), so a log
+        // read without the app still says why a run failed.
+        tracing::info!(execution = %exec.id, job = %self.job.name, status = %status, processed = exec.counts.processed, failed = exec.counts.failed, note = note.as_deref().unwrap_or(""), "execution finished");
 
         if status.is_success() && exec.trigger != Trigger::RecordRetry {
             if let Some((_, w)) = &self.watermark {
