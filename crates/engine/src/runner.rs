@@ -115,8 +115,12 @@ pub(crate) struct Run {
     force: Option<String>,
     /// Records that became dead letters in the page being decided (announced once committed).
     dead_lettered: Vec<String>,
-    /// The page write still under way, at most one: its task holds the store's writer.
-    writing: Option<tokio::task::JoinHandle<Result<()>>>,
+    /// The page write still under way, at most one: its task holds the store's writer, and
+    /// gives back the progress it stored.
+    writing: Option<tokio::task::JoinHandle<Result<Progress>>>,
+    /// The progress the last settled write stored: after a failed page write the run goes
+    /// back to it, so its counts never include records that were not stored.
+    committed: Progress,
 }
 
 impl Run {
@@ -152,12 +156,13 @@ impl Run {
         let force = (exec.trigger == Trigger::RecordRetry)
             .then(|| exec.record_id.clone())
             .flatten();
+        let progress = Progress {
+            counts: exec.counts,
+            excluded: exec.excluded,
+            ..Progress::default()
+        };
         Ok(Run {
-            progress: Progress {
-                counts: exec.counts,
-                excluded: exec.excluded,
-                ..Progress::default()
-            },
+            progress: progress.clone(),
             inner,
             exec,
             job,
@@ -175,6 +180,7 @@ impl Run {
             force,
             dead_lettered: Vec::new(),
             writing: None,
+            committed: progress.clone(),
         })
     }
 
@@ -412,8 +418,15 @@ impl Run {
         let (conn_id, entity) = (self.conn.id.clone(), self.job.entity.clone());
         let (exec_id, job_id) = (self.exec.id.clone(), self.job.id.clone());
         let commit = async move {
-            Store::write_page(&mut writer, &conn_id, &entity, &exec_id, now, &w, &progress).await?;
+            let written =
+                Store::write_page(&mut writer, &conn_id, &entity, &exec_id, now, &w, &progress)
+                    .await;
             drop(writer);
+            if let Err(e) = written {
+                // Logged here too: a run stopped meanwhile may never settle this task.
+                tracing::error!(execution = %exec_id, error = %e, "a page write failed");
+                return Err(e);
+            }
             for record_id in dead_lettered {
                 inner.emit(Event::DeadLettered {
                     job_id: job_id.clone(),
@@ -428,7 +441,7 @@ impl Run {
                     batch,
                 });
             }
-            Ok(())
+            Ok(progress)
         };
         self.writing = Some(self.inner.tracker.spawn(commit));
         Ok(())
@@ -436,12 +449,22 @@ impl Run {
 
     /// Wait for the page write under way, if any; its failure is the run's.
     async fn settle(&mut self) -> Result<()> {
-        match self.writing.take() {
-            Some(task) => task
+        if let Some(task) = self.writing.take() {
+            let written = task
                 .await
-                .map_err(|e| Error::Store(format!("page write task failed: {e}")))?,
-            None => Ok(()),
+                .map_err(|e| Error::Store(format!("page write task failed: {e}")));
+            match written.and_then(|w| w) {
+                Ok(progress) => self.committed = progress,
+                Err(e) => {
+                    // Pages decided after the one that failed were never stored: count only
+                    // what the store holds.
+                    self.progress.counts = self.committed.counts;
+                    self.progress.excluded = self.committed.excluded;
+                    return Err(e);
+                }
+            }
         }
+        Ok(())
     }
 
     /// Process one page; returns the breaker note if it tripped.
@@ -754,12 +777,12 @@ impl Run {
         // The last page's write must land before the run is recorded as ended; if it failed,
         // that is how the run ended.
         let result = match (self.settle().await, result) {
+            (Ok(()), r) => r,
             (Err(e), Ok(_)) => Err(e),
             (Err(e), Err(first)) => {
                 tracing::warn!(execution = %self.exec.id, error = %e, "the last page write failed too");
                 Err(first)
             }
-            (Ok(()), r) => r,
         };
         let inner = self.inner.clone();
         let now = inner.clock.now();

@@ -259,6 +259,45 @@ async fn r_i2_page_writes_overlap_mapping_yet_progress_follows_each_commit() {
     );
 }
 
+/// A page whose write fails (here a trigger refuses one record's reference, as a full disk
+/// or a corrupt page would) fails the run, and the run counts only what was stored, although
+/// the next page was already mapped and decided while that write was under way.
+#[tokio::test]
+async fn r_i2_a_failed_page_write_fails_the_run_and_counts_only_what_was_stored() {
+    use sqlx::Connection;
+    let h = small().await;
+    let job = h.job("customers", |j| j.settings.batch_size = 5).await;
+    let mut db = sqlx::SqliteConnection::connect(&format!(
+        "sqlite://{}",
+        h.dir.path().join("syncdesk.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON external_refs WHEN NEW.external_id = 'cus_00000017'
+         BEGIN SELECT RAISE(ABORT, 'the disk said no'); END",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let e = h.run(&job).await;
+    assert_eq!(
+        (e.status, e.failure_kind),
+        (ExecutionStatus::Failed, Some(FailureKind::Internal))
+    );
+    assert!(
+        e.note.as_deref().unwrap_or("").contains("the disk said no"),
+        "{:?}",
+        e.note
+    );
+    assert_eq!((e.counts.processed, e.counts.created), (15, 15));
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        15
+    );
+}
+
 // ---- R-E1 credentials ---------------------------------------------------------------------
 
 #[tokio::test]

@@ -279,6 +279,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        drop(conn); // let other writes go on while the row is read back
         self.execution(id).await
     }
 

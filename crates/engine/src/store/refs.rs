@@ -83,7 +83,8 @@ pub struct PageWrite {
 }
 
 impl Store {
-    /// The references of these provider ids.
+    /// The references of these provider ids, read on the writer: a run's lookups, which must
+    /// see what its last page wrote.
     pub async fn refs_for(
         &self,
         connection_id: &str,
@@ -92,16 +93,7 @@ impl Store {
     ) -> Result<HashMap<String, RefRow>> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in shaped_chunks(ids) {
-            let mut q: QueryBuilder<Db> = QueryBuilder::new(
-                "SELECT external_id, local_id, content_hash, last_synced_at, state, strikes, first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload
-                 FROM external_refs WHERE connection_id = ",
-            );
-            q.push_bind(connection_id)
-                .push(" AND entity = ")
-                .push_bind(entity)
-                .push(" AND external_id IN ");
-            push_list(&mut q, chunk);
-            let rows: Vec<RefRow> = q
+            let rows: Vec<RefRow> = refs_query(connection_id, entity, chunk)
                 .build_query_as()
                 .fetch_all(&mut *self.writer().await?)
                 .await?;
@@ -331,10 +323,14 @@ impl Store {
         entity: &str,
         external_id: &str,
     ) -> Result<Option<DeadLetter>> {
-        let rows = self
-            .refs_for(connection_id, entity, &[external_id.to_string()])
+        // On a reader, unlike a run's lookups: the Failed Records drawer does not wait for
+        // running jobs' page writes.
+        let ids = [external_id.to_string()];
+        let row: Option<RefRow> = refs_query(connection_id, entity, &ids)
+            .build_query_as()
+            .fetch_optional(self.reader())
             .await?;
-        Ok(rows.into_values().next().map(|r| dead_letter(r, entity)))
+        Ok(row.map(|r| dead_letter(r, entity)))
     }
 
     /// Set the state of records (Dismiss, R-D5), only those currently in `from`.
@@ -403,6 +399,24 @@ impl Store {
         .await?;
         Ok(n as u64)
     }
+}
+
+/// The references of these provider ids (at most `CHUNK`).
+fn refs_query<'a>(
+    connection_id: &'a str,
+    entity: &'a str,
+    ids: &'a [String],
+) -> QueryBuilder<'a, Db> {
+    let mut q: QueryBuilder<Db> = QueryBuilder::new(
+        "SELECT external_id, local_id, content_hash, last_synced_at, state, strikes, first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload
+         FROM external_refs WHERE connection_id = ",
+    );
+    q.push_bind(connection_id)
+        .push(" AND entity = ")
+        .push_bind(entity)
+        .push(" AND external_id IN ");
+    push_list(&mut q, ids);
+    q
 }
 
 /// The Failed Records page query, after `prefix` (`EXPLAIN QUERY PLAN ` in a test).
