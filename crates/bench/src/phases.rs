@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use syncdesk_engine::record::Fields;
 use syncdesk_engine::{
     ConnectorSpec, Direction, Engine, EngineOptions, Job, MemorySecretStore, Mode, NewConnection,
     NewJob, RunOptions, Secret, SecretKind, Store, SystemClock,
@@ -120,14 +122,21 @@ async fn provider(url: &str, page: u32) -> Result<PhaseResult, String> {
             .bytes()
             .await
             .map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-        let data = v["data"].as_array().ok_or("page without data")?;
+        // Parsed as the engine parses a page: one JSON text per record, each record's fields
+        // indexed and its id read.
+        let page: &RawValue = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let top = Fields::of(page).ok_or("a page that is not an object")?;
+        let data: Vec<&RawValue> = top
+            .lookup(["data"])
+            .and_then(|d| serde_json::from_str(d.get()).ok())
+            .ok_or("page without data")?;
+        after = None;
+        for record in &data {
+            let id = Fields::of(record).and_then(|f| f.value(["id"]));
+            after = id.as_ref().and_then(Value::as_str).map(str::to_string);
+        }
         records += data.len() as u64;
-        after = data
-            .last()
-            .and_then(|r| r["id"].as_str())
-            .map(str::to_string);
-        if !v["has_more"].as_bool().unwrap_or(false) || after.is_none() {
+        if top.value(["has_more"]) != Some(Value::Bool(true)) || after.is_none() {
             break;
         }
     }

@@ -11,6 +11,7 @@ pub mod events;
 pub mod mapping;
 pub mod model;
 pub mod policy;
+pub mod record;
 mod runner;
 pub mod secrets;
 mod sign_in;

@@ -1,6 +1,7 @@
 //! Field mappings: from a provider record to a local record, with schema checks (R-E5),
 //! transforms and defaults (R-R4) and required-field validation (R-R1).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate};
@@ -9,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::model::RecordErrorKind;
+use crate::record::Fields;
 
 /// One source field → one target field, as a user writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,12 +267,12 @@ impl MappingPlan {
     /// Map one record. The first problem found is the record's error: schema before
     /// transforms before validation, so a renamed field reads as a schema change, not as
     /// thousands of "required field is null".
-    pub fn apply(&self, record: &Value) -> std::result::Result<Mapped, RecordFailure> {
+    pub fn apply(&self, record: &impl FieldSource) -> std::result::Result<Mapped, RecordFailure> {
         // Schema pass (R-E5).
-        let mut values: Vec<Option<&Value>> = Vec::with_capacity(self.fields.len());
+        let mut values: Vec<Option<Cow<'_, Value>>> = Vec::with_capacity(self.fields.len());
         for f in &self.fields {
-            let v = lookup(record, &f.path);
-            match v {
+            let v = record.field(&f.path);
+            match v.as_deref() {
                 None if !f.mapping.optional => {
                     return Err(RecordFailure::new(
                         RecordErrorKind::SchemaMismatch,
@@ -303,8 +305,9 @@ impl MappingPlan {
         for (f, v) in self.fields.iter().zip(values) {
             let m = &f.mapping;
             let value = match v {
-                None | Some(Value::Null) => m.default.clone().unwrap_or(Value::Null),
-                Some(v) => match apply_transforms(&f.transforms, v.clone()) {
+                None => m.default.clone().unwrap_or(Value::Null),
+                Some(v) if v.is_null() => m.default.clone().unwrap_or(Value::Null),
+                Some(v) => match apply_transforms(&f.transforms, v.into_owned()) {
                     Ok(v) => v,
                     Err(TransformFail::Invalid(msg)) => {
                         return Err(RecordFailure::new(
@@ -359,12 +362,27 @@ fn is_blank(v: &Value) -> bool {
     }
 }
 
-fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
-    let mut v = record;
-    for key in path {
-        v = v.as_object()?.get(key)?;
+/// Where a mapping reads a record's fields: a record as it came (`Fields`, parsed field by
+/// field), or a value already parsed (a preview, a test).
+pub trait FieldSource {
+    /// The value at a path of keys into nested objects.
+    fn field(&self, path: &[String]) -> Option<Cow<'_, Value>>;
+}
+
+impl FieldSource for Value {
+    fn field(&self, path: &[String]) -> Option<Cow<'_, Value>> {
+        let mut v = self;
+        for key in path {
+            v = v.as_object()?.get(key)?;
+        }
+        Some(Cow::Borrowed(v))
     }
-    Some(v)
+}
+
+impl FieldSource for Fields<'_> {
+    fn field(&self, path: &[String]) -> Option<Cow<'_, Value>> {
+        self.value(path.iter().map(String::as_str)).map(Cow::Owned)
+    }
 }
 
 enum TransformFail {

@@ -2,6 +2,7 @@
 //! record-level rule (R-R1–R-R4, R-E5), keeps the breaker (R-B), the failure memory (R-D)
 //! and the counts, and decides what follows (R-A).
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::model::{
     RecordErrorKind, Trigger,
 };
 use crate::policy::{Backoff, Breaker, RecordState, RetryDecision, RetrySchedule};
+use crate::record::{Fields, Record};
 use crate::store::{
     ErrorInsert, ExecutionFinish, NewAlert, NewExecution, PageWrite, Progress, RecordUpsert,
     RefRow, RefUpsert, Store,
@@ -363,7 +365,10 @@ impl Run {
                 )
                 .await?
         } else {
-            stored.as_ref().and_then(|s| s.last_payload.clone())
+            stored
+                .as_ref()
+                .and_then(|s| s.last_payload.as_ref())
+                .map(Record::from_value)
         };
         let page = match fresh {
             Some(r) => vec![r],
@@ -471,32 +476,29 @@ impl Run {
     async fn process_page(&mut self, page: FetchedPage) -> Result<Option<String>> {
         let store = &self.inner.store;
         let entity = self.job.entity.clone();
+        // Each record's top-level fields, borrowed from its text: read for the id, the
+        // observed field names, the mapping and the watermark.
+        let fields: Vec<Fields<'_>> = page.records.iter().map(Record::fields).collect();
         // Ids first: one query for all the page's references.
-        let mut ids = Vec::with_capacity(page.records.len());
-        for (i, r) in page.records.iter().enumerate() {
+        let mut ids = Vec::with_capacity(fields.len());
+        for (i, f) in fields.iter().enumerate() {
             ids.push(
-                record_id(r, &self.id_field, "")
+                record_id(f, &self.id_field, "")
                     .unwrap_or_else(|_| format!("#{}:{}", page.number, i + 1)),
             );
         }
         // Every record, not the first of each page, so a field only some records carry is seen
         // whenever any record of the run has it. Lookups before inserts keep this
         // allocation-free once the set is complete.
-        for key in page
-            .records
-            .iter()
-            .filter_map(Value::as_object)
-            .flat_map(|o| o.keys())
-        {
+        for key in fields.iter().flat_map(Fields::keys) {
             if !self.observed.contains(key) {
-                self.observed.insert(key.clone());
+                self.observed.insert(key.to_string());
             }
         }
         // Map every record before the lookups: the previous page's write may still hold the
         // store's writer, and this is the work that overlaps it.
         let keys = &self.job.settings.natural_keys;
-        let prepared: Vec<std::result::Result<Prepared, RecordFailure>> = page
-            .records
+        let prepared: Vec<std::result::Result<Prepared, RecordFailure>> = fields
             .iter()
             .zip(&ids)
             .map(|(r, id)| {
@@ -565,7 +567,8 @@ impl Run {
         // Decide each record in order, checking the breaker after every one (R-B1).
         let mut w = PageWrite::default();
         let mut tripped = None;
-        for ((raw, id), m) in page.records.iter().zip(&ids).zip(mapped) {
+        let records = page.records.iter().zip(&fields);
+        for (((raw, fields), id), m) in records.zip(&ids).zip(mapped) {
             let existing = refs.get(id);
             let outcome = match m {
                 None => Outcome::Excluded,
@@ -620,7 +623,7 @@ impl Run {
                 Outcome::Skipped => self.progress.counts.skipped += 1,
             }
             self.progress.counts.processed += 1;
-            self.track_watermark(raw);
+            self.track_watermark(fields);
             let c = self.progress.counts;
             if self.breaker.tripped(c.processed, c.failed) {
                 tripped = Some(Breaker::note(c.processed, c.failed));
@@ -716,7 +719,7 @@ impl Run {
         w: &mut PageWrite,
         id: &str,
         existing: Option<&RefRow>,
-        raw: Option<&Value>,
+        raw: Option<&Record>,
         f: RecordFailure,
     ) {
         let now = self.inner.clock.now();
@@ -752,19 +755,27 @@ impl Run {
             last_failed_at: Some(now),
             last_error: Some(summary),
             last_payload: raw
-                .map(Value::to_string)
+                .map(|r| r.text().to_string())
                 .or_else(|| existing.and_then(|r| r.last_payload.clone())),
         });
     }
 
-    fn track_watermark(&mut self, raw: &Value) {
+    fn track_watermark(&mut self, fields: &Fields<'_>) {
         let Some(field) = &self.updated_field else {
             return;
         };
-        let Some(s) = raw.get(field).and_then(Value::as_str) else {
+        let Some(raw) = fields.get(field) else {
             return;
         };
-        let Ok(t) = DateTime::parse_from_rfc3339(s) else {
+        // A timestamp has no escapes, so it is read in place; one that has is read all the same.
+        let s: Cow<'_, str> = match serde_json::from_str::<&str>(raw.get()) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => match serde_json::from_str::<String>(raw.get()) {
+                Ok(s) => Cow::Owned(s),
+                Err(_) => return,
+            },
+        };
+        let Ok(t) = DateTime::parse_from_rfc3339(&s) else {
             return;
         };
         let t = t.to_utc();

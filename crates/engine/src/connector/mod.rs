@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -18,6 +19,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::policy::{pace_from_headers, parse_retry_after, Backoff};
+use crate::record::{kind_of, Fields, Record};
 
 pub use auth::{Auth, AuthConfig, TokenTimes};
 pub use spec::{ConnectorSpec, EntitySpec, Pagination};
@@ -310,23 +312,25 @@ impl Connector {
         self.wait(d, policy, cancel, &detail).await
     }
 
-    /// GET and parse JSON; also honours rate-limit headers so the next request does not 429.
+    /// GET a JSON body (checked to be JSON, not parsed into values); also honours rate-limit
+    /// headers so the next request does not 429.
     async fn get_json(
         &self,
         url: &Url,
         policy: &RequestPolicy,
         stats: &mut RequestStats,
         cancel: &CancellationToken,
-    ) -> Result<(Value, HeaderMap)> {
+    ) -> Result<(Box<RawValue>, HeaderMap)> {
         let (resp, headers) = self.get(url, policy, stats, cancel).await?;
         let body = tokio::select! {
             _ = cancel.cancelled() => return Err(Error::Cancelled),
             b = resp.bytes() => b.map_err(|e| Error::ProviderUnavailable { attempts: 1, detail: reqwest_gist(&e) })?,
         };
-        let value: Value = serde_json::from_slice(&body).map_err(|e| Error::MalformedResponse {
-            path: url.path().to_string(),
-            detail: format!("not valid JSON ({e}); body starts: {}", excerpt(&body)),
-        })?;
+        let value: Box<RawValue> =
+            serde_json::from_slice(&body).map_err(|e| Error::MalformedResponse {
+                path: url.path().to_string(),
+                detail: format!("not valid JSON ({e}); body starts: {}", excerpt(&body)),
+            })?;
         let header = |names: &[&str]| {
             names.iter().find_map(|n| {
                 headers
@@ -372,7 +376,7 @@ impl Connector {
         policy: &RequestPolicy,
         stats: &mut RequestStats,
         cancel: &CancellationToken,
-    ) -> Result<Option<Value>> {
+    ) -> Result<Option<Record>> {
         let spec = self.spec.entity(entity)?;
         let Some(get) = &spec.get else {
             return Ok(None);
@@ -380,7 +384,7 @@ impl Connector {
         let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
         let url = self.url(&get.replace("{id}", &encoded))?;
         match self.get_json(&url, policy, stats, cancel).await {
-            Ok((v, _)) => Ok(Some(v)),
+            Ok((v, _)) => Ok(Some(Record::new(v))),
             Err(Error::ProviderRejected { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -404,7 +408,7 @@ enum Next {
 /// One fetched page.
 #[derive(Debug)]
 pub struct FetchedPage {
-    pub records: Vec<Value>,
+    pub records: Vec<Record>,
     /// 1-based page number within the execution.
     pub number: u64,
     /// Where the page started, for "batch in progress" notes.
@@ -510,17 +514,17 @@ impl Pager {
                 q.append_pair(param, since);
             }
         }
-        let (mut body, headers) = connector.get_json(&url, policy, stats, cancel).await?;
+        let (body, headers) = connector.get_json(&url, policy, stats, cancel).await?;
         let path = url.path().to_string();
-        let records = take_records(&mut body, &self.spec.records, &path)?;
+        let records = take_records(&body, &self.spec.records, &path)?;
         self.number += 1;
         let n = records.len() as u64;
         let full = n >= u64::from(self.page_size);
         self.next = match &self.spec.pagination {
             Pagination::None => None,
             Pagination::Cursor { has_more, .. } => {
-                let more = match lookup(&body, has_more) {
-                    Some(Value::Bool(b)) => *b,
+                let more = match body_value(&body, has_more) {
+                    Some(Value::Bool(b)) => b,
                     None | Some(Value::Null) => false,
                     Some(other) => {
                         return Err(Error::MalformedResponse {
@@ -530,14 +534,16 @@ impl Pager {
                     }
                 };
                 match records.last() {
-                    Some(last) if more => {
-                        Some(Next::Cursor(record_id(last, &self.spec.id, &path)?))
-                    }
+                    Some(last) if more => Some(Next::Cursor(record_id(
+                        &last.fields(),
+                        &self.spec.id,
+                        &path,
+                    )?)),
                     _ => None,
                 }
             }
-            Pagination::NextCursor { cursor_field, .. } => match lookup(&body, cursor_field) {
-                Some(Value::String(c)) if !c.is_empty() && n > 0 => Some(Next::Cursor(c.clone())),
+            Pagination::NextCursor { cursor_field, .. } => match body_value(&body, cursor_field) {
+                Some(Value::String(c)) if !c.is_empty() && n > 0 => Some(Next::Cursor(c)),
                 Some(Value::String(_)) | Some(Value::Null) | None => None,
                 Some(other) => {
                     return Err(Error::MalformedResponse {
@@ -581,53 +587,45 @@ impl Pager {
     }
 }
 
-fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+/// The value at a dotted path in a page body (the body itself for an empty path).
+fn body_value(body: &RawValue, path: &str) -> Option<Value> {
     if path.is_empty() {
-        return Some(v);
+        return serde_json::from_str(body.get()).ok();
     }
-    path.split('.').try_fold(v, |v, k| v.as_object()?.get(k))
+    Fields::of(body)?.value(path.split('.'))
 }
 
-/// Move the records array out of a page body (the rest stays for `has_more` and cursors).
-fn take_records(body: &mut Value, path: &str, url_path: &str) -> Result<Vec<Value>> {
+/// A page's records, one JSON text each (the rest of the body stays for `has_more` and
+/// cursors).
+fn take_records(body: &RawValue, path: &str, url_path: &str) -> Result<Vec<Record>> {
     let target = if path.is_empty() {
         Some(body)
     } else {
-        path.split('.')
-            .try_fold(body, |v, k| v.as_object_mut()?.get_mut(k))
+        Fields::of(body).and_then(|f| f.lookup(path.split('.')))
     };
-    match target {
-        Some(Value::Array(items)) => Ok(std::mem::take(items)),
-        Some(other) => Err(Error::MalformedResponse {
+    let Some(target) = target else {
+        return Err(Error::MalformedResponse {
+            path: url_path.to_string(),
+            detail: format!("the records field '{path}' is missing"),
+        });
+    };
+    match serde_json::from_str::<Vec<Box<RawValue>>>(target.get()) {
+        Ok(items) => Ok(items.into_iter().map(Record::new).collect()),
+        Err(_) => Err(Error::MalformedResponse {
             path: url_path.to_string(),
             detail: format!(
                 "'{}' should be an array of records, got {}",
                 if path.is_empty() { "body" } else { path },
-                short_type(other)
+                kind_of(target)
             ),
         }),
-        None => Err(Error::MalformedResponse {
-            path: url_path.to_string(),
-            detail: format!("the records field '{path}' is missing"),
-        }),
-    }
-}
-
-fn short_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
 /// The provider id of a record as a string.
-pub fn record_id(record: &Value, id_field: &str, path: &str) -> Result<String> {
-    match lookup(record, id_field) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+pub fn record_id(record: &Fields<'_>, id_field: &str, path: &str) -> Result<String> {
+    match record.value(id_field.split('.')) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(Value::Number(n)) => Ok(n.to_string()),
         _ => Err(Error::MalformedResponse {
             path: path.to_string(),
@@ -685,19 +683,24 @@ mod tests {
 
     #[test]
     fn records_path_must_hold_an_array() {
-        let err =
-            take_records(&mut serde_json::json!({"data": {"a": 1}}), "data", "/v1/x").unwrap_err();
+        let raw = |t: &str| RawValue::from_string(t.to_string()).unwrap();
+        let err = take_records(&raw(r#"{"data": {"a": 1}}"#), "data", "/v1/x").unwrap_err();
         assert_eq!(
             err.to_string(),
             "malformed response from /v1/x: 'data' should be an array of records, got an object"
         );
-        let err = take_records(&mut serde_json::json!({}), "data", "/v1/x").unwrap_err();
+        let err = take_records(&raw(r#"{"data": null}"#), "data", "/v1/x").unwrap_err();
+        assert!(err.to_string().ends_with("got null"), "{err}");
+        let err = take_records(&raw("{}"), "data", "/v1/x").unwrap_err();
         assert!(err.to_string().contains("missing"));
+        let err = take_records(&raw(r#"{"page": 7}"#), "page.data", "/v1/x").unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+        let nested =
+            take_records(&raw(r#"{"r": {"items": [{"id": 1}, 2]}}"#), "r.items", "/").unwrap();
         assert_eq!(
-            take_records(&mut serde_json::json!([1, 2]), "", "/")
-                .unwrap()
-                .len(),
-            2
+            nested.iter().map(Record::text).collect::<Vec<_>>(),
+            [r#"{"id": 1}"#, "2"]
         );
+        assert_eq!(take_records(&raw("[1, 2]"), "", "/").unwrap().len(), 2);
     }
 }
