@@ -363,7 +363,7 @@ fn is_blank(v: &Value) -> bool {
 }
 
 /// Where a mapping reads a record's fields: a record as it came (`Fields`, parsed field by
-/// field), or a value already parsed (a preview, a test).
+/// field, what runs use), or a value already parsed (the unit tests below).
 pub trait FieldSource {
     /// The value at a path of keys into nested objects.
     fn field(&self, path: &[String]) -> Option<Cow<'_, Value>>;

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -32,14 +32,21 @@ impl Record {
 
     /// Its top-level fields; none when the record is not a JSON object.
     pub fn fields(&self) -> Fields<'_> {
-        Fields::of(&self.0).unwrap_or_default()
+        Fields::of(&self.0).unwrap_or(Fields {
+            whole: Some(&self.0),
+            members: Vec::new(),
+        })
     }
 }
 
 /// A JSON object's members, borrowed from its text, in the order they came. Records have a
 /// few dozen fields at most, so a scan beats building a map.
 #[derive(Debug, Default)]
-pub struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub struct Fields<'a> {
+    /// The text the members were read from (what an empty path names).
+    whole: Option<&'a RawValue>,
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
 
 impl<'a> Fields<'a> {
     /// The members of `raw`, or `None` when it is not an object.
@@ -47,16 +54,24 @@ impl<'a> Fields<'a> {
         if !raw.get().trim_start().starts_with('{') {
             return None;
         }
-        serde_json::from_str::<Fields<'a>>(raw.get()).ok()
+        let members = serde_json::from_str::<Members<'a>>(raw.get()).ok()?.0;
+        Some(Fields {
+            whole: Some(raw),
+            members,
+        })
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| k.as_ref())
+        self.members.iter().map(|(k, _)| k.as_ref())
     }
 
     /// A member's text (the last one, as `serde_json` keeps when a key repeats).
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
     }
 
     /// The text at a path of keys into nested objects.
@@ -69,31 +84,44 @@ impl<'a> Fields<'a> {
         Some(v)
     }
 
-    /// The value at a path. A text the page parse accepted always parses; if it did not
-    /// (nesting deeper than `serde_json` allows), the field reads as absent.
+    /// The value at a path. A page passed `check_json` before its records were taken, so
+    /// every field parses; were one not to, it would read as absent.
     pub fn value<'k>(&self, path: impl IntoIterator<Item = &'k str>) -> Option<Value> {
         self.lookup(path)
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
     }
+
+    /// The value at a dotted path as a connector spec writes one: `""` names the whole text.
+    pub fn at(&self, dotted: &str) -> Option<Value> {
+        if dotted.is_empty() {
+            return self
+                .whole
+                .and_then(|raw| serde_json::from_str(raw.get()).ok());
+        }
+        self.value(dotted.split('.'))
+    }
 }
 
-impl<'de> Deserialize<'de> for Fields<'de> {
+/// An object's members as they are read.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Members;
-        impl<'de> Visitor<'de> for Members {
-            type Value = Fields<'de>;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
                 let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
                 while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
                     members.push((k.0, v));
                 }
-                Ok(Fields(members))
+                Ok(Members(members))
             }
         }
-        d.deserialize_map(Members)
+        d.deserialize_map(V)
     }
 }
 
@@ -119,6 +147,55 @@ impl<'de> Deserialize<'de> for Key<'de> {
             }
         }
         d.deserialize_str(K)
+    }
+}
+
+/// Check a JSON document as strictly as parsing it into values would (numbers in range,
+/// escapes that decode, nesting within `serde_json`'s limit) without building any: a raw
+/// value's own check is looser, and a page that passes here has every field readable later.
+pub(crate) fn check_json(text: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<Checked>(text).map(|_| ())
+}
+
+/// Any JSON value, read and dropped.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Checked;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_unit<E>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+                while map.next_entry::<Checked, Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -170,6 +247,15 @@ mod tests {
         for text in ["[1,2]", "\"cus_1\"", "42", "null", "true"] {
             assert_eq!(record(text).fields().keys().count(), 0, "{text}");
         }
+        // An empty path names the record itself (a spec whose records are bare ids).
+        assert_eq!(
+            record("\"cus_1\"").fields().at(""),
+            Some(Value::from("cus_1"))
+        );
+        assert_eq!(
+            record(r#"{"a":{"b":2}}"#).fields().at("a.b"),
+            Some(Value::from(2))
+        );
         assert_eq!(
             ["[1]", "\"x\"", "42", "null", "false", "{}"].map(|t| kind_of(&record(t).0)),
             [
@@ -181,6 +267,32 @@ mod tests {
                 "an object"
             ]
         );
+    }
+
+    /// What parsing into values refuses, the check refuses too, though a raw value would
+    /// pass it.
+    #[test]
+    fn the_check_is_as_strict_as_parsing_into_values() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for bad in [
+            r#"{"amount": 1e400}"#,
+            r#"{"name": "\ud800"}"#,
+            r#"{"\udc00": 1}"#,
+            deep.as_str(),
+            r#"{"a": 1,}"#,
+            "{\"a\": 1} x",
+        ] {
+            assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+            assert!(check_json(bad.as_bytes()).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<&RawValue>(r#"{"amount": 1e400}"#).is_ok());
+        for good in [
+            r#"{"a": [1, -2.5e3, "x\u00e9", null, true, {}], "b": 18446744073709551615}"#,
+            "[]",
+            "0",
+        ] {
+            assert!(check_json(good.as_bytes()).is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -1555,6 +1555,94 @@ async fn malformed_page_fails_with_a_specific_message() {
     );
 }
 
+/// A provider on 127.0.0.1 that issues tokens and answers every other request with `page`.
+async fn provider_answering(page: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // The whole request, body included, before answering.
+                let head_end = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = if head.starts_with("post /oauth/token") {
+                    r#"{"access_token":"tok","token_type":"Bearer","expires_in":3600}"#
+                } else {
+                    page
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Records are kept as text, but a page is still checked as strictly as parsing it into
+/// values would: a number out of range, an escape that does not decode, fail the page with
+/// the same message as any JSON error, not a record later with a misleading one.
+#[tokio::test]
+async fn a_page_with_json_values_cannot_hold_fails_as_malformed() {
+    let h = small().await;
+    for (name, page) in [
+        (
+            "huge",
+            r#"{"object":"list","has_more":false,"data":[{"id":"cus_1","email":"a@example.com","name":"A","amount":1e400}]}"#,
+        ),
+        (
+            "surrogate",
+            r#"{"object":"list","has_more":false,"data":[{"id":"cus_1","email":"a@example.com","name":"\ud800"}]}"#,
+        ),
+    ] {
+        h.engine
+            .create_connection(NewConnection {
+                name: name.into(),
+                spec: ConnectorSpec::parse(SPEC).unwrap(),
+                base_url: Some(provider_answering(page).await),
+                client_id: Some("sandbox-client".into()),
+                secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+            })
+            .await
+            .unwrap();
+        let job = h.job_on(name, name, "customers", |_| {}).await;
+        let e = h.run(&job).await;
+        assert_eq!(e.failure_kind, Some(FailureKind::Malformed), "{name}");
+        let note = e.note.unwrap();
+        assert!(
+            note.starts_with("malformed response from /v1/customers: not valid JSON"),
+            "{name}: {note}"
+        );
+        assert_eq!(e.counts.processed, 0, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn other_4xx_fails_with_status_path_and_excerpt() {
     let h = small().await;

@@ -19,7 +19,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::policy::{pace_from_headers, parse_retry_after, Backoff};
-use crate::record::{kind_of, Fields, Record};
+use crate::record::{check_json, kind_of, Fields, Record};
 
 pub use auth::{Auth, AuthConfig, TokenTimes};
 pub use spec::{ConnectorSpec, EntitySpec, Pagination};
@@ -312,8 +312,8 @@ impl Connector {
         self.wait(d, policy, cancel, &detail).await
     }
 
-    /// GET a JSON body (checked to be JSON, not parsed into values); also honours rate-limit
-    /// headers so the next request does not 429.
+    /// GET a JSON body, checked as strictly as parsing it into values would but kept as text;
+    /// also honours rate-limit headers so the next request does not 429.
     async fn get_json(
         &self,
         url: &Url,
@@ -326,11 +326,12 @@ impl Connector {
             _ = cancel.cancelled() => return Err(Error::Cancelled),
             b = resp.bytes() => b.map_err(|e| Error::ProviderUnavailable { attempts: 1, detail: reqwest_gist(&e) })?,
         };
-        let value: Box<RawValue> =
-            serde_json::from_slice(&body).map_err(|e| Error::MalformedResponse {
-                path: url.path().to_string(),
-                detail: format!("not valid JSON ({e}); body starts: {}", excerpt(&body)),
-            })?;
+        let not_json = |e: serde_json::Error| Error::MalformedResponse {
+            path: url.path().to_string(),
+            detail: format!("not valid JSON ({e}); body starts: {}", excerpt(&body)),
+        };
+        check_json(&body).map_err(not_json)?;
+        let value: Box<RawValue> = serde_json::from_slice(&body).map_err(not_json)?;
         let header = |names: &[&str]| {
             names.iter().find_map(|n| {
                 headers
@@ -624,7 +625,7 @@ fn take_records(body: &RawValue, path: &str, url_path: &str) -> Result<Vec<Recor
 
 /// The provider id of a record as a string.
 pub fn record_id(record: &Fields<'_>, id_field: &str, path: &str) -> Result<String> {
-    match record.value(id_field.split('.')) {
+    match record.at(id_field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(Value::Number(n)) => Ok(n.to_string()),
         _ => Err(Error::MalformedResponse {
