@@ -20,6 +20,9 @@ pub struct Figure {
     /// `name → value`: engine rate / ceiling rate, incremental time / full time, or the
     /// fault profile's overhead over the clean run.
     pub ratios: Vec<(String, f64)>,
+    /// What the engine was told to wait (backoff, Retry-After, pacing), left out of the
+    /// fault profile's overhead.
+    pub waited_ms: f64,
     pub note: String,
 }
 
@@ -35,6 +38,7 @@ impl Figure {
             records_per_sec: rate(r),
             peak_rss_mb: r.peak_rss_kb as f64 / 1024.0,
             ratios: Vec::new(),
+            waited_ms: r.waited_ms,
             note: r.note.clone(),
         }
     }
@@ -64,8 +68,9 @@ impl Figure {
         // Per record, since failed records and retried pages change what a run processes.
         let per = |ms: f64, n: u64| ms / n.max(1) as f64;
         if clean.elapsed_ms > 0.0 {
-            let over =
-                per(self.elapsed_ms, self.records) / per(clean.elapsed_ms, clean.records) - 1.0;
+            let beyond_waits = self.elapsed_ms - self.waited_ms;
+            let clean_ms = clean.elapsed_ms - clean.waited_ms;
+            let over = per(beyond_waits, self.records) / per(clean_ms, clean.records) - 1.0;
             self.ratios.push((format!("overhead over {name}"), over));
         }
         if clean.cpu_ms > 0.0 {

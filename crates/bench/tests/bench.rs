@@ -89,6 +89,11 @@ fn the_bench_reports_every_phase_with_its_ceilings_and_overheads() {
         note.contains("request retries") && note.contains("rate-limit waits"),
         "{note}"
     );
+    // What the engine was told to wait is measured, not assumed: none in the clean pull; the
+    // fault profile's backoff and Retry-After are configured to 0 s.
+    assert_eq!(full["waited_ms"].as_f64(), Some(0.0), "{full}");
+    assert_eq!(faults["waited_ms"].as_f64(), Some(0.0), "{faults}");
+    assert!(note.ends_with(" ms waited"), "{note}");
     assert!(ratio(faults, "overhead over clean").is_some(), "{faults}");
     assert!(
         ratio(faults, "CPU overhead over clean").is_some(),
