@@ -113,7 +113,8 @@ export function createBackend(opts: BackendOptions = {}) {
           status: "active",
           status_note: null,
           token_expires_at: iso(now + 42 * MIN),
-          refresh_expires_at: null,
+          // The sandbox also hands client-credentials grants a refresh token, as some providers do.
+          refresh_expires_at: iso(now + 30 * DAY),
           last_checked_at: iso(now - 3 * MIN),
         },
         {

@@ -70,3 +70,16 @@ describe("Connections: browser sign-in (R-E1, authorization code + PKCE)", () =>
     await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
   });
 });
+
+describe("Connections: what a card says about its credentials", () => {
+  test("only a browser sign-in shows when it ends; client credentials renew on their own", async () => {
+    withBackend();
+    renderWithQuery(<ConnectionsView />);
+    const cards = await screen.findAllByTestId(T.connectionCard);
+    const card = (name: string) => cards.find((c) => within(c).queryByRole("heading", { name }))!;
+    // The sandbox's client-credentials grant came with a refresh token that expires (the
+    // fixture says so, as the real sandbox does); the card does not call that a sign-in.
+    expect(within(card("sandbox")).queryByText("Sign-in valid until")).toBeNull();
+    expect(within(card("Acme Books")).getByText("Sign-in valid until")).toBeTruthy();
+  });
+});

@@ -130,7 +130,9 @@ function ConnectionCard({ c, focused, onReauth }: { c: ConnectionDto; focused: b
         <dd className="mono">{c.base_url}</dd>
         <dt>Token</dt>
         <dd className={`tone-${fresh.tone}`}>{fresh.text}</dd>
-        {c.refresh_expires_at && (
+        {/* Only a browser sign-in ends: client credentials get a new token whenever needed,
+            whatever a refresh token they were also given says. */}
+        {c.auth_kind === "oauth2_refresh_token" && c.refresh_expires_at && (
           <>
             <dt>Sign-in valid until</dt>
             <dd>{formatTime(c.refresh_expires_at)}</dd>
