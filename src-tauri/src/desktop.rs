@@ -467,8 +467,17 @@ impl Desktop {
         }
         let base_url = slot.as_ref().expect("sandbox started").sandbox.base_url();
         let conn = match self.engine.connection(SANDBOX_CONNECTION).await {
-            // The port changes with every start: follow it.
+            // The port changes with every start: follow it, with every connection that was
+            // made on the sandbox's last address (the form's "sandbox" spec defaults to it).
+            // One typed to point elsewhere keeps its address.
             Ok(c) if c.base_url != base_url => {
+                for other in self.engine.connections().await? {
+                    if other.id != c.id && other.base_url == c.base_url {
+                        self.engine
+                            .set_connection_base_url(&other.id, &base_url)
+                            .await?;
+                    }
+                }
                 self.engine
                     .set_connection_base_url(&c.id, &base_url)
                     .await?

@@ -126,6 +126,26 @@ async fn a_connection_on_the_built_in_sandbox_spec_points_at_the_running_sandbox
         .await
         .unwrap();
     assert_eq!(typed.base_url, "http://127.0.0.1:9");
+
+    // The next start (the app restarted) takes another port: the connections made on the
+    // sandbox's address follow it, the typed one stays.
+    desktop.stop_sandbox().await;
+    let _busy = std::net::TcpListener::bind(
+        running
+            .base_url
+            .as_deref()
+            .unwrap()
+            .trim_start_matches("http://"),
+    )
+    .ok(); // keep the old port taken, so the restart cannot land on it again
+    let restarted = desktop.sandbox_start().await.unwrap();
+    assert_ne!(restarted.base_url, running.base_url);
+    let engine = desktop.engine();
+    let url_of =
+        |name: &'static str| async move { engine.connection(name).await.unwrap().base_url };
+    assert_eq!(Some(url_of("acme").await), restarted.base_url);
+    assert_eq!(Some(url_of("sandbox").await), restarted.base_url);
+    assert_eq!(url_of("typed").await, "http://127.0.0.1:9");
     desktop.stop_sandbox().await;
     desktop.engine().shutdown().await;
 }
