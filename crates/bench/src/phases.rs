@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::value::RawValue;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use syncdesk_engine::clock::Sleep;
-use syncdesk_engine::record::Fields;
+use syncdesk_engine::connector::{record_id, take_records};
+use syncdesk_engine::record::{read_json, Fields};
 use syncdesk_engine::{
     Clock, ConnectorSpec, Direction, Engine, EngineOptions, Job, MemorySecretStore, Mode,
     NewConnection, NewJob, RunOptions, Secret, SecretKind, Store, SystemClock,
@@ -124,21 +124,17 @@ async fn provider(url: &str, page: u32) -> Result<PhaseResult, String> {
             .bytes()
             .await
             .map_err(|e| e.to_string())?;
-        // Parsed as the engine parses a page: one JSON text per record, each record's fields
-        // indexed and its id read.
-        let page: &RawValue = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-        let top = Fields::of(page).ok_or("a page that is not an object")?;
-        let data: Vec<&RawValue> = top
-            .lookup(["data"])
-            .and_then(|d| serde_json::from_str(d.get()).ok())
-            .ok_or("page without data")?;
+        // Read with the engine's own page reading: the strict check, one JSON text per
+        // record, each record's fields and id.
+        let page = read_json(&body).map_err(|e| e.to_string())?;
+        let top = Fields::of(&page);
+        let data = take_records(&top, "data", "/v1/customers").map_err(|e| e.to_string())?;
         after = None;
         for record in &data {
-            let id = Fields::of(record).and_then(|f| f.value(["id"]));
-            after = id.as_ref().and_then(Value::as_str).map(str::to_string);
+            after = record_id(&record.fields(), "id", "").ok();
         }
         records += data.len() as u64;
-        if top.value(["has_more"]) != Some(Value::Bool(true)) || after.is_none() {
+        if top.at("has_more") != Some(Value::Bool(true)) || after.is_none() {
             break;
         }
     }

@@ -1,7 +1,6 @@
 //! Field mappings: from a provider record to a local record, with schema checks (R-E5),
 //! transforms and defaults (R-R4) and required-field validation (R-R1).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate};
@@ -267,12 +266,12 @@ impl MappingPlan {
     /// Map one record. The first problem found is the record's error: schema before
     /// transforms before validation, so a renamed field reads as a schema change, not as
     /// thousands of "required field is null".
-    pub fn apply(&self, record: &impl FieldSource) -> std::result::Result<Mapped, RecordFailure> {
+    pub fn apply(&self, record: &Fields<'_>) -> std::result::Result<Mapped, RecordFailure> {
         // Schema pass (R-E5).
-        let mut values: Vec<Option<Cow<'_, Value>>> = Vec::with_capacity(self.fields.len());
+        let mut values: Vec<Option<Value>> = Vec::with_capacity(self.fields.len());
         for f in &self.fields {
-            let v = record.field(&f.path);
-            match v.as_deref() {
+            let v = record.value(f.path.iter().map(String::as_str));
+            match &v {
                 None if !f.mapping.optional => {
                     return Err(RecordFailure::new(
                         RecordErrorKind::SchemaMismatch,
@@ -304,10 +303,9 @@ impl MappingPlan {
         let mut references = Vec::new();
         for (f, v) in self.fields.iter().zip(values) {
             let m = &f.mapping;
-            let value = match v {
+            let value = match v.filter(|v| !v.is_null()) {
                 None => m.default.clone().unwrap_or(Value::Null),
-                Some(v) if v.is_null() => m.default.clone().unwrap_or(Value::Null),
-                Some(v) => match apply_transforms(&f.transforms, v.into_owned()) {
+                Some(v) => match apply_transforms(&f.transforms, v) {
                     Ok(v) => v,
                     Err(TransformFail::Invalid(msg)) => {
                         return Err(RecordFailure::new(
@@ -359,29 +357,6 @@ fn is_blank(v: &Value) -> bool {
         Value::Null => true,
         Value::String(s) => s.trim().is_empty(),
         _ => false,
-    }
-}
-
-/// Where a mapping reads a record's fields: a record as it came (`Fields`, parsed field by
-/// field, what runs use), or a value already parsed (the unit tests below).
-pub trait FieldSource {
-    /// The value at a path of keys into nested objects.
-    fn field(&self, path: &[String]) -> Option<Cow<'_, Value>>;
-}
-
-impl FieldSource for Value {
-    fn field(&self, path: &[String]) -> Option<Cow<'_, Value>> {
-        let mut v = self;
-        for key in path {
-            v = v.as_object()?.get(key)?;
-        }
-        Some(Cow::Borrowed(v))
-    }
-}
-
-impl FieldSource for Fields<'_> {
-    fn field(&self, path: &[String]) -> Option<Cow<'_, Value>> {
-        self.value(path.iter().map(String::as_str)).map(Cow::Owned)
     }
 }
 
@@ -564,7 +539,13 @@ pub fn natural_key(fields: &Map<String, Value>, keys: &[String]) -> Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Record;
     use serde_json::json;
+
+    /// A provider record as a run receives it.
+    fn rec(v: Value) -> Record {
+        Record::from_value(&v)
+    }
 
     fn m(source: &str, target: &str) -> FieldMapping {
         FieldMapping {
@@ -585,7 +566,9 @@ mod tests {
             ..m("email", "email")
         }])
         .unwrap();
-        let err = plan.apply(&json!({"email": null})).unwrap_err();
+        let err = plan
+            .apply(&rec(json!({"email": null})).fields())
+            .unwrap_err();
         assert_eq!(err.kind, RecordErrorKind::ValidationError);
         assert_eq!(err.message, "Required field 'email' is null");
     }
@@ -601,7 +584,7 @@ mod tests {
         ])
         .unwrap();
         let err = plan
-            .apply(&json!({"amount_cents": "12.50", "email": "a@b.co"}))
+            .apply(&rec(json!({"amount_cents": "12.50", "email": "a@b.co"})).fields())
             .unwrap_err();
         assert_eq!(err.kind, RecordErrorKind::SchemaMismatch);
         assert!(
@@ -609,7 +592,9 @@ mod tests {
             "{}",
             err.message
         );
-        let err = plan.apply(&json!({"amount_cents": 1})).unwrap_err();
+        let err = plan
+            .apply(&rec(json!({"amount_cents": 1})).fields())
+            .unwrap_err();
         assert_eq!(err.kind, RecordErrorKind::SchemaMismatch);
         assert_eq!(err.message, "Expected field 'email' is missing");
     }
@@ -622,14 +607,18 @@ mod tests {
             ..m("issued_at", "issued_on")
         };
         let plan = MappingPlan::new(std::slice::from_ref(&with_default)).unwrap();
-        let ok = plan.apply(&json!({"issued_at": "31/02/2026"})).unwrap();
+        let ok = plan
+            .apply(&rec(json!({"issued_at": "31/02/2026"})).fields())
+            .unwrap();
         assert_eq!(ok.fields["issued_on"], json!("1970-01-01"));
         let plan = MappingPlan::new(&[FieldMapping {
             default: None,
             ..with_default
         }])
         .unwrap();
-        let err = plan.apply(&json!({"issued_at": "31/02/2026"})).unwrap_err();
+        let err = plan
+            .apply(&rec(json!({"issued_at": "31/02/2026"})).fields())
+            .unwrap_err();
         assert_eq!(err.kind, RecordErrorKind::TransformError);
         assert!(err.message.contains("'31/02/2026'"), "{}", err.message);
     }
@@ -661,15 +650,17 @@ mod tests {
         ])
         .unwrap();
         let out = plan
-            .apply(&json!({"email": " Ann@X.io ", "status": "paid", "customer": "cus_1", "amount_cents": 1250}))
+            .apply(&rec(json!({"email": " Ann@X.io ", "status": "paid", "customer": "cus_1", "amount_cents": 1250})).fields())
             .unwrap();
         assert_eq!(out.fields["email"], json!("ann@x.io"));
         assert_eq!(out.fields["status"], json!("settled"));
         assert_eq!(out.fields["amount"], json!(12.5));
         assert_eq!(out.fields["country"], json!("US"));
         assert_eq!(out.references[0].external_id, "cus_1");
-        let bad = plan
-            .apply(&json!({"email": "nope", "status": "paid", "customer": "c", "amount_cents": 1}));
+        let bad = plan.apply(
+            &rec(json!({"email": "nope", "status": "paid", "customer": "c", "amount_cents": 1}))
+                .fields(),
+        );
         assert_eq!(bad.unwrap_err().kind, RecordErrorKind::ValidationError);
     }
 

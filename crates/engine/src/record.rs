@@ -32,33 +32,32 @@ impl Record {
 
     /// Its top-level fields; none when the record is not a JSON object.
     pub fn fields(&self) -> Fields<'_> {
-        Fields::of(&self.0).unwrap_or(Fields {
-            whole: Some(&self.0),
-            members: Vec::new(),
-        })
+        Fields::of(&self.0)
     }
 }
 
-/// A JSON object's members, borrowed from its text, in the order they came. Records have a
-/// few dozen fields at most, so a scan beats building a map.
-#[derive(Debug, Default)]
+/// A JSON text's members, borrowed from it, in the order they came (none when the text is
+/// not an object). Records have a few dozen fields at most, so a scan beats building a map.
+#[derive(Debug)]
 pub struct Fields<'a> {
     /// The text the members were read from (what an empty path names).
-    whole: Option<&'a RawValue>,
+    whole: &'a RawValue,
     members: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
 impl<'a> Fields<'a> {
-    /// The members of `raw`, or `None` when it is not an object.
-    pub fn of(raw: &'a RawValue) -> Option<Fields<'a>> {
-        if !raw.get().trim_start().starts_with('{') {
-            return None;
-        }
-        let members = serde_json::from_str::<Members<'a>>(raw.get()).ok()?.0;
-        Some(Fields {
-            whole: Some(raw),
+    /// The members of `raw`; none when it is not an object.
+    pub fn of(raw: &'a RawValue) -> Fields<'a> {
+        let members = if raw.get().trim_start().starts_with('{') {
+            // A text that passed `check_json` always reads; were one not to, it has no members.
+            serde_json::from_str::<Members<'a>>(raw.get()).map_or_else(|_| Vec::new(), |m| m.0)
+        } else {
+            Vec::new()
+        };
+        Fields {
+            whole: raw,
             members,
-        })
+        }
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
@@ -79,7 +78,7 @@ impl<'a> Fields<'a> {
         let mut path = path.into_iter();
         let mut v = self.get(path.next()?)?;
         for key in path {
-            v = Fields::of(v)?.get(key)?;
+            v = Fields::of(v).get(key)?;
         }
         Some(v)
     }
@@ -91,14 +90,18 @@ impl<'a> Fields<'a> {
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
     }
 
+    /// The text at a dotted path as a connector spec writes one: `""` names the whole text.
+    pub fn raw_at(&self, dotted: &str) -> Option<&'a RawValue> {
+        if dotted.is_empty() {
+            return Some(self.whole);
+        }
+        self.lookup(dotted.split('.'))
+    }
+
     /// The value at a dotted path as a connector spec writes one: `""` names the whole text.
     pub fn at(&self, dotted: &str) -> Option<Value> {
-        if dotted.is_empty() {
-            return self
-                .whole
-                .and_then(|raw| serde_json::from_str(raw.get()).ok());
-        }
-        self.value(dotted.split('.'))
+        self.raw_at(dotted)
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
     }
 }
 
@@ -148,6 +151,13 @@ impl<'de> Deserialize<'de> for Key<'de> {
         }
         d.deserialize_str(K)
     }
+}
+
+/// A JSON document kept as text, once `check_json` has passed it: what the provider's bodies
+/// become.
+pub fn read_json(text: &[u8]) -> Result<Box<RawValue>, serde_json::Error> {
+    check_json(text)?;
+    serde_json::from_slice(text)
 }
 
 /// Check a JSON document as strictly as parsing it into values would (numbers in range,

@@ -2,7 +2,6 @@
 //! record-level rule (R-R1–R-R4, R-E5), keeps the breaker (R-B), the failure memory (R-D)
 //! and the counts, and decides what follows (R-A).
 
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +61,20 @@ impl Prepared {
             .is_empty()
             .then(|| Encoded::of(&mapped.fields, natural_keys));
         Prepared { mapped, encoded }
+    }
+
+    /// The natural key the record would be stored under (its references not yet resolved).
+    fn natural_key(&self, natural_keys: &[String]) -> Option<String> {
+        match &self.encoded {
+            Some(e) => e.key.clone(),
+            None => natural_key(&self.mapped.fields, natural_keys),
+        }
+    }
+
+    /// The stored form, once any references are resolved into the fields.
+    fn into_encoded(self, natural_keys: &[String]) -> Encoded {
+        self.encoded
+            .unwrap_or_else(|| Encoded::of(&self.mapped.fields, natural_keys))
     }
 }
 
@@ -182,7 +195,7 @@ impl Run {
             force,
             dead_lettered: Vec::new(),
             writing: None,
-            committed: progress.clone(),
+            committed: progress,
         })
     }
 
@@ -501,7 +514,7 @@ impl Run {
         let prepared: Vec<std::result::Result<Prepared, RecordFailure>> = fields
             .iter()
             .zip(&ids)
-            .map(|(r, id)| {
+            .map(|(f, id)| {
                 if id.starts_with('#') {
                     Err(RecordFailure::new(
                         RecordErrorKind::SchemaMismatch,
@@ -509,7 +522,7 @@ impl Run {
                         format!("Expected field '{}' is missing", self.id_field),
                     ))
                 } else {
-                    self.plan.apply(r).map(|m| Prepared::new(m, keys))
+                    self.plan.apply(f).map(|m| Prepared::new(m, keys))
                 }
             })
             .collect();
@@ -554,10 +567,7 @@ impl Run {
                 .zip(&ids)
                 .filter(|(_, id)| refs.get(*id).and_then(|r| r.local_id.as_ref()).is_none())
                 .filter_map(|(m, _)| match m {
-                    Some(Ok(p)) => match &p.encoded {
-                        Some(e) => e.key.clone(),
-                        None => natural_key(&p.mapped.fields, keys),
-                    },
+                    Some(Ok(p)) => p.natural_key(keys),
                     _ => None,
                 })
                 .collect();
@@ -599,12 +609,7 @@ impl Run {
                     match missing {
                         Some(f) => Outcome::Failed(f),
                         None => {
-                            let e = prepared.encoded.take().unwrap_or_else(|| {
-                                Encoded::of(
-                                    &prepared.mapped.fields,
-                                    &self.job.settings.natural_keys,
-                                )
-                            });
+                            let e = prepared.into_encoded(&self.job.settings.natural_keys);
                             self.decide(&mut w, id, existing, e, &mut existing_keys, dup_on)
                         }
                     }
@@ -764,23 +769,15 @@ impl Run {
         let Some(field) = &self.updated_field else {
             return;
         };
-        let Some(raw) = fields.get(field) else {
+        let Some(Value::String(s)) = fields.value([field.as_str()]) else {
             return;
-        };
-        // A timestamp has no escapes, so it is read in place; one that has is read all the same.
-        let s: Cow<'_, str> = match serde_json::from_str::<&str>(raw.get()) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => match serde_json::from_str::<String>(raw.get()) {
-                Ok(s) => Cow::Owned(s),
-                Err(_) => return,
-            },
         };
         let Ok(t) = DateTime::parse_from_rfc3339(&s) else {
             return;
         };
         let t = t.to_utc();
         if self.watermark.as_ref().is_none_or(|(w, _)| t > *w) {
-            self.watermark = Some((t, s.to_string()));
+            self.watermark = Some((t, s));
         }
     }
 

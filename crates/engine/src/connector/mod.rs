@@ -19,7 +19,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::policy::{pace_from_headers, parse_retry_after, Backoff};
-use crate::record::{check_json, kind_of, Fields, Record};
+use crate::record::{kind_of, read_json, Fields, Record};
 
 pub use auth::{Auth, AuthConfig, TokenTimes};
 pub use spec::{ConnectorSpec, EntitySpec, Pagination};
@@ -330,8 +330,7 @@ impl Connector {
             path: url.path().to_string(),
             detail: format!("not valid JSON ({e}); body starts: {}", excerpt(&body)),
         };
-        check_json(&body).map_err(not_json)?;
-        let value: Box<RawValue> = serde_json::from_slice(&body).map_err(not_json)?;
+        let value = read_json(&body).map_err(not_json)?;
         let header = |names: &[&str]| {
             names.iter().find_map(|n| {
                 headers
@@ -517,14 +516,16 @@ impl Pager {
         }
         let (body, headers) = connector.get_json(&url, policy, stats, cancel).await?;
         let path = url.path().to_string();
-        let records = take_records(&body, &self.spec.records, &path)?;
+        // The body's top level is read once, for the records and for the paging fields.
+        let top = Fields::of(&body);
+        let records = take_records(&top, &self.spec.records, &path)?;
         self.number += 1;
         let n = records.len() as u64;
         let full = n >= u64::from(self.page_size);
         self.next = match &self.spec.pagination {
             Pagination::None => None,
             Pagination::Cursor { has_more, .. } => {
-                let more = match body_value(&body, has_more) {
+                let more = match top.at(has_more) {
                     Some(Value::Bool(b)) => b,
                     None | Some(Value::Null) => false,
                     Some(other) => {
@@ -543,7 +544,7 @@ impl Pager {
                     _ => None,
                 }
             }
-            Pagination::NextCursor { cursor_field, .. } => match body_value(&body, cursor_field) {
+            Pagination::NextCursor { cursor_field, .. } => match top.at(cursor_field) {
                 Some(Value::String(c)) if !c.is_empty() && n > 0 => Some(Next::Cursor(c)),
                 Some(Value::String(_)) | Some(Value::Null) | None => None,
                 Some(other) => {
@@ -588,23 +589,10 @@ impl Pager {
     }
 }
 
-/// The value at a dotted path in a page body (the body itself for an empty path).
-fn body_value(body: &RawValue, path: &str) -> Option<Value> {
-    if path.is_empty() {
-        return serde_json::from_str(body.get()).ok();
-    }
-    Fields::of(body)?.value(path.split('.'))
-}
-
-/// A page's records, one JSON text each (the rest of the body stays for `has_more` and
-/// cursors).
-fn take_records(body: &RawValue, path: &str, url_path: &str) -> Result<Vec<Record>> {
-    let target = if path.is_empty() {
-        Some(body)
-    } else {
-        Fields::of(body).and_then(|f| f.lookup(path.split('.')))
-    };
-    let Some(target) = target else {
+/// A page's records at the spec's dotted `path` (`""`: the body is the array), one JSON
+/// text each; the rest of the body stays for `has_more` and cursors.
+pub fn take_records(page: &Fields<'_>, path: &str, url_path: &str) -> Result<Vec<Record>> {
+    let Some(target) = page.raw_at(path) else {
         return Err(Error::MalformedResponse {
             path: url_path.to_string(),
             detail: format!("the records field '{path}' is missing"),
@@ -685,23 +673,23 @@ mod tests {
     #[test]
     fn records_path_must_hold_an_array() {
         let raw = |t: &str| RawValue::from_string(t.to_string()).unwrap();
-        let err = take_records(&raw(r#"{"data": {"a": 1}}"#), "data", "/v1/x").unwrap_err();
+        let take = |t: &str, path: &str, url: &str| take_records(&Fields::of(&raw(t)), path, url);
+        let err = take(r#"{"data": {"a": 1}}"#, "data", "/v1/x").unwrap_err();
         assert_eq!(
             err.to_string(),
             "malformed response from /v1/x: 'data' should be an array of records, got an object"
         );
-        let err = take_records(&raw(r#"{"data": null}"#), "data", "/v1/x").unwrap_err();
+        let err = take(r#"{"data": null}"#, "data", "/v1/x").unwrap_err();
         assert!(err.to_string().ends_with("got null"), "{err}");
-        let err = take_records(&raw("{}"), "data", "/v1/x").unwrap_err();
+        let err = take("{}", "data", "/v1/x").unwrap_err();
         assert!(err.to_string().contains("missing"));
-        let err = take_records(&raw(r#"{"page": 7}"#), "page.data", "/v1/x").unwrap_err();
+        let err = take(r#"{"page": 7}"#, "page.data", "/v1/x").unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
-        let nested =
-            take_records(&raw(r#"{"r": {"items": [{"id": 1}, 2]}}"#), "r.items", "/").unwrap();
+        let nested = take(r#"{"r": {"items": [{"id": 1}, 2]}}"#, "r.items", "/").unwrap();
         assert_eq!(
             nested.iter().map(Record::text).collect::<Vec<_>>(),
             [r#"{"id": 1}"#, "2"]
         );
-        assert_eq!(take_records(&raw("[1, 2]"), "", "/").unwrap().len(), 2);
+        assert_eq!(take("[1, 2]", "", "/").unwrap().len(), 2);
     }
 }

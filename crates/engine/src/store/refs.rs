@@ -401,16 +401,19 @@ impl Store {
     }
 }
 
+/// A `RefRow`'s columns, up to the connection id's placeholder.
+const SELECT_REFS: &str =
+    "SELECT external_id, local_id, content_hash, last_synced_at, state, strikes, \
+     first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload \
+     FROM external_refs WHERE connection_id = ";
+
 /// The references of these provider ids (at most `CHUNK`).
 fn refs_query<'a>(
     connection_id: &'a str,
     entity: &'a str,
     ids: &'a [String],
 ) -> QueryBuilder<'a, Db> {
-    let mut q: QueryBuilder<Db> = QueryBuilder::new(
-        "SELECT external_id, local_id, content_hash, last_synced_at, state, strikes, first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload
-         FROM external_refs WHERE connection_id = ",
-    );
+    let mut q: QueryBuilder<Db> = QueryBuilder::new(SELECT_REFS);
     q.push_bind(connection_id)
         .push(" AND entity = ")
         .push_bind(entity)
@@ -429,15 +432,12 @@ fn failed_records_query<'a>(
     limit: i64,
 ) -> QueryBuilder<'a, Db> {
     let mut q: QueryBuilder<Db> = QueryBuilder::new(prefix);
-    q.push(
-        "SELECT external_id, local_id, content_hash, last_synced_at, state, strikes, first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload
-         FROM external_refs WHERE connection_id = ",
-    )
-    .push_bind(connection_id)
-    .push(" AND entity = ")
-    .push_bind(entity)
-    .push(" AND state = ")
-    .push_bind(state.as_str());
+    q.push(SELECT_REFS)
+        .push_bind(connection_id)
+        .push(" AND entity = ")
+        .push_bind(entity)
+        .push(" AND state = ")
+        .push_bind(state.as_str());
     if state != RecordState::Ok {
         q.push(concat!(" AND ", failed_refs!()));
     }
