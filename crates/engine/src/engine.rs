@@ -18,7 +18,7 @@ use crate::model::*;
 use crate::policy::RecordState;
 use crate::runner::{Run, LEASE};
 use crate::secrets::{Secret, SecretKind, SecretStore};
-use crate::store::{NewAlert, NewConnectionRow, NewExecution, Store};
+use crate::store::{NewConnectionRow, NewExecution, Store};
 
 /// Where the engine keeps its data and secrets, and what time it is.
 #[derive(Debug, Clone)]
@@ -59,10 +59,6 @@ impl Inner {
     pub(crate) fn emit(&self, e: Event) {
         tracing::debug!(event = ?e, "event");
         let _ = self.events.send(e);
-    }
-
-    pub(crate) async fn alert(&self, a: NewAlert) -> Result<Alert> {
-        self.store.insert_alert(&a, self.clock.now()).await
     }
 
     pub(crate) fn wake_worker(&self) {
@@ -523,6 +519,9 @@ impl Engine {
         }
     }
 
+    /// Start a `running` execution of a job, owned by this engine. The store lets one run
+    /// per job exist (issue 13 D1); a run left by a process that is gone is ended as
+    /// interrupted first (H3), so a crash never blocks the job until a worker comes by.
     pub(crate) async fn start_row(
         &self,
         job: &Job,
@@ -530,39 +529,67 @@ impl Engine {
         mode: Mode,
         record: Option<String>,
     ) -> Result<Execution> {
-        if self.inner.store.job_is_running(&job.id).await? {
-            return Err(Error::Conflict(format!(
-                "job '{}' is already running",
-                job.name
-            )));
-        }
         let now = self.inner.clock.now();
-        self.inner
-            .store
-            .insert_execution(
-                NewExecution {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    job_id: job.id.clone(),
-                    trigger,
-                    attempt: 1,
-                    retry_of: None,
-                    status: ExecutionStatus::Running,
-                    mode,
-                    record_id: record,
-                    due_at: now,
-                    owner: Some((
-                        self.inner.owner.clone(),
-                        now + chrono::Duration::from_std(LEASE).expect("lease"),
-                    )),
-                },
-                now,
-            )
-            .await
+        let lease = now
+            .checked_add_signed(chrono::Duration::from_std(LEASE).unwrap_or_default())
+            .unwrap_or(now);
+        let row = NewExecution {
+            id: uuid::Uuid::new_v4().to_string(),
+            job_id: job.id.clone(),
+            trigger,
+            attempt: 1,
+            retry_of: None,
+            status: ExecutionStatus::Running,
+            mode,
+            record_id: record,
+            due_at: now,
+            owner: Some((self.inner.owner.clone(), lease)),
+        };
+        // Twice at most: a dead owner's run is ended between the tries.
+        for _ in 0..2 {
+            if let Some(e) = self
+                .inner
+                .store
+                .insert_running_execution(row.clone(), now)
+                .await?
+            {
+                return Ok(e);
+            }
+            let Some(running) = self.inner.store.running_execution_of(&job.id).await? else {
+                continue; // it ended between the insert and the look
+            };
+            if !self.interrupt_if_dead(&running).await? {
+                return Err(Error::Conflict(format!(
+                    "job '{}' is already running: execution {}{}, {}",
+                    job.name,
+                    running.id,
+                    running
+                        .started_at
+                        .map(|t| format!(" started {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+                        .unwrap_or_default(),
+                    crate::worker::describe_owner(running.owner.as_deref(), &self.inner.owner),
+                )));
+            }
+        }
+        Err(Error::Conflict(format!(
+            "job '{}' is already running",
+            job.name
+        )))
     }
 
     /// Run an execution row that is already `running` and owned by us, to its end.
     pub(crate) async fn drive(&self, exec: Execution) -> Result<Execution> {
-        let cancel = self.inner.shutdown.child_token();
+        let shutdown = self.inner.shutdown.clone();
+        self.drive_under(exec, &shutdown).await
+    }
+
+    /// [`Engine::drive`], cancelled when `parent` is (a worker's stop).
+    pub(crate) async fn drive_under(
+        &self,
+        exec: Execution,
+        parent: &CancellationToken,
+    ) -> Result<Execution> {
+        let cancel = parent.child_token();
         self.inner
             .running
             .lock()
@@ -595,7 +622,15 @@ impl Engine {
             },
             finished_at: now,
         };
-        self.inner.store.finish_execution(&exec.id, &finish).await
+        let end = crate::store::ExecutionEnd {
+            finish: Some(finish),
+            ..Default::default()
+        };
+        self.inner
+            .store
+            .end_execution(&exec.id, &end)
+            .await?
+            .ok_or_else(|| Error::Store("the execution had already ended".into()))
     }
 
     /// Run a job now and wait for the execution to end.
@@ -770,22 +805,24 @@ impl Engine {
         records: &[String],
     ) -> Result<Vec<RecordRetryOutcome>> {
         let job = self.inner.store.job(job).await?;
-        let mut out = Vec::with_capacity(records.len());
+        // The whole list is checked before anything runs: a bad id among good ones retries
+        // nothing and says which id is wrong.
         for record in records {
             let dl = self
                 .inner
                 .store
                 .failed_record(&job.connection_id, &job.entity, record)
                 .await?;
-            match dl {
-                Some(d) if d.state == RecordState::DeadLetter => {}
-                _ => {
-                    return Err(Error::NotFound {
-                        what: "dead letter",
-                        id: record.clone(),
-                    })
-                }
+            if !dl.is_some_and(|d| d.state == RecordState::DeadLetter) {
+                return Err(Error::NotFound {
+                    what: "dead letter",
+                    id: record.clone(),
+                });
             }
+        }
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            // The run writes the audit entry in the transaction that ends it.
             let exec = self
                 .start_row(&job, Trigger::RecordRetry, Mode::Full, Some(record.clone()))
                 .await?;
@@ -801,16 +838,6 @@ impl Engine {
             } else {
                 after.and_then(|d| d.last_error).or(exec.note.clone())
             };
-            self.inner
-                .store
-                .insert_audit(
-                    &self.inner.actor,
-                    "dead_letter.retry",
-                    &format!("{} {record} (job {})", job.entity, job.name),
-                    error.as_deref(),
-                    self.inner.clock.now(),
-                )
-                .await?;
             out.push(RecordRetryOutcome {
                 record_id: record.clone(),
                 execution_id: exec.id,

@@ -22,8 +22,8 @@ use crate::model::{
 use crate::policy::{Backoff, Breaker, RecordState, RetryDecision, RetrySchedule};
 use crate::record::{Fields, Record};
 use crate::store::{
-    ErrorInsert, ExecutionFinish, NewAlert, NewExecution, PageWrite, Progress, RecordUpsert,
-    RefRow, RefUpsert, Store,
+    ErrorInsert, ExecutionEnd, ExecutionFinish, NewAlert, NewAudit, NewExecution, PageWrite,
+    Progress, RecordUpsert, RefRow, RefUpsert, Store,
 };
 
 /// How long a running execution's owner may go without committing before it counts as dead.
@@ -128,6 +128,8 @@ pub(crate) struct Run {
     observed: BTreeSet<String>,
     /// Single-record retry: the record that runs even though it is a dead letter.
     force: Option<String>,
+    /// How that record failed this time, for the retry's audit entry.
+    forced_error: Option<String>,
     /// Records that became dead letters in the page being decided (announced once committed).
     dead_lettered: Vec<String>,
     /// The page write still under way, at most one: its task holds the store's writer, and
@@ -193,6 +195,7 @@ impl Run {
             watermark: None,
             observed: BTreeSet::new(),
             force,
+            forced_error: None,
             dead_lettered: Vec::new(),
             writing: None,
             committed: progress,
@@ -533,7 +536,17 @@ impl Run {
         let mut mapped: Vec<Option<std::result::Result<Prepared, RecordFailure>>> =
             Vec::with_capacity(ids.len());
         let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
-        for (m, id) in prepared.into_iter().zip(&ids) {
+        // A provider that lists one record twice in a page (issue 13 D2) must not get two
+        // local records for one external id: the first copy is processed, each repeat is
+        // skipped and logged.
+        let mut seen: HashSet<&str> = HashSet::with_capacity(ids.len());
+        let mut repeats: HashSet<usize> = HashSet::new();
+        for (i, (m, id)) in prepared.into_iter().zip(&ids).enumerate() {
+            if !id.starts_with('#') && !seen.insert(id.as_str()) {
+                repeats.insert(i);
+                mapped.push(None);
+                continue;
+            }
             let excluded = refs.get(id).is_some_and(|x| x.state().excluded())
                 && self.force.as_deref() != Some(id.as_str());
             if excluded {
@@ -578,9 +591,21 @@ impl Run {
         let mut w = PageWrite::default();
         let mut tripped = None;
         let records = page.records.iter().zip(&fields);
-        for (((raw, fields), id), m) in records.zip(&ids).zip(mapped) {
+        for (i, (((raw, fields), id), m)) in records.zip(&ids).zip(mapped).enumerate() {
             let existing = refs.get(id);
             let outcome = match m {
+                None if repeats.contains(&i) => {
+                    w.errors.push(ErrorInsert {
+                        record_id: id.clone(),
+                        kind: RecordErrorKind::DuplicateConflict,
+                        message: format!(
+                            "The provider sent {} '{id}' more than once in one page; the first copy was used and this one skipped",
+                            singular(&entity)
+                        ),
+                        field: Some(self.id_field.clone()),
+                    });
+                    Outcome::Skipped
+                }
                 None => Outcome::Excluded,
                 Some(Err(f)) => Outcome::Failed(f),
                 Some(Ok(mut prepared)) => {
@@ -730,6 +755,9 @@ impl Run {
         let now = self.inner.clock.now();
         self.progress.counts.failed += 1;
         let summary = format!("{} - {}", f.kind, f.message);
+        if self.force.as_deref() == Some(id) {
+            self.forced_error = Some(summary.clone());
+        }
         w.errors.push(ErrorInsert {
             record_id: id.to_string(),
             kind: f.kind,
@@ -817,88 +845,67 @@ impl Run {
         if status.is_success() {
             self.progress.batch_in_progress = None;
         }
-        let exec = inner
-            .store
-            .finish_execution(
-                &self.exec.id,
-                &ExecutionFinish {
-                    status,
-                    failure_kind: kind,
-                    note: note.clone(),
-                    progress: self.progress.clone(),
-                    finished_at: now,
-                },
-            )
-            .await?;
-        // The note is what the execution page shows (errors never carry secrets), so a log
-        // read without the app still says why a run failed.
-        tracing::info!(execution = %exec.id, job = %self.job.name, status = %status, processed = exec.counts.processed, failed = exec.counts.failed, note = note.as_deref().unwrap_or(""), "execution finished");
-
-        if status.is_success() && exec.trigger != Trigger::RecordRetry {
+        let finish = ExecutionFinish {
+            status,
+            failure_kind: kind,
+            note: note.clone(),
+            progress: self.progress.clone(),
+            finished_at: now,
+        };
+        // Everything the end decides is written in one transaction; events go out after it.
+        let mut end = ExecutionEnd::default();
+        let mut events = Vec::new();
+        let record_retry = self.exec.trigger == Trigger::RecordRetry;
+        if status.is_success() && !record_retry {
             if let Some((_, w)) = &self.watermark {
-                inner.store.set_job_watermark(&self.job.id, w).await?;
+                end.watermark = Some((self.job.id.clone(), w.clone()));
             }
-            inner
-                .store
-                .cancel_queued(&self.job.id, "superseded by a successful run", now)
-                .await?;
+            end.supersede_queued = Some(self.job.id.clone());
         }
         if !self.observed.is_empty() {
-            inner
-                .store
-                .set_observed_fields(
-                    &self.conn.id,
-                    &self.job.entity,
-                    &self.observed.iter().cloned().collect::<Vec<_>>(),
-                    now,
-                )
-                .await?;
+            end.observed = Some((
+                self.conn.id.clone(),
+                self.job.entity.clone(),
+                self.observed.iter().cloned().collect(),
+            ));
         }
         let alerts = &self.job.settings.alerts;
-        if let Err(e) = &result {
-            if matches!(e, Error::AuthExpired { .. } | Error::MissingSecret { .. }) {
-                let detail = e.to_string();
-                inner
-                    .store
-                    .set_connection_status(
-                        &self.conn.id,
-                        ConnectionStatus::Expired,
-                        Some(&detail),
-                        now,
-                    )
-                    .await?;
-                if alerts.on_connection_expired {
-                    inner.alert(NewAlert {
-                        kind: AlertKind::ConnectionExpired,
-                        title: format!("Connection '{}' needs re-authentication", self.conn.name),
-                        body: format!("{detail}. Job '{}' failed; re-authenticate the connection and run it again.", self.job.name),
-                        job_id: Some(self.job.id.clone()),
-                        execution_id: Some(exec.id.clone()),
-                        connection_id: Some(self.conn.id.clone()),
-                    }).await?;
-                }
-                inner.emit(Event::ConnectionExpired {
-                    connection_id: self.conn.id.clone(),
-                    connection_name: self.conn.name.clone(),
-                    detail,
+        if let Err(e @ (Error::AuthExpired { .. } | Error::MissingSecret { .. })) = &result {
+            let detail = e.to_string();
+            end.connection_status = Some((
+                self.conn.id.clone(),
+                ConnectionStatus::Expired,
+                Some(detail.clone()),
+            ));
+            if alerts.on_connection_expired {
+                end.alerts.push(NewAlert {
+                    kind: AlertKind::ConnectionExpired,
+                    title: format!("Connection '{}' needs re-authentication", self.conn.name),
+                    body: format!("{detail}. Job '{}' failed; re-authenticate the connection and run it again.", self.job.name),
+                    job_id: Some(self.job.id.clone()),
+                    execution_id: Some(self.exec.id.clone()),
+                    connection_id: Some(self.conn.id.clone()),
                 });
             }
+            events.push(Event::ConnectionExpired {
+                connection_id: self.conn.id.clone(),
+                connection_name: self.conn.name.clone(),
+                detail,
+            });
         }
         if let Ok(End::Tripped(note)) = &result {
             if alerts.on_circuit_breaker {
-                inner
-                    .alert(NewAlert {
-                        kind: AlertKind::CircuitBreaker,
-                        title: format!("Circuit breaker tripped on '{}'", self.job.name),
-                        body: note.clone(),
-                        job_id: Some(self.job.id.clone()),
-                        execution_id: Some(exec.id.clone()),
-                        connection_id: Some(self.conn.id.clone()),
-                    })
-                    .await?;
+                end.alerts.push(NewAlert {
+                    kind: AlertKind::CircuitBreaker,
+                    title: format!("Circuit breaker tripped on '{}'", self.job.name),
+                    body: note.clone(),
+                    job_id: Some(self.job.id.clone()),
+                    execution_id: Some(self.exec.id.clone()),
+                    connection_id: Some(self.conn.id.clone()),
+                });
             }
-            inner.emit(Event::BreakerTripped {
-                execution_id: exec.id.clone(),
+            events.push(Event::BreakerTripped {
+                execution_id: self.exec.id.clone(),
                 job_id: self.job.id.clone(),
                 job_name: self.job.name.clone(),
                 note: note.clone(),
@@ -906,27 +913,54 @@ impl Run {
         }
         if status == ExecutionStatus::CompletedWithErrors
             && alerts.on_completed_with_errors
-            && exec.trigger != Trigger::RecordRetry
+            && !record_retry
         {
-            inner
-                .alert(NewAlert {
-                    kind: AlertKind::CompletedWithErrors,
-                    title: format!(
-                        "'{}' completed with {} failed record(s)",
-                        self.job.name, exec.counts.failed
-                    ),
-                    body: "Open the execution to see which records failed and why.".into(),
-                    job_id: Some(self.job.id.clone()),
-                    execution_id: Some(exec.id.clone()),
-                    connection_id: Some(self.conn.id.clone()),
-                })
-                .await?;
+            end.alerts.push(NewAlert {
+                kind: AlertKind::CompletedWithErrors,
+                title: format!(
+                    "'{}' completed with {} failed record(s)",
+                    self.job.name, self.progress.counts.failed
+                ),
+                body: "Open the execution to see which records failed and why.".into(),
+                job_id: Some(self.job.id.clone()),
+                execution_id: Some(self.exec.id.clone()),
+                connection_id: Some(self.conn.id.clone()),
+            });
         }
-        let exec = if exec.trigger == Trigger::RecordRetry {
-            exec
+        if let Some(record) = &self.force {
+            // R-D4's audit entry commits with the retry's effect, so a crash cannot leave a
+            // retried record without its entry.
+            let error = match &result {
+                Ok(End::Completed) => self.forced_error.clone(),
+                _ => self.forced_error.clone().or_else(|| note.clone()),
+            };
+            end.audit.push(NewAudit {
+                actor: inner.actor.clone(),
+                action: "dead_letter.retry",
+                subject: format!("{} {record} (job {})", self.job.entity, self.job.name),
+                note: error,
+            });
         } else {
-            schedule_retry(&inner, &self.job, exec).await?
-        };
+            let follow = retry_plan(&self.job, &self.exec, &finish);
+            end.retry = follow.retry;
+            end.alerts.extend(follow.alert);
+            events.extend(follow.event);
+        }
+        end.finish = Some(finish);
+        let exec = inner
+            .store
+            .end_execution(&self.exec.id, &end)
+            .await?
+            .ok_or_else(|| Error::Store("the execution had already ended".into()))?;
+        // The note is what the execution page shows (errors never carry secrets), so a log
+        // read without the app still says why a run failed.
+        tracing::info!(execution = %exec.id, job = %self.job.name, status = %status, processed = exec.counts.processed, failed = exec.counts.failed, note = note.as_deref().unwrap_or(""), "execution finished");
+        if end.retry.is_some() {
+            inner.wake_worker();
+        }
+        for e in events {
+            inner.emit(e);
+        }
         inner.emit(Event::ExecutionFinished {
             execution_id: exec.id.clone(),
             job_id: self.job.id.clone(),
@@ -957,15 +991,20 @@ fn classify(e: &Error) -> (ExecutionStatus, FailureKind) {
     }
 }
 
-/// R-A1/R-A4: after a failed or timed-out execution, queue the next retry or report that
-/// retries are exhausted. Used by runs and by crash recovery.
-pub(crate) async fn schedule_retry(
-    inner: &Arc<Inner>,
-    job: &Job,
-    exec: Execution,
-) -> Result<Execution> {
+/// What follows an execution's end under R-A1/R-A4: a queued retry, or an alert and an
+/// event saying retries are exhausted (or that the run failed, with retries off).
+#[derive(Debug, Default)]
+pub(crate) struct RetryPlan {
+    pub(crate) retry: Option<NewExecution>,
+    pub(crate) alert: Option<NewAlert>,
+    pub(crate) event: Option<Event>,
+}
+
+/// R-A1/R-A4: decide what follows an ended execution. Written by the caller in the same
+/// transaction as the end itself. Used by runs and by crash recovery.
+pub(crate) fn retry_plan(job: &Job, exec: &Execution, finish: &ExecutionFinish) -> RetryPlan {
     let retryable = matches!(
-        exec.status,
+        finish.status,
         ExecutionStatus::Failed | ExecutionStatus::TimedOut
     );
     let schedule = RetrySchedule(
@@ -981,81 +1020,69 @@ pub(crate) async fn schedule_retry(
         job.settings.max_retries,
         exec.attempt,
     );
-    let now = inner.clock.now();
+    let note = finish.note.clone();
     match decision {
-        RetryDecision::None => {
-            if retryable && job.settings.alerts.on_failure {
-                inner
-                    .alert(NewAlert {
-                        kind: AlertKind::ExecutionFailed,
-                        title: format!("'{}' failed", job.name),
-                        body: exec
-                            .note
-                            .clone()
-                            .unwrap_or_else(|| "The execution failed.".into()),
-                        job_id: Some(job.id.clone()),
-                        execution_id: Some(exec.id.clone()),
-                        connection_id: Some(job.connection_id.clone()),
-                    })
-                    .await?;
-            }
-            Ok(exec)
-        }
+        RetryDecision::None => RetryPlan {
+            alert: (retryable && job.settings.alerts.on_failure).then(|| NewAlert {
+                kind: AlertKind::ExecutionFailed,
+                title: format!("'{}' failed", job.name),
+                body: note.unwrap_or_else(|| "The execution failed.".into()),
+                job_id: Some(job.id.clone()),
+                execution_id: Some(exec.id.clone()),
+                connection_id: Some(job.connection_id.clone()),
+            }),
+            ..RetryPlan::default()
+        },
         RetryDecision::Schedule { attempt, delay } => {
-            let due = now + chrono::Duration::from_std(delay).expect("delay fits");
-            let retry = inner
-                .store
-                .insert_execution(
-                    NewExecution {
-                        id: uuid::Uuid::new_v4().to_string(),
-                        job_id: job.id.clone(),
-                        trigger: Trigger::Retry,
-                        attempt,
-                        retry_of: Some(exec.id.clone()),
-                        status: ExecutionStatus::Queued,
-                        mode: job.mode,
-                        record_id: None,
-                        due_at: due,
-                        owner: None,
-                    },
-                    now,
-                )
-                .await?;
-            inner.store.set_next_retry(&exec.id, due).await?;
-            inner.emit(Event::RetryScheduled {
-                execution_id: exec.id.clone(),
+            // A delay too large for a date is a delay that never comes: the far future.
+            let due = chrono::Duration::from_std(delay)
+                .ok()
+                .and_then(|d| finish.finished_at.checked_add_signed(d))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let retry = NewExecution {
+                id: uuid::Uuid::new_v4().to_string(),
                 job_id: job.id.clone(),
-                retry_execution_id: retry.id.clone(),
+                trigger: Trigger::Retry,
                 attempt,
-                due_at: due.to_rfc3339(),
-            });
-            inner.wake_worker();
-            inner.store.execution(&exec.id).await
-        }
-        RetryDecision::Exhausted => {
-            if job.settings.alerts.on_retries_exhausted {
-                inner
-                    .alert(NewAlert {
-                        kind: AlertKind::RetriesExhausted,
-                        title: format!("'{}' failed after {} attempt(s)", job.name, exec.attempt),
-                        body: format!(
-                            "No more automatic retries. Last failure: {}",
-                            exec.note.clone().unwrap_or_else(|| exec.status.to_string())
-                        ),
-                        job_id: Some(job.id.clone()),
-                        execution_id: Some(exec.id.clone()),
-                        connection_id: Some(job.connection_id.clone()),
-                    })
-                    .await?;
+                retry_of: Some(exec.id.clone()),
+                status: ExecutionStatus::Queued,
+                mode: job.mode,
+                record_id: None,
+                due_at: due,
+                owner: None,
+            };
+            RetryPlan {
+                event: Some(Event::RetryScheduled {
+                    execution_id: exec.id.clone(),
+                    job_id: job.id.clone(),
+                    retry_execution_id: retry.id.clone(),
+                    attempt,
+                    due_at: due.to_rfc3339(),
+                }),
+                retry: Some(retry),
+                alert: None,
             }
-            inner.emit(Event::RetriesExhausted {
+        }
+        RetryDecision::Exhausted => RetryPlan {
+            alert: job.settings.alerts.on_retries_exhausted.then(|| NewAlert {
+                kind: AlertKind::RetriesExhausted,
+                title: format!("'{}' failed after {} attempt(s)", job.name, exec.attempt),
+                body: format!(
+                    "No more automatic retries. Last failure: {}",
+                    note.unwrap_or_else(|| finish.status.to_string())
+                ),
+                job_id: Some(job.id.clone()),
+                execution_id: Some(exec.id.clone()),
+                connection_id: Some(job.connection_id.clone()),
+            }),
+            event: Some(Event::RetriesExhausted {
                 execution_id: exec.id.clone(),
                 job_id: job.id.clone(),
                 job_name: job.name.clone(),
                 attempts: exec.attempt,
-            });
-            Ok(exec)
-        }
+            }),
+            retry: None,
+        },
     }
 }
 

@@ -1,85 +1,127 @@
-//! The worker: runs due scheduled jobs and due retry executions, and on start turns runs
-//! whose owner died into `failed` ("interrupted") executions that follow R-A (SPEC §9).
+//! The worker: a supervisor that starts due retry executions and scheduled jobs as they come
+//! due, each run on its own tracked task, and ends runs whose owner died as `failed`
+//! ("interrupted") executions that follow R-A (SPEC §9).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::engine::{Engine, RunOptions};
 use crate::error::{Error, Result};
-use crate::model::{Execution, Trigger};
-use crate::runner::{schedule_retry, LEASE};
+use crate::model::{Execution, ExecutionStatus, FailureKind, Trigger};
+use crate::runner::{retry_plan, LEASE};
+use crate::store::{ExecutionEnd, ExecutionFinish, NewAudit, Progress, RunningExecution};
 
 /// How often the worker looks at the database even when nothing woke it (other processes
-/// may have queued work).
+/// may have queued work, or died leaving runs to recover).
 const POLL: Duration = Duration::from_secs(30);
 
 /// At most this many executions run at once in one worker.
 const CONCURRENCY: usize = 4;
 
+/// Why a dead owner's run ended, in the execution's note.
+const INTERRUPTED: &str =
+    "Interrupted: the process running this execution stopped before it finished";
+
 impl Engine {
-    /// Mark `running` executions whose owner is gone as interrupted, and schedule their
-    /// retries. Returns the executions marked.
+    /// End `running` executions whose owner is gone as interrupted, and schedule their
+    /// retries. Returns the executions ended.
     pub async fn recover_interrupted(&self) -> Result<Vec<Execution>> {
-        let inner = &self.inner;
-        let now = inner.clock.now();
         let mut out = Vec::new();
-        for (id, owner, lease) in inner.store.running_executions().await? {
-            if owner.as_deref() == Some(inner.owner.as_str()) {
-                continue;
-            }
-            let dead = match (&owner, lease) {
-                (None, _) => true,
-                (_, Some(l)) if l < now => true,
-                (Some(o), _) => owner_process_gone(o),
+        for (id, owner, lease) in self.inner.store.running_executions().await? {
+            let running = RunningExecution {
+                id,
+                owner,
+                lease_until: lease,
+                started_at: None,
             };
-            if !dead {
-                continue;
-            }
-            let note = "Interrupted: the process running this execution stopped before it finished";
-            if inner.store.mark_interrupted(&id, note, now).await? {
-                let exec = inner.store.execution(&id).await?;
-                tracing::warn!(execution = %id, "marked interrupted");
-                let job = inner.store.job(&exec.job_id).await?;
-                let exec = if exec.trigger == Trigger::RecordRetry {
-                    exec
-                } else {
-                    schedule_retry(inner, &job, exec).await?
-                };
-                out.push(exec);
+            if self.interrupt_if_dead(&running).await? {
+                out.push(self.inner.store.execution(&running.id).await?);
             }
         }
         Ok(out)
     }
 
-    /// One pass: start every due queued execution and every due scheduled job, and wait
-    /// for them. Returns the finished executions.
-    pub async fn run_due(&self) -> Result<Vec<Execution>> {
+    /// End a running execution as interrupted if its owner is certainly gone: a process of
+    /// this machine that no longer exists, or a lease that lapsed. Its retry (R-A) and, for a
+    /// dead-letter retry, its audit entry commit with it. `true` when it was ended here.
+    pub(crate) async fn interrupt_if_dead(&self, running: &RunningExecution) -> Result<bool> {
         let inner = &self.inner;
-        let mut handles = tokio::task::JoinSet::new();
-        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        loop {
-            let now = inner.clock.now();
-            let lease = now + chrono::Duration::from_std(LEASE).expect("lease fits");
-            let Some(exec) = inner
-                .store
-                .claim_due_execution(now, &inner.owner, lease)
-                .await?
-            else {
-                break;
-            };
-            let permit = limit
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::Cancelled)?;
-            let engine = self.clone();
-            handles.spawn(async move {
-                let _permit = permit;
-                engine.drive(exec).await
-            });
-        }
         let now = inner.clock.now();
+        if !owner_is_gone(
+            running.owner.as_deref(),
+            running.lease_until,
+            now,
+            &inner.owner,
+        ) {
+            return Ok(false);
+        }
+        let exec = inner.store.execution(&running.id).await?;
+        let job = inner.store.job(&exec.job_id).await?;
+        let finish = ExecutionFinish {
+            status: ExecutionStatus::Failed,
+            failure_kind: Some(FailureKind::Interrupted),
+            note: Some(INTERRUPTED.into()),
+            progress: Progress {
+                counts: exec.counts,
+                excluded: exec.excluded,
+                batch_in_progress: exec.batch_in_progress.clone(),
+                request_retries: exec.request_retries,
+                rate_limit_waits: exec.rate_limit_waits,
+                lease_until: None,
+            },
+            finished_at: now,
+        };
+        let mut end = ExecutionEnd::default();
+        let mut event = None;
+        match (&exec.trigger, &exec.record_id) {
+            (Trigger::RecordRetry, Some(record)) => end.audit.push(NewAudit {
+                actor: inner.actor.clone(),
+                action: "dead_letter.retry",
+                subject: format!("{} {record} (job {})", job.entity, job.name),
+                note: Some(INTERRUPTED.into()),
+            }),
+            _ => {
+                let plan = retry_plan(&job, &exec, &finish);
+                end.retry = plan.retry;
+                end.alerts.extend(plan.alert);
+                event = plan.event;
+            }
+        }
+        end.finish = Some(finish);
+        end.only_if_running = true;
+        let Some(ended) = inner.store.end_execution(&exec.id, &end).await? else {
+            return Ok(false); // its owner ended it meanwhile
+        };
+        tracing::warn!(execution = %ended.id, job = %job.name, "marked interrupted");
+        if end.retry.is_some() {
+            inner.wake_worker();
+        }
+        if let Some(e) = event {
+            inner.emit(e);
+        }
+        Ok(true)
+    }
+
+    /// Claim the next piece of due work, as a `running` execution owned by this engine: a
+    /// due queued execution (an automatic retry) first, else a due scheduled job.
+    async fn claim_next(&self) -> Result<Option<Execution>> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let lease = now
+            .checked_add_signed(chrono::Duration::from_std(LEASE).unwrap_or_default())
+            .unwrap_or(now);
+        if let Some(exec) = inner
+            .store
+            .claim_due_execution(now, &inner.owner, lease)
+            .await?
+        {
+            return Ok(Some(exec));
+        }
         for job in inner.store.due_jobs(now).await? {
             // Move the schedule first: a crash mid-run must not make the job due forever.
             inner
@@ -87,86 +129,199 @@ impl Engine {
                 .set_job_next_run(&job.id, job.schedule.next_after(now))
                 .await?;
             let mode = Engine::mode_for(&job, RunOptions::default());
-            let exec = match self.start_row(&job, Trigger::Scheduled, mode, None).await {
-                Ok(e) => e,
+            match self.start_row(&job, Trigger::Scheduled, mode, None).await {
+                Ok(e) => return Ok(Some(e)),
                 Err(Error::Conflict(msg)) => {
                     tracing::info!(job = %job.name, "{msg}; skipping this scheduled run");
-                    continue;
                 }
                 Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Run `exec` on the engine's tracker, holding `permit` until it ends; `runs` tracks it
+    /// too, so its starter can wait for its own runs only.
+    fn spawn_run(
+        &self,
+        exec: Execution,
+        permit: OwnedSemaphorePermit,
+        stop: &CancellationToken,
+        runs: &TaskTracker,
+        ended: &Arc<Notify>,
+    ) -> tokio::task::JoinHandle<Option<Execution>> {
+        let engine = self.clone();
+        let stop = stop.clone();
+        let ended = ended.clone();
+        self.inner.tracker.spawn(runs.track_future(async move {
+            let done = match engine.drive_under(exec, &stop).await {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::error!(error = %e, "execution could not be recorded");
+                    None
+                }
             };
+            drop(permit);
+            ended.notify_one();
+            done
+        }))
+    }
+
+    /// One pass: start everything due now (at most [`CONCURRENCY`] at once) and wait for
+    /// those runs. Returns the finished executions.
+    pub async fn run_due(&self) -> Result<Vec<Execution>> {
+        let limit = Arc::new(Semaphore::new(CONCURRENCY));
+        let stop = self.inner.shutdown.child_token();
+        let runs = TaskTracker::new();
+        let ended = Arc::new(Notify::new());
+        let mut handles = Vec::new();
+        loop {
+            // A permit before a claim: a claimed row never waits for a slot.
             let permit = limit
                 .clone()
                 .acquire_owned()
                 .await
                 .map_err(|_| Error::Cancelled)?;
-            let engine = self.clone();
-            handles.spawn(async move {
-                let _permit = permit;
-                engine.drive(exec).await
-            });
+            let Some(exec) = self.claim_next().await? else {
+                break;
+            };
+            handles.push(self.spawn_run(exec, permit, &stop, &runs, &ended));
         }
         let mut done = Vec::new();
-        while let Some(r) = handles.join_next().await {
-            match r {
-                Ok(Ok(e)) => done.push(e),
-                Ok(Err(e)) => tracing::error!(error = %e, "execution could not be recorded"),
+        for h in handles {
+            match h.await {
+                Ok(Some(e)) => done.push(e),
+                Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "execution task panicked"),
             }
         }
         Ok(done)
     }
 
-    /// Run the worker until `stop` (or engine shutdown): recover, then run due work as it
-    /// becomes due.
+    /// Run the worker until `stop` (or engine shutdown). A supervisor: it takes a slot,
+    /// claims one due piece of work and starts it on its own task, so runs of different
+    /// jobs proceed independently (a long run never delays another job's schedule). On stop
+    /// it cancels its runs and waits until each has recorded how it ended.
     pub async fn run_worker(&self, stop: CancellationToken) -> Result<()> {
         let recovered = self.recover_interrupted().await?;
         if !recovered.is_empty() {
             tracing::warn!(count = recovered.len(), "recovered interrupted executions");
         }
         let inner = self.inner.clone();
-        loop {
-            if stop.is_cancelled() || inner.shutdown.is_cancelled() {
-                return Ok(());
-            }
-            let ran = tokio::select! {
-                _ = stop.cancelled() => return Ok(()),
-                _ = inner.shutdown.cancelled() => return Ok(()),
-                r = self.run_due() => r?,
+        // Runs stop with the worker, and with the engine even if this future is dropped.
+        let stop = stop.child_token();
+        {
+            let (stop, shutdown) = (stop.clone(), inner.shutdown.clone());
+            inner.tracker.spawn(async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => stop.cancel(),
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+        let limit = Arc::new(Semaphore::new(CONCURRENCY));
+        let runs = TaskTracker::new();
+        let ended = Arc::new(Notify::new());
+        let mut last_recovery = inner.clock.now();
+        let result = loop {
+            let permit = tokio::select! {
+                _ = stop.cancelled() => break Ok(()),
+                p = limit.clone().acquire_owned() => p.map_err(|_| Error::Cancelled)?,
             };
-            if !ran.is_empty() {
+            let claimed = match self.claim_next().await {
+                Ok(c) => c,
+                Err(e) => {
+                    // A busy or briefly unreadable store must not end the worker: say so
+                    // and look again at the next poll.
+                    tracing::error!(error = %e, "could not claim due work; trying again");
+                    None
+                }
+            };
+            if let Some(exec) = claimed {
+                self.spawn_run(exec, permit, &stop, &runs, &ended);
                 continue;
             }
+            drop(permit);
             let now = inner.clock.now();
-            let wait = match inner.store.next_due().await? {
-                Some(t) if t <= now => Duration::from_millis(200),
-                Some(t) => (t - now).to_std().unwrap_or(POLL).min(POLL),
-                None => POLL,
+            if now - last_recovery >= chrono::Duration::from_std(POLL).unwrap_or_default() {
+                // Another process may have died holding a run since the last look.
+                last_recovery = now;
+                if let Err(e) = self.recover_interrupted().await {
+                    tracing::error!(error = %e, "could not recover interrupted executions");
+                }
+            }
+            let wait = match inner.store.next_due().await {
+                Ok(Some(t)) if t <= now => Duration::from_millis(200),
+                Ok(Some(t)) => until(t, now).min(POLL),
+                Ok(None) | Err(_) => POLL,
             };
             tokio::select! {
-                _ = stop.cancelled() => return Ok(()),
-                _ = inner.shutdown.cancelled() => return Ok(()),
+                _ = stop.cancelled() => break Ok(()),
                 _ = inner.clock.sleep(wait) => {}
                 _ = inner.worker_wake.notified() => {}
+                _ = ended.notified() => {}
             }
-        }
+        };
+        stop.cancel();
+        runs.close();
+        runs.wait().await;
+        result
+    }
+}
+
+fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (t - now).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// Whether the owner of a running execution is certainly gone: none recorded, a lease that
+/// lapsed, or a process of this machine that no longer exists. Never this engine itself.
+pub(crate) fn owner_is_gone(
+    owner: Option<&str>,
+    lease_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    me: &str,
+) -> bool {
+    match (owner, lease_until) {
+        (Some(o), _) if o == me => false,
+        (None, _) => true,
+        (_, Some(l)) if l < now => true,
+        (Some(o), _) => owner_process_gone(o),
     }
 }
 
 /// Whether the process named in an owner tag (`host:pid:uuid`) is certainly gone.
 fn owner_process_gone(owner: &str) -> bool {
-    let mut parts = owner.splitn(3, ':');
-    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+    let Some((host, pid)) = owner_parts(owner) else {
         return true;
     };
-    let here = hostname();
-    if host != here {
+    if host != hostname() {
         return false; // another machine: only its lease can tell
     }
-    match pid.parse::<u32>() {
-        Ok(pid) if pid == std::process::id() => false,
-        Ok(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        Err(_) => true,
+    match pid {
+        Some(pid) if pid == std::process::id() => false,
+        Some(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        None => true,
+    }
+}
+
+fn owner_parts(owner: &str) -> Option<(&str, Option<u32>)> {
+    let mut parts = owner.splitn(3, ':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return None;
+    };
+    Some((host, pid.parse().ok()))
+}
+
+/// Who runs an execution, for "already running" messages.
+pub(crate) fn describe_owner(owner: Option<&str>, me: &str) -> String {
+    match owner {
+        Some(o) if o == me => "in this process".into(),
+        Some(o) => match owner_parts(o) {
+            Some((host, Some(pid))) if host == hostname() => format!("by process {pid}"),
+            Some((host, Some(pid))) => format!("by process {pid} on {host}"),
+            _ => "by another process".into(),
+        },
+        None => "by an unknown process".into(),
     }
 }
 

@@ -34,18 +34,7 @@ pub struct NewAlert {
 
 impl Store {
     pub async fn insert_alert(&self, a: &NewAlert, now: DateTime<Utc>) -> Result<Alert> {
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO alerts (kind, title, body, job_id, execution_id, connection_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(a.kind.as_str())
-        .bind(&a.title)
-        .bind(&a.body)
-        .bind(&a.job_id)
-        .bind(&a.execution_id)
-        .bind(&a.connection_id)
-        .bind(to_millis(now))
-        .fetch_one(&mut *self.writer().await?)
-        .await?;
+        let id = insert_alert_on(&mut *self.writer().await?, a, now).await?;
         Ok(Alert {
             id,
             kind: a.kind,
@@ -98,4 +87,24 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+pub(crate) async fn insert_alert_on(
+    conn: &mut sqlx::SqliteConnection,
+    a: &NewAlert,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO alerts (kind, title, body, job_id, execution_id, connection_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(a.kind.as_str())
+    .bind(&a.title)
+    .bind(&a.body)
+    .bind(&a.job_id)
+    .bind(&a.execution_id)
+    .bind(&a.connection_id)
+    .bind(to_millis(now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
 }

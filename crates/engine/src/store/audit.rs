@@ -7,6 +7,15 @@ use crate::clock::{from_millis, to_millis};
 use crate::error::Result;
 use crate::model::{AuditEntry, Page, PageRequest};
 
+/// An audit entry written in the same transaction as what it records.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub actor: String,
+    pub action: &'static str,
+    pub subject: String,
+    pub note: Option<String>,
+}
+
 impl Store {
     pub async fn insert_audit(
         &self,
@@ -16,17 +25,15 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, subject, note) VALUES (?, ?, ?, ?, ?)",
+        insert_audit_on(
+            &mut *self.writer().await?,
+            actor,
+            action,
+            subject,
+            note,
+            now,
         )
-        .bind(to_millis(now))
-        .bind(actor)
-        .bind(action)
-        .bind(subject)
-        .bind(note)
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The audit log newest first.
@@ -52,4 +59,23 @@ impl Store {
             .collect();
         Ok(page_of(items, page.limit(), |a| a.id.to_string()))
     }
+}
+
+pub(crate) async fn insert_audit_on(
+    conn: &mut sqlx::SqliteConnection,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO audit_log (at, actor, action, subject, note) VALUES (?, ?, ?, ?, ?)")
+        .bind(to_millis(now))
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(note)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -139,15 +139,7 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query("UPDATE connections SET status = ?, status_note = ?, last_checked_at = ?, updated_at = ? WHERE id = ?")
-            .bind(status.as_str())
-            .bind(note)
-            .bind(to_millis(now))
-            .bind(to_millis(now))
-            .bind(id)
-            .execute(&mut *self.writer().await?)
-            .await?;
-        Ok(())
+        set_connection_status_on(&mut *self.writer().await?, id, status, note, now).await
     }
 
     /// How the connection authenticates from now on (a browser sign-in leaves a refresh
@@ -213,23 +205,7 @@ impl Store {
         fields: &[String],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        // SQLite evaluates every SET expression against the row as it was, so `fields` on the
-        // right-hand side is the stored set.
-        sqlx::query(
-            "INSERT INTO observed_fields (connection_id, entity, fields, observed_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (connection_id, entity) DO UPDATE SET
-                 previous_fields = CASE WHEN fields <> excluded.fields THEN fields ELSE previous_fields END,
-                 changed_at = CASE WHEN fields <> excluded.fields THEN excluded.observed_at ELSE changed_at END,
-                 fields = excluded.fields,
-                 observed_at = excluded.observed_at",
-        )
-        .bind(id)
-        .bind(entity)
-        .bind(serde_json::to_string(fields).map_err(|e| Error::Store(e.to_string()))?)
-        .bind(to_millis(now))
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(())
+        set_observed_fields_on(&mut *self.writer().await?, id, entity, fields, now).await
     }
 
     /// Entity → fields last seen and their last change, for one connection.
@@ -268,4 +244,48 @@ impl Store {
             })
             .collect()
     }
+}
+
+pub(crate) async fn set_connection_status_on(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+    status: ConnectionStatus,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("UPDATE connections SET status = ?, status_note = ?, last_checked_at = ?, updated_at = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(note)
+        .bind(to_millis(now))
+        .bind(to_millis(now))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_observed_fields_on(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+    entity: &str,
+    fields: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // SQLite evaluates every SET expression against the row as it was, so `fields` on the
+    // right-hand side is the stored set.
+    sqlx::query(
+        "INSERT INTO observed_fields (connection_id, entity, fields, observed_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (connection_id, entity) DO UPDATE SET
+             previous_fields = CASE WHEN fields <> excluded.fields THEN fields ELSE previous_fields END,
+             changed_at = CASE WHEN fields <> excluded.fields THEN excluded.observed_at ELSE changed_at END,
+             fields = excluded.fields,
+             observed_at = excluded.observed_at",
+    )
+    .bind(id)
+    .bind(entity)
+    .bind(serde_json::to_string(fields).map_err(|e| Error::Store(e.to_string()))?)
+    .bind(to_millis(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -7,10 +7,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, FromRow, QueryBuilder};
 
 use super::{page_of, parse_cursor, push_list, Db, Store};
+use super::{NewAlert, NewAudit};
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::model::{
-    Counts, Execution, ExecutionStatus, FailureKind, Mode, Page, PageRequest, Trigger,
+    ConnectionStatus, Counts, Execution, ExecutionStatus, FailureKind, Mode, Page, PageRequest,
+    Trigger,
 };
 
 #[derive(Debug, FromRow)]
@@ -78,7 +80,7 @@ impl Row {
 }
 
 /// A new execution row: `running` when it starts at once, `queued` when it waits for `due_at`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewExecution {
     pub id: String,
     pub job_id: String,
@@ -114,34 +116,75 @@ pub struct ExecutionFinish {
     pub finished_at: DateTime<Utc>,
 }
 
+/// The running execution of a job, with who runs it.
+#[derive(Debug, Clone)]
+pub struct RunningExecution {
+    pub id: String,
+    /// `host:pid:uuid` of the engine that runs it.
+    pub owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// Everything a run's end writes, in one transaction (issue 13, "a run's end is one
+/// transaction"): a crash leaves either the run still `running` (recovered as interrupted)
+/// or all of it, never an ended run without its retry row, watermark or alert.
+#[derive(Debug, Default)]
+pub struct ExecutionEnd {
+    pub finish: Option<ExecutionFinish>,
+    /// Only end the row if it is still `running` (recovery of a dead owner's run: someone
+    /// else may have ended it meanwhile).
+    pub only_if_running: bool,
+    /// The job's new watermark (R-A3: since the last successful run).
+    pub watermark: Option<(String, String)>,
+    /// Cancel the job's queued executions: a successful run supersedes pending retries.
+    pub supersede_queued: Option<String>,
+    /// Connection, entity, and the fields its records carried (R-E5).
+    pub observed: Option<(String, String, Vec<String>)>,
+    pub connection_status: Option<(String, ConnectionStatus, Option<String>)>,
+    pub alerts: Vec<NewAlert>,
+    pub audit: Vec<NewAudit>,
+    /// The automatic retry (R-A1): a queued row, and the ended row's `next_retry_at`.
+    pub retry: Option<NewExecution>,
+}
+
 impl Store {
-    /// Insert an execution; `seq` gives it its place in the history.
+    /// Insert a queued execution; `seq` gives it its place in the history.
     pub async fn insert_execution(&self, e: NewExecution, now: DateTime<Utc>) -> Result<Execution> {
-        let (owner, lease) = match &e.owner {
-            Some((o, l)) => (Some(o.clone()), Some(to_millis(*l))),
-            None => (None, None),
-        };
-        let started = (e.status == ExecutionStatus::Running).then(|| to_millis(now));
-        sqlx::query(
-            "INSERT INTO executions (id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, owner, lease_until)
-             VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&e.id)
-        .bind(&e.job_id)
-        .bind(e.trigger.as_str())
-        .bind(i64::from(e.attempt))
-        .bind(&e.retry_of)
-        .bind(e.status.as_str())
-        .bind(e.mode.as_str())
-        .bind(&e.record_id)
-        .bind(to_millis(now))
-        .bind(to_millis(e.due_at))
-        .bind(started)
-        .bind(owner)
-        .bind(lease)
-        .execute(&mut *self.writer().await?)
-        .await?;
+        insert_execution_on(&mut *self.writer().await?, &e, now).await?;
         self.execution(&e.id).await
+    }
+
+    /// Insert a `running` execution unless its job already has one: the check and the insert
+    /// are one statement, and a unique index backs it, so two starts of one job at the same
+    /// moment (two processes, two desktops) make one run (issue 13 D1). `None`: the job is
+    /// running.
+    pub async fn insert_running_execution(
+        &self,
+        e: NewExecution,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Execution>> {
+        match insert_execution_on(&mut *self.writer().await?, &e, now).await {
+            Ok(true) => Ok(Some(self.execution(&e.id).await?)),
+            Ok(false) | Err(Error::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The running execution of a job, if any.
+    pub async fn running_execution_of(&self, job_id: &str) -> Result<Option<RunningExecution>> {
+        let row: Option<(String, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, owner, lease_until, started_at FROM executions WHERE job_id = ? AND status = 'running'",
+        )
+        .bind(job_id)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(row.map(|(id, owner, lease, started)| RunningExecution {
+            id,
+            owner,
+            lease_until: lease.map(from_millis),
+            started_at: started.map(from_millis),
+        }))
     }
 
     pub async fn execution(&self, id: &str) -> Result<Execution> {
@@ -217,17 +260,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether a job has an execution running now.
-    pub async fn job_is_running(&self, job_id: &str) -> Result<bool> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM executions WHERE job_id = ? AND status = 'running'",
-        )
-        .bind(job_id)
-        .fetch_one(self.reader())
-        .await?;
-        Ok(n > 0)
-    }
-
     /// Atomically take the oldest due queued execution whose job is not already running.
     pub async fn claim_due_execution(
         &self,
@@ -263,24 +295,85 @@ impl Store {
         write_progress(&mut conn, id, p).await
     }
 
-    /// Record how an execution ended.
-    pub async fn finish_execution(&self, id: &str, f: &ExecutionFinish) -> Result<Execution> {
+    /// End an execution and write all that follows from it in one transaction. `None` when
+    /// `only_if_running` was asked and the row had already ended.
+    pub async fn end_execution(&self, id: &str, end: &ExecutionEnd) -> Result<Option<Execution>> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await?;
-        write_progress(&mut tx, id, &f.progress).await?;
-        sqlx::query(
-            "UPDATE executions SET status = ?, failure_kind = ?, note = ?, finished_at = ?, owner = NULL, lease_until = NULL WHERE id = ?",
-        )
-        .bind(f.status.as_str())
-        .bind(f.failure_kind.map(FailureKind::as_str))
-        .bind(&f.note)
-        .bind(to_millis(f.finished_at))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        if let Some(f) = &end.finish {
+            write_progress(&mut tx, id, &f.progress).await?;
+            let ended = sqlx::query(
+                "UPDATE executions SET status = ?, failure_kind = ?, note = ?, finished_at = ?, owner = NULL, lease_until = NULL
+                 WHERE id = ? AND (? = 0 OR status = 'running')",
+            )
+            .bind(f.status.as_str())
+            .bind(f.failure_kind.map(FailureKind::as_str))
+            .bind(&f.note)
+            .bind(to_millis(f.finished_at))
+            .bind(id)
+            .bind(end.only_if_running)
+            .execute(&mut *tx)
+            .await?;
+            if ended.rows_affected() == 0 {
+                return Ok(None); // the transaction rolls back on drop
+            }
+        }
+        let now = end
+            .finish
+            .as_ref()
+            .map(|f| f.finished_at)
+            .unwrap_or_default();
+        if let Some((job, w)) = &end.watermark {
+            super::jobs::set_job_watermark_on(&mut tx, job, w).await?;
+        }
+        if let Some(job) = &end.supersede_queued {
+            sqlx::query(
+                "UPDATE executions SET status = 'cancelled', note = 'superseded by a successful run', finished_at = ? WHERE job_id = ? AND status = 'queued'",
+            )
+            .bind(to_millis(now))
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((conn_id, entity, fields)) = &end.observed {
+            super::connections::set_observed_fields_on(&mut tx, conn_id, entity, fields, now)
+                .await?;
+        }
+        if let Some((conn_id, status, note)) = &end.connection_status {
+            super::connections::set_connection_status_on(
+                &mut tx,
+                conn_id,
+                *status,
+                note.as_deref(),
+                now,
+            )
+            .await?;
+        }
+        if let Some(retry) = &end.retry {
+            insert_execution_on(&mut tx, retry, now).await?;
+            sqlx::query("UPDATE executions SET next_retry_at = ? WHERE id = ?")
+                .bind(to_millis(retry.due_at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for a in &end.alerts {
+            super::alerts::insert_alert_on(&mut tx, a, now).await?;
+        }
+        for a in &end.audit {
+            super::audit::insert_audit_on(
+                &mut tx,
+                &a.actor,
+                a.action,
+                &a.subject,
+                a.note.as_deref(),
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
         drop(conn); // let other writes go on while the row is read back
-        self.execution(id).await
+        Ok(Some(self.execution(id).await?))
     }
 
     /// Record the mode a run actually uses (an incremental retry of a job that never
@@ -292,28 +385,6 @@ impl Store {
             .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
-    }
-
-    pub async fn set_next_retry(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE executions SET next_retry_at = ? WHERE id = ?")
-            .bind(to_millis(at))
-            .bind(id)
-            .execute(&mut *self.writer().await?)
-            .await?;
-        Ok(())
-    }
-
-    /// Cancel queued executions of a job (a successful run supersedes pending retries).
-    pub async fn cancel_queued(&self, job_id: &str, note: &str, now: DateTime<Utc>) -> Result<u64> {
-        let r = sqlx::query(
-            "UPDATE executions SET status = 'cancelled', note = ?, finished_at = ? WHERE job_id = ? AND status = 'queued'",
-        )
-        .bind(note)
-        .bind(to_millis(now))
-        .bind(job_id)
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(r.rows_affected())
     }
 
     /// Cancel one queued execution.
@@ -341,20 +412,6 @@ impl Store {
             .into_iter()
             .map(|(id, o, l)| (id, o, l.map(from_millis)))
             .collect())
-    }
-
-    /// Mark a running execution interrupted, unless someone else already finished it.
-    pub async fn mark_interrupted(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE executions SET status = 'failed', failure_kind = 'interrupted', note = ?, finished_at = ?, owner = NULL, lease_until = NULL
-             WHERE id = ? AND status = 'running'",
-        )
-        .bind(note)
-        .bind(to_millis(now))
-        .bind(id)
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
     }
 
     /// Count executions (all, for pagination tests and the dashboard).
@@ -391,4 +448,42 @@ pub(crate) async fn write_progress(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Insert an execution row. A `running` row goes in only if its job has none running:
+/// `false` when it did not.
+async fn insert_execution_on(
+    conn: &mut sqlx::SqliteConnection,
+    e: &NewExecution,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let (owner, lease) = match &e.owner {
+        Some((o, l)) => (Some(o.clone()), Some(to_millis(*l))),
+        None => (None, None),
+    };
+    let running = e.status == ExecutionStatus::Running;
+    let started = running.then(|| to_millis(now));
+    let r = sqlx::query(
+        "INSERT INTO executions (id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, owner, lease_until)
+         SELECT ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+         WHERE ? = 0 OR NOT EXISTS (SELECT 1 FROM executions WHERE job_id = ? AND status = 'running')",
+    )
+    .bind(&e.id)
+    .bind(&e.job_id)
+    .bind(e.trigger.as_str())
+    .bind(i64::from(e.attempt))
+    .bind(&e.retry_of)
+    .bind(e.status.as_str())
+    .bind(e.mode.as_str())
+    .bind(&e.record_id)
+    .bind(to_millis(now))
+    .bind(to_millis(e.due_at))
+    .bind(started)
+    .bind(owner)
+    .bind(lease)
+    .bind(running)
+    .bind(&e.job_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }

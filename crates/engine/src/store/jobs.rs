@@ -147,12 +147,7 @@ impl Store {
     }
 
     pub async fn set_job_watermark(&self, id: &str, watermark: &str) -> Result<()> {
-        sqlx::query("UPDATE jobs SET watermark = ? WHERE id = ?")
-            .bind(watermark)
-            .bind(id)
-            .execute(&mut *self.writer().await?)
-            .await?;
-        Ok(())
+        set_job_watermark_on(&mut *self.writer().await?, id, watermark).await
     }
 
     pub async fn set_job_next_run(&self, id: &str, at: Option<DateTime<Utc>>) -> Result<()> {
@@ -185,4 +180,17 @@ impl Store {
         .await?;
         Ok(a.map(from_millis))
     }
+}
+
+pub(crate) async fn set_job_watermark_on(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+    watermark: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE jobs SET watermark = ? WHERE id = ?")
+        .bind(watermark)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -32,8 +32,9 @@ use crate::error::{Error, Result};
 use crate::model::HealthSummary;
 
 pub use alerts::NewAlert;
+pub use audit::NewAudit;
 pub use connections::NewConnectionRow;
-pub use executions::{ExecutionFinish, NewExecution, Progress};
+pub use executions::{ExecutionEnd, ExecutionFinish, NewExecution, Progress, RunningExecution};
 pub use refs::{ErrorInsert, PageWrite, RecordUpsert, RefRow, RefUpsert};
 
 /// The database the store runs on (PostgreSQL joins through this alias and the queries,
