@@ -589,12 +589,26 @@ impl Engine {
         exec: Execution,
         parent: &CancellationToken,
     ) -> Result<Execution> {
+        let cancel = self.cancellable(&exec, parent);
+        self.drive_cancellable(exec, cancel).await
+    }
+
+    /// Register a run's cancel token, so `cancel_execution` reaches it from now on.
+    fn cancellable(&self, exec: &Execution, parent: &CancellationToken) -> CancellationToken {
         let cancel = parent.child_token();
         self.inner
             .running
             .lock()
             .expect("running lock")
             .insert(exec.id.clone(), cancel.clone());
+        cancel
+    }
+
+    async fn drive_cancellable(
+        &self,
+        exec: Execution,
+        cancel: CancellationToken,
+    ) -> Result<Execution> {
         let id = exec.id.clone();
         let result = async {
             let run = match Run::prepare(self.inner.clone(), exec.clone(), cancel).await {
@@ -648,10 +662,12 @@ impl Engine {
         let exec = self
             .start_row(&job, Trigger::Manual, Self::mode_for(&job, opts), None)
             .await?;
+        // Cancellable before this returns: the caller may cancel at once.
+        let cancel = self.cancellable(&exec, &self.inner.shutdown);
         let engine = self.clone();
         let e = exec.clone();
         self.inner.tracker.spawn(async move {
-            if let Err(err) = engine.drive(e).await {
+            if let Err(err) = engine.drive_cancellable(e, cancel).await {
                 tracing::error!(error = %err, "background execution failed");
             }
         });

@@ -947,11 +947,13 @@ impl Run {
             events.extend(follow.event);
         }
         end.finish = Some(finish);
-        let exec = inner
-            .store
-            .end_execution(&self.exec.id, &end)
-            .await?
-            .ok_or_else(|| Error::Store("the execution had already ended".into()))?;
+        // Only a row still running is ended here: if its lease lapsed and another machine
+        // ended it as interrupted meanwhile, that end (and its retry) stands.
+        end.only_if_running = true;
+        let Some(exec) = inner.store.end_execution(&self.exec.id, &end).await? else {
+            tracing::warn!(execution = %self.exec.id, "the execution was ended elsewhere while it ran");
+            return inner.store.execution(&self.exec.id).await;
+        };
         // The note is what the execution page shows (errors never carry secrets), so a log
         // read without the app still says why a run failed.
         tracing::info!(execution = %exec.id, job = %self.job.name, status = %status, processed = exec.counts.processed, failed = exec.counts.failed, note = note.as_deref().unwrap_or(""), "execution finished");

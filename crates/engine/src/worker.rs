@@ -32,13 +32,7 @@ impl Engine {
     /// retries. Returns the executions ended.
     pub async fn recover_interrupted(&self) -> Result<Vec<Execution>> {
         let mut out = Vec::new();
-        for (id, owner, lease) in self.inner.store.running_executions().await? {
-            let running = RunningExecution {
-                id,
-                owner,
-                lease_until: lease,
-                started_at: None,
-            };
+        for running in self.inner.store.running_executions().await? {
             if self.interrupt_if_dead(&running).await? {
                 out.push(self.inner.store.execution(&running.id).await?);
             }
@@ -273,34 +267,30 @@ fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (t - now).to_std().unwrap_or(Duration::ZERO)
 }
 
-/// Whether the owner of a running execution is certainly gone: none recorded, a lease that
-/// lapsed, or a process of this machine that no longer exists. Never this engine itself.
+/// Whether the owner of a running execution is certainly gone: none recorded, a process of
+/// this machine that no longer exists, or, for another machine's process, a lease that
+/// lapsed. A live process of this machine keeps its run even past its lease (it may be
+/// waiting out a long Retry-After). Never this engine itself.
 pub(crate) fn owner_is_gone(
     owner: Option<&str>,
     lease_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     me: &str,
 ) -> bool {
-    match (owner, lease_until) {
-        (Some(o), _) if o == me => false,
-        (None, _) => true,
-        (_, Some(l)) if l < now => true,
-        (Some(o), _) => owner_process_gone(o),
-    }
-}
-
-/// Whether the process named in an owner tag (`host:pid:uuid`) is certainly gone.
-fn owner_process_gone(owner: &str) -> bool {
-    let Some((host, pid)) = owner_parts(owner) else {
+    let Some(owner) = owner else {
         return true;
     };
-    if host != hostname() {
-        return false; // another machine: only its lease can tell
+    if owner == me {
+        return false;
     }
-    match pid {
-        Some(pid) if pid == std::process::id() => false,
-        Some(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+    match owner_parts(owner) {
         None => true,
+        Some((host, pid)) if host == hostname() => match pid {
+            Some(pid) if pid == std::process::id() => false,
+            Some(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            None => true,
+        },
+        Some(_) => lease_until.is_none_or(|l| l < now),
     }
 }
 

@@ -2141,3 +2141,632 @@ async fn r_e1_a_refused_forged_or_abandoned_sign_in_stores_nothing() {
     assert_eq!(h.engine.connections().await.unwrap().len(), before);
     assert_eq!(h.sandbox.stats().code_grants, 0);
 }
+
+// ---- Engine trust (issue 13) --------------------------------------------------------------
+
+/// A `running` row for `job`, owned by `owner` with a lease until `lease`.
+async fn running_row(
+    h: &H,
+    job: &Job,
+    id: &str,
+    owner: String,
+    lease: chrono::DateTime<chrono::Utc>,
+) -> syncdesk_engine::Result<syncdesk_engine::Execution> {
+    let now = h.engine.now();
+    h.engine
+        .store()
+        .insert_execution(
+            syncdesk_engine::store::NewExecution {
+                id: id.into(),
+                job_id: job.id.clone(),
+                trigger: Trigger::Manual,
+                attempt: 1,
+                retry_of: None,
+                status: ExecutionStatus::Running,
+                mode: syncdesk_engine::Mode::Full,
+                record_id: None,
+                due_at: now,
+                owner: Some((owner, lease)),
+            },
+            now,
+        )
+        .await
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Wait (bounded) for the event `pick` selects.
+async fn next_event<T>(
+    rx: &mut tokio::sync::broadcast::Receiver<Event>,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event stream ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the event came")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d1_two_starts_of_one_job_at_the_same_moment_make_one_run() {
+    let h = small().await;
+    let job = h
+        .job("customers", |j| j.settings.request_timeout_secs = 3600)
+        .await;
+    // Every data request stalls, so a started run is still running when the other starts.
+    h.faults(|f| {
+        f.hang_after = Some(0);
+        f.hang_ms = 600_000;
+    });
+    // A second engine on the same database file: another process, as far as the store knows.
+    let other = Engine::open(EngineOptions {
+        database: h.dir.path().join("syncdesk.db"),
+        secrets: h.secrets.clone(),
+        clock: h.clock.clone(),
+        actor: "other@test".into(),
+    })
+    .await
+    .unwrap();
+    let mut rx = h.engine.subscribe();
+    let mut rx_other = other.subscribe();
+    for trial in 0..10 {
+        let (a, b) = tokio::join!(
+            h.engine.start_job(&job.id, RunOptions::default()),
+            other.start_job(&job.id, RunOptions::default())
+        );
+        let (winner, loser, rx) = match (a, b) {
+            (Ok(e), Err(l)) => (&h.engine, (e, l), &mut rx),
+            (Err(l), Ok(e)) => (&other, (e, l), &mut rx_other),
+            (a, b) => panic!("trial {trial}: exactly one start must win: {a:?} / {b:?}"),
+        };
+        let (exec, err) = loser;
+        assert_eq!(err.code(), "conflict", "trial {trial}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("already running") && msg.contains(&exec.id),
+            "the loser names the running execution: {msg}"
+        );
+        winner.cancel_execution(&exec.id).await.unwrap();
+        let id = exec.id.clone();
+        let status = next_event(rx, |e| match e {
+            Event::ExecutionFinished {
+                execution_id,
+                status,
+                ..
+            } if *execution_id == id => Some(*status),
+            _ => None,
+        })
+        .await;
+        assert_eq!(status, ExecutionStatus::Cancelled);
+    }
+    let all = h
+        .engine
+        .executions(Some(&job.id), &PageRequest::first(100))
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 10, "one execution per trial");
+    // The store itself refuses a second running row of one job.
+    let now = h.engine.now();
+    running_row(&h, &job, "first", "x:1:a".into(), now)
+        .await
+        .unwrap();
+    let err = running_row(&h, &job, "second", "x:1:b".into(), now)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "conflict");
+    other.shutdown().await;
+}
+
+#[tokio::test]
+async fn h3_a_run_left_by_a_dead_process_is_interrupted_by_the_next_start() {
+    let h = small().await;
+    let job = h.job("customers", |_| {}).await;
+    let now = h.engine.now();
+    // Owned by a pid that does not exist on this machine, lease still valid.
+    let dead = running_row(
+        &h,
+        &job,
+        "dead-run",
+        format!("{}:4194303:gone", hostname()),
+        now + chrono::Duration::minutes(15),
+    )
+    .await
+    .unwrap();
+    let e = h.run(&job).await;
+    assert_eq!(
+        e.status,
+        ExecutionStatus::Completed,
+        "the start was not refused"
+    );
+    let d = h.engine.execution(&dead.id).await.unwrap();
+    assert_eq!(
+        (d.status, d.failure_kind),
+        (ExecutionStatus::Failed, Some(FailureKind::Interrupted))
+    );
+    assert!(d.next_retry_at.is_some(), "the interrupted run follows R-A");
+    let history = h
+        .engine
+        .executions(Some(&job.id), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
+    let retry = history
+        .iter()
+        .find(|x| x.trigger == Trigger::Retry)
+        .unwrap_or_else(|| panic!("its retry was queued: {history:#?}"));
+    assert_eq!(
+        retry.status,
+        ExecutionStatus::Cancelled,
+        "and superseded by the successful run"
+    );
+
+    // Another machine's run with a lapsed lease is recovered too; one whose lease holds is not.
+    running_row(
+        &h,
+        &job,
+        "lapsed",
+        "elsewhere:12:x".into(),
+        h.engine.now() - chrono::Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.run(&job).await.status, ExecutionStatus::Completed);
+    running_row(
+        &h,
+        &job,
+        "alive",
+        "elsewhere:12:y".into(),
+        h.engine.now() + chrono::Duration::minutes(15),
+    )
+    .await
+    .unwrap();
+    let err = h
+        .engine
+        .run_job(&job.id, RunOptions::default())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("already running") && msg.contains("alive") && msg.contains("on elsewhere"),
+        "{msg}"
+    );
+    // A live process of this machine (this one, another engine) is never interrupted.
+    h.engine
+        .store()
+        .end_execution(
+            "alive",
+            &syncdesk_engine::store::ExecutionEnd {
+                finish: Some(syncdesk_engine::store::ExecutionFinish {
+                    status: ExecutionStatus::Cancelled,
+                    failure_kind: None,
+                    note: None,
+                    progress: Default::default(),
+                    finished_at: h.engine.now(),
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    running_row(
+        &h,
+        &job,
+        "mine",
+        format!("{}:{}:other-engine", hostname(), std::process::id()),
+        h.engine.now(),
+    )
+    .await
+    .unwrap();
+    h.clock.advance(Duration::from_secs(60));
+    let err = h
+        .engine
+        .run_job(&job.id, RunOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("by process"),
+        "a live process keeps its run past its lease: {err}"
+    );
+}
+
+/// A provider on 127.0.0.1 that answers every request with `body` (one page, no paging).
+async fn fixed_provider(body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+const FIXED_SPEC: &str = r#"
+name = "Fixed"
+[auth]
+kind = "none"
+[entities.customers]
+path = "/v1/customers"
+records = "data"
+id = "id"
+pagination = { style = "none" }
+natural_keys = ["email"]
+mappings = [
+  { source = "email", target = "email", required = true, type = "string" },
+  { source = "name", target = "name", type = "string" },
+]
+"#;
+
+#[tokio::test]
+async fn d2_a_page_that_repeats_an_id_stores_one_record_and_logs_the_repeat() {
+    let h = small().await;
+    let page = serde_json::json!({"data": [
+        {"id": "c1", "email": "a@example.com", "name": "A"},
+        {"id": "c2", "email": "b@example.com", "name": "B"},
+        {"id": "c1", "email": "a2@example.com", "name": "A again"},
+        {"id": "c3", "email": "c@example.com", "name": "C"},
+    ]});
+    let base = fixed_provider(page.to_string()).await;
+    h.engine
+        .create_connection(NewConnection {
+            name: "fixed".into(),
+            spec: ConnectorSpec::parse(FIXED_SPEC).unwrap(),
+            base_url: Some(base),
+            client_id: None,
+            secrets: vec![],
+        })
+        .await
+        .unwrap();
+    let job = h
+        .job_on("fixed", "fixed-customers", "customers", |j| {
+            j.mode = syncdesk_engine::Mode::Full;
+        })
+        .await;
+    let first = h.run(&job).await;
+    assert_eq!(first.status, ExecutionStatus::Completed);
+    assert_eq!(
+        (
+            first.counts.created,
+            first.counts.skipped,
+            first.counts.failed
+        ),
+        (3, 1, 0)
+    );
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        3,
+        "one local record per external id"
+    );
+    let errors = h.errors(&first.id).await;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].kind, RecordErrorKind::DuplicateConflict);
+    assert_eq!(errors[0].record_id, "c1");
+    assert!(errors[0].message.contains("more than once in one page"));
+    // The next run does not flip between the two copies.
+    let again = h.run(&job).await;
+    assert_eq!(
+        (
+            again.counts.updated,
+            again.counts.created,
+            again.counts.skipped
+        ),
+        (0, 0, 4)
+    );
+}
+
+#[tokio::test]
+async fn a_runs_end_is_one_transaction_with_its_retry_and_alerts() {
+    use sqlx::Connection;
+    let h = small().await;
+    let job = h.job("customers", |_| {}).await;
+    h.faults(|f| f.error_rate = 1.0);
+    let mut db = sqlx::SqliteConnection::connect(&format!(
+        "sqlite://{}",
+        h.dir.path().join("syncdesk.db").display()
+    ))
+    .await
+    .unwrap();
+    // The retry row cannot be written: nothing else of the end may be either.
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON executions WHEN NEW.status = 'queued'
+         BEGIN SELECT RAISE(ABORT, 'the disk said no'); END",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let err = h
+        .engine
+        .run_job(&job.id, RunOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the disk said no"), "{err}");
+    let (status, next_retry): (String, Option<i64>) =
+        sqlx::query_as("SELECT status, next_retry_at FROM executions")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), next_retry),
+        ("running", None),
+        "the run is left for crash recovery, not ended without its retry"
+    );
+    sqlx::query("DROP TRIGGER refuse")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    // Without the fault in the store, the same end commits whole: status and retry row.
+    h.engine
+        .store()
+        .end_execution(
+            &h.engine
+                .executions(Some(&job.id), &PageRequest::first(100))
+                .await
+                .unwrap()
+                .items[0]
+                .id,
+            &syncdesk_engine::store::ExecutionEnd {
+                finish: Some(syncdesk_engine::store::ExecutionFinish {
+                    status: ExecutionStatus::Cancelled,
+                    failure_kind: None,
+                    note: None,
+                    progress: Default::default(),
+                    finished_at: h.engine.now(),
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let e = h.run(&job).await;
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    assert!(e.next_retry_at.is_some());
+    let queued = h
+        .engine
+        .executions(Some(&job.id), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|x| x.status == ExecutionStatus::Queued)
+        .count();
+    assert_eq!(queued, 1);
+}
+
+#[tokio::test]
+async fn r_d4_a_partly_bad_retry_list_retries_nothing_and_each_retry_is_audited() {
+    let (h, job) = dead_letter_setup().await;
+    let before = h
+        .engine
+        .executions(Some(&job.id), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .len();
+    let err = h
+        .engine
+        .retry_dead_letters(
+            &job.id,
+            &["cus_00000007".to_string(), "cus_nope".to_string()],
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cus_nope"), "{err}");
+    let after = h
+        .engine
+        .executions(Some(&job.id), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(before, after, "nothing ran");
+    h.engine
+        .retry_dead_letters(&job.id, &["cus_00000007".to_string()])
+        .await
+        .unwrap();
+    let audit = h
+        .engine
+        .audit(&PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
+    let entry = audit
+        .iter()
+        .find(|a| a.action == "dead_letter.retry")
+        .expect("the retry is audited");
+    assert!(entry.subject.contains("cus_00000007"));
+    assert!(entry.note.is_some(), "with why it failed again");
+}
+
+/// A clock whose sleeps end only when the test moves time past them: the worker idles
+/// without spinning through virtual time while runs are in flight.
+#[derive(Debug)]
+struct WatchClock(tokio::sync::watch::Sender<chrono::DateTime<chrono::Utc>>);
+
+impl WatchClock {
+    fn advance(&self, d: Duration) {
+        self.0
+            .send_modify(|t| *t += chrono::Duration::from_std(d).unwrap());
+    }
+}
+
+impl syncdesk_engine::Clock for WatchClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.borrow()
+    }
+    fn sleep(&self, d: Duration) -> syncdesk_engine::clock::Sleep {
+        let until = self.now() + chrono::Duration::from_std(d).unwrap();
+        let mut rx = self.0.subscribe();
+        Box::pin(async move {
+            let _ = rx.wait_for(|t| *t >= until).await;
+        })
+    }
+}
+
+/// Move time on by 5 minutes until the event `pick` selects comes (the worker may be
+/// between reading the time and going to sleep when time moves, and then sleeps from the
+/// new time).
+async fn advance_until<T>(
+    clock: &WatchClock,
+    rx: &mut tokio::sync::broadcast::Receiver<Event>,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    for _ in 0..200 {
+        clock.advance(Duration::from_secs(300));
+        let wait = tokio::time::timeout(Duration::from_millis(250), async {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        if let Some(t) = pick(&e) {
+                            return t;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("event stream ended: {e}"),
+                }
+            }
+        });
+        if let Ok(t) = wait.await {
+            return t;
+        }
+    }
+    panic!("the event never came");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_runs_jobs_independently_and_stop_waits_for_runs_to_end() {
+    let fast = Sandbox::start(SandboxConfig {
+        products: 20,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let held = Sandbox::start(SandboxConfig {
+        customers: 20,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    held.update_faults(|f| {
+        f.hang_after = Some(0);
+        f.hang_ms = 600_000;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(WatchClock(tokio::sync::watch::channel(start_time()).0));
+    let engine = Engine::open(EngineOptions {
+        database: dir.path().join("syncdesk.db"),
+        secrets: Arc::new(MemorySecretStore::default()),
+        clock: clock.clone(),
+        actor: "admin@test".into(),
+    })
+    .await
+    .unwrap();
+    for (name, sb) in [("fast", &fast), ("held", &held)] {
+        engine
+            .create_connection(NewConnection {
+                name: name.into(),
+                spec: ConnectorSpec::parse(SPEC).unwrap(),
+                base_url: Some(sb.base_url()),
+                client_id: Some("sandbox-client".into()),
+                secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+            })
+            .await
+            .unwrap();
+    }
+    let job = |name: &str, entity: &str| NewJob {
+        name: name.into(),
+        connection: name.into(),
+        entity: entity.into(),
+        direction: syncdesk_engine::Direction::Pull,
+        mode: syncdesk_engine::Mode::Full,
+        schedule: Some("every 5m".into()),
+        enabled: true,
+        settings: syncdesk_engine::JobSettings {
+            request_timeout_secs: 3600,
+            ..Default::default()
+        },
+    };
+    let held_job = engine.create_job(job("held", "customers")).await.unwrap();
+    let fast_job = engine.create_job(job("fast", "products")).await.unwrap();
+    let mut rx = engine.subscribe();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = {
+        let (engine, stop) = (engine.clone(), stop.clone());
+        tokio::spawn(async move { engine.run_worker(stop).await })
+    };
+    let held_exec = advance_until(&clock, &mut rx, |e| match e {
+        Event::ExecutionStarted {
+            execution_id,
+            job_id,
+            ..
+        } if *job_id == held_job.id => Some(execution_id.clone()),
+        _ => None,
+    })
+    .await;
+    // The held run never answers; the other job keeps its 5-minute schedule meanwhile.
+    for round in 0..3 {
+        let status = advance_until(&clock, &mut rx, |e| match e {
+            Event::ExecutionFinished { job_id, status, .. } if *job_id == fast_job.id => {
+                Some(*status)
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!(status, ExecutionStatus::Completed, "round {round}");
+    }
+    assert_eq!(
+        engine.execution(&held_exec).await.unwrap().status,
+        ExecutionStatus::Running
+    );
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    let held_end = engine.execution(&held_exec).await.unwrap();
+    assert_eq!(
+        held_end.status,
+        ExecutionStatus::Cancelled,
+        "stop waited for the run to record how it ended"
+    );
+    let runs = engine
+        .executions(Some(&held_job.id), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        runs.len(),
+        1,
+        "a running job's schedule is skipped, not stacked"
+    );
+    engine.shutdown().await;
+}

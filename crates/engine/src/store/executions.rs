@@ -126,6 +126,25 @@ pub struct RunningExecution {
     pub started_at: Option<DateTime<Utc>>,
 }
 
+#[derive(Debug, FromRow)]
+struct RunningRow {
+    id: String,
+    owner: Option<String>,
+    lease_until: Option<i64>,
+    started_at: Option<i64>,
+}
+
+impl RunningRow {
+    fn into_model(self) -> RunningExecution {
+        RunningExecution {
+            id: self.id,
+            owner: self.owner,
+            lease_until: self.lease_until.map(from_millis),
+            started_at: self.started_at.map(from_millis),
+        }
+    }
+}
+
 /// Everything a run's end writes, in one transaction (issue 13, "a run's end is one
 /// transaction"): a crash leaves either the run still `running` (recovered as interrupted)
 /// or all of it, never an ended run without its retry row, watermark or alert.
@@ -151,7 +170,11 @@ pub struct ExecutionEnd {
 impl Store {
     /// Insert a queued execution; `seq` gives it its place in the history.
     pub async fn insert_execution(&self, e: NewExecution, now: DateTime<Utc>) -> Result<Execution> {
-        insert_execution_on(&mut *self.writer().await?, &e, now).await?;
+        if !insert_execution_on(&mut *self.writer().await?, &e, now).await? {
+            return Err(Error::Conflict(
+                "the job already has a running execution".into(),
+            ));
+        }
         self.execution(&e.id).await
     }
 
@@ -173,18 +196,23 @@ impl Store {
 
     /// The running execution of a job, if any.
     pub async fn running_execution_of(&self, job_id: &str) -> Result<Option<RunningExecution>> {
-        let row: Option<(String, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        let row: Option<RunningRow> = sqlx::query_as(
             "SELECT id, owner, lease_until, started_at FROM executions WHERE job_id = ? AND status = 'running'",
         )
         .bind(job_id)
         .fetch_optional(self.reader())
         .await?;
-        Ok(row.map(|(id, owner, lease, started)| RunningExecution {
-            id,
-            owner,
-            lease_until: lease.map(from_millis),
-            started_at: started.map(from_millis),
-        }))
+        Ok(row.map(RunningRow::into_model))
+    }
+
+    /// Every running execution with its owner and lease, for crash recovery.
+    pub async fn running_executions(&self) -> Result<Vec<RunningExecution>> {
+        let rows: Vec<RunningRow> = sqlx::query_as(
+            "SELECT id, owner, lease_until, started_at FROM executions WHERE status = 'running'",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.into_iter().map(RunningRow::into_model).collect())
     }
 
     pub async fn execution(&self, id: &str) -> Result<Execution> {
@@ -397,21 +425,6 @@ impl Store {
         .execute(&mut *self.writer().await?)
         .await?;
         Ok(r.rows_affected() == 1)
-    }
-
-    /// Running executions with their owner and lease, for crash recovery.
-    pub async fn running_executions(
-        &self,
-    ) -> Result<Vec<(String, Option<String>, Option<DateTime<Utc>>)>> {
-        let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
-            "SELECT id, owner, lease_until FROM executions WHERE status = 'running'",
-        )
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, o, l)| (id, o, l.map(from_millis)))
-            .collect())
     }
 
     /// Count executions (all, for pagination tests and the dashboard).
