@@ -87,6 +87,22 @@ pub fn notice_for(event: &Event, alerts: &AlertSettings) -> Option<Notice> {
             target: open("execution", execution_id),
             critical: false,
         }),
+        Event::RecordsDeadLettered {
+            job_id,
+            job_name,
+            count,
+            ..
+        } if alerts.on_dead_letters => Some(Notice {
+            summary: format!(
+                "{job_name}: {count} {} moved to Failed Records",
+                if *count == 1 { "record" } else { "records" }
+            ),
+            body: "They failed in three runs in a row and are no longer tried automatically. \
+                   Click to retry or dismiss them."
+                .into(),
+            target: open("failed_records", job_id),
+            critical: false,
+        }),
         _ => None,
     }
 }
@@ -155,6 +171,7 @@ pub async fn on_event(
     let alerts = match event {
         Event::BreakerTripped { job_id, .. }
         | Event::RetriesExhausted { job_id, .. }
+        | Event::RecordsDeadLettered { job_id, .. }
         | Event::ExecutionFinished { job_id, .. } => match desktop.engine().job(job_id).await {
             Ok(job) => job.settings.alerts,
             Err(e) => {

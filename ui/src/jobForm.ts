@@ -79,6 +79,7 @@ export function newJobForm(connection = ""): JobForm {
       on_connection_expired: true,
       on_failure: false,
       on_completed_with_errors: false,
+      on_dead_letters: true,
     },
     hidden: { backoff_secs: [1, 5, 15], retry_delays_secs: [300, 1800, 7200], max_rate_limit_waits: 20 },
   };

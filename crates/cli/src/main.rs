@@ -806,7 +806,8 @@ fn print_event(ev: &engine::Event) {
         E::RetriesExhausted { job_name, attempts, .. } => println!("EXHAUSTED {job_name}: failed after {attempts} attempts; no more automatic retries"),
         E::ConnectionExpired { connection_name, detail, .. } => println!("EXPIRED   connection {connection_name}: {detail} — run `syncdesk connection reauth {connection_name}`"),
         E::DeadLettered { record_id, .. } => println!("dead      record {record_id} moved to the dead letter queue"),
-        E::ExecutionProgress { .. } => {}
+        E::RecordsDeadLettered { job_name, count, .. } => println!("failed    {job_name}: {count} record(s) failed in three runs in a row and moved to Failed Records (`syncdesk dead-letters list {job_name}`)"),
+        E::ExecutionProgress { .. } | E::AlertsResolved { .. } => {}
     }
 }
 

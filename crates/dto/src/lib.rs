@@ -556,6 +556,20 @@ pub enum EventDto {
         job_id: String,
         record_id: String,
     },
+    /// Records of a job moved to Failed Records in one run.
+    RecordsDeadLettered {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+        count: u64,
+    },
+    /// Alerts whose cause cleared: the UI drops them from what needs attention and the
+    /// desktop withdraws their notifications.
+    AlertsResolved {
+        alert_ids: Vec<i64>,
+        job_id: Option<String>,
+        connection_id: Option<String>,
+    },
 }
 
 impl From<engine::Counts> for CountsDto {
@@ -654,6 +668,26 @@ impl From<&engine::Event> for EventDto {
                 detail,
             },
             E::DeadLettered { job_id, record_id } => EventDto::DeadLettered { job_id, record_id },
+            E::RecordsDeadLettered {
+                execution_id,
+                job_id,
+                job_name,
+                count,
+            } => EventDto::RecordsDeadLettered {
+                execution_id,
+                job_id,
+                job_name,
+                count,
+            },
+            E::AlertsResolved {
+                alert_ids,
+                job_id,
+                connection_id,
+            } => EventDto::AlertsResolved {
+                alert_ids,
+                job_id,
+                connection_id,
+            },
         }
     }
 }

@@ -317,6 +317,7 @@ mod tests {
             request_retries: 0,
             rate_limit_waits: 0,
             record_id: None,
+            retry: Default::default(),
         }
     }
 

@@ -18,7 +18,7 @@ use crate::model::*;
 use crate::policy::RecordState;
 use crate::runner::{Run, LEASE};
 use crate::secrets::{Secret, SecretKind, SecretStore};
-use crate::store::{NewConnectionRow, NewExecution, Store};
+use crate::store::{AlertScope, NewConnectionRow, NewExecution, Store};
 
 /// Where the engine keeps its data and secrets, and what time it is.
 #[derive(Debug, Clone)]
@@ -394,7 +394,35 @@ impl Engine {
                 Some(with),
                 now,
             )
-            .await
+            .await?;
+        // What waited for new credentials goes on now: the alerts that asked for them are
+        // resolved, and the retries held for them are due.
+        let resolved = self
+            .inner
+            .store
+            .resolve_alerts(
+                &AlertScope::Connection(connection_id.to_string()),
+                "The connection was re-authenticated",
+                now,
+            )
+            .await?;
+        if !resolved.is_empty() {
+            self.inner.emit(Event::AlertsResolved {
+                alert_ids: resolved,
+                job_id: None,
+                connection_id: Some(connection_id.to_string()),
+            });
+        }
+        if !self
+            .inner
+            .store
+            .release_reauth_retries(connection_id, now)
+            .await?
+            .is_empty()
+        {
+            self.inner.wake_worker();
+        }
+        Ok(())
     }
 
     /// Drop a connection's cached token, so the next request reads the keychain again.
@@ -544,6 +572,7 @@ impl Engine {
             record_id: record,
             due_at: now,
             owner: Some((self.inner.owner.clone(), lease)),
+            waits_for_reauth: false,
         };
         // Twice at most: a dead owner's run is ended between the tries.
         for _ in 0..2 {
@@ -644,6 +673,7 @@ impl Engine {
             .store
             .end_execution(&exec.id, &end)
             .await?
+            .map(|e| e.execution)
             .ok_or_else(|| Error::Store("the execution had already ended".into()))
     }
 
@@ -909,6 +939,22 @@ impl Engine {
                 )
                 .await?;
         }
+        let resolved = self
+            .inner
+            .store
+            .resolve_alerts(
+                &AlertScope::DeadLettersCleared(job.id.clone(), job.connection_id, job.entity),
+                "No records wait in Failed Records",
+                now,
+            )
+            .await?;
+        if !resolved.is_empty() {
+            self.inner.emit(Event::AlertsResolved {
+                alert_ids: resolved,
+                job_id: Some(job.id),
+                connection_id: None,
+            });
+        }
         Ok(done)
     }
 
@@ -922,6 +968,14 @@ impl Engine {
         self.inner
             .store
             .mark_alert_read(id, self.inner.clock.now())
+            .await
+    }
+
+    /// Mark every unread alert read; returns how many were.
+    pub async fn mark_all_alerts_read(&self) -> Result<u64> {
+        self.inner
+            .store
+            .mark_all_alerts_read(self.inner.clock.now())
             .await
     }
 

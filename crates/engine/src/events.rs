@@ -58,6 +58,20 @@ pub enum Event {
     },
     /// A record entered the dead letter queue (R-D1).
     DeadLettered { job_id: String, record_id: String },
+    /// Records of a job moved to Failed Records in one run: the admin is notified.
+    RecordsDeadLettered {
+        execution_id: String,
+        job_id: String,
+        job_name: String,
+        count: u64,
+    },
+    /// Their cause cleared (re-authenticated, a clean run, Failed Records emptied): the
+    /// alerts are resolved and their native notifications withdrawn.
+    AlertsResolved {
+        alert_ids: Vec<i64>,
+        job_id: Option<String>,
+        connection_id: Option<String>,
+    },
 }
 
 impl Event {
@@ -68,6 +82,7 @@ impl Event {
             Event::BreakerTripped { .. }
                 | Event::RetriesExhausted { .. }
                 | Event::ConnectionExpired { .. }
+                | Event::RecordsDeadLettered { .. }
         )
     }
 }

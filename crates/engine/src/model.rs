@@ -113,6 +113,7 @@ string_enum!(
         ConnectionExpired = "connection_expired",
         ExecutionFailed = "execution_failed",
         CompletedWithErrors = "completed_with_errors",
+        DeadLetters = "dead_letters",
     }
 );
 
@@ -314,6 +315,8 @@ pub struct AlertSettings {
     pub on_connection_expired: bool,
     pub on_failure: bool,
     pub on_completed_with_errors: bool,
+    /// Records that failed in three runs moved to Failed Records.
+    pub on_dead_letters: bool,
 }
 
 impl Default for AlertSettings {
@@ -324,6 +327,7 @@ impl Default for AlertSettings {
             on_connection_expired: true,
             on_failure: false,
             on_completed_with_errors: false,
+            on_dead_letters: true,
         }
     }
 }
@@ -510,6 +514,36 @@ pub struct Execution {
     pub rate_limit_waits: u32,
     /// For a single dead-letter retry, the record retried.
     pub record_id: Option<String>,
+    /// What follows this execution under the automatic retry rule (R-A), decided in the
+    /// engine so every view shows the same.
+    pub retry: RetryState,
+}
+
+/// Where an execution stands with its automatic retry (R-A1–R-A4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RetryState {
+    /// No automatic retry follows (the run did not fail, or it is still going).
+    #[default]
+    None,
+    /// A retry is queued for `at`.
+    Pending {
+        execution_id: String,
+        at: DateTime<Utc>,
+    },
+    /// A retry is queued and runs as soon as the connection is re-authenticated: retrying
+    /// an authentication failure on a timer cannot help.
+    WaitingForReauth { execution_id: String },
+    /// The retry is running now.
+    Running { execution_id: String },
+    /// The retry ran; its own execution tells how it went.
+    Retried { execution_id: String },
+    /// The retry was not needed: a later run succeeded first.
+    Superseded { execution_id: String },
+    /// Every automatic retry was used.
+    Exhausted,
+    /// The job does not retry failed runs automatically.
+    Off,
 }
 
 impl Execution {
@@ -565,6 +599,12 @@ pub struct Alert {
     pub connection_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
+    /// How many times the same open condition was raised (one alert, not one per run).
+    pub occurrences: u32,
+    pub last_seen_at: DateTime<Utc>,
+    /// When its cause cleared (re-authenticated, a clean run, Failed Records emptied).
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
 }
 
 /// Who did what, when (R-D5).

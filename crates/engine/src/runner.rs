@@ -22,8 +22,8 @@ use crate::model::{
 use crate::policy::{Backoff, Breaker, RecordState, RetryDecision, RetrySchedule};
 use crate::record::{Fields, Record};
 use crate::store::{
-    ErrorInsert, ExecutionEnd, ExecutionFinish, NewAlert, NewAudit, NewExecution, PageWrite,
-    Progress, RecordUpsert, RefRow, RefUpsert, Store,
+    AlertScope, ErrorInsert, ExecutionEnd, ExecutionFinish, NewAlert, NewAudit, NewExecution,
+    PageWrite, Progress, RecordUpsert, RefRow, RefUpsert, Store,
 };
 
 /// How long a running execution's owner may go without committing before it counts as dead.
@@ -130,6 +130,8 @@ pub(crate) struct Run {
     force: Option<String>,
     /// How that record failed this time, for the retry's audit entry.
     forced_error: Option<String>,
+    /// Records this run moved to Failed Records.
+    dead_lettered_total: u64,
     /// Records that became dead letters in the page being decided (announced once committed).
     dead_lettered: Vec<String>,
     /// The page write still under way, at most one: its task holds the store's writer, and
@@ -196,6 +198,7 @@ impl Run {
             observed: BTreeSet::new(),
             force,
             forced_error: None,
+            dead_lettered_total: 0,
             dead_lettered: Vec::new(),
             writing: None,
             committed: progress,
@@ -770,6 +773,7 @@ impl Run {
         let before = existing.map(RefRow::strikes).unwrap_or_default();
         let after = before.after_failure(&self.exec.id);
         if after.state == RecordState::DeadLetter && before.state != RecordState::DeadLetter {
+            self.dead_lettered_total += 1;
             self.dead_lettered.push(id.to_string());
         }
         let first_failed = existing
@@ -927,6 +931,51 @@ impl Run {
                 connection_id: Some(self.conn.id.clone()),
             });
         }
+        match status {
+            ExecutionStatus::Completed if !record_retry => {
+                end.resolve.push((
+                    AlertScope::JobClean(self.job.id.clone()),
+                    "A later run completed without errors".into(),
+                ));
+            }
+            ExecutionStatus::CompletedWithErrors if !record_retry => {
+                end.resolve.push((
+                    AlertScope::JobRan(self.job.id.clone()),
+                    "A later run completed".into(),
+                ));
+            }
+            _ => {}
+        }
+        if status.is_success() {
+            // The provider took its credentials: whatever said they had expired is over.
+            end.resolve.push((
+                AlertScope::Connection(self.conn.id.clone()),
+                "The connection worked again".into(),
+            ));
+        }
+        if self.dead_lettered_total > 0 {
+            let n = self.dead_lettered_total;
+            if alerts.on_dead_letters {
+                end.alerts.push(NewAlert {
+                    kind: AlertKind::DeadLetters,
+                    title: format!(
+                        "{n} {} of '{}' moved to Failed Records",
+                        if n == 1 { "record" } else { "records" },
+                        self.job.name
+                    ),
+                    body: "They failed in three runs in a row and are no longer tried automatically. Open Failed Records to retry or dismiss them.".into(),
+                    job_id: Some(self.job.id.clone()),
+                    execution_id: Some(self.exec.id.clone()),
+                    connection_id: Some(self.conn.id.clone()),
+                });
+            }
+            events.push(Event::RecordsDeadLettered {
+                execution_id: self.exec.id.clone(),
+                job_id: self.job.id.clone(),
+                job_name: self.job.name.clone(),
+                count: n,
+            });
+        }
         if let Some(record) = &self.force {
             // R-D4's audit entry commits with the retry's effect, so a crash cannot leave a
             // retried record without its entry.
@@ -940,20 +989,33 @@ impl Run {
                 subject: format!("{} {record} (job {})", self.job.entity, self.job.name),
                 note: error,
             });
+            end.resolve.push((
+                AlertScope::DeadLettersCleared(
+                    self.job.id.clone(),
+                    self.conn.id.clone(),
+                    self.job.entity.clone(),
+                ),
+                "No records wait in Failed Records".into(),
+            ));
         } else {
-            let follow = retry_plan(&self.job, &self.exec, &finish);
-            end.retry = follow.retry;
-            end.alerts.extend(follow.alert);
-            events.extend(follow.event);
+            retry_plan(&self.job, &self.exec, &finish).into_end(&mut end, &mut events);
         }
         end.finish = Some(finish);
         // Only a row still running is ended here: if its lease lapsed and another machine
         // ended it as interrupted meanwhile, that end (and its retry) stands.
         end.only_if_running = true;
-        let Some(exec) = inner.store.end_execution(&self.exec.id, &end).await? else {
+        let Some(ended) = inner.store.end_execution(&self.exec.id, &end).await? else {
             tracing::warn!(execution = %self.exec.id, "the execution was ended elsewhere while it ran");
             return inner.store.execution(&self.exec.id).await;
         };
+        let exec = ended.execution;
+        if !ended.resolved_alerts.is_empty() {
+            events.push(Event::AlertsResolved {
+                alert_ids: ended.resolved_alerts,
+                job_id: Some(self.job.id.clone()),
+                connection_id: Some(self.conn.id.clone()),
+            });
+        }
         // The note is what the execution page shows (errors never carry secrets), so a log
         // read without the app still says why a run failed.
         tracing::info!(execution = %exec.id, job = %self.job.name, status = %status, processed = exec.counts.processed, failed = exec.counts.failed, note = note.as_deref().unwrap_or(""), "execution finished");
@@ -998,8 +1060,19 @@ fn classify(e: &Error) -> (ExecutionStatus, FailureKind) {
 #[derive(Debug, Default)]
 pub(crate) struct RetryPlan {
     pub(crate) retry: Option<NewExecution>,
+    pub(crate) outcome: Option<&'static str>,
     pub(crate) alert: Option<NewAlert>,
     pub(crate) event: Option<Event>,
+}
+
+impl RetryPlan {
+    /// Add the plan to an end's transaction and its events.
+    pub(crate) fn into_end(self, end: &mut ExecutionEnd, events: &mut Vec<Event>) {
+        end.retry = self.retry;
+        end.retry_outcome = self.outcome;
+        end.alerts.extend(self.alert);
+        events.extend(self.event);
+    }
 }
 
 /// R-A1/R-A4: decide what follows an ended execution. Written by the caller in the same
@@ -1025,6 +1098,7 @@ pub(crate) fn retry_plan(job: &Job, exec: &Execution, finish: &ExecutionFinish) 
     let note = finish.note.clone();
     match decision {
         RetryDecision::None => RetryPlan {
+            outcome: retryable.then_some("off"),
             alert: (retryable && job.settings.alerts.on_failure).then(|| NewAlert {
                 kind: AlertKind::ExecutionFailed,
                 title: format!("'{}' failed", job.name),
@@ -1052,8 +1126,17 @@ pub(crate) fn retry_plan(job: &Job, exec: &Execution, finish: &ExecutionFinish) 
                 record_id: None,
                 due_at: due,
                 owner: None,
+                // Retrying an authentication failure before new credentials cannot help.
+                waits_for_reauth: finish.failure_kind == Some(FailureKind::Auth),
             };
+            if retry.waits_for_reauth {
+                return RetryPlan {
+                    retry: Some(retry),
+                    ..RetryPlan::default()
+                };
+            }
             RetryPlan {
+                outcome: None,
                 event: Some(Event::RetryScheduled {
                     execution_id: exec.id.clone(),
                     job_id: job.id.clone(),
@@ -1066,6 +1149,7 @@ pub(crate) fn retry_plan(job: &Job, exec: &Execution, finish: &ExecutionFinish) 
             }
         }
         RetryDecision::Exhausted => RetryPlan {
+            outcome: Some("exhausted"),
             alert: job.settings.alerts.on_retries_exhausted.then(|| NewAlert {
                 kind: AlertKind::RetriesExhausted,
                 title: format!("'{}' failed after {} attempt(s)", job.name, exec.attempt),

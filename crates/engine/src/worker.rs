@@ -71,7 +71,7 @@ impl Engine {
             finished_at: now,
         };
         let mut end = ExecutionEnd::default();
-        let mut event = None;
+        let mut events = Vec::new();
         match (&exec.trigger, &exec.record_id) {
             (Trigger::RecordRetry, Some(record)) => end.audit.push(NewAudit {
                 actor: inner.actor.clone(),
@@ -79,23 +79,18 @@ impl Engine {
                 subject: format!("{} {record} (job {})", job.entity, job.name),
                 note: Some(INTERRUPTED.into()),
             }),
-            _ => {
-                let plan = retry_plan(&job, &exec, &finish);
-                end.retry = plan.retry;
-                end.alerts.extend(plan.alert);
-                event = plan.event;
-            }
+            _ => retry_plan(&job, &exec, &finish).into_end(&mut end, &mut events),
         }
         end.finish = Some(finish);
         end.only_if_running = true;
-        let Some(ended) = inner.store.end_execution(&exec.id, &end).await? else {
+        if inner.store.end_execution(&exec.id, &end).await?.is_none() {
             return Ok(false); // its owner ended it meanwhile
-        };
-        tracing::warn!(execution = %ended.id, job = %job.name, "marked interrupted");
+        }
+        tracing::warn!(execution = %exec.id, job = %job.name, "marked interrupted");
         if end.retry.is_some() {
             inner.wake_worker();
         }
-        if let Some(e) = event {
+        for e in events {
             inner.emit(e);
         }
         Ok(true)

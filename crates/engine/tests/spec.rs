@@ -1435,6 +1435,7 @@ async fn r_a_interrupted_execution_is_failed_and_retried_after_restart() {
                     format!("{host}:4194303:gone"),
                     now + chrono::Duration::minutes(15),
                 )),
+                waits_for_reauth: false,
             },
             now,
         )
@@ -2167,6 +2168,7 @@ async fn running_row(
                 record_id: None,
                 due_at: now,
                 owner: Some((owner, lease)),
+                waits_for_reauth: false,
             },
             now,
         )
@@ -2769,4 +2771,152 @@ async fn worker_runs_jobs_independently_and_stop_waits_for_runs_to_end() {
         "a running job's schedule is skipped, not stacked"
     );
     engine.shutdown().await;
+}
+
+// ---- What the admin is shown (issue 14) ---------------------------------------------------
+
+#[tokio::test]
+async fn an_auth_failure_waits_for_reauthentication_and_its_alert_resolves_with_it() {
+    let h = small().await;
+    let job = h.job("customers", |_| {}).await;
+    h.run(&job).await;
+    h.sandbox.revoke_tokens();
+    h.sandbox.set_credentials_revoked(true);
+    let first = h.run(&job).await;
+    assert_eq!(first.failure_kind, Some(FailureKind::Auth));
+    let retry_id = match &first.retry {
+        syncdesk_engine::RetryState::WaitingForReauth { execution_id } => execution_id.clone(),
+        other => panic!("an auth failure waits for re-authentication, not a timer: {other:?}"),
+    };
+    assert_eq!(first.next_retry_at, None, "no retry time to show");
+    // Time passing does not run it: a retry cannot help until the admin re-authenticates.
+    h.clock.advance(Duration::from_secs(3 * 3600));
+    assert!(h.engine.run_due().await.unwrap().is_empty());
+    // The same news again updates the one alert.
+    let second = h
+        .engine
+        .run_job(&job.id, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(second.failure_kind, Some(FailureKind::Auth));
+    let open: Vec<_> = h
+        .engine
+        .alerts(true, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::ConnectionExpired)
+        .collect();
+    assert_eq!(open.len(), 1, "one alert per open condition: {open:#?}");
+    assert_eq!(open[0].occurrences, 2);
+
+    let mut rx = h.engine.subscribe();
+    h.sandbox.set_credentials_revoked(false);
+    h.engine
+        .set_connection_secret(
+            "sandbox",
+            SecretKind::ClientSecret,
+            Secret::new("sandbox-secret"),
+        )
+        .await
+        .unwrap();
+    assert!(drain(&mut rx).iter().any(
+        |e| matches!(e, Event::AlertsResolved { alert_ids, .. } if alert_ids.contains(&open[0].id))
+    ));
+    let alert = h
+        .engine
+        .alerts(false, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|a| a.id == open[0].id)
+        .unwrap();
+    assert!(alert.resolved_at.is_some() && alert.resolution.is_some());
+    assert_eq!(h.engine.health().await.unwrap().unread_alerts, 0);
+    // The held retry runs right after re-authentication.
+    let ran = h.engine.run_due().await.unwrap();
+    assert!(
+        ran.iter()
+            .any(|e| e.id != retry_id && e.status == ExecutionStatus::Completed)
+            || ran
+                .iter()
+                .any(|e| e.id == retry_id && e.status.is_success()),
+        "{ran:#?}"
+    );
+}
+
+#[tokio::test]
+async fn retry_state_is_pending_then_superseded_or_exhausted() {
+    let h = small().await;
+    let job = h.job("customers", |j| j.settings.max_retries = 1).await;
+    h.faults(|f| f.error_rate = 1.0);
+    let failed = h.run(&job).await;
+    let syncdesk_engine::RetryState::Pending { at, .. } = &failed.retry else {
+        panic!("{:?}", failed.retry)
+    };
+    assert_eq!(
+        *at,
+        failed.finished_at.unwrap() + chrono::Duration::minutes(5)
+    );
+    h.faults(|f| f.error_rate = 0.0);
+    h.run(&job).await;
+    let again = h.engine.execution(&failed.id).await.unwrap();
+    assert!(
+        matches!(again.retry, syncdesk_engine::RetryState::Superseded { .. }),
+        "a superseded retry is never shown as pending: {:?}",
+        again.retry
+    );
+    // With its one retry used, the next failure says retries are exhausted.
+    h.faults(|f| f.error_rate = 1.0);
+    h.run(&job).await;
+    h.clock.advance(Duration::from_secs(300));
+    let ran = h.engine.run_due().await.unwrap();
+    assert_eq!(ran.len(), 1);
+    assert_eq!(ran[0].retry, syncdesk_engine::RetryState::Exhausted);
+}
+
+#[tokio::test]
+async fn records_moving_to_failed_records_raise_an_alert_that_resolves_when_they_are_handled() {
+    let (h, job) = dead_letter_setup().await;
+    let alerts = h
+        .engine
+        .alerts(true, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    let dl = alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::DeadLetters)
+        .expect("on by default");
+    assert!(dl.title.starts_with("2 records"), "{}", dl.title);
+    h.engine
+        .dismiss_dead_letters(&job.id, &["cus_00000007".to_string()], "test data")
+        .await
+        .unwrap();
+    let open = |h: &H| {
+        let e = h.engine.clone();
+        async move {
+            e.alerts(true, &PageRequest::first(10))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .any(|a| a.kind == AlertKind::DeadLetters)
+        }
+    };
+    assert!(open(&h).await, "one record still waits");
+    h.engine
+        .dismiss_dead_letters(&job.id, &["cus_00000009".to_string()], "test data")
+        .await
+        .unwrap();
+    assert!(
+        !open(&h).await,
+        "Failed Records is empty: the alert is resolved"
+    );
+    h.run(&job).await;
+    h.engine.mark_all_alerts_read().await.unwrap();
+    assert_eq!(h.engine.health().await.unwrap().unread_alerts, 0);
+    assert_eq!(h.engine.mark_all_alerts_read().await.unwrap(), 0);
 }

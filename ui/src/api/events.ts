@@ -62,6 +62,8 @@ export function routeFor(n: NavigateDto): string | null {
       return n.id ? `${paths.connection(n.id)}?reauth=1` : paths.connections();
     case "job":
       return n.id ? paths.job(n.id) : null;
+    case "failed_records":
+      return n.id ? paths.job(n.id, "failed") : null;
     case "alerts":
       return paths.alerts();
     default:

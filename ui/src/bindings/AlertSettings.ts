@@ -3,4 +3,8 @@
 /**
  * Which events raise an alert (and so a notification in the desktop shell).
  */
-export type AlertSettings = { on_circuit_breaker: boolean, on_retries_exhausted: boolean, on_connection_expired: boolean, on_failure: boolean, on_completed_with_errors: boolean, };
+export type AlertSettings = { on_circuit_breaker: boolean, on_retries_exhausted: boolean, on_connection_expired: boolean, on_failure: boolean, on_completed_with_errors: boolean, 
+/**
+ * Records that failed in three runs moved to Failed Records.
+ */
+on_dead_letters: boolean, };

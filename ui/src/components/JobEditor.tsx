@@ -321,6 +321,7 @@ export function JobEditor({
               ["on_connection_expired", "The connection needs re-authentication"],
               ["on_failure", "Any failed run"],
               ["on_completed_with_errors", "Runs that complete with errors"],
+              ["on_dead_letters", "Records move to Failed Records"],
             ] as const
           ).map(([k, label]) => (
             <label className="check" key={k}>

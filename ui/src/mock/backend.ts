@@ -64,6 +64,7 @@ function defaultSettings(): JobSettings {
       on_connection_expired: true,
       on_failure: false,
       on_completed_with_errors: true,
+      on_dead_letters: true,
     },
   };
 }

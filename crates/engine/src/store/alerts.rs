@@ -19,6 +19,47 @@ struct Row {
     connection_id: Option<String>,
     created_at: i64,
     read_at: Option<i64>,
+    occurrences: i64,
+    last_seen_at: Option<i64>,
+    resolved_at: Option<i64>,
+    resolution: Option<String>,
+}
+
+const COLUMNS: &str = "id, kind, title, body, job_id, execution_id, connection_id, created_at, read_at, occurrences, last_seen_at, resolved_at, resolution";
+
+impl Row {
+    fn into_model(self) -> Result<Alert> {
+        Ok(Alert {
+            kind: self.kind.parse()?,
+            id: self.id,
+            title: self.title,
+            body: self.body,
+            job_id: self.job_id,
+            execution_id: self.execution_id,
+            connection_id: self.connection_id,
+            created_at: from_millis(self.created_at),
+            read_at: self.read_at.map(from_millis),
+            occurrences: u32::try_from(self.occurrences).unwrap_or(u32::MAX),
+            last_seen_at: from_millis(self.last_seen_at.unwrap_or(self.created_at)),
+            resolved_at: self.resolved_at.map(from_millis),
+            resolution: self.resolution,
+        })
+    }
+}
+
+/// Which open alerts a cleared cause resolves.
+#[derive(Debug, Clone)]
+pub enum AlertScope {
+    /// A job ran cleanly: its failure alerts (breaker, failed, retries exhausted, completed
+    /// with errors).
+    JobClean(String),
+    /// A job's run got through, with record errors: its run-failure alerts, not the
+    /// completed-with-errors one.
+    JobRan(String),
+    /// The connection's credentials work again.
+    Connection(String),
+    /// Nothing waits in a job's Failed Records any more: job, connection, entity.
+    DeadLettersCleared(String, String, String),
 }
 
 /// An alert about to be stored.
@@ -33,69 +74,164 @@ pub struct NewAlert {
 }
 
 impl Store {
+    /// Raise an alert: a repeat of an open one (same kind and subject) updates it.
     pub async fn insert_alert(&self, a: &NewAlert, now: DateTime<Utc>) -> Result<Alert> {
-        let id = insert_alert_on(&mut *self.writer().await?, a, now).await?;
-        Ok(Alert {
-            id,
-            kind: a.kind,
-            title: a.title.clone(),
-            body: a.body.clone(),
-            job_id: a.job_id.clone(),
-            execution_id: a.execution_id.clone(),
-            connection_id: a.connection_id.clone(),
-            created_at: now,
-            read_at: None,
-        })
+        let id = raise_alert_on(&mut *self.writer().await?, a, now).await?;
+        self.alert(id).await
     }
 
-    /// Alerts newest first.
-    pub async fn alerts(&self, unread_only: bool, page: &PageRequest) -> Result<Page<Alert>> {
+    pub async fn alert(&self, id: i64) -> Result<Alert> {
+        let row: Option<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(self.reader())
+                .await?;
+        row.ok_or_else(|| crate::error::Error::NotFound {
+            what: "alert",
+            id: id.to_string(),
+        })?
+        .into_model()
+    }
+
+    /// Alerts newest first; `open_only`: unread and unresolved.
+    pub async fn alerts(&self, open_only: bool, page: &PageRequest) -> Result<Page<Alert>> {
         let before = parse_cursor(&page.cursor)?.unwrap_or(i64::MAX);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, kind, title, body, job_id, execution_id, connection_id, created_at, read_at FROM alerts
-             WHERE id < ? AND (? = 0 OR read_at IS NULL) ORDER BY id DESC LIMIT ?",
-        )
+        let filter = if open_only {
+            "AND read_at IS NULL AND resolved_at IS NULL"
+        } else {
+            ""
+        };
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM alerts WHERE id < ? {filter} ORDER BY id DESC LIMIT ?"
+        ))
         .bind(before)
-        .bind(unread_only)
         .bind(page.limit() + 1)
         .fetch_all(self.reader())
         .await?;
         let items = rows
             .into_iter()
-            .map(|r| {
-                Ok(Alert {
-                    kind: r.kind.parse()?,
-                    id: r.id,
-                    title: r.title,
-                    body: r.body,
-                    job_id: r.job_id,
-                    execution_id: r.execution_id,
-                    connection_id: r.connection_id,
-                    created_at: from_millis(r.created_at),
-                    read_at: r.read_at.map(from_millis),
-                })
-            })
+            .map(Row::into_model)
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, page.limit(), |a| a.id.to_string()))
     }
 
     pub async fn mark_alert_read(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE alerts SET read_at = COALESCE(read_at, ?) WHERE id = ?")
+        let r = sqlx::query("UPDATE alerts SET read_at = COALESCE(read_at, ?) WHERE id = ?")
             .bind(to_millis(now))
             .bind(id)
             .execute(&mut *self.writer().await?)
             .await?;
+        if r.rows_affected() == 0 {
+            return Err(crate::error::Error::NotFound {
+                what: "alert",
+                id: id.to_string(),
+            });
+        }
         Ok(())
+    }
+
+    /// Mark every unread alert read; returns how many were.
+    pub async fn mark_all_alerts_read(&self, now: DateTime<Utc>) -> Result<u64> {
+        let r = sqlx::query("UPDATE alerts SET read_at = ? WHERE read_at IS NULL")
+            .bind(to_millis(now))
+            .execute(&mut *self.writer().await?)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Resolve the open alerts a cleared cause covers; returns their ids.
+    pub async fn resolve_alerts(
+        &self,
+        scope: &AlertScope,
+        resolution: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
+        resolve_alerts_on(&mut *self.writer().await?, scope, resolution, now).await
     }
 }
 
-pub(crate) async fn insert_alert_on(
+/// The kinds a job's scopes resolve.
+const JOB_FAILURES: &str = "'circuit_breaker', 'retries_exhausted', 'execution_failed'";
+
+pub(crate) async fn resolve_alerts_on(
+    conn: &mut sqlx::SqliteConnection,
+    scope: &AlertScope,
+    resolution: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    let (condition, subject, extra): (String, &str, Option<(&str, &str)>) = match scope {
+        AlertScope::JobClean(job) => (
+            format!("kind IN ({JOB_FAILURES}, 'completed_with_errors') AND job_id = ?"),
+            job,
+            None,
+        ),
+        AlertScope::JobRan(job) => (
+            format!("kind IN ({JOB_FAILURES}) AND job_id = ?"),
+            job,
+            None,
+        ),
+        AlertScope::Connection(c) => (
+            "kind = 'connection_expired' AND connection_id = ?".into(),
+            c,
+            None,
+        ),
+        AlertScope::DeadLettersCleared(job, c, entity) => (
+            "kind = 'dead_letters' AND job_id = ? AND NOT EXISTS (SELECT 1 FROM external_refs
+               WHERE connection_id = ? AND entity = ? AND state = 'dead_letter')"
+                .into(),
+            job,
+            Some((c, entity)),
+        ),
+    };
+    let sql = format!(
+        "UPDATE alerts SET resolved_at = ?, resolution = ? WHERE resolved_at IS NULL AND {condition} RETURNING id"
+    );
+    let mut q = sqlx::query_as::<_, (i64,)>(&sql)
+        .bind(to_millis(now))
+        .bind(resolution)
+        .bind(subject);
+    if let Some((c, entity)) = extra {
+        q = q.bind(c).bind(entity);
+    }
+    let ids = q.fetch_all(&mut *conn).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Raise an alert, or count a repeat on the open one about the same thing: a connection's
+/// expiry is one piece of news whichever job ran into it; the rest are per job.
+pub(crate) async fn raise_alert_on(
     conn: &mut sqlx::SqliteConnection,
     a: &NewAlert,
     now: DateTime<Utc>,
 ) -> Result<i64> {
+    let same = if a.kind == AlertKind::ConnectionExpired {
+        "connection_id IS ?"
+    } else {
+        "job_id IS ?"
+    };
+    let subject = if a.kind == AlertKind::ConnectionExpired {
+        &a.connection_id
+    } else {
+        &a.job_id
+    };
+    let repeated: Option<(i64,)> = sqlx::query_as(&format!(
+        "UPDATE alerts SET occurrences = occurrences + 1, last_seen_at = ?, title = ?, body = ?, execution_id = ?
+         WHERE id = (SELECT id FROM alerts WHERE resolved_at IS NULL AND kind = ? AND {same} ORDER BY id DESC LIMIT 1)
+         RETURNING id"
+    ))
+    .bind(to_millis(now))
+    .bind(&a.title)
+    .bind(&a.body)
+    .bind(&a.execution_id)
+    .bind(a.kind.as_str())
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((id,)) = repeated {
+        return Ok(id);
+    }
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO alerts (kind, title, body, job_id, execution_id, connection_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO alerts (kind, title, body, job_id, execution_id, connection_id, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(a.kind.as_str())
     .bind(&a.title)
@@ -103,6 +239,7 @@ pub(crate) async fn insert_alert_on(
     .bind(&a.job_id)
     .bind(&a.execution_id)
     .bind(&a.connection_id)
+    .bind(to_millis(now))
     .bind(to_millis(now))
     .fetch_one(&mut *conn)
     .await?;

@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, FromRow, QueryBuilder};
 
 use super::{page_of, parse_cursor, push_list, Db, Store};
-use super::{NewAlert, NewAudit};
+use super::{AlertScope, NewAlert, NewAudit};
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::model::{
     ConnectionStatus, Counts, Execution, ExecutionStatus, FailureKind, Mode, Page, PageRequest,
-    Trigger,
+    RetryState, Trigger,
 };
 
 #[derive(Debug, FromRow)]
@@ -42,9 +42,43 @@ struct Row {
     next_retry_at: Option<i64>,
     request_retries: i64,
     rate_limit_waits: i64,
+    retry_outcome: Option<String>,
+    /// The row retrying this one: `status|waiting_for|due_at|id`.
+    retry_row: Option<String>,
 }
 
-const COLUMNS: &str = "id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, finished_at, processed, created, updated, skipped, failed, excluded, batch_in_progress, failure_kind, note, next_retry_at, request_retries, rate_limit_waits";
+const COLUMNS: &str = "id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, finished_at, processed, created, updated, skipped, failed, excluded, batch_in_progress, failure_kind, note, next_retry_at, request_retries, rate_limit_waits, retry_outcome, \
+    (SELECT r.status || '|' || COALESCE(r.waiting_for, '') || '|' || r.due_at || '|' || r.id FROM executions r WHERE r.retry_of = executions.id ORDER BY r.seq DESC LIMIT 1) AS retry_row";
+
+/// Where an execution stands with its retry, from its own row and the row retrying it.
+fn retry_state(outcome: Option<&str>, retry_row: Option<&str>) -> Result<RetryState> {
+    if let Some(r) = retry_row {
+        let mut parts = r.splitn(4, '|');
+        let (Some(status), Some(waiting), Some(due), Some(id)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::Store(format!("stored retry row is unreadable: {r}")));
+        };
+        let execution_id = id.to_string();
+        return Ok(match status.parse::<ExecutionStatus>()? {
+            ExecutionStatus::Queued if waiting == "reauth" => {
+                RetryState::WaitingForReauth { execution_id }
+            }
+            ExecutionStatus::Queued => RetryState::Pending {
+                execution_id,
+                at: from_millis(due.parse().unwrap_or_default()),
+            },
+            ExecutionStatus::Running => RetryState::Running { execution_id },
+            ExecutionStatus::Cancelled => RetryState::Superseded { execution_id },
+            _ => RetryState::Retried { execution_id },
+        });
+    }
+    Ok(match outcome {
+        Some("exhausted") => RetryState::Exhausted,
+        Some("off") => RetryState::Off,
+        _ => RetryState::None,
+    })
+}
 
 impl Row {
     fn into_model(self) -> Result<Execution> {
@@ -75,6 +109,7 @@ impl Row {
             next_retry_at: self.next_retry_at.map(from_millis),
             request_retries: self.request_retries as u32,
             rate_limit_waits: self.rate_limit_waits as u32,
+            retry: retry_state(self.retry_outcome.as_deref(), self.retry_row.as_deref())?,
         })
     }
 }
@@ -93,6 +128,8 @@ pub struct NewExecution {
     pub due_at: DateTime<Utc>,
     /// For running rows: the owner and its lease.
     pub owner: Option<(String, DateTime<Utc>)>,
+    /// A queued retry that waits for re-authentication rather than for `due_at`.
+    pub waits_for_reauth: bool,
 }
 
 /// Counters written with every committed page.
@@ -162,9 +199,20 @@ pub struct ExecutionEnd {
     pub observed: Option<(String, String, Vec<String>)>,
     pub connection_status: Option<(String, ConnectionStatus, Option<String>)>,
     pub alerts: Vec<NewAlert>,
+    /// Open alerts whose cause this end clears, with why.
+    pub resolve: Vec<(AlertScope, String)>,
     pub audit: Vec<NewAudit>,
     /// The automatic retry (R-A1): a queued row, and the ended row's `next_retry_at`.
     pub retry: Option<NewExecution>,
+    /// With no retry row: `exhausted` or `off`, so the retry state can say which.
+    pub retry_outcome: Option<&'static str>,
+}
+
+/// An ended execution and the alerts its end resolved.
+#[derive(Debug)]
+pub struct Ended {
+    pub execution: Execution,
+    pub resolved_alerts: Vec<i64>,
 }
 
 impl Store {
@@ -203,6 +251,25 @@ impl Store {
         .fetch_optional(self.reader())
         .await?;
         Ok(row.map(RunningRow::into_model))
+    }
+
+    /// Make the retries waiting for a connection's re-authentication due now; their ids.
+    pub async fn release_reauth_retries(
+        &self,
+        connection_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "UPDATE executions SET waiting_for = NULL, due_at = ?
+             WHERE status = 'queued' AND waiting_for = 'reauth'
+               AND job_id IN (SELECT id FROM jobs WHERE connection_id = ?)
+             RETURNING id",
+        )
+        .bind(to_millis(now))
+        .bind(connection_id)
+        .fetch_all(&mut *self.writer().await?)
+        .await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
     /// Every running execution with its owner and lease, for crash recovery.
@@ -299,7 +366,7 @@ impl Store {
             "UPDATE executions SET status = 'running', owner = ?, lease_until = ?, started_at = ?
              WHERE id = (
                 SELECT q.id FROM executions q
-                WHERE q.status = 'queued' AND q.due_at <= ?
+                WHERE q.status = 'queued' AND q.due_at <= ? AND q.waiting_for IS NULL
                   AND NOT EXISTS (SELECT 1 FROM executions r WHERE r.job_id = q.job_id AND r.status = 'running')
                 ORDER BY q.due_at, q.seq LIMIT 1)
              AND status = 'queued'
@@ -325,7 +392,7 @@ impl Store {
 
     /// End an execution and write all that follows from it in one transaction. `None` when
     /// `only_if_running` was asked and the row had already ended.
-    pub async fn end_execution(&self, id: &str, end: &ExecutionEnd) -> Result<Option<Execution>> {
+    pub async fn end_execution(&self, id: &str, end: &ExecutionEnd) -> Result<Option<Ended>> {
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await?;
         if let Some(f) = &end.finish {
@@ -380,13 +447,25 @@ impl Store {
         if let Some(retry) = &end.retry {
             insert_execution_on(&mut tx, retry, now).await?;
             sqlx::query("UPDATE executions SET next_retry_at = ? WHERE id = ?")
-                .bind(to_millis(retry.due_at))
+                .bind((!retry.waits_for_reauth).then(|| to_millis(retry.due_at)))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(outcome) = end.retry_outcome {
+            sqlx::query("UPDATE executions SET retry_outcome = ? WHERE id = ?")
+                .bind(outcome)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut resolved_alerts = Vec::new();
+        for (scope, why) in &end.resolve {
+            resolved_alerts
+                .extend(super::alerts::resolve_alerts_on(&mut tx, scope, why, now).await?);
+        }
         for a in &end.alerts {
-            super::alerts::insert_alert_on(&mut tx, a, now).await?;
+            super::alerts::raise_alert_on(&mut tx, a, now).await?;
         }
         for a in &end.audit {
             super::audit::insert_audit_on(
@@ -401,7 +480,10 @@ impl Store {
         }
         tx.commit().await?;
         drop(conn); // let other writes go on while the row is read back
-        Ok(Some(self.execution(id).await?))
+        Ok(Some(Ended {
+            execution: self.execution(id).await?,
+            resolved_alerts,
+        }))
     }
 
     /// Record the mode a run actually uses (an incremental retry of a job that never
@@ -477,8 +559,8 @@ async fn insert_execution_on(
     let running = e.status == ExecutionStatus::Running;
     let started = running.then(|| to_millis(now));
     let r = sqlx::query(
-        "INSERT INTO executions (id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, owner, lease_until)
-         SELECT ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+        "INSERT INTO executions (id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, owner, lease_until, waiting_for)
+         SELECT ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
          WHERE ? = 0 OR NOT EXISTS (SELECT 1 FROM executions WHERE job_id = ? AND status = 'running')",
     )
     .bind(&e.id)
@@ -494,6 +576,7 @@ async fn insert_execution_on(
     .bind(started)
     .bind(owner)
     .bind(lease)
+    .bind(e.waits_for_reauth.then_some("reauth"))
     .bind(running)
     .bind(&e.job_id)
     .execute(&mut *conn)

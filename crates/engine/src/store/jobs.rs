@@ -174,7 +174,7 @@ impl Store {
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
         let (a,): (Option<i64>,) = sqlx::query_as(
             "SELECT MIN(t) FROM (SELECT MIN(next_run_at) AS t FROM jobs WHERE enabled = 1
-             UNION ALL SELECT MIN(due_at) FROM executions WHERE status = 'queued')",
+             UNION ALL SELECT MIN(due_at) FROM executions WHERE status = 'queued' AND waiting_for IS NULL)",
         )
         .fetch_one(self.reader())
         .await?;

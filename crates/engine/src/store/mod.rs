@@ -31,10 +31,12 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, OwnedMappedMutexGuard, Ow
 use crate::error::{Error, Result};
 use crate::model::HealthSummary;
 
-pub use alerts::NewAlert;
+pub use alerts::{AlertScope, NewAlert};
 pub use audit::NewAudit;
 pub use connections::NewConnectionRow;
-pub use executions::{ExecutionEnd, ExecutionFinish, NewExecution, Progress, RunningExecution};
+pub use executions::{
+    Ended, ExecutionEnd, ExecutionFinish, NewExecution, Progress, RunningExecution,
+};
 pub use refs::{ErrorInsert, PageWrite, RecordUpsert, RefRow, RefUpsert};
 
 /// The database the store runs on (PostgreSQL joins through this alias and the queries,
@@ -124,7 +126,7 @@ impl Store {
                   SELECT e.status FROM executions e
                   WHERE e.job_id = j.id AND e.trigger <> 'record_retry' AND e.status <> 'queued'
                   ORDER BY e.seq DESC LIMIT 1) IN ('failed', 'timed_out')),
-               (SELECT COUNT(*) FROM alerts WHERE read_at IS NULL),
+               (SELECT COUNT(*) FROM alerts WHERE read_at IS NULL AND resolved_at IS NULL),
                (SELECT COUNT(*) FROM connections WHERE status <> 'active'),
                (SELECT COUNT(*) FROM external_refs WHERE state = 'dead_letter' AND ",
             failed_refs!(),
