@@ -385,70 +385,84 @@ impl Cmd {
     }
 }
 
+/// Whether a worker would find something to do: a queued execution, or a running one (whose
+/// owner, at this point, is dead).
+const WORKER_HAS_WORK: &str =
+    "SELECT EXISTS (SELECT 1 FROM executions WHERE status IN ('queued', 'running'))";
+
 /// When to kill a process.
 #[derive(Clone, Copy, Debug)]
 enum KillPoint {
     /// This long after the spawn: anywhere from start-up (opening the store, migrations,
     /// recovery) to the end of a run.
     After(Duration),
-    /// Once the process's own running execution has committed this many records.
+    /// Once the process's own running execution has committed this many records (a worker
+    /// also once it has nothing left to do).
     Processed(i64),
     /// Once this many record retries were started by the process.
     RecordRetries(i64),
+    /// As soon as this many record retries of the process have ended: the moment between a
+    /// retry's effect and its audit entry.
+    RecordRetriesEnded(i64),
 }
 
-/// The store's invariants, each a query that counts what breaks it. Checked after every
-/// kill and after every restart.
+/// The store's invariants, each a query returning one line per thing that breaks it.
+/// Checked after every kill and after every restart.
 const INVARIANTS: &[(&str, &str)] = &[
     (
         "counts add up (processed = created + updated + skipped + failed)",
-        "SELECT COUNT(*) FROM executions WHERE processed <> created + updated + skipped + failed",
+        "SELECT id || ': ' || processed || ' processed' FROM executions
+           WHERE processed <> created + updated + skipped + failed",
     ),
     (
         "H3: no execution stays running once a later command touched its job",
-        "SELECT COUNT(*) FROM executions r WHERE r.status = 'running' AND EXISTS (
-           SELECT 1 FROM executions e WHERE e.job_id = r.job_id AND e.id <> r.id
-             AND e.started_at IS NOT NULL AND (e.started_at > r.started_at OR e.seq > r.seq))",
+        "SELECT r.id || ' (seq ' || r.seq || ') still running after ' || e.id || ' (seq ' || e.seq || ', ' || e.trigger || ') started'
+           FROM executions r JOIN executions e ON e.job_id = r.job_id AND e.id <> r.id
+           WHERE r.status = 'running' AND e.started_at IS NOT NULL
+             AND (e.started_at > r.started_at OR e.seq > r.seq)",
     ),
     (
         "D1: at most one running execution per job",
-        "SELECT COUNT(*) FROM (SELECT job_id FROM executions WHERE status = 'running'
-           GROUP BY job_id HAVING COUNT(*) > 1)",
+        "SELECT job_id || ': ' || COUNT(*) || ' running' FROM executions WHERE status = 'running'
+           GROUP BY job_id HAVING COUNT(*) > 1",
     ),
     (
         "no external reference without its record",
-        "SELECT COUNT(*) FROM external_refs x WHERE x.local_id IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = x.local_id)",
+        "SELECT x.external_id || ' -> missing ' || x.local_id FROM external_refs x
+           WHERE x.local_id IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = x.local_id)",
     ),
     (
         "no record without its external reference",
-        "SELECT COUNT(*) FROM records r
+        "SELECT r.id || ' (' || COALESCE(r.natural_key, '') || ')' FROM records r
            WHERE NOT EXISTS (SELECT 1 FROM external_refs x WHERE x.local_id = r.id)",
     ),
     (
         "no two references to one record",
-        "SELECT COUNT(*) FROM (SELECT local_id FROM external_refs WHERE local_id IS NOT NULL
-           GROUP BY local_id HAVING COUNT(*) > 1)",
+        "SELECT local_id || ': ' || COUNT(*) || ' references' FROM external_refs
+           WHERE local_id IS NOT NULL GROUP BY local_id HAVING COUNT(*) > 1",
     ),
     (
         "no two references with one external id per connection and entity",
-        "SELECT COUNT(*) FROM (SELECT 1 FROM external_refs
-           GROUP BY connection_id, entity, external_id HAVING COUNT(*) > 1)",
+        "SELECT entity || ' ' || external_id || ': ' || COUNT(*) FROM external_refs
+           GROUP BY connection_id, entity, external_id HAVING COUNT(*) > 1",
     ),
     (
         "no two records with one natural key",
-        "SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE natural_key IS NOT NULL
-           GROUP BY entity, natural_key HAVING COUNT(*) > 1)",
+        "SELECT entity || ' ' || natural_key || ': ' || COUNT(*) || ' records' FROM records
+           WHERE natural_key IS NOT NULL GROUP BY entity, natural_key HAVING COUNT(*) > 1",
     ),
     (
         "queued retries follow an existing failed execution",
-        "SELECT COUNT(*) FROM executions q WHERE q.status = 'queued' AND q.trigger = 'retry'
-           AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.id = q.retry_of
-                             AND e.status IN ('failed', 'timed_out'))",
+        "SELECT q.id || ' retries ' || COALESCE(q.retry_of, 'nothing') FROM executions q
+           WHERE q.status = 'queued' AND q.trigger = 'retry'
+             AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.id = q.retry_of
+                               AND e.status IN ('failed', 'timed_out'))",
     ),
     (
         "R-A: a failed run with retries left has its retry row (a run's end is one transaction)",
-        "SELECT COUNT(*) FROM executions e JOIN jobs j ON j.id = e.job_id
+        "SELECT e.id || ' (seq ' || e.seq || ', ' || e.trigger || ', attempt ' || e.attempt || ', ' || e.status || '/' || COALESCE(e.failure_kind, '') || ') has no retry'
+           FROM executions e JOIN jobs j ON j.id = e.job_id
            WHERE e.status IN ('failed', 'timed_out') AND e.trigger <> 'record_retry'
              AND json_extract(j.settings, '$.retry_on_failure')
              AND e.attempt - 1 < json_extract(j.settings, '$.max_retries')
@@ -456,7 +470,7 @@ const INVARIANTS: &[(&str, &str)] = &[
     ),
     (
         "R-D4: every dead-letter retry that ended has its audit entry",
-        "SELECT COUNT(*) FROM (
+        "SELECT record_id || ': ' || n || ' retries ended, ' || audited || ' audited' FROM (
            SELECT e.record_id, COUNT(*) AS n,
                   (SELECT COUNT(*) FROM audit_log a WHERE a.action = 'dead_letter.retry'
                      AND instr(a.subject, e.record_id) > 0) AS audited
@@ -467,27 +481,47 @@ const INVARIANTS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Check the store; every broken invariant is added to `broken` with `when`.
-async fn check_store(db: &mut SqliteConnection, when: &str, broken: &mut Vec<String>) -> usize {
-    let mut checks = 0;
-    let integrity = strings(db, "PRAGMA integrity_check").await;
-    checks += 1;
-    if integrity != ["ok"] {
-        broken.push(format!("{when}: integrity_check: {integrity:?}"));
-    }
-    let fk = scalar(db, "SELECT COUNT(*) FROM pragma_foreign_key_check").await;
-    checks += 1;
-    if fk != 0 {
-        broken.push(format!("{when}: foreign_key_check: {fk} rows"));
-    }
-    for (name, sql) in INVARIANTS {
-        let n = scalar(db, sql).await;
-        checks += 1;
-        if n != 0 {
-            broken.push(format!("{when}: {name}: {n} violation(s)"));
+/// What broke, each thing once, with the step that first saw it.
+#[derive(Default)]
+struct Broken {
+    lines: Vec<String>,
+    seen: std::collections::HashSet<String>,
+    checks: usize,
+    failed_checks: usize,
+}
+
+impl Broken {
+    fn add(&mut self, when: &str, what: String) {
+        self.failed_checks += 1;
+        if self.seen.insert(what.clone()) {
+            self.lines.push(format!("{when}: {what}"));
         }
     }
-    checks
+
+    /// Check the store's invariants.
+    async fn check_store(&mut self, db: &mut SqliteConnection, when: &str) {
+        let integrity = strings(db, "PRAGMA integrity_check").await;
+        self.checks += 1;
+        if integrity != ["ok"] {
+            self.add(when, format!("integrity_check: {integrity:?}"));
+        }
+        let fk = scalar(db, "SELECT COUNT(*) FROM pragma_foreign_key_check").await;
+        self.checks += 1;
+        if fk != 0 {
+            self.add(when, format!("foreign_key_check: {fk} rows"));
+        }
+        for (name, sql) in INVARIANTS {
+            self.checks += 1;
+            let lines = strings(db, sql).await;
+            if let Some(first) = lines.first() {
+                let more = match lines.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more)", n - 1),
+                };
+                self.add(when, format!("{name}: {first}{more}"));
+            }
+        }
+    }
 }
 
 /// Wait (bounded by `limit` polls of the store) until `point` is reached or the process
@@ -497,6 +531,7 @@ async fn reach(
     proc: &mut Proc,
     point: KillPoint,
     since_seq: i64,
+    worker: bool,
 ) -> bool {
     let owner = format!("%:{}:%", proc.pid);
     let sql = match point {
@@ -507,24 +542,29 @@ async fn reach(
             return !proc.exited();
         }
         KillPoint::Processed(n) => format!(
-            "SELECT COUNT(*) FROM executions WHERE seq > {since_seq} AND status = 'running'
-               AND owner LIKE '{owner}' AND processed >= {n}"
+            "SELECT EXISTS (SELECT 1 FROM executions WHERE status = 'running'
+               AND owner LIKE '{owner}' AND processed >= {n}) OR ({idle} AND NOT ({WORKER_HAS_WORK}))",
+            idle = worker
         ),
         KillPoint::RecordRetries(n) => format!(
             "SELECT COUNT(*) >= {n} FROM executions WHERE seq > {since_seq}
                AND trigger = 'record_retry'"
         ),
+        KillPoint::RecordRetriesEnded(n) => format!(
+            "SELECT COUNT(*) >= {n} FROM executions WHERE seq > {since_seq}
+               AND trigger = 'record_retry' AND status NOT IN ('running', 'queued')"
+        ),
     };
-    // Polls of the store's state, 5 ms apart, at most 10 s: a process that never gets there
-    // is killed wherever it is.
-    for _ in 0..2000 {
+    // Polls of the store's state, 2 ms apart, at most about 10 s: a process that never gets
+    // there is killed wherever it is.
+    for _ in 0..5000 {
         if proc.exited() {
             return false;
         }
         if scalar(db, &sql).await > 0 {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     !proc.exited()
 }
@@ -564,8 +604,8 @@ async fn kill9_at_random_moments_keeps_the_store_consistent() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // Full runs of 20 pages; retries due at once, so the worker always has work; a schedule
-    // that is always due, for the same reason.
+    // Full runs of 20 pages; retries due at once, so a worker started after a killed run
+    // has work.
     setup(
         dir.path(),
         &sandbox.base_url(),
@@ -576,8 +616,6 @@ async fn kill9_at_random_moments_keeps_the_store_consistent() {
             "10",
             "--retry-delays",
             "0s",
-            "--schedule",
-            "every 1s",
         ],
     )
     .await;
@@ -590,8 +628,7 @@ async fn kill9_at_random_moments_keeps_the_store_consistent() {
     let dead_letters = "SELECT COUNT(*) FROM external_refs WHERE state = 'dead_letter'";
     assert_eq!(scalar(&mut db, dead_letters).await, 6);
 
-    let mut broken = Vec::new();
-    let mut checks = 0;
+    let mut broken = Broken::default();
     let mut kills: BTreeMap<Cmd, usize> = BTreeMap::new();
     let mut finished: BTreeMap<Cmd, usize> = BTreeMap::new();
     let mut refused = 0;
@@ -617,36 +654,45 @@ async fn kill9_at_random_moments_keeps_the_store_consistent() {
             sandbox.set_faults(faults_for(&bad));
         }
         let has_dead_letters = scalar(&mut db, dead_letters).await > 0;
+        // A worker is started when there is something for it to do (a queued retry, or a
+        // run left `running` to recover); otherwise it would only be killed idle.
+        let worker_has_work = scalar(&mut db, WORKER_HAS_WORK).await > 0;
         let cmd = match rng.below(10) {
             0..=3 => Cmd::JobRun,
-            4..=6 => Cmd::Worker,
-            _ if has_dead_letters => Cmd::DeadLetterRetry,
+            4..=6 if worker_has_work => Cmd::Worker,
+            7..=9 if has_dead_letters => Cmd::DeadLetterRetry,
             _ => Cmd::JobRun,
         };
         let point = match (cmd, rng.below(10)) {
             (_, 0..=3) => KillPoint::After(Duration::from_millis(rng.below(1200))),
-            (Cmd::DeadLetterRetry, _) => {
+            (Cmd::DeadLetterRetry, k) => {
                 let n = scalar(&mut db, dead_letters).await;
-                KillPoint::RecordRetries(1 + rng.below(n as u64) as i64)
+                let nth = 1 + rng.below(n as u64) as i64;
+                if k < 7 {
+                    KillPoint::RecordRetries(nth)
+                } else {
+                    KillPoint::RecordRetriesEnded(nth)
+                }
             }
             _ => KillPoint::Processed(rng.below(CUSTOMERS as u64 + 1) as i64),
         };
         let since = scalar(&mut db, "SELECT COALESCE(MAX(seq), 0) FROM executions").await;
         let mut proc = spawn(dir.path(), cmd.args());
         let when = format!("step {step} ({}, kill at {point:?})", cmd.name());
-        if reach(&mut db, &mut proc, point, since).await {
+        if reach(&mut db, &mut proc, point, since, cmd == Cmd::Worker).await {
             proc.kill9().await;
             *kills.entry(cmd).or_default() += 1;
         } else {
             // It ended before the kill point: it is the restart, and must have worked.
             let ended = proc.wait().await;
             *finished.entry(cmd).or_default() += 1;
+            broken.checks += 1;
             if ended.stderr.contains("already running") {
                 refused += 1;
-                broken.push(format!(
-                    "{when}: H3: refused after a kill: {}",
-                    ended.stderr.trim()
-                ));
+                broken.add(
+                    &when,
+                    format!("H3: refused after a kill: {}", ended.stderr.trim()),
+                );
             } else {
                 let ok = match cmd {
                     Cmd::JobRun => matches!(ended.code, Some(0 | 3)),
@@ -654,25 +700,28 @@ async fn kill9_at_random_moments_keeps_the_store_consistent() {
                     Cmd::Worker => false, // it runs until stopped
                 };
                 if !ok {
-                    broken.push(format!(
-                        "{when}: ended with {:?}: {}{}",
-                        ended.code,
-                        ended.stdout.trim(),
-                        ended.stderr.trim()
-                    ));
+                    broken.add(
+                        &when,
+                        format!(
+                            "ended with {:?}: {}{}",
+                            ended.code,
+                            ended.stdout.trim(),
+                            ended.stderr.trim()
+                        ),
+                    );
                 }
             }
         }
-        checks += check_store(&mut db, &when, &mut broken).await;
+        broken.check_store(&mut db, &when).await;
     }
 
     // The last restart runs to its end: everything is then settled and complete.
     let out = syncdesk(dir.path(), Cmd::JobRun.args(), &[], None).await;
     let last = String::from_utf8_lossy(&out.stderr).to_string();
     if !matches!(out.status.code(), Some(0 | 3)) {
-        broken.push(format!("final job run: {:?}: {last}", out.status.code()));
+        broken.add("final job run", format!("{:?}: {last}", out.status.code()));
     }
-    checks += check_store(&mut db, "after the final run", &mut broken).await;
+    broken.check_store(&mut db, "after the final run").await;
     let running = scalar(
         &mut db,
         "SELECT COUNT(*) FROM executions WHERE status = 'running'",
@@ -685,19 +734,24 @@ async fn kill9_at_random_moments_keeps_the_store_consistent() {
         "SELECT COUNT(*) FROM external_refs WHERE local_id IS NOT NULL",
     )
     .await;
-    checks += 3;
+    broken.checks += 4; // the final run's exit, and the three counts below
     if running != 0 {
-        broken.push(format!("after the final run: {running} execution(s) still running"));
+        broken.add(
+            "after the final run",
+            format!("{running} execution(s) still running"),
+        );
     }
     if refs != CUSTOMERS {
-        broken.push(format!(
-            "after the final run: {refs} references for {CUSTOMERS} customers"
-        ));
+        broken.add(
+            "after the final run",
+            format!("{refs} references for {CUSTOMERS} customers"),
+        );
     }
     if records != linked {
-        broken.push(format!(
-            "after the final run: {records} records, {linked} linked references"
-        ));
+        broken.add(
+            "after the final run",
+            format!("{records} records, {linked} linked references"),
+        );
     }
     let interrupted = scalar(
         &mut db,
@@ -718,17 +772,18 @@ async fn kill9_at_random_moments_keeps_the_store_consistent() {
     eprintln!(
         "chaos: seed {seed}: {} kills ({}); {} commands ended before their kill point ({}), \
          {refused} refused 'already running'; {executions} executions, {interrupted} \
-         recovered as interrupted; {checks} invariant checks, {} broken",
+         recovered as interrupted; {} invariant checks, {} passed",
         total_kills(&kills),
         per(&kills),
         total_kills(&finished),
         per(&finished),
-        broken.len()
+        broken.checks,
+        broken.checks - broken.failed_checks,
     );
     assert!(
-        broken.is_empty(),
-        "{} broken invariant(s) (seed {seed}):\n{}",
-        broken.len(),
-        broken.join("\n")
+        broken.lines.is_empty(),
+        "{} broken invariant(s) (seed {seed}), each at the step that first saw it:\n{}",
+        broken.lines.len(),
+        broken.lines.join("\n")
     );
 }
