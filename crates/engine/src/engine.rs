@@ -307,7 +307,19 @@ impl Engine {
             now,
         };
         match self.inner.store.insert_connection(row).await {
-            Ok(conn) => Ok(conn),
+            Ok(conn) => {
+                self.inner
+                    .store
+                    .insert_audit(
+                        &self.inner.actor,
+                        "connection.create",
+                        &format!("connection {}", conn.name),
+                        Some(&format!("{} at {}", conn.provider, conn.base_url)),
+                        now,
+                    )
+                    .await?;
+                Ok(conn)
+            }
             Err(e) => {
                 for (kind, _) in &c.secrets {
                     let _ = self.delete_secret(&id, *kind).await;
@@ -497,6 +509,8 @@ impl Engine {
             created_at: now,
         };
         let job = self.inner.store.insert_job(&job, now).await?;
+        self.audit_settings("job.create", &format!("job {}", job.name), None, &job, now)
+            .await?;
         self.inner.wake_worker();
         Ok(job)
     }
@@ -508,16 +522,44 @@ impl Engine {
         f: impl FnOnce(&mut Job) -> Result<()>,
     ) -> Result<Job> {
         let mut j = self.inner.store.job(job).await?;
-        let schedule_before = j.schedule.clone();
+        let before = j.clone();
         f(&mut j)?;
         j.settings.validate()?;
         let now = self.inner.clock.now();
-        if j.schedule != schedule_before || j.next_run_at.is_none() {
+        if j.schedule != before.schedule || j.next_run_at.is_none() {
             j.next_run_at = j.schedule.next_after(now);
         }
         let j = self.inner.store.update_job(&j, now).await?;
+        self.audit_settings("job.update", &format!("job {}", j.name), Some(&before), &j, now)
+            .await?;
         self.inner.wake_worker();
         Ok(j)
+    }
+
+    /// Audit a settings change with what changed, before → after (nothing when nothing did).
+    async fn audit_settings<T: serde::Serialize>(
+        &self,
+        action: &str,
+        subject: &str,
+        before: Option<&T>,
+        after: &T,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let value = |t: &T| serde_json::to_value(t).unwrap_or_default();
+        let note = match before {
+            Some(b) => {
+                let changes = crate::diff::changes(&value(b), &value(after));
+                if changes.is_empty() {
+                    return Ok(());
+                }
+                changes.join("; ")
+            }
+            None => "created".to_string(),
+        };
+        self.inner
+            .store
+            .insert_audit(&self.inner.actor, action, subject, Some(&note), now)
+            .await
     }
 
     pub async fn job(&self, id_or_name: &str) -> Result<Job> {
@@ -1052,10 +1094,23 @@ impl Engine {
     ) -> Result<Connection> {
         let conn = self.inner.store.connection(connection).await?;
         check_base_url(base_url)?;
+        let now = self.inner.clock.now();
         self.inner
             .store
-            .set_connection_base_url(&conn.id, base_url, self.inner.clock.now())
+            .set_connection_base_url(&conn.id, base_url, now)
             .await?;
+        if conn.base_url != base_url {
+            self.inner
+                .store
+                .insert_audit(
+                    &self.inner.actor,
+                    "connection.update",
+                    &format!("connection {}", conn.name),
+                    Some(&format!("base_url: {} → {base_url}", conn.base_url)),
+                    now,
+                )
+                .await?;
+        }
         self.inner
             .auths
             .lock()

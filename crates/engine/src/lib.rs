@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod connector;
 pub mod diagnosis;
+mod diff;
 mod engine;
 pub mod error;
 pub mod events;

@@ -1251,7 +1251,15 @@ async fn r_d5_dismiss_hides_never_retries_and_audits_who_when_note() {
         .unwrap();
     assert_eq!(done.len(), 2, "bulk dismiss");
     assert!(h.dead(&job).await.is_empty());
-    let audit = h.engine.audit(&PageRequest::first(10)).await.unwrap().items;
+    let audit: Vec<_> = h
+        .engine
+        .audit(&PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|a| a.action == "dead_letter.dismiss")
+        .collect();
     assert_eq!(audit.len(), 2);
     assert!(audit.iter().all(|a| a.actor == "admin@test"
         && a.action == "dead_letter.dismiss"
@@ -2919,4 +2927,28 @@ async fn records_moving_to_failed_records_raise_an_alert_that_resolves_when_they
     h.engine.mark_all_alerts_read().await.unwrap();
     assert_eq!(h.engine.health().await.unwrap().unread_alerts, 0);
     assert_eq!(h.engine.mark_all_alerts_read().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn settings_changes_are_audited_before_to_after() {
+    let h = small().await;
+    let job = h.job("customers", |_| {}).await;
+    h.engine
+        .update_job(&job.id, |j| {
+            j.settings.batch_size = 50;
+            j.settings.alerts.on_failure = true;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // Saving without a change writes nothing.
+    h.engine.update_job(&job.id, |_| Ok(())).await.unwrap();
+    let audit = h.engine.audit(&PageRequest::first(20)).await.unwrap().items;
+    let updates: Vec<_> = audit.iter().filter(|a| a.action == "job.update").collect();
+    assert_eq!(updates.len(), 1, "{audit:#?}");
+    let note = updates[0].note.as_deref().unwrap();
+    assert!(note.contains("settings.batch_size: 10 → 50"), "{note}");
+    assert!(note.contains("settings.alerts.on_failure: false → true"), "{note}");
+    assert!(audit.iter().any(|a| a.action == "job.create"));
+    assert!(audit.iter().any(|a| a.action == "connection.create"));
 }
