@@ -26,12 +26,55 @@ pub enum Action {
 /// One recognised pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnosis {
-    /// Stable id of the pattern (`auth`, `rate_limit`, `validation`, `provider_instability`, `schema_change`, …).
+    /// Stable id of the pattern (`auth`, `rate_limit`, `validation`, `data_quality`,
+    /// `provider_instability`, `schema_change`, …).
     pub pattern: &'static str,
     pub title: String,
     pub likely_cause: String,
     pub resolution: String,
     pub actions: Vec<Action>,
+    /// The records a record-level pattern is based on; run-level patterns have none.
+    pub basis: Option<Basis>,
+}
+
+/// `records` of the run's `processed` records show the pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Basis {
+    pub records: u64,
+    pub processed: u64,
+}
+
+impl Basis {
+    /// "10 of 2,000 records (0.5 %)".
+    pub fn describe(self) -> String {
+        let pct = if self.processed == 0 {
+            0.0
+        } else {
+            self.records as f64 * 100.0 / self.processed as f64
+        };
+        let pct = if pct >= 10.0 || pct == 0.0 {
+            format!("{pct:.0} %")
+        } else {
+            format!("{pct:.1} %")
+        };
+        format!(
+            "{} of {} records ({pct})",
+            thousands(self.records),
+            thousands(self.processed)
+        )
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn d(
@@ -47,19 +90,34 @@ fn d(
         likely_cause: cause.into(),
         resolution: resolution.into(),
         actions: actions.to_vec(),
+        basis: None,
     }
 }
 
-/// Explain an execution from its status, failure kind, request statistics and error counts.
-pub fn diagnose(
-    exec: &Execution,
-    job: &Job,
-    errors: &BTreeMap<RecordErrorKind, u64>,
-) -> Vec<Diagnosis> {
+/// What a run's records say beyond its counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    /// Error-log rows by kind.
+    pub errors: &'a BTreeMap<RecordErrorKind, u64>,
+    /// The fields the run's schema and validation errors name.
+    pub fields: &'a [String],
+    /// Whether the provider's field set for the entity changed during this run.
+    pub fields_changed: bool,
+}
+
+/// Explain an execution from its status, failure kind, request statistics and error log.
+/// Record-level patterns say which share of the processed records they rest on, and "the
+/// provider changed its format" needs the field set to have changed or most records to
+/// mismatch; a handful of mismatching records is a data-quality problem of those records.
+pub fn diagnose(exec: &Execution, job: &Job, evidence: &Evidence<'_>) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    let failed = exec.counts.failed;
     let processed = exec.counts.processed;
-    let count = |k: RecordErrorKind| errors.get(&k).copied().unwrap_or(0);
+    let count = |k: RecordErrorKind| evidence.errors.get(&k).copied().unwrap_or(0);
+    let named = if evidence.fields.is_empty() {
+        String::new()
+    } else {
+        format!(" (fields: {})", evidence.fields.join(", "))
+    };
     match exec.failure_kind {
         Some(FailureKind::Auth) => out.push(d(
             "auth",
@@ -132,31 +190,63 @@ pub fn diagnose(
         ));
     }
     let schema = count(RecordErrorKind::SchemaMismatch);
-    if schema > 0 && schema * 2 >= failed.max(1) {
+    let basis = |records: u64| Basis { records, processed };
+    if schema > 0 && (evidence.fields_changed || schema * 2 > processed) {
         let all = schema == processed;
-        out.push(d(
+        let mut x = d(
             "schema_change",
             if all {
                 "All records fail with a schema error"
             } else {
-                "Records fail with a schema error"
+                "Most records no longer match the mappings"
             },
-            "Provider API changed: records no longer have the fields or types the mappings expect.",
+            "",
             "Update the field mappings to match the new schema.",
             &[Action::EditMappings],
-        ));
+        );
+        x.likely_cause = format!(
+            "The provider changed its data: {} no longer have the fields or types the mappings expect{named}{}.",
+            basis(schema).describe(),
+            if evidence.fields_changed {
+                ", and the fields it sends changed during this run"
+            } else {
+                ""
+            }
+        );
+        x.basis = Some(basis(schema));
+        out.push(x);
+    } else if schema > 0 {
+        let mut x = d(
+            "data_quality",
+            "Some records lack fields or have unexpected types",
+            "",
+            "Fix those records at the source, or give the mapping a default value or mark the field optional.",
+            &[Action::OpenFailedRecords, Action::EditMappings],
+        );
+        x.likely_cause = format!(
+            "Data quality: {} lack a field or carry a different type{named}; the rest match the mappings, so the provider's format has not changed.",
+            basis(schema).describe()
+        );
+        x.basis = Some(basis(schema));
+        out.push(x);
     }
     let data = count(RecordErrorKind::ValidationError)
         + count(RecordErrorKind::TransformError)
         + count(RecordErrorKind::ReferenceNotFound);
     if data > 0 {
-        out.push(d(
+        let mut x = d(
             "validation",
             "Specific records fail with validation errors",
-            "Data quality issues in the source records (missing required fields, unparsable values, missing references).",
+            "",
             "Fix the source data, or update the field mappings (a default value prevents null errors).",
             &[Action::OpenFailedRecords, Action::EditMappings],
-        ));
+        );
+        x.likely_cause = format!(
+            "Data quality issues in {}: missing required values, values that cannot be converted, or references to records that do not exist.",
+            basis(data).describe()
+        );
+        x.basis = Some(basis(data));
+        out.push(x);
     }
     if exec.failure_kind == Some(FailureKind::CircuitBreaker) && out.is_empty() {
         out.push(d(
@@ -321,11 +411,100 @@ mod tests {
         }
     }
 
+    fn ev(errors: &BTreeMap<RecordErrorKind, u64>) -> Evidence<'_> {
+        Evidence {
+            errors,
+            fields: &[],
+            fields_changed: false,
+        }
+    }
+
+    #[test]
+    fn r_i3_each_record_pattern_states_its_share_and_holds_only_past_its_threshold() {
+        let fields = vec!["email".to_string()];
+        let schema = |n: u64| BTreeMap::from([(RecordErrorKind::SchemaMismatch, n)]);
+        let pattern = |e: &Execution, errs: &BTreeMap<RecordErrorKind, u64>, changed: bool| {
+            let d = diagnose(
+                e,
+                &job(),
+                &Evidence {
+                    errors: errs,
+                    fields: &fields,
+                    fields_changed: changed,
+                },
+            );
+            d.into_iter().next().unwrap()
+        };
+        // 10 of 2,000 missing a field: data quality, naming the field and the share.
+        let few = pattern(
+            &exec(ExecutionStatus::CompletedWithErrors, None, 2000, 10),
+            &schema(10),
+            false,
+        );
+        assert_eq!(few.pattern, "data_quality");
+        assert!(
+            few.likely_cause.contains("10 of 2,000 records (0.5 %)"),
+            "{}",
+            few.likely_cause
+        );
+        assert!(few.likely_cause.contains("fields: email"));
+        assert_eq!(
+            few.basis,
+            Some(Basis {
+                records: 10,
+                processed: 2000
+            })
+        );
+        // Half is not most: still data quality. One more than half: the provider changed.
+        let half = pattern(
+            &exec(ExecutionStatus::CompletedWithErrors, None, 20, 10),
+            &schema(10),
+            false,
+        );
+        assert_eq!(half.pattern, "data_quality");
+        let most = pattern(
+            &exec(
+                ExecutionStatus::Failed,
+                Some(FailureKind::CircuitBreaker),
+                20,
+                11,
+            ),
+            &schema(11),
+            false,
+        );
+        assert_eq!(most.pattern, "schema_change");
+        assert!(
+            most.likely_cause.contains("11 of 20 records (55 %)"),
+            "{}",
+            most.likely_cause
+        );
+        // A field set that changed during the run makes even a few mismatches a change.
+        let changed = pattern(
+            &exec(ExecutionStatus::CompletedWithErrors, None, 2000, 10),
+            &schema(10),
+            true,
+        );
+        assert_eq!(changed.pattern, "schema_change");
+        // Validation states its share too.
+        let v = pattern(
+            &exec(ExecutionStatus::CompletedWithErrors, None, 40, 2),
+            &BTreeMap::from([(RecordErrorKind::ValidationError, 2)]),
+            false,
+        );
+        assert_eq!(v.pattern, "validation");
+        assert!(
+            v.likely_cause.contains("2 of 40 records (5.0 %)"),
+            "{}",
+            v.likely_cause
+        );
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
     #[test]
     fn r_i3_common_patterns_map_to_cause_resolution_and_action() {
         let none = BTreeMap::new();
         let first = |e: &Execution, errs: &BTreeMap<RecordErrorKind, u64>| {
-            diagnose(e, &job(), errs).into_iter().next().unwrap()
+            diagnose(e, &job(), &ev(errs)).into_iter().next().unwrap()
         };
 
         let auth = first(
@@ -393,7 +572,7 @@ mod tests {
             diagnose(
                 &exec(ExecutionStatus::Completed, None, 40, 0),
                 &job(),
-                &none
+                &ev(&none)
             )
             .is_empty(),
             "nothing to explain"
@@ -440,7 +619,7 @@ mod tests {
                 10,
             ),
             &j,
-            &BTreeMap::from([(RecordErrorKind::SchemaMismatch, 10)]),
+            &ev(&BTreeMap::from([(RecordErrorKind::SchemaMismatch, 10)])),
         );
         let c = schema_change(&j, &schema, Some(&observed)).unwrap();
         assert_eq!(
@@ -455,7 +634,7 @@ mod tests {
         let validation = diagnose(
             &exec(ExecutionStatus::CompletedWithErrors, None, 40, 2),
             &j,
-            &BTreeMap::from([(RecordErrorKind::ValidationError, 2)]),
+            &ev(&BTreeMap::from([(RecordErrorKind::ValidationError, 2)])),
         );
         assert_eq!(
             schema_change(&j, &validation, Some(&observed)),

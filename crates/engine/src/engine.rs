@@ -530,8 +530,14 @@ impl Engine {
             j.next_run_at = j.schedule.next_after(now);
         }
         let j = self.inner.store.update_job(&j, now).await?;
-        self.audit_settings("job.update", &format!("job {}", j.name), Some(&before), &j, now)
-            .await?;
+        self.audit_settings(
+            "job.update",
+            &format!("job {}", j.name),
+            Some(&before),
+            &j,
+            now,
+        )
+        .await?;
         self.inner.wake_worker();
         Ok(j)
     }
@@ -797,13 +803,25 @@ impl Engine {
         let execution = self.inner.store.execution(id).await?;
         let job = self.inner.store.job(&execution.job_id).await?;
         let counts = self.inner.store.error_counts(id).await?;
-        let diagnosis = diagnosis::diagnose(&execution, &job, &counts);
-        let schema_change = if diagnosis::is_schema_change(&diagnosis) {
-            let observed = self.inner.store.observed_fields(&job.connection_id).await?;
-            diagnosis::schema_change(&job, &diagnosis, observed.get(&job.entity))
-        } else {
-            None
+        let observed = self.inner.store.observed_fields(&job.connection_id).await?;
+        let observed = observed.get(&job.entity);
+        let fields = self.inner.store.error_fields(id, 10).await?;
+        let fields_changed = match (observed.and_then(|o| o.changed_at), execution.started_at) {
+            (Some(changed), Some(started)) => {
+                changed >= started && execution.finished_at.is_none_or(|f| changed <= f)
+            }
+            _ => false,
         };
+        let diagnosis = diagnosis::diagnose(
+            &execution,
+            &job,
+            &diagnosis::Evidence {
+                errors: &counts,
+                fields: &fields,
+                fields_changed,
+            },
+        );
+        let schema_change = diagnosis::schema_change(&job, &diagnosis, observed);
         let mut chain = vec![execution.id.clone()];
         let mut cursor = execution.retry_of.clone();
         while let Some(prev) = cursor {

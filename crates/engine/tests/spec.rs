@@ -2948,7 +2948,10 @@ async fn settings_changes_are_audited_before_to_after() {
     assert_eq!(updates.len(), 1, "{audit:#?}");
     let note = updates[0].note.as_deref().unwrap();
     assert!(note.contains("settings.batch_size: 10 → 50"), "{note}");
-    assert!(note.contains("settings.alerts.on_failure: false → true"), "{note}");
+    assert!(
+        note.contains("settings.alerts.on_failure: false → true"),
+        "{note}"
+    );
     assert!(audit.iter().any(|a| a.action == "job.create"));
     assert!(audit.iter().any(|a| a.action == "connection.create"));
 }

@@ -86,6 +86,21 @@ impl Store {
             .collect()
     }
 
+    /// The fields a run's schema and validation errors name, most named first, at most
+    /// `limit` (what a diagnosis points at).
+    pub async fn error_fields(&self, execution_id: &str, limit: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT field FROM record_errors
+             WHERE execution_id = ? AND field IS NOT NULL AND kind IN ('SchemaMismatch', 'ValidationError', 'TransformError')
+             GROUP BY field ORDER BY COUNT(*) DESC, field LIMIT ?",
+        )
+        .bind(execution_id)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.into_iter().map(|(f,)| f).collect())
+    }
+
     /// Every error a record had, newest first (the Failed Records drawer).
     pub async fn record_history(
         &self,
