@@ -230,16 +230,36 @@ impl Schedule {
                     "intervals shorter than 1m are not allowed",
                 ));
             }
+            if d.as_secs() > MAX_INTERVAL_SECS {
+                return Err(Error::invalid(
+                    "schedule",
+                    format!(
+                        "'every {}' is too long; at most {} days (use cron for rarer runs)",
+                        rest.trim(),
+                        MAX_INTERVAL_SECS / 86400
+                    ),
+                ));
+            }
             return Ok(Schedule::Interval {
                 seconds: d.as_secs(),
             });
         }
         if let Some(expr) = s.strip_prefix("cron ") {
-            croner::Cron::new(expr.trim())
+            let expr = expr.trim();
+            let cron = croner::Cron::new(expr)
                 .parse()
                 .map_err(|e| Error::invalid("schedule", format!("bad cron expression: {e}")))?;
+            // An expression that parses may still never match (`0 0 30 2 *`): a job that
+            // would silently never run is refused now.
+            let from = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_454); // 2026-01-01
+            if cron.find_next_occurrence(&from, false).is_err() {
+                return Err(Error::invalid(
+                    "schedule",
+                    format!("cron expression '{expr}' never matches a date"),
+                ));
+            }
             return Ok(Schedule::Cron {
-                expr: expr.trim().to_string(),
+                expr: expr.to_string(),
             });
         }
         Err(Error::invalid(
@@ -248,12 +268,16 @@ impl Schedule {
         ))
     }
 
-    /// The first run time strictly after `after`, or `None` for manual jobs.
+    /// The first run time strictly after `after`, or `None` for manual jobs and for a
+    /// stored schedule with no representable next time (an interval beyond the calendar, a
+    /// cron expression that no longer parses or never matches).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Manual => None,
             Schedule::Interval { seconds } => {
-                Some(after + chrono::Duration::seconds(*seconds as i64))
+                // A stored value is not trusted to be in range: no overflow panics here.
+                let secs = i64::try_from(*seconds).ok()?;
+                after.checked_add_signed(chrono::Duration::try_seconds(secs)?)
             }
             Schedule::Cron { expr } => {
                 let cron = croner::Cron::new(expr).parse().ok()?;
@@ -262,6 +286,13 @@ impl Schedule {
         }
     }
 }
+
+/// The longest `every …` interval: a year (rarer runs are what cron is for).
+pub const MAX_INTERVAL_SECS: u64 = 366 * 86400;
+
+/// The longest duration [`parse_duration`] accepts, in days; every setting it feeds has a
+/// smaller bound of its own, this one keeps the arithmetic in range.
+pub const MAX_DURATION_DAYS: u64 = 3660;
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -273,14 +304,14 @@ impl fmt::Display for Schedule {
     }
 }
 
-/// Parse `90s`, `15m`, `2h`, `1d` or plain seconds.
+/// Parse `90s`, `15m`, `2h`, `1d` or plain seconds, up to [`MAX_DURATION_DAYS`].
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 30s, 15m, 2h"))?;
-    let mult = match unit.trim() {
+    if num.is_empty() {
+        return Err(format!("'{s}' is not a duration like 30s, 15m, 2h"));
+    }
+    let mult: u64 = match unit.trim() {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
@@ -291,7 +322,13 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
             ))
         }
     };
-    Ok(Duration::from_secs(n * mult))
+    let too_long = || format!("'{s}' is too long; at most {MAX_DURATION_DAYS} days");
+    // All digits: a parse failure can only be a number beyond u64.
+    let n: u64 = num.parse().map_err(|_| too_long())?;
+    match n.checked_mul(mult) {
+        Some(secs) if secs <= MAX_DURATION_DAYS * 86400 => Ok(Duration::from_secs(secs)),
+        _ => Err(too_long()),
+    }
 }
 
 /// Inverse of [`parse_duration`] for display.
@@ -600,9 +637,12 @@ impl PageRequest {
         }
     }
     pub(crate) fn limit(&self) -> i64 {
-        i64::from(self.limit.clamp(1, 500))
+        i64::from(self.limit.clamp(1, MAX_PAGE_LIMIT))
     }
 }
+
+/// The longest page a list returns; shells refuse a larger `limit` (the engine clamps).
+pub const MAX_PAGE_LIMIT: u32 = 500;
 
 /// A job on the dashboard ([`crate::Engine::job_summaries`]).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -649,6 +689,64 @@ mod tests {
             .next_after(t)
             .unwrap();
         assert_eq!(next.to_rfc3339(), "2026-03-01T15:00:00+00:00");
+    }
+
+    #[test]
+    fn p1_durations_beyond_range_are_too_long_not_a_panic() {
+        for s in [
+            "5000000000000000000h",
+            "99999999999999999999999s",
+            "213503982336d",
+        ] {
+            let err = parse_duration(s).unwrap_err();
+            assert_eq!(err, format!("'{s}' is too long; at most 3660 days"));
+        }
+        assert_eq!(
+            parse_duration("3660d").unwrap(),
+            Duration::from_secs(3660 * 86400)
+        );
+        assert!(parse_duration("3661d").unwrap_err().contains("too long"));
+        assert!(parse_duration("h").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn p2_schedules_beyond_range_are_invalid_not_a_panic() {
+        let err = Schedule::parse("every 100000000000d").unwrap_err();
+        assert_eq!(err.field(), Some("schedule"));
+        assert!(err.to_string().contains("too long; at most"), "{err}");
+        let err = Schedule::parse("every 400d").unwrap_err().to_string();
+        assert!(err.contains("at most 366 days"), "{err}");
+        let err = Schedule::parse("cron 0 0 30 2 *").unwrap_err().to_string();
+        assert!(err.contains("never matches"), "{err}");
+        assert!(
+            Schedule::parse("cron 0 0 29 2 *").is_ok(),
+            "leap days exist"
+        );
+
+        // Stored schedules are not trusted: out-of-range values have no next time.
+        let t = DateTime::parse_from_rfc3339("2026-03-01T14:07:00Z")
+            .unwrap()
+            .to_utc();
+        for seconds in [u64::MAX, i64::MAX as u64, 9_000_000_000_000_000] {
+            assert_eq!(Schedule::Interval { seconds }.next_after(t), None);
+        }
+        let far = DateTime::<Utc>::MAX_UTC - chrono::Duration::seconds(30);
+        assert_eq!(Schedule::Interval { seconds: 60 }.next_after(far), None);
+        assert_eq!(
+            Schedule::Cron {
+                expr: "not cron".into()
+            }
+            .next_after(t),
+            None
+        );
+        assert_eq!(
+            Schedule::Cron {
+                expr: "* * * * *".into()
+            }
+            .next_after(far),
+            None
+        );
     }
 
     #[test]
