@@ -344,7 +344,7 @@ pub fn format_duration(secs: u64) -> String {
 /// Which events raise an alert (and so a notification in the desktop shell).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AlertSettings {
     pub on_circuit_breaker: bool,
     pub on_retries_exhausted: bool,
@@ -494,6 +494,27 @@ impl JobSettings {
                 "natural_keys",
                 "duplicate detection needs at least one natural key (or turn it off)",
             ));
+        }
+        Ok(())
+    }
+
+    /// Check that every `reference:<entity>` transform names an entity of the connector
+    /// (`known`): a typo such as `reference:nope` would otherwise pass validation and fail
+    /// every record of every run as ReferenceNotFound.
+    pub fn check_references<'a>(&self, known: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let known: Vec<&str> = known.into_iter().collect();
+        for (i, m) in self.mappings.iter().enumerate() {
+            for entity in m.referenced_entities() {
+                if !known.contains(&entity.as_str()) {
+                    return Err(Error::invalid(
+                        format!("mappings[{i}].transform"),
+                        format!(
+                            "'reference:{entity}' names no entity of this connection; known: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -747,6 +768,58 @@ mod tests {
             .next_after(far),
             None
         );
+    }
+
+    #[test]
+    fn u_unknown_alert_settings_keys_are_rejected_with_their_name() {
+        let err = toml::from_str::<JobSettings>("[alerts]\non_falure = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `on_falure`"), "{err}");
+        let err = serde_json::from_str::<JobSettings>(
+            r#"{"mappings": [{"source": "a", "target": "a", "requird": true}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `requird`"), "{err}");
+        let ok: JobSettings = toml::from_str("[alerts]\non_failure = true\n").unwrap();
+        assert!(ok.alerts.on_failure && ok.alerts.on_circuit_breaker);
+    }
+
+    #[test]
+    fn u_reference_to_an_unknown_entity_is_refused_naming_the_mapping() {
+        let mapping = |transform: &str| crate::FieldMapping {
+            source: "customer".into(),
+            target: "customer_id".into(),
+            transform: Some(transform.into()),
+            default: None,
+            required: false,
+            expect: None,
+            optional: false,
+        };
+        let mut s = JobSettings {
+            duplicate_detection: false,
+            mappings: vec![mapping("trim"), mapping("trim|reference:nope")],
+            ..Default::default()
+        };
+        s.mappings[0].target = "other".into();
+        s.validate().unwrap();
+        let err = s.check_references(["customers", "invoices"]).unwrap_err();
+        assert_eq!(err.field(), Some("mappings[1].transform"));
+        assert_eq!(
+            err.to_string(),
+            "invalid mappings[1].transform: 'reference:nope' names no entity of this \
+             connection; known: customers, invoices"
+        );
+        s.mappings[1] = mapping("reference:customers");
+        s.check_references(["customers", "invoices"]).unwrap();
+        // Syntax errors stay the validator's: `reference:` with no entity.
+        s.mappings[1] = mapping("reference:");
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("unknown transform"));
     }
 
     #[test]
