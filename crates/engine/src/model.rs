@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -280,12 +280,20 @@ impl Schedule {
                 after.checked_add_signed(chrono::Duration::try_seconds(secs)?)
             }
             Schedule::Cron { expr } => {
+                // croner searches no further than the year 5000, and at the calendar's edges
+                // its day steps overflow a date and panic (found by tests/properties.rs).
+                if !(1..CRON_LAST_YEAR).contains(&after.year()) {
+                    return None;
+                }
                 let cron = croner::Cron::new(expr).parse().ok()?;
                 cron.find_next_occurrence(&after, false).ok()
             }
         }
     }
 }
+
+/// Beyond this year a cron schedule has no next run (croner's own search limit is 5000).
+const CRON_LAST_YEAR: i32 = 5000;
 
 /// The longest `every …` interval: a year (rarer runs are what cron is for).
 pub const MAX_INTERVAL_SECS: u64 = 366 * 86400;
