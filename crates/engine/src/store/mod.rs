@@ -550,6 +550,17 @@ where
     q.push(")");
 }
 
+/// A record state as stored in `external_refs.state`. Text this version does not know (a
+/// damaged or newer store) is an error, never read as `ok`: that would put a dead letter back
+/// into every run.
+pub fn stored_record_state(text: &str) -> Result<crate::RecordState> {
+    use crate::RecordState as S;
+    [S::Ok, S::Failing, S::DeadLetter, S::Dismissed]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| Error::Store(format!("stored record state '{text}' is not known")))
+}
+
 /// Parse a keyset cursor the store itself produced; a tampered one is bad input.
 pub(crate) fn parse_cursor(cursor: &Option<String>) -> Result<Option<i64>> {
     cursor
@@ -671,6 +682,25 @@ mod tests {
             }
         }
         store.close().await;
+    }
+
+    #[test]
+    fn u_unknown_stored_record_state_is_an_error_not_ok() {
+        for s in [
+            crate::RecordState::Ok,
+            crate::RecordState::Failing,
+            crate::RecordState::DeadLetter,
+            crate::RecordState::Dismissed,
+        ]
+        .iter()
+        {
+            assert_eq!(stored_record_state(s.as_str()).unwrap(), *s);
+        }
+        let err = stored_record_state("dead-letter").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "local store error: stored record state 'dead-letter' is not known"
+        );
     }
 
     fn mode(p: &Path) -> u32 {
