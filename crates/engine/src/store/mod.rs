@@ -77,13 +77,7 @@ impl Store {
     /// reading when it needs no migration; its writes fail with "the database is read-only".
     pub async fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::Store(format!(
-                    "cannot create data directory {}: {}",
-                    dir.display(),
-                    e.kind()
-                ))
-            })?;
+            private::create_dir(dir)?;
             private::fix_mode(dir, private::DIR_MODE, "data directory");
         }
         let existed = check_existing(path)?;
@@ -459,6 +453,30 @@ mod private {
             })
             .filter(|p| p.exists())
             .collect()
+    }
+
+    /// The data directory, created 0700 (its missing parents get the usual mode).
+    pub(super) fn create_dir(dir: &Path) -> Result<()> {
+        let failed = |e: std::io::Error| {
+            Error::Store(format!(
+                "cannot create data directory {}: {}",
+                dir.display(),
+                e.kind()
+            ))
+        };
+        if dir.is_dir() {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        let mut b = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, DIR_MODE);
+        match b.create(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(failed(e)),
+            _ => Ok(()),
+        }
     }
 
     /// A new database file, created 0600 before SQLite writes a byte to it (SQLite gives the
