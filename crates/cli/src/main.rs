@@ -381,7 +381,11 @@ type CliResult<T = ExitCode> = Result<T, CliError>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = wants_json(&cli.command);
     let filter = match cli.verbose {
+        // With --json, stderr carries the error object: warnings (a store made private, a
+        // read-only store) would break a script reading it, so only -v shows them.
+        0 if json => "error",
         0 => "warn",
         1 => "info,sqlx=warn",
         _ => "debug,sqlx=info,hyper=info",
@@ -393,7 +397,6 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let json = wants_json(&cli.command);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -539,12 +539,13 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Add another page's counts; saturating, since one side may come from a damaged store.
     pub fn add(&mut self, other: Counts) {
-        self.processed += other.processed;
-        self.created += other.created;
-        self.updated += other.updated;
-        self.skipped += other.skipped;
-        self.failed += other.failed;
+        self.processed = self.processed.saturating_add(other.processed);
+        self.created = self.created.saturating_add(other.created);
+        self.updated = self.updated.saturating_add(other.updated);
+        self.skipped = self.skipped.saturating_add(other.skipped);
+        self.failed = self.failed.saturating_add(other.failed);
     }
 }
 
