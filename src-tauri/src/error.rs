@@ -3,7 +3,7 @@
 //! engine's own messages are already scrubbed, and the shell adds none of its own values.
 
 use serde::Serialize;
-use syncdesk_dto::ErrorDto;
+use syncdesk_dto::{ErrorCode, ErrorDto};
 use syncdesk_engine as engine;
 
 /// Everything a command can fail with.
@@ -32,44 +32,32 @@ pub enum DesktopError {
 }
 
 impl DesktopError {
-    /// The stable code the UI switches on. Engine variants are grouped by what the admin can
-    /// do about them, not by where they happened.
-    pub fn code(&self) -> &'static str {
-        use engine::Error as E;
+    /// The stable code the UI switches on: the one vocabulary of `syncdesk_dto::ErrorCode`,
+    /// which the CLI sends too.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            DesktopError::Engine(e) => match e {
-                E::Invalid { .. } => "invalid",
-                E::NotFound { .. } => "not_found",
-                E::Conflict(_) => "conflict",
-                E::Keychain(_) => "keychain_unavailable",
-                E::MissingSecret { .. } | E::AuthExpired { .. } => "auth",
-                E::ProviderUnavailable { .. }
-                | E::RateLimited { .. }
-                | E::ProviderRejected { .. }
-                | E::MalformedResponse { .. } => "provider",
-                E::SignInFailed(_) => "sign_in_failed",
-                E::TimedOut(_) => "timed_out",
-                E::Cancelled => "cancelled",
-                E::Store(_) => "engine",
-            },
-            DesktopError::Invalid { .. } => "invalid",
-            DesktopError::Sandbox(_) => "sandbox",
-            DesktopError::Notification(_) => "notifications_unavailable",
-            DesktopError::Browser(_) => "browser_unavailable",
-            DesktopError::Startup(_) => "engine",
+            DesktopError::Engine(e) => e.into(),
+            DesktopError::Invalid { .. } => ErrorCode::Invalid,
+            DesktopError::Sandbox(_) => ErrorCode::Sandbox,
+            DesktopError::Notification(_) => ErrorCode::NotificationsUnavailable,
+            DesktopError::Browser(_) => ErrorCode::BrowserUnavailable,
+            DesktopError::Startup(_) => ErrorCode::Store,
         }
     }
 
     pub fn to_dto(&self) -> ErrorDto {
-        let field = match self {
-            DesktopError::Engine(e) => e.field().map(str::to_string),
-            DesktopError::Invalid { field, .. } => Some((*field).to_string()),
-            _ => None,
-        };
-        ErrorDto {
-            code: self.code().to_string(),
-            message: self.to_string(),
-            field,
+        match self {
+            DesktopError::Engine(e) => e.into(),
+            DesktopError::Invalid { field, .. } => ErrorDto {
+                code: self.code(),
+                message: self.to_string(),
+                field: Some((*field).to_string()),
+            },
+            _ => ErrorDto {
+                code: self.code(),
+                message: self.to_string(),
+                field: None,
+            },
         }
     }
 }
@@ -107,11 +95,13 @@ mod tests {
         assert_eq!(v["code"], "invalid");
         assert_eq!(v["field"], "mappings[2].target");
         let e: DesktopError = engine::Error::Keychain("locked".into()).into();
-        assert_eq!(e.code(), "keychain_unavailable");
+        assert_eq!(e.code(), ErrorCode::KeychainUnavailable);
         let e: DesktopError = engine::Error::AuthExpired {
             detail: "refresh refused".into(),
         }
         .into();
-        assert_eq!(e.code(), "auth");
+        assert_eq!(e.code(), ErrorCode::Auth);
+        let e: DesktopError = engine::Error::Store("the database is read-only".into()).into();
+        assert_eq!(serde_json::to_value(&e).unwrap()["code"], "store");
     }
 }

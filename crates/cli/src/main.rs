@@ -22,6 +22,9 @@ use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 use crate::table::Table;
 use syncdesk_dto::*;
 
+/// Exit status of a command refused for bad input (as clap's own usage errors).
+const EXIT_BAD_INPUT: u8 = 2;
+
 /// Exit status of `job run` when the execution completed with record errors.
 const EXIT_COMPLETED_WITH_ERRORS: u8 = 3;
 
@@ -248,7 +251,8 @@ fn parse_secs_list(s: &str) -> Result<SecsList, String> {
 
 #[derive(Debug, Args)]
 struct ListArgs {
-    #[arg(long, default_value_t = 50)]
+    /// Items per page, 1 to 500 (a value outside is refused, not clamped).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=i64::from(engine::model::MAX_PAGE_LIMIT)))]
     limit: u32,
     /// Continue after this cursor (printed as next_cursor).
     #[arg(long)]
@@ -343,11 +347,32 @@ enum CliError {
 }
 
 impl CliError {
-    fn code(&self) -> &str {
+    fn code(&self) -> ErrorCode {
         match self {
-            CliError::Engine(e) => e.code(),
-            CliError::Usage(_) => "usage",
-            CliError::Io(_) => "io",
+            CliError::Engine(e) => e.into(),
+            CliError::Usage(_) => ErrorCode::Usage,
+            CliError::Io(_) => ErrorCode::Io,
+        }
+    }
+
+    /// The `--json` form, in the vocabulary the desktop uses too.
+    fn to_dto(&self) -> ErrorDto {
+        match self {
+            CliError::Engine(e) => e.into(),
+            other => ErrorDto {
+                code: other.code(),
+                message: other.to_string(),
+                field: None,
+            },
+        }
+    }
+
+    /// 2 for bad input (docs/cli.md), 1 for any other failure.
+    fn exit_status(&self) -> u8 {
+        if self.code().is_bad_input() {
+            EXIT_BAD_INPUT
+        } else {
+            1
         }
     }
 }
@@ -356,7 +381,11 @@ type CliResult<T = ExitCode> = Result<T, CliError>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = wants_json(&cli.command);
     let filter = match cli.verbose {
+        // With --json, stderr carries the error object: warnings (a store made private, a
+        // read-only store) would break a script reading it, so only -v shows them.
+        0 if json => "error",
         0 => "warn",
         1 => "info,sqlx=warn",
         _ => "debug,sqlx=info,hyper=info",
@@ -368,7 +397,6 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let json = wants_json(&cli.command);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -383,23 +411,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if json {
-                let body = serde_json::json!({"error": ErrorDto {
-                    code: e.code().to_string(),
-                    message: e.to_string(),
-                    field: match &e {
-                        CliError::Engine(err) => err.field().map(str::to_string),
-                        _ => None,
-                    },
-                }});
-                eprintln!("{body}");
+                eprintln!("{}", serde_json::json!({"error": e.to_dto()}));
             } else {
                 eprintln!("error: {e}");
             }
-            match &e {
-                CliError::Usage(_) => ExitCode::from(2),
-                CliError::Engine(err) if err.code() == "invalid_input" => ExitCode::from(2),
-                _ => ExitCode::from(1),
-            }
+            ExitCode::from(e.exit_status())
         }
     }
 }
@@ -651,7 +667,7 @@ async fn run(cli: Cli) -> CliResult {
                 };
                 t.row(vec![
                     x.id.clone(),
-                    x.job_id[..8].to_string(),
+                    x.job_id.chars().take(8).collect(),
                     status,
                     x.trigger.to_string(),
                     x.attempt.to_string(),
@@ -1343,4 +1359,80 @@ async fn dead_letters(cli: &Cli, d: &DeadLetterCmd) -> CliResult {
     };
     e.shutdown().await;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(args: &[&str]) -> clap::Error {
+        let argv = std::iter::once("syncdesk").chain(args.iter().copied());
+        Cli::try_parse_from(argv).expect_err("refused")
+    }
+
+    #[test]
+    fn u_limit_outside_1_to_500_is_refused_with_the_range_not_clamped() {
+        for bad in ["0", "501", "4294967296"] {
+            let e = refused(&["job", "list", "--limit", bad]);
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            assert!(text.contains("--limit"), "{text}");
+            if bad != "4294967296" {
+                assert!(text.contains("1..=500"), "{text}");
+            }
+        }
+        for ok in ["1", "500"] {
+            let cli = Cli::try_parse_from(["syncdesk", "audit", "--limit", ok]).unwrap();
+            let Command::Audit(l) = cli.command else {
+                panic!("audit")
+            };
+            assert_eq!(l.limit.to_string(), ok);
+        }
+    }
+
+    #[test]
+    fn p1_overflowing_durations_are_bad_input_not_a_panic() {
+        let e = refused(&[
+            "job",
+            "add",
+            "--name",
+            "n",
+            "--timeout",
+            "5000000000000000000h",
+        ]);
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("is too long; at most"), "{e}");
+        let e = refused(&["job", "add", "--retry-delays", "5m,99999999999999999999d"]);
+        assert!(e.to_string().contains("is too long; at most"), "{e}");
+    }
+
+    /// Point 10: the CLI speaks the desktop's codes, and bad input exits 2.
+    #[test]
+    fn errors_use_the_shared_codes_and_bad_input_exits_2() {
+        let invalid = CliError::Engine(Error::Invalid {
+            field: "schedule".into(),
+            message: "'every 100000000000d' is too long".into(),
+        });
+        let v = serde_json::to_value(invalid.to_dto()).unwrap();
+        assert_eq!(v["code"], "invalid");
+        assert_eq!(v["field"], "schedule");
+        assert_eq!(invalid.exit_status(), 2);
+        let usage = CliError::Usage("--name is required (or --file)".into());
+        assert_eq!(
+            serde_json::to_value(usage.to_dto()).unwrap()["code"],
+            "usage"
+        );
+        assert_eq!(usage.exit_status(), 2);
+        let store = CliError::Engine(Error::Store("the database is read-only".into()));
+        assert_eq!(
+            serde_json::to_value(store.to_dto()).unwrap()["code"],
+            "store"
+        );
+        assert_eq!(store.exit_status(), 1);
+        let provider = CliError::Engine(Error::RateLimited {
+            detail: "429".into(),
+        });
+        assert_eq!(provider.code(), ErrorCode::Provider);
+        assert_eq!(provider.exit_status(), 1);
+    }
 }

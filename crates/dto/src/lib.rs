@@ -334,17 +334,125 @@ pub struct PageDto<T> {
     pub next_cursor: Option<String>,
 }
 
+/// The one vocabulary of error codes both shells send: the CLI in `--json` errors (and its exit
+/// status, docs/cli.md), the desktop in every rejected IPC call (docs/desktop.md). Codes group
+/// failures by what the admin can do about them, not by where they happened; the message says
+/// the rest. The TypeScript type in `ui/src/bindings/ErrorCode.ts` is what the UI matches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A setting, argument, spec or file is not valid; `field` names it when known.
+    Invalid,
+    /// The command line is misused (a required flag or value is missing). CLI only.
+    Usage,
+    /// A connection, job, execution or record that does not exist.
+    NotFound,
+    /// Conflicts with what is stored: a name already taken, a job already running.
+    Conflict,
+    /// Credentials are missing, expired or refused: re-authenticate the connection.
+    Auth,
+    /// The OS keychain could not be reached or refused access.
+    KeychainUnavailable,
+    /// The provider was down, rate limiting, refused the request or answered nonsense.
+    Provider,
+    /// A browser sign-in did not complete; nothing was stored.
+    SignInFailed,
+    /// Ran out of its configured time.
+    TimedOut,
+    /// Stopped by the admin or by shutdown.
+    Cancelled,
+    /// The local database failed, is read-only, or is not a Syncdesk database.
+    Store,
+    /// A local file or stream could not be read or written. CLI only.
+    Io,
+    /// The built-in sandbox could not start or is not running. Desktop only.
+    Sandbox,
+    /// A native notification could not be shown. Desktop only.
+    NotificationsUnavailable,
+    /// The system browser could not be opened for a sign-in. Desktop only.
+    BrowserUnavailable,
+    /// The desktop backend did not answer the UI (no such command, the shell stopped). Made by
+    /// the UI itself, never sent by a shell.
+    Ipc,
+}
+
+impl ErrorCode {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::Usage => "usage",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Auth => "auth",
+            ErrorCode::KeychainUnavailable => "keychain_unavailable",
+            ErrorCode::Provider => "provider",
+            ErrorCode::SignInFailed => "sign_in_failed",
+            ErrorCode::TimedOut => "timed_out",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::Store => "store",
+            ErrorCode::Io => "io",
+            ErrorCode::Sandbox => "sandbox",
+            ErrorCode::NotificationsUnavailable => "notifications_unavailable",
+            ErrorCode::BrowserUnavailable => "browser_unavailable",
+            ErrorCode::Ipc => "ipc",
+        }
+    }
+
+    /// Whether the input was at fault (the CLI exits with status 2).
+    pub fn is_bad_input(self) -> bool {
+        matches!(self, ErrorCode::Invalid | ErrorCode::Usage)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&engine::Error> for ErrorCode {
+    fn from(e: &engine::Error) -> Self {
+        use engine::Error as E;
+        match e {
+            E::Invalid { .. } => ErrorCode::Invalid,
+            E::NotFound { .. } => ErrorCode::NotFound,
+            E::Conflict(_) => ErrorCode::Conflict,
+            E::Keychain(_) => ErrorCode::KeychainUnavailable,
+            E::MissingSecret { .. } | E::AuthExpired { .. } => ErrorCode::Auth,
+            E::ProviderUnavailable { .. }
+            | E::RateLimited { .. }
+            | E::ProviderRejected { .. }
+            | E::MalformedResponse { .. } => ErrorCode::Provider,
+            E::SignInFailed(_) => ErrorCode::SignInFailed,
+            E::TimedOut(_) => ErrorCode::TimedOut,
+            E::Cancelled => ErrorCode::Cancelled,
+            E::Store(_) => ErrorCode::Store,
+        }
+    }
+}
+
 /// An error as a shell reports it: the CLI prints `{"error": {"code", "message"}}` on stderr
 /// with `--json`; the desktop rejects an IPC call with it. Callers match on `code`.
 #[derive(Debug, Serialize, TS)]
 pub struct ErrorDto {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     /// For `invalid` errors: the input field at fault (engine spelling: `batch_size`,
     /// `mappings[2].target`), so the UI puts the message next to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub field: Option<String>,
+}
+
+impl From<&engine::Error> for ErrorDto {
+    fn from(e: &engine::Error) -> Self {
+        ErrorDto {
+            code: e.into(),
+            message: e.to_string(),
+            field: e.field().map(str::to_string),
+        }
+    }
 }
 
 // ---- desktop IPC (docs/desktop.md) ----------------------------------------------------------
@@ -702,6 +810,101 @@ pub struct NavigateDto {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Point 10: one vocabulary. The engine's errors land on the desktop's groups (the CLI
+    /// used to say `invalid_input` where the desktop said `invalid`), and the serde spelling
+    /// is the one `as_str` and the docs give.
+    #[test]
+    fn one_error_code_vocabulary_for_both_shells() {
+        use engine::Error as E;
+        let cases: Vec<(E, &str)> = vec![
+            (
+                E::Invalid {
+                    field: "batch_size".into(),
+                    message: "too big".into(),
+                },
+                "invalid",
+            ),
+            (
+                E::NotFound {
+                    what: "job",
+                    id: "x".into(),
+                },
+                "not_found",
+            ),
+            (E::Conflict("already running".into()), "conflict"),
+            (E::Store("the database is read-only".into()), "store"),
+            (E::Keychain("locked".into()), "keychain_unavailable"),
+            (
+                E::MissingSecret {
+                    connection: "c".into(),
+                    what: "client secret",
+                },
+                "auth",
+            ),
+            (
+                E::AuthExpired {
+                    detail: "refused".into(),
+                },
+                "auth",
+            ),
+            (
+                E::ProviderUnavailable {
+                    attempts: 4,
+                    detail: "503".into(),
+                },
+                "provider",
+            ),
+            (
+                E::RateLimited {
+                    detail: "429".into(),
+                },
+                "provider",
+            ),
+            (
+                E::ProviderRejected {
+                    status: 400,
+                    path: "/x".into(),
+                    excerpt: String::new(),
+                },
+                "provider",
+            ),
+            (
+                E::MalformedResponse {
+                    path: "/x".into(),
+                    detail: "not JSON".into(),
+                },
+                "provider",
+            ),
+            (E::SignInFailed("refused".into()), "sign_in_failed"),
+            (E::TimedOut("1h".into()), "timed_out"),
+            (E::Cancelled, "cancelled"),
+        ];
+        for (e, want) in &cases {
+            let dto = ErrorDto::from(e);
+            let v = serde_json::to_value(&dto).unwrap();
+            assert_eq!(v["code"], *want, "{e:?}");
+            assert_eq!(dto.code.as_str(), *want);
+            assert_eq!(v["message"], e.to_string());
+            assert_eq!(dto.code.is_bad_input(), *want == "invalid", "{e:?}");
+        }
+        let v = serde_json::to_value(ErrorDto::from(&cases[0].0)).unwrap();
+        assert_eq!(v["field"], "batch_size");
+        for code in [
+            ErrorCode::Usage,
+            ErrorCode::Io,
+            ErrorCode::NotificationsUnavailable,
+            ErrorCode::Ipc,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+        assert!(ErrorCode::Usage.is_bad_input());
+    }
+}
+
+#[cfg(test)]
 mod bindings {
     //! The UI imports these types from `ui/src/bindings`; a DTO change that is not
     //! regenerated there fails here instead of at runtime in the webview.
@@ -726,6 +929,7 @@ mod bindings {
         AuditDto::export_all(&cfg).unwrap();
         PageDto::<ExecutionDto>::export_all(&cfg).unwrap();
         ErrorDto::export_all(&cfg).unwrap();
+        ErrorCode::export_all(&cfg).unwrap();
         HealthDto::export_all(&cfg).unwrap();
         NewConnectionDto::export_all(&cfg).unwrap();
         ReauthDto::export_all(&cfg).unwrap();

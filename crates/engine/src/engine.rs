@@ -483,6 +483,7 @@ impl Engine {
             settings.duplicate_detection = false;
         }
         settings.validate()?;
+        settings.check_references(spec.entities.keys().map(String::as_str))?;
         if j.mode == Mode::Incremental && entity.incremental_param.is_none() {
             return Err(Error::invalid(
                 "mode",

@@ -14,6 +14,7 @@ use crate::record::Fields;
 /// One source field → one target field, as a user writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
 pub struct FieldMapping {
     /// Dotted path in the provider record (`address.city`).
     pub source: String,
@@ -168,6 +169,22 @@ impl FieldMapping {
             return Err(Error::invalid("target", "must not be empty"));
         }
         self.compile().map(|_| ())
+    }
+
+    /// The entities its `reference:<entity>` transforms name (none when it does not compile;
+    /// [`FieldMapping::validate`] says why).
+    pub fn referenced_entities(&self) -> Vec<String> {
+        self.compile()
+            .map(|c| {
+                c.transforms
+                    .into_iter()
+                    .filter_map(|t| match t {
+                        Transform::Reference(e) => Some(e),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn compile(&self) -> Result<CompiledField> {

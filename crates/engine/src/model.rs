@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -231,16 +231,36 @@ impl Schedule {
                     "intervals shorter than 1m are not allowed",
                 ));
             }
+            if d.as_secs() > MAX_INTERVAL_SECS {
+                return Err(Error::invalid(
+                    "schedule",
+                    format!(
+                        "'every {}' is too long; at most {} days (use cron for rarer runs)",
+                        rest.trim(),
+                        MAX_INTERVAL_SECS / 86400
+                    ),
+                ));
+            }
             return Ok(Schedule::Interval {
                 seconds: d.as_secs(),
             });
         }
         if let Some(expr) = s.strip_prefix("cron ") {
-            croner::Cron::new(expr.trim())
+            let expr = expr.trim();
+            let cron = croner::Cron::new(expr)
                 .parse()
                 .map_err(|e| Error::invalid("schedule", format!("bad cron expression: {e}")))?;
+            // An expression that parses may still never match (`0 0 30 2 *`): a job that
+            // would silently never run is refused now.
+            let from = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_454); // 2026-01-01
+            if cron.find_next_occurrence(&from, false).is_err() {
+                return Err(Error::invalid(
+                    "schedule",
+                    format!("cron expression '{expr}' never matches a date"),
+                ));
+            }
             return Ok(Schedule::Cron {
-                expr: expr.trim().to_string(),
+                expr: expr.to_string(),
             });
         }
         Err(Error::invalid(
@@ -249,20 +269,39 @@ impl Schedule {
         ))
     }
 
-    /// The first run time strictly after `after`, or `None` for manual jobs.
+    /// The first run time strictly after `after`, or `None` for manual jobs and for a
+    /// stored schedule with no representable next time (an interval beyond the calendar, a
+    /// cron expression that no longer parses or never matches).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Manual => None,
             Schedule::Interval { seconds } => {
-                Some(after + chrono::Duration::seconds(*seconds as i64))
+                // A stored value is not trusted to be in range: no overflow panics here.
+                let secs = i64::try_from(*seconds).ok()?;
+                after.checked_add_signed(chrono::Duration::try_seconds(secs)?)
             }
             Schedule::Cron { expr } => {
+                // croner searches no further than the year 5000, and at the calendar's edges
+                // its day steps overflow a date and panic (found by tests/properties.rs).
+                if !(1..CRON_LAST_YEAR).contains(&after.year()) {
+                    return None;
+                }
                 let cron = croner::Cron::new(expr).parse().ok()?;
                 cron.find_next_occurrence(&after, false).ok()
             }
         }
     }
 }
+
+/// Beyond this year a cron schedule has no next run (croner's own search limit is 5000).
+const CRON_LAST_YEAR: i32 = 5000;
+
+/// The longest `every …` interval: a year (rarer runs are what cron is for).
+pub const MAX_INTERVAL_SECS: u64 = 366 * 86400;
+
+/// The longest duration [`parse_duration`] accepts, in days; every setting it feeds has a
+/// smaller bound of its own, this one keeps the arithmetic in range.
+pub const MAX_DURATION_DAYS: u64 = 3660;
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -274,14 +313,14 @@ impl fmt::Display for Schedule {
     }
 }
 
-/// Parse `90s`, `15m`, `2h`, `1d` or plain seconds.
+/// Parse `90s`, `15m`, `2h`, `1d` or plain seconds, up to [`MAX_DURATION_DAYS`].
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 30s, 15m, 2h"))?;
-    let mult = match unit.trim() {
+    if num.is_empty() {
+        return Err(format!("'{s}' is not a duration like 30s, 15m, 2h"));
+    }
+    let mult: u64 = match unit.trim() {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
@@ -292,7 +331,13 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
             ))
         }
     };
-    Ok(Duration::from_secs(n * mult))
+    let too_long = || format!("'{s}' is too long; at most {MAX_DURATION_DAYS} days");
+    // All digits: a parse failure can only be a number beyond u64.
+    let n: u64 = num.parse().map_err(|_| too_long())?;
+    match n.checked_mul(mult) {
+        Some(secs) if secs <= MAX_DURATION_DAYS * 86400 => Ok(Duration::from_secs(secs)),
+        _ => Err(too_long()),
+    }
 }
 
 /// Inverse of [`parse_duration`] for display.
@@ -308,7 +353,7 @@ pub fn format_duration(secs: u64) -> String {
 /// Which events raise an alert (and so a notification in the desktop shell).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AlertSettings {
     pub on_circuit_breaker: bool,
     pub on_retries_exhausted: bool,
@@ -464,6 +509,27 @@ impl JobSettings {
         }
         Ok(())
     }
+
+    /// Check that every `reference:<entity>` transform names an entity of the connector
+    /// (`known`): a typo such as `reference:nope` would otherwise pass validation and fail
+    /// every record of every run as ReferenceNotFound.
+    pub fn check_references<'a>(&self, known: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let known: Vec<&str> = known.into_iter().collect();
+        for (i, m) in self.mappings.iter().enumerate() {
+            for entity in m.referenced_entities() {
+                if !known.contains(&entity.as_str()) {
+                    return Err(Error::invalid(
+                        format!("mappings[{i}].transform"),
+                        format!(
+                            "'reference:{entity}' names no entity of this connection; known: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Counts of one execution. Invariant: `processed = created + updated + skipped + failed`.
@@ -477,12 +543,13 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Add another page's counts; saturating, since one side may come from a damaged store.
     pub fn add(&mut self, other: Counts) {
-        self.processed += other.processed;
-        self.created += other.created;
-        self.updated += other.updated;
-        self.skipped += other.skipped;
-        self.failed += other.failed;
+        self.processed = self.processed.saturating_add(other.processed);
+        self.created = self.created.saturating_add(other.created);
+        self.updated = self.updated.saturating_add(other.updated);
+        self.skipped = self.skipped.saturating_add(other.skipped);
+        self.failed = self.failed.saturating_add(other.failed);
     }
 }
 
@@ -640,9 +707,12 @@ impl PageRequest {
         }
     }
     pub(crate) fn limit(&self) -> i64 {
-        i64::from(self.limit.clamp(1, 500))
+        i64::from(self.limit.clamp(1, MAX_PAGE_LIMIT))
     }
 }
+
+/// The longest page a list returns; shells refuse a larger `limit` (the engine clamps).
+pub const MAX_PAGE_LIMIT: u32 = 500;
 
 /// A job on the dashboard ([`crate::Engine::job_summaries`]).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -689,6 +759,116 @@ mod tests {
             .next_after(t)
             .unwrap();
         assert_eq!(next.to_rfc3339(), "2026-03-01T15:00:00+00:00");
+    }
+
+    #[test]
+    fn p1_durations_beyond_range_are_too_long_not_a_panic() {
+        for s in [
+            "5000000000000000000h",
+            "99999999999999999999999s",
+            "213503982336d",
+        ] {
+            let err = parse_duration(s).unwrap_err();
+            assert_eq!(err, format!("'{s}' is too long; at most 3660 days"));
+        }
+        assert_eq!(
+            parse_duration("3660d").unwrap(),
+            Duration::from_secs(3660 * 86400)
+        );
+        assert!(parse_duration("3661d").unwrap_err().contains("too long"));
+        assert!(parse_duration("h").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn p2_schedules_beyond_range_are_invalid_not_a_panic() {
+        let err = Schedule::parse("every 100000000000d").unwrap_err();
+        assert_eq!(err.field(), Some("schedule"));
+        assert!(err.to_string().contains("too long; at most"), "{err}");
+        let err = Schedule::parse("every 400d").unwrap_err().to_string();
+        assert!(err.contains("at most 366 days"), "{err}");
+        let err = Schedule::parse("cron 0 0 30 2 *").unwrap_err().to_string();
+        assert!(err.contains("never matches"), "{err}");
+        assert!(
+            Schedule::parse("cron 0 0 29 2 *").is_ok(),
+            "leap days exist"
+        );
+
+        // Stored schedules are not trusted: out-of-range values have no next time.
+        let t = DateTime::parse_from_rfc3339("2026-03-01T14:07:00Z")
+            .unwrap()
+            .to_utc();
+        for seconds in [u64::MAX, i64::MAX as u64, 9_000_000_000_000_000] {
+            assert_eq!(Schedule::Interval { seconds }.next_after(t), None);
+        }
+        let far = DateTime::<Utc>::MAX_UTC - chrono::Duration::seconds(30);
+        assert_eq!(Schedule::Interval { seconds: 60 }.next_after(far), None);
+        assert_eq!(
+            Schedule::Cron {
+                expr: "not cron".into()
+            }
+            .next_after(t),
+            None
+        );
+        assert_eq!(
+            Schedule::Cron {
+                expr: "* * * * *".into()
+            }
+            .next_after(far),
+            None
+        );
+    }
+
+    #[test]
+    fn u_unknown_alert_settings_keys_are_rejected_with_their_name() {
+        let err = toml::from_str::<JobSettings>("[alerts]\non_falure = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `on_falure`"), "{err}");
+        let err = serde_json::from_str::<JobSettings>(
+            r#"{"mappings": [{"source": "a", "target": "a", "requird": true}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `requird`"), "{err}");
+        let ok: JobSettings = toml::from_str("[alerts]\non_failure = true\n").unwrap();
+        assert!(ok.alerts.on_failure && ok.alerts.on_circuit_breaker);
+    }
+
+    #[test]
+    fn u_reference_to_an_unknown_entity_is_refused_naming_the_mapping() {
+        let mapping = |transform: &str| crate::FieldMapping {
+            source: "customer".into(),
+            target: "customer_id".into(),
+            transform: Some(transform.into()),
+            default: None,
+            required: false,
+            expect: None,
+            optional: false,
+        };
+        let mut s = JobSettings {
+            duplicate_detection: false,
+            mappings: vec![mapping("trim"), mapping("trim|reference:nope")],
+            ..Default::default()
+        };
+        s.mappings[0].target = "other".into();
+        s.validate().unwrap();
+        let err = s.check_references(["customers", "invoices"]).unwrap_err();
+        assert_eq!(err.field(), Some("mappings[1].transform"));
+        assert_eq!(
+            err.to_string(),
+            "invalid mappings[1].transform: 'reference:nope' names no entity of this \
+             connection; known: customers, invoices"
+        );
+        s.mappings[1] = mapping("reference:customers");
+        s.check_references(["customers", "invoices"]).unwrap();
+        // Syntax errors stay the validator's: `reference:` with no entity.
+        s.mappings[1] = mapping("reference:");
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("unknown transform"));
     }
 
     #[test]

@@ -18,19 +18,21 @@ describe("error codes", () => {
 
   test("the explanation depends on the code only", () => {
     const same = "identical message";
-    expect(explainError({ code: "auth_expired", message: same }).reauth).toBe(true);
     expect(explainError({ code: "auth", message: same }).reauth).toBe(true);
     expect(explainError({ code: "keychain_unavailable", message: same }).title).toMatch(/keychain/);
     expect(explainError({ code: "not_found", message: same }).title).toBe("Not found");
-    expect(explainError({ code: "engine", message: "Re-authenticate the connection" }).reauth).toBe(false);
+    expect(explainError({ code: "store", message: "Re-authenticate the connection" }).reauth).toBe(false);
+    expect(explainError({ code: "store", message: same }).title).toBe("The local database failed");
+    expect(explainError({ code: "provider", message: same }).title).toMatch(/provider/);
   });
 
-  test("invalid and invalid_input are the same group; the field is read only from `field`", () => {
-    expect(isCode({ code: "invalid_input", message: "" }, "invalid")).toBe(true);
+  test("one vocabulary (ErrorCode): only `invalid` names a field; the field is read from `field`", () => {
+    expect(isCode({ code: "invalid", message: "" }, "invalid")).toBe(true);
+    expect(isCode({ code: "usage", message: "" }, "invalid")).toBe(false);
     expect(invalidField(toErrorDto({ code: "invalid", message: "invalid timeout: x", field: "timeout" }))).toBe("timeout");
     expect(invalidField({ code: "invalid", message: "invalid mappings[2].target: 'email' is mapped twice" })).toBe("mappings[2].target");
     expect(invalidField({ code: "invalid", message: "something else" })).toBeNull();
-    expect(invalidField({ code: "engine", message: "invalid batch_size: no" })).toBeNull();
+    expect(invalidField({ code: "store", message: "invalid batch_size: no" })).toBeNull();
     expect(invalidField(toErrorDto({ code: "conflict", message: "", field: "name" }))).toBeNull();
   });
 

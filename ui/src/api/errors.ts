@@ -1,3 +1,4 @@
+import type { ErrorCode } from "../bindings/ErrorCode";
 import type { ErrorDto } from "../bindings/ErrorDto";
 
 /**
@@ -7,8 +8,9 @@ import type { ErrorDto } from "../bindings/ErrorDto";
  */
 export function toErrorDto(e: unknown): ErrorDto {
   if (e && typeof e === "object" && "code" in e && typeof (e as { code: unknown }).code === "string") {
-    // Keep whatever else the shell sent (e.g. the field an `invalid` error names).
-    const o = e as { code: string; message?: unknown };
+    // Keep whatever else the shell sent (e.g. the field an `invalid` error names). The shell
+    // sends only `ErrorCode`s (crates/dto); the type says so.
+    const o = e as { code: ErrorCode; message?: unknown };
     return { ...o, code: o.code, message: typeof o.message === "string" ? o.message : "" };
   }
   if (typeof e === "string") return { code: "ipc", message: e };
@@ -16,22 +18,25 @@ export function toErrorDto(e: unknown): ErrorDto {
   return { code: "ipc", message: "Unknown error" };
 }
 
-/** The codes the contract names, plus the engine's own spellings of the same ideas. */
-export const ErrorCode = {
+/**
+ * The codes each explanation covers: one vocabulary, `ErrorCode` (crates/dto), shared with the
+ * CLI. Typed against the generated union, so a renamed or removed code fails the build here.
+ */
+export const ErrorGroups = {
   notFound: ["not_found"],
-  invalid: ["invalid", "invalid_input"],
+  invalid: ["invalid"],
   conflict: ["conflict"],
-  auth: ["auth", "auth_expired", "missing_secret"],
-  keychain: ["keychain_unavailable", "keychain"],
+  auth: ["auth"],
+  keychain: ["keychain_unavailable"],
   notifications: ["notifications_unavailable"],
-  provider: ["provider", "provider_unavailable", "rate_limited", "provider_rejected", "malformed_response"],
+  provider: ["provider"],
   sandbox: ["sandbox"],
   signIn: ["sign_in_failed"],
   browser: ["browser_unavailable"],
-} as const;
+} as const satisfies Record<string, readonly ErrorCode[]>;
 
-export function isCode(err: ErrorDto, group: keyof typeof ErrorCode): boolean {
-  return (ErrorCode[group] as readonly string[]).includes(err.code);
+export function isCode(err: ErrorDto, group: keyof typeof ErrorGroups): boolean {
+  return (ErrorGroups[group] as readonly ErrorCode[]).includes(err.code);
 }
 
 export interface ErrorExplanation {
@@ -86,7 +91,7 @@ export function explainError(err: ErrorDto): ErrorExplanation {
   if (err.code === "timed_out")
     return { title: "That took too long", hint: "It timed out. Try again, or give the job a longer timeout.", reauth: false };
   if (err.code === "cancelled") return { title: "Cancelled", hint: "It was stopped before it finished.", reauth: false };
-  if (err.code === "engine")
+  if (err.code === "store")
     return { title: "The local database failed", hint: "Nothing was changed. Try again; if it persists, restart Syncdesk.", reauth: false };
   if (err.code === "ipc")
     return {

@@ -5,6 +5,7 @@ import type { AlertDto } from "../bindings/AlertDto";
 import type { AuditDto } from "../bindings/AuditDto";
 import type { ConnectionDto } from "../bindings/ConnectionDto";
 import type { DeadLetterDto } from "../bindings/DeadLetterDto";
+import type { ErrorCode } from "../bindings/ErrorCode";
 import type { ErrorDto } from "../bindings/ErrorDto";
 import type { ExecutionDetailDto } from "../bindings/ExecutionDetailDto";
 import type { ExecutionDto } from "../bindings/ExecutionDto";
@@ -34,7 +35,7 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 
-function fail(code: string, message: string, extra: Record<string, unknown> = {}): never {
+function fail(code: ErrorCode, message: string, extra: Record<string, unknown> = {}): never {
   throw { code, message, ...extra } as ErrorDto;
 }
 
@@ -645,7 +646,7 @@ export function createBackend(opts: BackendOptions = {}) {
       const input = a.input as Record<string, unknown>;
       const given = ["client_secret", "api_key", "refresh_token"].filter((k) => typeof input[k] === "string" && input[k]);
       if (given.length !== 1) fail("invalid", "invalid input: give exactly one credential");
-      if (input[given[0]] === "wrong") fail("auth_expired", "authentication failed: the provider rejected the new credentials");
+      if (input[given[0]] === "wrong") fail("auth", "authentication failed: the provider rejected the new credentials");
       Object.assign(c, { status: "active", status_note: null, token_expires_at: iso(now + HOUR), refresh_expires_at: iso(now + 30 * DAY), last_checked_at: iso(now) });
       audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection_reauthenticated", subject: c.name, note: null });
       return c;

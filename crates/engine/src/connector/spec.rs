@@ -239,7 +239,12 @@ impl ConnectorSpec {
 fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     match span {
         Some(r) => {
-            let line = text[..r.start.min(text.len())].lines().count().max(1);
+            // toml's span may start inside a character (found by tests/properties.rs).
+            let end = (0..=r.start.min(text.len()))
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
+            let line = text[..end].lines().count().max(1);
             format!(" (line {line})")
         }
         None => String::new(),

@@ -59,32 +59,67 @@ pub(crate) type Db = sqlx::Sqlite;
 pub struct Store {
     read: SqlitePool,
     write: Arc<Mutex<Option<SqliteConnection>>>,
+    /// Set when the database file or its directory cannot be written: reads work, every
+    /// write is refused with this path in the message.
+    read_only: Option<Arc<str>>,
+}
+
+/// The embedded migrations, in order.
+fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations/sqlite")
 }
 
 impl Store {
-    /// Open (creating if needed) the SQLite file at `path` and run migrations.
+    /// Open the SQLite file at `path`, creating it (and its directory) if needed, and run
+    /// migrations.
+    ///
+    /// The store is private (S4): the directory is made 0700 and the database files 0600,
+    /// looser permissions found on an existing store are fixed with a warning. A file that
+    /// exists but is empty or not a Syncdesk database is refused, never migrated over. A
+    /// store that cannot be written (read-only file, directory or file system) opens for
+    /// reading when it needs no migration; its writes fail with "the database is read-only".
     pub async fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::Store(format!(
-                    "cannot create data directory {}: {}",
-                    dir.display(),
-                    e.kind()
-                ))
-            })?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            private::create_dir(dir)?;
+            private::fix_mode(dir, private::DIR_MODE, "data directory");
+        }
+        let existed = check_existing(path)?;
+        if !existed {
+            private::create_file(path)?;
         }
         let opts = SqliteConnectOptions::new().filename(path);
-        Self::open_with(opts).await
+        let writable = !existed || private::can_write(path);
+        let store = if writable {
+            match Self::open_with(opts.clone(), existed).await {
+                Ok(store) => Ok(store),
+                // The file is writable but its directory is not (no room for the WAL).
+                Err(OpenFailure::ReadOnly(_)) if existed => Self::open_read_only(opts, path).await,
+                Err(e) => Err(e.into_error(path)),
+            }
+        } else {
+            Self::open_read_only(opts, path).await
+        }?;
+        if store.read_only.is_none() {
+            for file in private::database_files(path) {
+                private::fix_mode(&file, private::FILE_MODE, "database file");
+            }
+        }
+        Ok(store)
     }
 
     /// Open from a `sqlite:` URL (`sqlite::memory:` for throwaway stores).
     pub async fn open_url(url: &str) -> Result<Store> {
         let opts =
             SqliteConnectOptions::from_str(url).map_err(|e| Error::invalid("database url", e))?;
-        Self::open_with(opts).await
+        Self::open_with(opts, true)
+            .await
+            .map_err(|e| e.into_error(Path::new(url)))
     }
 
-    async fn open_with(opts: SqliteConnectOptions) -> Result<Store> {
+    async fn open_with(
+        opts: SqliteConnectOptions,
+        existed: bool,
+    ) -> std::result::Result<Store, OpenFailure> {
         let opts = opts
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -95,24 +130,78 @@ impl Store {
         // the writer before the readers open.
         let mut write = SqliteConnection::connect_with(&opts)
             .await
-            .map_err(open_error)?;
-        sqlx::migrate!("./migrations/sqlite")
+            .map_err(OpenFailure::from)?;
+        if existed {
+            is_syncdesk(&mut write).await?;
+        }
+        migrator()
             .run(&mut write)
-            .await?;
+            .await
+            .map_err(OpenFailure::from)?;
         // A local file: connections are opened once and kept. No pings, no idle reaping:
         // they buy nothing here, and each would be a wait on another thread (which also
         // keeps tests under tokio's paused time deterministic).
-        let read = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .min_connections(READERS)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .test_before_acquire(false)
-            .connect_with(opts.pragma("query_only", "true"))
+        let read = readers(opts.pragma("query_only", "true"))
             .await
-            .map_err(open_error)?;
+            .map_err(OpenFailure::from)?;
         let write = Arc::new(Mutex::new(Some(write)));
-        Ok(Store { read, write })
+        Ok(Store {
+            read,
+            write,
+            read_only: None,
+        })
+    }
+
+    /// Open a store this process cannot write: readers only, and only when every migration
+    /// this version knows is already applied (migrating is a write).
+    async fn open_read_only(opts: SqliteConnectOptions, path: &Path) -> Result<Store> {
+        let shown: Arc<str> = path.display().to_string().into();
+        let opts = opts
+            .read_only(true)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        // A WAL database is read through its `-shm` index, which a read-only directory may
+        // not let SQLite create; the file is then opened as immutable (what it is, to us).
+        let opts = if can_read(&opts).await {
+            opts
+        } else {
+            opts.immutable(true)
+        };
+        let mut conn = SqliteConnection::connect_with(&opts)
+            .await
+            .map_err(|e| OpenFailure::from(e).into_error(path))?;
+        is_syncdesk(&mut conn)
+            .await
+            .map_err(|e| e.into_error(path))?;
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&mut conn)
+                .await?;
+        if let Some(m) = migrator()
+            .iter()
+            .find(|m| !applied.iter().any(|(v,)| *v == m.version))
+        {
+            return Err(Error::Store(format!(
+                "the database is read-only ({shown}) and needs an upgrade ({}); open it once \
+                 where it can be written",
+                m.description
+            )));
+        }
+        let _ = conn.close().await;
+        tracing::warn!(path = %shown, "the database is read-only: reads work, changes are refused");
+        let read = readers(opts)
+            .await
+            .map_err(|e| OpenFailure::from(e).into_error(path))?;
+        Ok(Store {
+            read,
+            write: Arc::new(Mutex::new(None)),
+            read_only: Some(shown),
+        })
+    }
+
+    /// Whether the store was opened read-only (its file or directory cannot be written).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
     }
 
     /// What the tray and dashboard show at a glance, in one statement of indexed counts.
@@ -164,34 +253,285 @@ impl Store {
     /// its next write (its references and keys): on the writer's page cache they find what the
     /// last page wrote. Waits while another write is under way.
     pub(crate) async fn writer(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
-        MutexGuard::try_map(self.write.lock().await, Option::as_mut).map_err(|_| closed())
+        MutexGuard::try_map(self.write.lock().await, Option::as_mut).map_err(|_| self.closed())
     }
 
     /// The writer, taken for a page write that a task finishes while its run maps the next
     /// page. Whoever asks for the writer after this returns waits for that write.
     pub(crate) async fn page_writer(&self) -> Result<PageWriter> {
         OwnedMutexGuard::try_map(self.write.clone().lock_owned().await, Option::as_mut)
-            .map_err(|_| closed())
+            .map_err(|_| self.closed())
+    }
+
+    /// Why there is no writer: the store is read-only, or closed.
+    fn closed(&self) -> Error {
+        match &self.read_only {
+            Some(path) => Error::Store(format!("the database is read-only ({path})")),
+            None => Error::Store("the database is closed".into()),
+        }
     }
 }
 
 /// The writer held by a page write in a task of its own (`Store::page_writer`).
 pub(crate) type PageWriter = OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>;
 
-fn closed() -> Error {
-    Error::Store("the database is closed".into())
-}
-
 /// Reading connections beside the one writer: the UI's lists and the scheduler read at once.
 const READERS: u32 = 3;
 
-fn open_error(e: sqlx::Error) -> Error {
+async fn readers(opts: SqliteConnectOptions) -> std::result::Result<SqlitePool, sqlx::Error> {
+    SqlitePoolOptions::new()
+        .max_connections(READERS)
+        .min_connections(READERS)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .connect_with(opts)
+        .await
+}
+
+/// Whether a connection with `opts` opens and reads the schema.
+async fn can_read(opts: &SqliteConnectOptions) -> bool {
+    let Ok(mut c) = SqliteConnection::connect_with(opts).await else {
+        return false;
+    };
+    let ok = sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+        .execute(&mut c)
+        .await
+        .is_ok();
+    let _ = c.close().await;
+    ok
+}
+
+/// Why an open failed, before it becomes an [`Error`] naming the file.
+#[derive(Debug)]
+enum OpenFailure {
+    /// SQLite could not write the file or create its WAL beside it.
+    ReadOnly(String),
+    /// The file is SQLite's but not ours (why).
+    NotSyncdesk(&'static str),
+    Other(Error),
+}
+
+impl OpenFailure {
+    fn into_error(self, path: &Path) -> Error {
+        match self {
+            OpenFailure::ReadOnly(detail) => Error::Store(format!(
+                "the database is read-only ({}): {detail}",
+                path.display()
+            )),
+            OpenFailure::NotSyncdesk(why) => not_syncdesk(path, why),
+            OpenFailure::Other(e) => e,
+        }
+    }
+}
+
+/// SQLite's own word that the file or its directory cannot be written (primary result codes
+/// SQLITE_PERM 3, SQLITE_READONLY 8, SQLITE_CANTOPEN 14), or the OS's.
+fn read_only_detail(e: &sqlx::Error) -> Option<String> {
     match e {
         sqlx::Error::Database(db) => {
-            Error::Store(format!("cannot open the database: {}", db.message()))
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            matches!(primary, Some(3 | 8 | 14)).then(|| db.message().to_string())
         }
-        other => Error::Store(format!("cannot open the database: {other}")),
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+            Some(io.kind().to_string())
+        }
+        _ => None,
     }
+}
+
+impl From<sqlx::Error> for OpenFailure {
+    fn from(e: sqlx::Error) -> Self {
+        if let Some(detail) = read_only_detail(&e) {
+            return OpenFailure::ReadOnly(detail);
+        }
+        match e {
+            // SQLITE_NOTADB: the header was SQLite's but the rest is not a database.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("26") => {
+                OpenFailure::NotSyncdesk("the file is not an SQLite database")
+            }
+            sqlx::Error::Database(db) => OpenFailure::Other(Error::Store(format!(
+                "cannot open the database: {}",
+                db.message()
+            ))),
+            other => OpenFailure::Other(Error::Store(format!("cannot open the database: {other}"))),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for OpenFailure {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        if let sqlx::migrate::MigrateError::Execute(inner) = &e {
+            if let Some(detail) = read_only_detail(inner) {
+                return OpenFailure::ReadOnly(detail);
+            }
+        }
+        OpenFailure::Other(e.into())
+    }
+}
+
+fn not_syncdesk(path: &Path, why: &str) -> Error {
+    Error::Store(format!(
+        "{} is not a Syncdesk database ({why}); move it away or choose another --data-dir",
+        path.display()
+    ))
+}
+
+/// Whether `path` already exists, refusing a file that cannot be a database we made: empty
+/// (a new store is never left empty: it is created, switched to WAL and migrated at once) or
+/// without SQLite's header.
+fn check_existing(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(Error::Store(format!(
+                "cannot read the database {}: {}",
+                path.display(),
+                e.kind()
+            )))
+        }
+    };
+    let meta = file.metadata().map_err(|e| {
+        Error::Store(format!(
+            "cannot read the database {}: {}",
+            path.display(),
+            e.kind()
+        ))
+    })?;
+    if meta.is_dir() {
+        return Err(not_syncdesk(path, "it is a directory"));
+    }
+    if meta.len() == 0 {
+        return Err(not_syncdesk(path, "the file is empty"));
+    }
+    let mut header = [0u8; 16];
+    let n = file.read(&mut header).unwrap_or(0);
+    if n < header.len() || &header != b"SQLite format 3\0" {
+        return Err(not_syncdesk(path, "the file is not SQLite"));
+    }
+    Ok(true)
+}
+
+/// Refuse an SQLite file that has tables but never had Syncdesk's migrations: it belongs to
+/// something else, and migrating would write our tables into it.
+async fn is_syncdesk(conn: &mut SqliteConnection) -> std::result::Result<(), OpenFailure> {
+    let (tables, ours): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE name = '_sqlx_migrations')
+         FROM sqlite_master WHERE type = 'table'",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(OpenFailure::from)?;
+    if tables > 0 && ours == 0 {
+        return Err(OpenFailure::NotSyncdesk(
+            "it holds another application's tables",
+        ));
+    }
+    Ok(())
+}
+
+/// S4: the store is readable by its owner only.
+mod private {
+    use std::path::{Path, PathBuf};
+
+    use crate::error::{Error, Result};
+
+    pub(super) const DIR_MODE: u32 = 0o700;
+    pub(super) const FILE_MODE: u32 = 0o600;
+
+    /// The database and the WAL files SQLite keeps beside it.
+    pub(super) fn database_files(db: &Path) -> Vec<PathBuf> {
+        let name = db.as_os_str();
+        ["", "-wal", "-shm"]
+            .iter()
+            .map(|suffix| {
+                let mut n = name.to_os_string();
+                n.push(suffix);
+                PathBuf::from(n)
+            })
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// The data directory, created 0700 (its missing parents get the usual mode).
+    pub(super) fn create_dir(dir: &Path) -> Result<()> {
+        let failed = |e: std::io::Error| {
+            Error::Store(format!(
+                "cannot create data directory {}: {}",
+                dir.display(),
+                e.kind()
+            ))
+        };
+        if dir.is_dir() {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        let mut b = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, DIR_MODE);
+        match b.create(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(failed(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A new database file, created 0600 before SQLite writes a byte to it (SQLite gives the
+    /// `-wal` and `-shm` files the database's own mode).
+    pub(super) fn create_file(path: &Path) -> Result<()> {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, FILE_MODE);
+        match o.open(path) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::Store(format!(
+                "cannot create the database {}: {}",
+                path.display(),
+                e.kind()
+            ))),
+        }
+    }
+
+    /// Whether this process may write the file (its mode, ownership, immutability, a
+    /// read-only mount). Opening for writing changes nothing.
+    pub(super) fn can_write(path: &Path) -> bool {
+        std::fs::OpenOptions::new().write(true).open(path).is_ok()
+    }
+
+    /// Take group and other permissions away from `path`, saying so when it had any.
+    #[cfg(unix)]
+    pub(super) fn fix_mode(path: &Path, mode: u32, what: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let was = meta.permissions().mode() & 0o7777;
+        if was & 0o077 == 0 {
+            return;
+        }
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+            Ok(()) => tracing::warn!(
+                path = %path.display(),
+                "the {what} was open to other users (mode {was:o}); made it private ({mode:o})"
+            ),
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                error = %e.kind(),
+                "the {what} is open to other users (mode {was:o}) and could not be made private"
+            ),
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn fix_mode(_path: &Path, _mode: u32, _what: &str) {}
 }
 
 /// Most rows (or list items) one statement binds: refs have 13 columns, and SQLite allows
@@ -231,6 +571,17 @@ where
     q.push(")");
 }
 
+/// A record state as stored in `external_refs.state`. Text this version does not know (a
+/// damaged or newer store) is an error, never read as `ok`: that would put a dead letter back
+/// into every run.
+pub fn stored_record_state(text: &str) -> Result<crate::RecordState> {
+    use crate::RecordState as S;
+    [S::Ok, S::Failing, S::DeadLetter, S::Dismissed]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| Error::Store(format!("stored record state '{text}' is not known")))
+}
+
 /// Parse a keyset cursor the store itself produced; a tampered one is bad input.
 pub(crate) fn parse_cursor(cursor: &Option<String>) -> Result<Option<i64>> {
     cursor
@@ -265,6 +616,7 @@ pub(crate) fn page_of<T>(
 mod tests {
     use super::*;
     use sqlx::Connection;
+    use std::path::PathBuf;
 
     #[test]
     fn shaped_chunks_cover_everything_in_order_with_few_statement_shapes() {
@@ -351,6 +703,245 @@ mod tests {
             }
         }
         store.close().await;
+    }
+
+    #[test]
+    fn u_unknown_stored_record_state_is_an_error_not_ok() {
+        for s in [
+            crate::RecordState::Ok,
+            crate::RecordState::Failing,
+            crate::RecordState::DeadLetter,
+            crate::RecordState::Dismissed,
+        ]
+        .iter()
+        {
+            assert_eq!(stored_record_state(s.as_str()).unwrap(), *s);
+        }
+        let err = stored_record_state("dead-letter").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "local store error: stored record state 'dead-letter' is not known"
+        );
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    fn chmod(p: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// S4: a new store is private from its first byte, and an existing one opened with
+    /// looser permissions is made private again.
+    #[tokio::test]
+    async fn s4_data_dir_is_0700_and_database_files_0600() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let db = dir.join("syncdesk.db");
+        let store = Store::open(&db).await.unwrap();
+        let now = crate::clock::from_millis(1_767_225_600_000);
+        store
+            .insert_audit("t", "write", "s", None, now)
+            .await
+            .unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        let files = private::database_files(&db);
+        assert_eq!(files.len(), 3, "db, -wal and -shm: {files:?}");
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+
+        // Someone (an older version, a restore, a umask 022 copy) opened it up.
+        for f in &files {
+            chmod(f, 0o644);
+        }
+        chmod(&dir, 0o755);
+        let again = Store::open(&db).await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for f in private::database_files(&db) {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+        }
+        assert_eq!(
+            again
+                .audit(&crate::PageRequest::first(10))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+        again.close().await;
+        store.close().await;
+    }
+
+    /// U: a file that exists but is empty, not SQLite, or another application's SQLite is
+    /// refused by name, and left exactly as it was.
+    #[tokio::test]
+    async fn u_an_empty_or_foreign_file_is_not_a_syncdesk_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.db");
+        std::fs::write(&empty, b"").unwrap();
+        let err = Store::open(&empty).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "local store error: {} is not a Syncdesk database (the file is empty); move it \
+                 away or choose another --data-dir",
+                empty.display()
+            )
+        );
+        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+
+        let text = dir.path().join("notes.db");
+        std::fs::write(&text, "just some notes, long enough for a header\n").unwrap();
+        let err = Store::open(&text).await.unwrap_err().to_string();
+        assert!(
+            err.contains("is not a Syncdesk database (the file is not SQLite)"),
+            "{err}"
+        );
+
+        let foreign = dir.path().join("other.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&foreign)
+            .create_if_missing(true);
+        let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        sqlx::query("CREATE TABLE contacts (id INTEGER PRIMARY KEY)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        let err = Store::open(&foreign).await.unwrap_err().to_string();
+        assert!(
+            err.contains("not a Syncdesk database (it holds another application's tables)"),
+            "{err}"
+        );
+        let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(n, 1, "nothing was migrated into it");
+        c.close().await.unwrap();
+    }
+
+    /// Makes files and directories unwritable for the test, even for root (which ignores
+    /// modes: then `chattr +i`), and writable again on drop so the temp dir can go.
+    struct ReadOnly(Vec<PathBuf>);
+
+    impl ReadOnly {
+        fn make(paths: &[PathBuf]) -> ReadOnly {
+            for p in paths {
+                chmod(p, if p.is_dir() { 0o500 } else { 0o400 });
+            }
+            let guard = ReadOnly(paths.to_vec());
+            if paths.iter().any(|p| probe_writable(p)) {
+                for p in paths {
+                    let ok = std::process::Command::new("chattr")
+                        .arg("+i")
+                        .arg(p)
+                        .status()
+                        .is_ok_and(|s| s.success());
+                    assert!(ok, "cannot make {} read-only (chattr +i)", p.display());
+                }
+            }
+            assert!(paths.iter().all(|p| !probe_writable(p)));
+            guard
+        }
+    }
+
+    fn probe_writable(p: &Path) -> bool {
+        if p.is_dir() {
+            let probe = p.join(".probe");
+            let ok = std::fs::write(&probe, b"").is_ok();
+            let _ = std::fs::remove_file(&probe);
+            ok
+        } else {
+            private::can_write(p)
+        }
+    }
+
+    impl Drop for ReadOnly {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::process::Command::new("chattr")
+                    .arg("-i")
+                    .arg(p)
+                    .status();
+                chmod(p, if p.is_dir() { 0o700 } else { 0o600 });
+            }
+        }
+    }
+
+    /// U: commands that only read work on a store that cannot be written, and a write there
+    /// says "the database is read-only (path)" instead of SQLite's text.
+    #[tokio::test]
+    async fn u_a_read_only_store_serves_reads_and_refuses_writes_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let db = dir.join("syncdesk.db");
+        let now = crate::clock::from_millis(1_767_225_600_000);
+        let store = Store::open(&db).await.unwrap();
+        store
+            .insert_audit("t", "write", "kept", None, now)
+            .await
+            .unwrap();
+        store.close().await;
+        assert_eq!(
+            private::database_files(&db),
+            vec![db.clone()],
+            "closed cleanly"
+        );
+
+        for locked in [vec![dir.clone(), db.clone()], vec![dir.clone()]] {
+            let _ro = ReadOnly::make(&locked);
+            let store = Store::open(&db).await.unwrap();
+            assert!(store.is_read_only(), "{locked:?}");
+            let page = store.audit(&crate::PageRequest::first(10)).await.unwrap();
+            assert_eq!(page.items[0].subject, "kept");
+            let err = store
+                .insert_audit("t", "write", "refused", None, now)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "local store error: the database is read-only ({})",
+                    db.display()
+                )
+            );
+            store.close().await;
+        }
+    }
+
+    /// A read-only store that this version would have to migrate is refused with the reason,
+    /// not opened half-way.
+    #[tokio::test]
+    async fn u_a_read_only_store_that_needs_a_migration_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        let db = dir.join("old.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&db)
+            .create_if_missing(true);
+        let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        let mut first = migrator();
+        first.migrations = first.migrations[..1].to_vec().into();
+        first.run(&mut c).await.unwrap();
+        c.close().await.unwrap();
+        let _ro = ReadOnly::make(&[dir.clone(), db.clone()]);
+        let err = Store::open(&db).await.unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "the database is read-only ({}) and needs an upgrade",
+                db.display()
+            )),
+            "{err}"
+        );
     }
 
     /// Writes from many tasks at once queue on the one writer and all land, while reads go
