@@ -244,7 +244,7 @@ async fn bad_arguments_and_spec_files_get_specific_errors() {
     )
     .await;
     let err = json(String::from_utf8_lossy(&out.stderr).trim());
-    assert_eq!(err["error"]["code"], "invalid_input");
+    assert_eq!(err["error"]["code"], "invalid");
 }
 
 /// Poll (bounded: 30 s) the newest executions of another process until one matches.

@@ -83,26 +83,6 @@ impl Error {
         }
     }
 
-    /// Stable machine-readable code; shells send it to the UI, which switches on it.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::Invalid { .. } => "invalid_input",
-            Error::NotFound { .. } => "not_found",
-            Error::Conflict(_) => "conflict",
-            Error::Store(_) => "store",
-            Error::Keychain(_) => "keychain",
-            Error::MissingSecret { .. } => "missing_secret",
-            Error::ProviderUnavailable { .. } => "provider_unavailable",
-            Error::RateLimited { .. } => "rate_limited",
-            Error::AuthExpired { .. } => "auth_expired",
-            Error::ProviderRejected { .. } => "provider_rejected",
-            Error::MalformedResponse { .. } => "malformed_response",
-            Error::SignInFailed(_) => "sign_in_failed",
-            Error::TimedOut(_) => "timed_out",
-            Error::Cancelled => "cancelled",
-        }
-    }
-
     /// Retryable, auth, permanent or cancelled.
     pub fn class(&self) -> ErrorClass {
         match self {

@@ -20,7 +20,9 @@ pub struct RefRow {
     pub local_id: Option<String>,
     pub content_hash: Option<String>,
     pub last_synced_at: Option<i64>,
-    pub state: String,
+    /// Checked as it is read: an unknown state is an error, never taken for `ok`.
+    #[sqlx(try_from = "String")]
+    pub state: StoredState,
     pub strikes: i64,
     pub first_failed_at: Option<i64>,
     pub last_failed_at: Option<i64>,
@@ -29,9 +31,20 @@ pub struct RefRow {
     pub last_payload: Option<String>,
 }
 
+/// A record state read from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredState(pub RecordState);
+
+impl TryFrom<String> for StoredState {
+    type Error = crate::error::Error;
+    fn try_from(text: String) -> Result<Self> {
+        super::stored_record_state(&text).map(StoredState)
+    }
+}
+
 impl RefRow {
     pub fn state(&self) -> RecordState {
-        RecordState::parse(&self.state)
+        self.state.0
     }
     pub fn strikes(&self) -> Strikes {
         Strikes {
