@@ -699,8 +699,27 @@ impl Pager {
         connector.url(&self.spec.path)
     }
 
-    /// Fetch the next page, or `None` after the last.
+    /// Fetch the next page, or `None` after the last. What a malformed page is said to
+    /// hold (cursors, ids, a Link header) is the provider's text: redacted like any.
     pub async fn next_page(
+        &mut self,
+        connector: &Connector,
+        policy: &RequestPolicy,
+        stats: &mut RequestStats,
+        cancel: &CancellationToken,
+    ) -> Result<Option<FetchedPage>> {
+        self.fetch_next(connector, policy, stats, cancel)
+            .await
+            .map_err(|e| match e {
+                Error::MalformedResponse { path, detail } => Error::MalformedResponse {
+                    path,
+                    detail: connector.auth.redact(&detail),
+                },
+                e => e,
+            })
+    }
+
+    async fn fetch_next(
         &mut self,
         connector: &Connector,
         policy: &RequestPolicy,

@@ -358,6 +358,21 @@ impl ConnectorSpec {
         Ok(())
     }
 
+    /// Check the spec against the base URL a connection will use (its own or the spec's):
+    /// the OAuth2 endpoints must resolve to that origin (see [`check_endpoint`]).
+    pub fn check_for_base(&self, base_url: &str) -> Result<url::Url> {
+        let base = check_base_url(base_url)?;
+        for (field, url) in [
+            ("auth.token_url", &self.auth.token_url),
+            ("auth.authorize_url", &self.auth.authorize_url),
+        ] {
+            if let Some(url) = url {
+                check_endpoint(field, url, &base)?;
+            }
+        }
+        Ok(base)
+    }
+
     /// The entity's spec, or an error listing what exists.
     pub fn entity(&self, name: &str) -> Result<&EntitySpec> {
         self.entities.get(name).ok_or_else(|| {
@@ -697,6 +712,14 @@ path = "/customers"
         );
         let e = ConnectorSpec::parse(&spec).unwrap_err().to_string();
         assert!(e.starts_with("invalid auth.authorize_url"), "{e}");
+        // A spec without a base URL is checked against the connection's.
+        let bare = OAUTH
+            .replace("TOKEN", "https://api.acme.test/t")
+            .replace("base_url = \"https://api.acme.test\"\n", "");
+        let bare = ConnectorSpec::parse(&bare).unwrap();
+        assert!(bare.check_for_base("https://api.acme.test/v1/").is_ok());
+        let e = bare.check_for_base("https://other.acme.test").unwrap_err();
+        assert_eq!(e.field(), Some("auth.token_url"));
     }
 
     #[test]
