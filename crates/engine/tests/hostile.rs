@@ -29,6 +29,7 @@
 //! | `token_5xx_during_a_refresh_*` | 401, then the refresh gets a 503 | retried; completed |
 //! | `token_down_*` | token endpoint 503 always | failed / provider unavailable; connection active |
 //! | `token_refusals_*` | `invalid_grant` / `invalid_request` | auth, expired / rejected, active |
+//! | `secrets_are_read_from_the_keychain_once_*` | 20 pages; many refreshes | one keychain read of the API key / client secret |
 //! | `token_requests_follow_lifetime` | 2 s tokens | one grant per ~1.8 s of run time, not one per page |
 //!
 //! Every case also checks that no execution of the job is left `running`.
@@ -45,7 +46,7 @@ use tokio::net::{TcpListener, TcpStream};
 use syncdesk_engine::{
     ConnectionStatus, ConnectorSpec, Engine, EngineOptions, Execution, ExecutionStatus,
     FailureKind, Job, ManualClock, MemorySecretStore, NewConnection, NewJob, PageRequest,
-    RunOptions, Secret, SecretKind,
+    RunOptions, Secret, SecretKind, SecretStore,
 };
 
 // ---- a provider that does what it is told ---------------------------------------------------
@@ -253,14 +254,38 @@ struct H {
     dir: tempfile::TempDir,
 }
 
+/// Secrets in memory, counting how often each kind is read.
+#[derive(Debug, Default)]
+struct CountingSecrets {
+    inner: MemorySecretStore,
+    reads: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl SecretStore for CountingSecrets {
+    fn get(&self, id: &str, kind: SecretKind) -> syncdesk_engine::Result<Option<Secret>> {
+        *self.reads.lock().unwrap().entry(kind.as_str()).or_default() += 1;
+        self.inner.get(id, kind)
+    }
+    fn set(&self, id: &str, kind: SecretKind, value: &Secret) -> syncdesk_engine::Result<()> {
+        self.inner.set(id, kind, value)
+    }
+    fn delete(&self, id: &str, kind: SecretKind) -> syncdesk_engine::Result<()> {
+        self.inner.delete(id, kind)
+    }
+}
+
 async fn engine() -> H {
+    engine_with(Arc::new(MemorySecretStore::default())).await
+}
+
+async fn engine_with(secrets: Arc<dyn SecretStore>) -> H {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(
         chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
     ));
     let engine = Engine::open(EngineOptions {
         database: dir.path().join("syncdesk.db"),
-        secrets: Arc::new(MemorySecretStore::default()),
+        secrets,
         clock: clock.clone(),
         actor: "admin@test".into(),
     })
@@ -1093,5 +1118,63 @@ async fn token_requests_follow_lifetime_not_pages() {
     assert!(
         (5..=7).contains(&grants),
         "{grants} token requests for 100 pages"
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_read_from_the_keychain_once_not_per_request() {
+    let many_pages = |r: &Req| {
+        let after: u64 = r
+            .query()
+            .get("starting_after")
+            .map(|s| s.parse().unwrap())
+            .unwrap_or(0);
+        Resp::ok(page(
+            (after + 1..=after + 10).map(|i| i.to_string()),
+            &format!(r#""has_more":{}"#, after + 10 < 200),
+        ))
+    };
+    let p = Provider::start(move |r, _| many_pages(r)).await;
+    let secrets = Arc::new(CountingSecrets::default());
+    let h = engine_with(secrets.clone()).await;
+    h.connect(&spec(API_KEY_AUTH, CURSOR, ""), &p.url())
+        .await
+        .unwrap();
+    let job = h.job(|_| {}).await;
+    let e = h.run(&job).await;
+    assert_eq!(e.counts.created, 200, "{:?}", e.note);
+    assert_eq!(p.hits(), 20);
+    assert_eq!(
+        secrets.reads.lock().unwrap().get("api_key").copied(),
+        Some(1),
+        "20 requests, one keychain read"
+    );
+
+    let secrets = Arc::new(CountingSecrets::default());
+    let h = engine_with(secrets.clone()).await;
+    // Every page takes a token's lifetime: each request refreshes first.
+    let clock = h.clock.clone();
+    let p = Provider::start(oauth_provider(
+        |_, _| good_token("2"),
+        move |r| {
+            clock.advance(Duration::from_secs(2));
+            many_pages(r)
+        },
+    ))
+    .await;
+    h.connect(&spec(OAUTH, CURSOR, ""), &p.url()).await.unwrap();
+    let job = h.job(|_| {}).await;
+    let e = h.run(&job).await;
+    assert_eq!(e.counts.created, 200, "{:?}", e.note);
+    let grants = p
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/oauth/token")
+        .count();
+    assert!(grants > 1, "{grants}");
+    assert_eq!(
+        secrets.reads.lock().unwrap().get("client_secret").copied(),
+        Some(1),
+        "{grants} grants, one keychain read of the client secret"
     );
 }
