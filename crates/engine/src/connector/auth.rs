@@ -89,7 +89,7 @@ pub struct Auth {
     state: tokio::sync::Mutex<TokenState>,
     /// Every credential value this connection has held in memory, for redacting provider
     /// text that echoes one.
-    known: std::sync::Mutex<Vec<Secret>>,
+    known: std::sync::Mutex<Vec<(SecretKind, Secret)>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,11 +167,19 @@ impl Auth {
         })
     }
 
-    /// Remember a value held in memory, so provider text echoing it can be redacted.
-    fn know(&self, s: &Secret) {
+    /// Remember a value held in memory, so provider text echoing it can be redacted. The
+    /// latest two of each kind are kept: a provider echoes what it was just sent, and a
+    /// connection with short-lived tokens must not collect one per grant while it lives.
+    fn know(&self, kind: SecretKind, s: &Secret) {
+        const KEEP_PER_KIND: usize = 2;
         let mut known = self.known.lock().expect("known secrets lock");
-        if !known.contains(s) {
-            known.push(s.clone());
+        known.retain(|(_, k)| k != s);
+        known.push((kind, s.clone()));
+        let of_kind = known.iter().filter(|(k, _)| *k == kind).count();
+        if of_kind > KEEP_PER_KIND {
+            if let Some(oldest) = known.iter().position(|(k, _)| *k == kind) {
+                known.remove(oldest);
+            }
         }
     }
 
@@ -179,7 +187,7 @@ impl Auth {
     /// `Authorization` header or a bearer token) replaced by `[redacted]`.
     pub fn redact(&self, text: &str) -> String {
         let known = self.known.lock().expect("known secrets lock");
-        let values: Vec<&str> = known.iter().map(Secret::expose).collect();
+        let values: Vec<&str> = known.iter().map(|(_, s)| s.expose()).collect();
         redact(text, &values)
     }
 
@@ -192,7 +200,7 @@ impl Auth {
         if slot.is_none() {
             let s = self.secret(kind).await?;
             if let Some(s) = &s {
-                self.know(s);
+                self.know(kind, s);
             }
             *slot = Some(s);
         }
@@ -204,7 +212,7 @@ impl Auth {
     async fn reload(&self, slot: &mut Option<Option<Secret>>, kind: SecretKind) -> Result<bool> {
         let fresh = self.secret(kind).await?;
         if let Some(s) = &fresh {
-            self.know(s);
+            self.know(kind, s);
         }
         let changed = slot.as_ref().is_some_and(|old| *old != fresh);
         *slot = Some(fresh);
@@ -278,7 +286,7 @@ impl Auth {
                     .access
                     .clone()
                     .ok_or_else(|| self.missing(SecretKind::AccessToken))?;
-                self.know(&t);
+                self.know(SecretKind::AccessToken, &t);
                 Ok((
                     Credential {
                         header: Some(bearer(&t)?),
@@ -292,7 +300,7 @@ impl Auth {
                 if !st.loaded {
                     st.access = self.secret(SecretKind::AccessToken).await?;
                     if let Some(a) = &st.access {
-                        self.know(a);
+                        self.know(SecretKind::AccessToken, a);
                     }
                     st.loaded = true;
                 }
@@ -451,8 +459,9 @@ impl Auth {
         } else {
             "token request"
         };
-        let known: Vec<Secret> = self.known.lock().expect("known secrets lock").clone();
-        let known: Vec<&str> = known.iter().map(Secret::expose).collect();
+        let known: Vec<(SecretKind, Secret)> =
+            self.known.lock().expect("known secrets lock").clone();
+        let known: Vec<&str> = known.iter().map(|(_, s)| s.expose()).collect();
         let tr = post_token(http, &token_url, &form, what, &known).await;
         for (_, v) in &mut form {
             v.zeroize();
@@ -463,7 +472,7 @@ impl Auth {
         // process dies in between, the next run still holds a valid refresh token.
         if let Some(rt) = &tr.refresh_token {
             let rt = Secret::new(rt.clone());
-            self.know(&rt);
+            self.know(SecretKind::RefreshToken, &rt);
             self.store_secret(SecretKind::RefreshToken, rt.clone())
                 .await?;
             if self.kind == AuthKind::Oauth2RefreshToken {
@@ -471,7 +480,7 @@ impl Auth {
             }
         }
         let access = Secret::new(tr.access_token.clone());
-        self.know(&access);
+        self.know(SecretKind::AccessToken, &access);
         self.store_secret(SecretKind::AccessToken, access.clone())
             .await?;
         st.access = Some(access);
@@ -759,5 +768,34 @@ mod tests {
         // Ordinary text stays.
         assert_eq!(redact("no such customer", &secrets), "no such customer");
         assert_eq!(redact("authorization failed", &[]), "authorization failed");
+    }
+
+    #[test]
+    fn s5_the_credentials_kept_for_redaction_stay_few() {
+        let auth = Auth::new(
+            AuthConfig {
+                connection_id: "c".into(),
+                connection_name: "c".into(),
+                kind: AuthKind::Oauth2ClientCredentials,
+                token_url: None,
+                client_id: None,
+                scope: None,
+                api_key_header: None,
+                token_expires_at: None,
+            },
+            Arc::new(crate::secrets::MemorySecretStore::default()),
+        )
+        .unwrap();
+        auth.know(SecretKind::ClientSecret, &Secret::new("cs_long_lived"));
+        for i in 0..1000 {
+            auth.know(SecretKind::AccessToken, &Secret::new(format!("at_{i:04}")));
+        }
+        assert_eq!(
+            auth.known.lock().unwrap().len(),
+            3,
+            "the client secret and two tokens"
+        );
+        let out = auth.redact("cs_long_lived at_0999 at_0998");
+        assert_eq!(out, "[redacted] [redacted] [redacted]");
     }
 }
