@@ -590,7 +590,12 @@ pub(crate) async fn post_token(
                 }
             }
         };
+        // Redacted whole, then cut: a secret is never left half visible.
         let why = redact(&why, &secrets);
+        let why = match why.char_indices().nth(300) {
+            Some((at, _)) => format!("{}…", &why[..at]),
+            None => why,
+        };
         if refused {
             return Err(Error::AuthExpired {
                 detail: format!("{what} failed: {why}"),
