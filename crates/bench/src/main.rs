@@ -17,7 +17,14 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use syncdesk_sandbox::{Entity, Faults, RetryAfter, Sandbox, SandboxConfig};
 
-use crate::report::{Figure, Report};
+use crate::report::{Figure, Report, TokenFigure};
+
+/// The short-token pull: the sandbox's tokens last this long…
+pub const TOKEN_TTL_SECS: u64 = 2;
+/// …every data request takes this long…
+pub const TOKEN_LATENCY_MS: u64 = 30;
+/// …and pages hold this many records.
+pub const TOKEN_PAGE: u32 = 100;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +44,9 @@ pub struct Args {
     /// Skip the fault profile.
     #[arg(long)]
     pub no_faults: bool,
+    /// Records for the short-token pull (2-second tokens, 30 ms latency, page 100); 0 skips it.
+    #[arg(long, default_value_t = 10_000)]
+    pub token_records: usize,
     /// Run the clean and the fault-profile pulls this many times each, alternating, and
     /// report the fastest of each: a shared machine's stalls only ever add time.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -227,6 +237,9 @@ async fn orchestrate(args: &Args) -> Result<(), String> {
             }
         }
     }
+    if args.token_records > 0 {
+        report.tokens = Some(short_tokens(args.token_records).await?);
+    }
     if args.list_rows > 0 {
         let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
         report.lists = lists::measure(tmp.path(), args.list_rows).await?;
@@ -234,4 +247,41 @@ async fn orchestrate(args: &Args) -> Result<(), String> {
     report.total_secs = started.elapsed().as_secs_f64();
     report.print(args.json);
     Ok(())
+}
+
+/// A full pull on a sandbox whose tokens last [`TOKEN_TTL_SECS`] and whose data requests take
+/// [`TOKEN_LATENCY_MS`]: how many token requests the run made, next to how many its length
+/// needs (run time / lifetime). One per page would mean each refresh came too early.
+async fn short_tokens(n: usize) -> Result<TokenFigure, String> {
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: n,
+        token_ttl_secs: TOKEN_TTL_SECS,
+        faults: Faults {
+            latency_ms: TOKEN_LATENCY_MS,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("sandbox: {e}"))?;
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    sandbox.reset_stats();
+    let r = child(
+        "engine-tokens",
+        &sandbox.base_url(),
+        tmp.path(),
+        n,
+        TOKEN_PAGE,
+        0,
+    )?;
+    let stats = sandbox.stats();
+    sandbox.shutdown().await;
+    Ok(TokenFigure::new(
+        n,
+        TOKEN_PAGE,
+        TOKEN_TTL_SECS,
+        TOKEN_LATENCY_MS,
+        stats.token_grants + stats.refresh_grants + stats.failed_grants,
+        &r,
+    ))
 }

@@ -34,6 +34,8 @@ pub async fn run(phase: &str, args: &Args) -> Result<PhaseResult, String> {
             let db = dir.join(db_name(if faults { "faults" } else { "engine" }, args.run));
             engine(&url, &db, args.page, true, faults).await?
         }
+        // A full pull against short-lived tokens (the parent counts the token requests).
+        "engine-tokens" => engine(&url, &dir.join("tokens.db"), args.page, true, false).await?,
         "engine-incremental" => {
             engine(&url, &dir.join("engine.db"), args.page, false, false).await?
         }

@@ -90,12 +90,56 @@ fn rate(r: &PhaseResult) -> f64 {
     }
 }
 
+/// The short-token pull: token requests made against what the token lifetime needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenFigure {
+    pub records: u64,
+    pub page: u32,
+    pub token_lifetime_s: u64,
+    pub latency_ms: u64,
+    pub elapsed_ms: f64,
+    /// Grants the provider answered during the run (client credentials and refreshes).
+    pub token_requests: u64,
+    /// Run time / token lifetime: about how many tokens the run's length needs.
+    pub run_time_per_lifetime: f64,
+    /// The most token requests a run this long should make: one per (lifetime − refresh
+    /// margin, 10 % of the lifetime), plus the first.
+    pub token_requests_bound: u64,
+    pub note: String,
+}
+
+impl TokenFigure {
+    pub fn new(
+        n: usize,
+        page: u32,
+        lifetime_s: u64,
+        latency_ms: u64,
+        token_requests: u64,
+        r: &PhaseResult,
+    ) -> TokenFigure {
+        let lifetime_ms = lifetime_s as f64 * 1e3;
+        let usable_ms = lifetime_ms * 0.9;
+        TokenFigure {
+            records: r.records.min(n as u64),
+            page,
+            token_lifetime_s: lifetime_s,
+            latency_ms,
+            elapsed_ms: r.elapsed_ms,
+            token_requests,
+            run_time_per_lifetime: r.elapsed_ms / lifetime_ms,
+            token_requests_bound: (r.elapsed_ms / usable_ms).ceil() as u64 + 1,
+            note: r.note.clone(),
+        }
+    }
+}
+
 /// Everything one bench run measured.
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub machine: String,
     pub pulls: Vec<Figure>,
     pub lists: Vec<ListFigure>,
+    pub tokens: Option<TokenFigure>,
     pub total_secs: f64,
 }
 
@@ -105,6 +149,7 @@ impl Report {
             machine: machine(),
             pulls: Vec::new(),
             lists: Vec::new(),
+            tokens: None,
             total_secs: 0.0,
         }
     }
@@ -155,6 +200,24 @@ impl Report {
                     l.list, l.rows, l.case, l.samples, l.p50_ms, l.p99_ms
                 );
             }
+        }
+        if let Some(t) = &self.tokens {
+            println!();
+            println!(
+                "| short tokens | records | page | latency | run time | run time / {} s | token requests | at most |\n|---|---:|---:|---:|---:|---:|---:|---:|",
+                t.token_lifetime_s
+            );
+            println!(
+                "| {} s tokens | {} | {} | {} ms | {:.2} s | {:.1} | {} | {} |",
+                t.token_lifetime_s,
+                t.records,
+                t.page,
+                t.latency_ms,
+                t.elapsed_ms / 1e3,
+                t.run_time_per_lifetime,
+                t.token_requests,
+                t.token_requests_bound
+            );
         }
         println!();
         for f in self.pulls.iter().filter(|f| !f.note.is_empty()) {

@@ -34,7 +34,7 @@ fn the_bench_reports_every_phase_with_its_ceilings_and_overheads() {
             "--list-rows",
             "120",
         ])
-        .args(["--repeat", "2", "--json"])
+        .args(["--repeat", "2", "--token-records", "3000", "--json"])
         .output()
         .expect("the bench starts");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -98,6 +98,24 @@ fn the_bench_reports_every_phase_with_its_ceilings_and_overheads() {
     assert!(
         ratio(faults, "CPU overhead over clean").is_some(),
         "{faults}"
+    );
+
+    // 2-second tokens, 30 ms a request: a token request per token lifetime, not per page.
+    let t = &report["tokens"];
+    assert_eq!(t["records"], 3000, "{t}");
+    assert_eq!(t["token_lifetime_s"], 2, "{t}");
+    let requests = t["token_requests"].as_u64().unwrap();
+    let run_s = t["elapsed_ms"].as_f64().unwrap() / 1e3;
+    // One per (2 s − the 10 % refresh margin) of run time, plus the first.
+    let bound = (run_s / 1.8).ceil() as u64 + 1;
+    assert!(
+        (1..=bound).contains(&requests),
+        "{requests} token requests in {run_s:.1} s (at most {bound}; 30 pages): {t}"
+    );
+    assert_eq!(t["token_requests_bound"], bound, "{t}");
+    assert!(
+        (t["run_time_per_lifetime"].as_f64().unwrap() - run_s / 2.0).abs() < 1e-6,
+        "{t}"
     );
 
     // Four lists, each with its first page and its deep pages.

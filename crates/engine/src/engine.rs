@@ -74,11 +74,14 @@ impl Inner {
             match auths.get(&conn.id) {
                 Some(a) => a.clone(),
                 None => {
+                    // The client secret and refresh token go there: the connection's own
+                    // origin only, over https unless on this machine.
                     let token_url = match &spec.auth.token_url {
-                        Some(u) => Some(
-                            base.join(u)
-                                .map_err(|e| Error::invalid("auth.token_url", e))?,
-                        ),
+                        Some(u) => Some(crate::connector::spec::check_endpoint(
+                            "auth.token_url",
+                            u,
+                            &base,
+                        )?),
                         None => None,
                     };
                     let a = Arc::new(Auth::new(
@@ -220,6 +223,8 @@ impl Engine {
             .user_agent(concat!("syncdesk/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(10))
             .pool_idle_timeout(std::time::Duration::from_secs(30))
+            // Same origin only, at most 5 hops: credentials never follow a redirect away.
+            .redirect(crate::connector::redirect_policy())
             .build()
             .map_err(|e| Error::Store(format!("cannot build the HTTP client: {e}")))?;
         let (events, _) = broadcast::channel(1024);

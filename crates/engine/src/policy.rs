@@ -57,7 +57,7 @@ pub fn pace_from_headers(
     let reset: i64 = reset?.trim().parse().ok()?;
     // Providers send either seconds-until-reset or a unix timestamp; tell them apart by size.
     let wait = if reset > 1_000_000_000 {
-        reset - now.timestamp()
+        reset.saturating_sub(now.timestamp())
     } else {
         reset
     };
@@ -258,6 +258,36 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn p4_absurd_retry_after_and_reset_values_never_panic() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        assert_eq!(
+            parse_retry_after("100000000000000", now),
+            Some(Duration::from_secs(100_000_000_000_000))
+        );
+        assert_eq!(
+            parse_retry_after("18446744073709551615", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(parse_retry_after("18446744073709551616", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).map(|d| d > Duration::ZERO),
+            Some(true)
+        );
+        for reset in [
+            "9223372036854775807",
+            "-9223372036854775808",
+            "99999999999999999999",
+        ] {
+            let w = pace_from_headers(Some("0"), Some(reset), now);
+            assert!(
+                w.is_none_or(|w| w <= Duration::from_secs(3600)),
+                "{reset}: {w:?}"
+            );
+        }
     }
 
     #[test]

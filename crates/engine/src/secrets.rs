@@ -5,9 +5,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
+use zeroize::Zeroize;
+
 use crate::error::{Error, Result};
 
-/// A secret value. Its `Debug` and `Display` never show the value.
+/// A secret value. Its `Debug` and `Display` never show the value, and its memory is
+/// zeroed when it is dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -19,6 +22,38 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// Check a secret before it is stored: it goes into an HTTP header or a form as it is, so
+/// a line break (a value pasted with its newline, or an attempt to add a header) or another
+/// control character is refused with a message saying so, never sent.
+pub fn check_secret_value(kind: SecretKind, value: &Secret) -> Result<()> {
+    let v = value.expose();
+    if v.is_empty() {
+        return Err(Error::invalid(kind.as_str(), "must not be empty"));
+    }
+    if v.contains(['\r', '\n']) {
+        return Err(Error::invalid(
+            kind.as_str(),
+            format!(
+                "the {} contains a line break; give the value alone, on one line",
+                kind.label()
+            ),
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            kind.as_str(),
+            format!("the {} contains a control character", kind.label()),
+        ));
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Secret {
@@ -216,6 +251,22 @@ fn keychain_error(e: keyring::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s5_secrets_with_line_breaks_or_control_characters_are_refused() {
+        for bad in ["key\r\nX-Injected: 1", "key\n", "k\u{0}ey", "k\u{7f}"] {
+            let err = check_secret_value(SecretKind::ApiKey, &Secret::new(bad)).unwrap_err();
+            assert_eq!(err.field(), Some("api_key"), "{bad:?}");
+            assert!(
+                !err.to_string().contains("key\r"),
+                "the value is not echoed"
+            );
+        }
+        let err = check_secret_value(SecretKind::ApiKey, &Secret::new("a\nb")).unwrap_err();
+        assert!(err.to_string().contains("line break"), "{err}");
+        assert!(check_secret_value(SecretKind::ApiKey, &Secret::new("sk_live_ok-1.2")).is_ok());
+        assert!(check_secret_value(SecretKind::ApiKey, &Secret::new("")).is_err());
+    }
 
     #[test]
     fn secrets_never_print() {

@@ -52,7 +52,9 @@ fn endpoints(spec: &crate::ConnectorSpec, base_url: &str) -> Result<(Url, Url)> 
                 ),
             )
         })?;
-        base.join(u).map_err(|e| Error::invalid(field, e))
+        // The code, the verifier and any client secret go there: the connection's own
+        // origin only, over https unless on this machine.
+        crate::connector::spec::check_endpoint(field, u, &base)
     };
     Ok((
         resolve("auth.authorize_url", &spec.auth.authorize_url)?,
@@ -85,6 +87,9 @@ impl Engine {
             .iter()
             .find(|(k, _)| *k == SecretKind::ClientSecret)
             .map(|(_, s)| s.clone());
+        for (kind, value) in &c.secrets {
+            crate::secrets::check_secret_value(*kind, value)?;
+        }
         let authorization =
             Authorization::begin(&authorize_url, &client_id, c.spec.auth.scope.as_deref()).await?;
         Ok(SignIn {
@@ -141,7 +146,7 @@ impl Engine {
         if let Some(secret) = &s.client_secret {
             form.push(("client_secret", secret.expose().to_string()));
         }
-        let tokens = post_token(&self.inner.http, &s.token_url, &form, "code exchange")
+        let tokens = post_token(&self.inner.http, &s.token_url, &form, "code exchange", &[])
             .await
             .map_err(|e| match e {
                 // A refused code is a failed sign-in, not an expired connection.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod signin;
 pub mod spec;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,9 +90,12 @@ pub(crate) fn reqwest_gist(e: &reqwest::Error) -> String {
     }
 }
 
-/// Up to 200 characters of a body, for error messages.
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+/// Up to 200 characters of a body, for error messages, with every credential we sent
+/// replaced by `[redacted]` first (so none is cut in half and left readable).
+fn excerpt(body: &[u8], auth: &Auth) -> String {
+    // A provider's error text worth showing is short; redact a bounded prefix only.
+    let head = &body[..body.len().min(8 * 1024)];
+    let text = auth.redact(&String::from_utf8_lossy(head));
     let text = text.trim();
     let mut out: String = text.chars().take(200).collect();
     if text.chars().count() > 200 {
@@ -100,8 +104,113 @@ fn excerpt(body: &[u8]) -> String {
     out
 }
 
+/// Redirects followed within one origin before giving up.
+pub(crate) const MAX_REDIRECTS: usize = 5;
+
+/// Why the HTTP client refused to follow a redirect; found again in the error's sources.
+#[derive(Debug)]
+struct RedirectRefused(String);
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
+
+/// The engine's redirect rule: same origin only, at most [`MAX_REDIRECTS`]. A redirect to
+/// another origin is refused before anything is sent there: reqwest drops `Authorization`
+/// on a cross-host redirect but keeps an API-key header, and re-sends a token request's
+/// form (with the client secret) on 307/308.
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let other = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() != attempt.url().origin());
+        if other {
+            let origin = attempt.url().origin().ascii_serialization();
+            return attempt.error(RedirectRefused(format!(
+                "redirected to another origin ({origin}); not followed, credentials go only to the connection's origin"
+            )));
+        }
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(RedirectRefused(format!(
+                "more than {MAX_REDIRECTS} redirects"
+            )));
+        }
+        attempt.follow()
+    })
+}
+
+/// The refusal, when a request failed because a redirect was not followed.
+pub(crate) fn redirect_refusal(e: &reqwest::Error) -> Option<String> {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(r) = s.downcast_ref::<RedirectRefused>() {
+            return Some(r.0.clone());
+        }
+        src = s.source();
+    }
+    e.is_redirect()
+        .then(|| "a redirect could not be followed".to_string())
+}
+
+/// Why reading a body stopped early.
+pub(crate) enum BodyError {
+    /// Past the limit (bytes).
+    TooLarge(u64),
+    Transport(reqwest::Error),
+}
+
+/// Read a whole body, refusing one past `limit` bytes: checked against its declared length
+/// first, then while it arrives, so an endless body stops at the limit.
+pub(crate) async fn read_body(
+    resp: &mut reqwest::Response,
+    limit: u64,
+) -> std::result::Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let expected = resp.content_length().unwrap_or(0).min(limit);
+    let mut buf = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if (buf.len() as u64).saturating_add(chunk.len() as u64) > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// The first `limit` bytes of a body (an error answer's), ignoring the rest.
+pub(crate) async fn read_prefix(resp: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    while buf.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(limit - buf.len());
+                buf.extend_from_slice(&chunk[..take]);
+            }
+            _ => break,
+        }
+    }
+    buf
+}
+
+/// "N MB" for a byte limit.
+pub(crate) fn megabytes(bytes: u64) -> String {
+    let mb = bytes / (1024 * 1024);
+    if mb > 0 {
+        format!("{mb} MB")
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 enum Attempt {
-    Done(reqwest::Response),
+    Done(Vec<u8>, HeaderMap),
     Retry(String),
 }
 
@@ -128,10 +237,28 @@ impl Connector {
         &self.spec
     }
 
+    /// A spec path on the connection's base URL; never anywhere else.
     fn url(&self, path: &str) -> Result<Url> {
-        self.base
-            .join(path.trim_start_matches('/'))
-            .map_err(|e| Error::invalid("path", format!("'{path}': {e}")))
+        let u = spec::join_path(&self.base, path)
+            .map_err(|e| Error::invalid("path", format!("'{path}': {e}")))?;
+        self.check_origin(&u)?;
+        Ok(u)
+    }
+
+    /// Credentials go to the connection's origin only: checked on every request URL, even
+    /// though specs with paths that leave it are refused when loaded.
+    fn check_origin(&self, u: &Url) -> Result<()> {
+        if u.origin() != self.base.origin() {
+            return Err(Error::invalid(
+                "path",
+                format!(
+                    "a request to {} is not on the connection's origin {}; not sent, so no credential goes there",
+                    u.origin().ascii_serialization(),
+                    self.base.origin().ascii_serialization()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn check_deadline(&self, policy: &RequestPolicy, what: &str) -> Result<()> {
@@ -150,9 +277,12 @@ impl Connector {
         cancel: &CancellationToken,
         why: &str,
     ) -> Result<()> {
-        let until =
-            self.clock.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-        if until > policy.deadline {
+        // A provider may ask for any wait (Retry-After: 100000000000000): one that cannot
+        // even be represented is past the deadline too.
+        let until = chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| self.clock.now().checked_add_signed(d));
+        if until.is_none_or(|until| until > policy.deadline) {
             return Err(Error::TimedOut(format!(
                 "{why}: waiting {}s would pass the execution timeout",
                 d.as_secs()
@@ -164,15 +294,19 @@ impl Connector {
         }
     }
 
-    /// GET `url` under the request policy and return the successful response.
+    /// GET `url` under the request policy and return the successful answer's body (at most
+    /// the spec's body limit) and headers. A body that breaks off or stalls past the request
+    /// timeout is retried like a failed request.
     pub async fn get(
         &self,
         url: &Url,
         policy: &RequestPolicy,
         stats: &mut RequestStats,
         cancel: &CancellationToken,
-    ) -> Result<(reqwest::Response, HeaderMap)> {
+    ) -> Result<(Vec<u8>, HeaderMap)> {
         let path = url.path().to_string();
+        self.check_origin(url)?;
+        let limit = self.spec.limits.max_body_bytes();
         let mut retries = 0u32;
         let mut rate_waits = 0u32;
         let mut refreshed = false;
@@ -183,13 +317,13 @@ impl Connector {
             self.check_deadline(policy, &format!("before requesting {path}"))?;
             let (cred, times) = match self.auth.credential(&self.http, self.clock.as_ref()).await {
                 Ok(c) => c,
-                Err(Error::ProviderUnavailable { detail, .. }) => {
-                    // The token endpoint being down is the provider being down (R-E2).
-                    self.backoff(&mut retries, detail, policy, stats, cancel)
+                Err(e) => {
+                    // The token endpoint being down or busy is the provider being down or
+                    // busy (R-E2, R-E3): retried, never a reason to re-authenticate.
+                    self.token_trouble(e, &mut retries, &mut rate_waits, policy, stats, cancel)
                         .await?;
                     continue;
                 }
-                Err(e) => return Err(e),
             };
             if let Some(t) = times {
                 (self.on_tokens)(t);
@@ -198,6 +332,8 @@ impl Connector {
                 .to_std()
                 .unwrap_or(Duration::ZERO);
             let deadline_bound = remaining < policy.request_timeout;
+            // reqwest's per-request timeout runs until the body has been read, so a body
+            // that never ends is cut by it too.
             let mut req = self
                 .http
                 .get(url.clone())
@@ -209,17 +345,47 @@ impl Connector {
                 _ = cancel.cancelled() => return Err(Error::Cancelled),
                 r = req.send() => r,
             };
+            let timed_out = |what: &str| {
+                Error::TimedOut(format!("the execution timeout passed while {what} {path}"))
+            };
             let attempt = match sent {
+                Err(e) if redirect_refusal(&e).is_some() => {
+                    return Err(Error::MalformedResponse {
+                        path,
+                        detail: redirect_refusal(&e).unwrap_or_default(),
+                    });
+                }
                 Err(e) if e.is_timeout() && deadline_bound => {
-                    return Err(Error::TimedOut(format!(
-                        "the execution timeout passed while waiting for {path}"
-                    )));
+                    return Err(timed_out("waiting for"));
                 }
                 Err(e) => Attempt::Retry(reqwest_gist(&e)),
-                Ok(resp) => {
+                Ok(mut resp) => {
                     let status = resp.status();
                     if status.is_success() {
-                        Attempt::Done(resp)
+                        let headers = resp.headers().clone();
+                        let body = tokio::select! {
+                            _ = cancel.cancelled() => return Err(Error::Cancelled),
+                            b = read_body(&mut resp, limit) => b,
+                        };
+                        match body {
+                            Ok(body) => Attempt::Done(body, headers),
+                            Err(BodyError::TooLarge(limit)) => {
+                                return Err(Error::MalformedResponse {
+                                    path,
+                                    detail: format!(
+                                        "response larger than {} (limits.max_body_mb); not read further",
+                                        megabytes(limit)
+                                    ),
+                                });
+                            }
+                            Err(BodyError::Transport(e)) if e.is_timeout() && deadline_bound => {
+                                return Err(timed_out("reading"));
+                            }
+                            Err(BodyError::Transport(e)) => Attempt::Retry(format!(
+                                "the body of {path} did not arrive in full: {}",
+                                reqwest_gist(&e)
+                            )),
+                        }
                     } else if status == StatusCode::UNAUTHORIZED {
                         if refreshed {
                             return Err(Error::AuthExpired {
@@ -229,65 +395,116 @@ impl Connector {
                             });
                         }
                         refreshed = true;
-                        if let Some(t) = self
+                        match self
                             .auth
                             .refresh(cred.generation, &self.http, self.clock.as_ref())
-                            .await?
+                            .await
                         {
-                            (self.on_tokens)(t);
+                            Ok(Some(t)) => (self.on_tokens)(t),
+                            Ok(None) => {}
+                            Err(e) => {
+                                self.token_trouble(
+                                    e,
+                                    &mut retries,
+                                    &mut rate_waits,
+                                    policy,
+                                    stats,
+                                    cancel,
+                                )
+                                .await?
+                            }
                         }
                         continue;
                     } else if status == StatusCode::TOO_MANY_REQUESTS {
-                        rate_waits += 1;
-                        stats.rate_limit_waits += 1;
-                        if rate_waits > policy.max_rate_limit_waits {
-                            return Err(Error::RateLimited {
-                                detail: format!("{path} answered 429 {rate_waits} times in a row"),
-                            });
-                        }
                         let header = resp
                             .headers()
                             .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok());
-                        let wait = header
-                            .and_then(|h| parse_retry_after(h, self.clock.now()))
-                            .unwrap_or_else(|| {
-                                let i = (rate_waits - 1)
-                                    .min(policy.backoff.retries().saturating_sub(1));
-                                policy.backoff.delay(i).unwrap_or(Duration::from_secs(1))
-                            });
-                        tracing::info!(
-                            path,
-                            wait_secs = wait.as_secs(),
-                            "rate limited (429); pausing"
-                        );
-                        self.wait(wait, policy, cancel, "rate limited (HTTP 429)")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|h| parse_retry_after(h, self.clock.now()));
+                        self.rate_wait(header, &mut rate_waits, &path, policy, stats, cancel)
                             .await?;
                         continue;
                     } else if status.is_server_error() {
                         stats.server_errors += 1;
                         Attempt::Retry(format!("HTTP {} from {path}", status.as_u16()))
                     } else {
-                        let body = resp.bytes().await.unwrap_or_default();
+                        let body = read_prefix(&mut resp, 8 * 1024).await;
                         return Err(Error::ProviderRejected {
                             status: status.as_u16(),
                             path,
-                            excerpt: excerpt(&body),
+                            excerpt: excerpt(&body, &self.auth),
                         });
                     }
                 }
             };
             match attempt {
-                Attempt::Done(resp) => {
-                    let headers = resp.headers().clone();
-                    return Ok((resp, headers));
-                }
+                Attempt::Done(body, headers) => return Ok((body, headers)),
                 Attempt::Retry(detail) => {
                     self.backoff(&mut retries, detail, policy, stats, cancel)
                         .await?
                 }
             }
         }
+    }
+
+    /// A token request that failed: retried when the provider was down or busy, otherwise
+    /// the run's end (a refused credential expires the connection).
+    async fn token_trouble(
+        &self,
+        e: Error,
+        retries: &mut u32,
+        rate_waits: &mut u32,
+        policy: &RequestPolicy,
+        stats: &mut RequestStats,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        match e {
+            Error::ProviderUnavailable { detail, .. } => {
+                self.backoff(retries, detail, policy, stats, cancel).await
+            }
+            Error::RateLimited { .. } => {
+                self.rate_wait(
+                    None,
+                    rate_waits,
+                    "the token endpoint",
+                    policy,
+                    stats,
+                    cancel,
+                )
+                .await
+            }
+            e => Err(e),
+        }
+    }
+
+    /// Pause after a 429 for its Retry-After, or the backoff schedule without one (R-E3).
+    async fn rate_wait(
+        &self,
+        retry_after: Option<Duration>,
+        rate_waits: &mut u32,
+        what: &str,
+        policy: &RequestPolicy,
+        stats: &mut RequestStats,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        *rate_waits += 1;
+        stats.rate_limit_waits += 1;
+        if *rate_waits > policy.max_rate_limit_waits {
+            return Err(Error::RateLimited {
+                detail: format!("{what} answered 429 {rate_waits} times in a row"),
+            });
+        }
+        let wait = retry_after.unwrap_or_else(|| {
+            let i = (*rate_waits - 1).min(policy.backoff.retries().saturating_sub(1));
+            policy.backoff.delay(i).unwrap_or(Duration::from_secs(1))
+        });
+        tracing::info!(
+            what,
+            wait_secs = wait.as_secs(),
+            "rate limited (429); pausing"
+        );
+        self.wait(wait, policy, cancel, "rate limited (HTTP 429)")
+            .await
     }
 
     /// Wait before the next attempt of a failed request, or give up once the backoff
@@ -321,14 +538,13 @@ impl Connector {
         stats: &mut RequestStats,
         cancel: &CancellationToken,
     ) -> Result<(Box<RawValue>, HeaderMap)> {
-        let (resp, headers) = self.get(url, policy, stats, cancel).await?;
-        let body = tokio::select! {
-            _ = cancel.cancelled() => return Err(Error::Cancelled),
-            b = resp.bytes() => b.map_err(|e| Error::ProviderUnavailable { attempts: 1, detail: reqwest_gist(&e) })?,
-        };
+        let (body, headers) = self.get(url, policy, stats, cancel).await?;
         let not_json = |e: serde_json::Error| Error::MalformedResponse {
             path: url.path().to_string(),
-            detail: format!("not valid JSON ({e}); body starts: {}", excerpt(&body)),
+            detail: format!(
+                "not valid JSON ({e}); body starts: {}",
+                excerpt(&body, &self.auth)
+            ),
         };
         let value = read_json(&body).map_err(not_json)?;
         let header = |names: &[&str]| {
@@ -365,6 +581,8 @@ impl Connector {
             since,
             page_size,
             number: 0,
+            requested: HashMap::new(),
+            last_ids: None,
         })
     }
 
@@ -423,6 +641,46 @@ pub struct Pager {
     since: Option<(String, String)>,
     page_size: u32,
     number: u64,
+    /// A hash of every URL requested so far, with its page number: pagination that asks
+    /// for a page again never advances (a repeated cursor, a link to itself). Hashes keep
+    /// this at a few bytes a page.
+    requested: HashMap<u64, u64>,
+    /// The previous page's ids, hashed, with its first and last id: numbered pages that
+    /// keep returning the same ids never advance either.
+    last_ids: Option<PageIds>,
+}
+
+/// A page's id list in brief.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PageIds {
+    hash: u64,
+    count: usize,
+    first: String,
+    last: String,
+}
+
+impl PageIds {
+    fn of(records: &[Record], id_field: &str) -> Option<PageIds> {
+        let id = |r: &Record| {
+            r.fields()
+                .raw_at(id_field)
+                .map(|v| v.get().to_string())
+                .unwrap_or_default()
+        };
+        let first = id(records.first()?);
+        let last = id(records.last()?);
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for r in records {
+            h.update(id(r).as_bytes());
+            h.update(b"\0");
+        }
+        Some(PageIds {
+            hash: h.digest(),
+            count: records.len(),
+            first,
+            last,
+        })
+    }
 }
 
 impl Pager {
@@ -441,8 +699,27 @@ impl Pager {
         connector.url(&self.spec.path)
     }
 
-    /// Fetch the next page, or `None` after the last.
+    /// Fetch the next page, or `None` after the last. What a malformed page is said to
+    /// hold (cursors, ids, a Link header) is the provider's text: redacted like any.
     pub async fn next_page(
+        &mut self,
+        connector: &Connector,
+        policy: &RequestPolicy,
+        stats: &mut RequestStats,
+        cancel: &CancellationToken,
+    ) -> Result<Option<FetchedPage>> {
+        self.fetch_next(connector, policy, stats, cancel)
+            .await
+            .map_err(|e| match e {
+                Error::MalformedResponse { path, detail } => Error::MalformedResponse {
+                    path,
+                    detail: connector.auth.redact(&detail),
+                },
+                e => e,
+            })
+    }
+
+    async fn fetch_next(
         &mut self,
         connector: &Connector,
         policy: &RequestPolicy,
@@ -514,13 +791,57 @@ impl Pager {
                 q.append_pair(param, since);
             }
         }
-        let (body, headers) = connector.get_json(&url, policy, stats, cancel).await?;
         let path = url.path().to_string();
+        let key = xxhash_rust::xxh3::xxh3_64(url.as_str().as_bytes());
+        if let Some(earlier) = self.requested.insert(key, self.number + 1) {
+            let what = match &next {
+                Next::Cursor(c) => format!("the cursor '{c}'"),
+                Next::Url(_) => "the next link".to_string(),
+                _ => "the page".to_string(),
+            };
+            return Err(Error::MalformedResponse {
+                path,
+                detail: format!(
+                    "pagination does not advance: {what} for page {} asks for the same page as page {earlier}",
+                    self.number + 1
+                ),
+            });
+        }
+        let (body, headers) = connector.get_json(&url, policy, stats, cancel).await?;
         // The body's top level is read once, for the records and for the paging fields.
         let top = Fields::of(&body);
         let records = take_records(&top, &self.spec.records, &path)?;
         self.number += 1;
         let n = records.len() as u64;
+        if !matches!(self.spec.pagination, Pagination::None) {
+            let cap = connector.spec.limits.max_page_records(self.page_size);
+            if n > cap {
+                return Err(Error::MalformedResponse {
+                    path,
+                    detail: format!(
+                        "page {} holds {n} records though {} were asked for; more than {cap} in one page is refused (limits.max_page_records)",
+                        self.number, self.page_size
+                    ),
+                });
+            }
+            let ids = PageIds::of(&records, &self.spec.id);
+            if let (Some(now), Some(before)) = (&ids, &self.last_ids) {
+                if now == before {
+                    return Err(Error::MalformedResponse {
+                        path,
+                        detail: format!(
+                            "pagination does not advance: page {} returned the same {} ids as page {} ({} … {})",
+                            self.number,
+                            now.count,
+                            self.number - 1,
+                            now.first,
+                            now.last
+                        ),
+                    });
+                }
+            }
+            self.last_ids = ids;
+        }
         let full = n >= u64::from(self.page_size);
         self.next = match &self.spec.pagination {
             Pagination::None => None,
@@ -568,18 +889,23 @@ impl Pager {
                 };
                 Next::Offset(current + n)
             }),
-            Pagination::Link { .. } => match link_next(&headers, &url) {
-                Some(u) if n > 0 => {
-                    if u.origin() != connector.base.origin() {
-                        return Err(Error::MalformedResponse {
+            Pagination::Link { .. } => {
+                match link_next(&headers, &url).map_err(|detail| Error::MalformedResponse {
+                    path: path.clone(),
+                    detail,
+                })? {
+                    Some(u) if n > 0 => {
+                        if u.origin() != connector.base.origin() {
+                            return Err(Error::MalformedResponse {
                             path,
                             detail: format!("next link points to another origin ({}); not following it with credentials", u.origin().ascii_serialization()),
                         });
+                        }
+                        Some(Next::Url(u))
                     }
-                    Some(Next::Url(u))
+                    _ => None,
                 }
-                _ => None,
-            },
+            }
         };
         Ok(Some(FetchedPage {
             records,
@@ -623,30 +949,37 @@ pub fn record_id(record: &Fields<'_>, id_field: &str, path: &str) -> Result<Stri
     }
 }
 
-/// Parse `Link: <url>; rel="next"` (RFC 8288), resolving relative references.
-fn link_next(headers: &HeaderMap, base: &Url) -> Option<Url> {
+/// The `rel="next"` target of the `Link` headers (RFC 8288, parsed by `nom-rfc8288`, so a
+/// target may hold commas and semicolons), resolved against the page's URL. A header that
+/// cannot be read is an error: ending the walk there would complete a run short.
+fn link_next(headers: &HeaderMap, base: &Url) -> std::result::Result<Option<Url>, String> {
     for value in headers.get_all(reqwest::header::LINK) {
-        let value = value.to_str().ok()?;
-        for part in value.split(',') {
-            let mut pieces = part.split(';');
-            let target = pieces.next()?.trim();
-            let target = target.strip_prefix('<')?.strip_suffix('>')?;
-            let is_next = pieces.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("rel=")
-                    .map(|r| {
-                        r.trim_matches('"')
-                            .split_whitespace()
+        let value = value
+            .to_str()
+            .map_err(|_| "the Link header is not ASCII text".to_string())?;
+        let links =
+            nom_rfc8288::complete::link_lenient::<nom_language::error::VerboseError<&str>>(value)
+                .map_err(|_| {
+                let shown: String = value.chars().take(100).collect();
+                format!("the Link header is not RFC 8288 links: '{shown}'")
+            })?;
+        for link in links.into_iter().flatten() {
+            let is_next = link.params.iter().any(|p| {
+                p.key.eq_ignore_ascii_case("rel")
+                    && p.val.as_deref().is_some_and(|r| {
+                        r.split_ascii_whitespace()
                             .any(|r| r.eq_ignore_ascii_case("next"))
                     })
-                    .unwrap_or(false)
             });
             if is_next {
-                return base.join(target).ok();
+                return base
+                    .join(link.url)
+                    .map(Some)
+                    .map_err(|e| format!("the Link header's next target is not a URL ({e})"));
             }
         }
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -664,10 +997,55 @@ mod tests {
         );
         let base = Url::parse("https://a.test/x?page=2").unwrap();
         assert_eq!(
-            link_next(&h, &base).unwrap().as_str(),
+            link_next(&h, &base).unwrap().unwrap().as_str(),
             "https://a.test/x?page=3"
         );
-        assert_eq!(link_next(&HeaderMap::new(), &base), None);
+        assert_eq!(link_next(&HeaderMap::new(), &base), Ok(None));
+    }
+
+    #[test]
+    fn link_header_next_with_a_comma_in_its_url_is_followed_whole() {
+        let base = Url::parse("https://a.test/items").unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            r#"</items?ids=1,2,3&after=x;y>; rel="next", </items?first>; rel="first""#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            link_next(&h, &base).unwrap().unwrap().as_str(),
+            "https://a.test/items?ids=1,2,3&after=x;y"
+        );
+        // rel may list several relation types; case does not matter.
+        h.insert(
+            reqwest::header::LINK,
+            r#"<https://a.test/p/2>; rel="last NEXT""#.parse().unwrap(),
+        );
+        assert_eq!(
+            link_next(&h, &base).unwrap().unwrap().as_str(),
+            "https://a.test/p/2"
+        );
+    }
+
+    #[test]
+    fn h2_a_garbage_link_header_is_an_error_not_the_last_page() {
+        let base = Url::parse("https://a.test/items").unwrap();
+        for garbage in ["next page please", "<https://a.test/2; rel=next", "<>; rel"] {
+            let mut h = HeaderMap::new();
+            h.insert(reqwest::header::LINK, garbage.parse().unwrap());
+            let r = link_next(&h, &base);
+            assert!(r.is_err() || r == Ok(None), "{garbage}: {r:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(reqwest::header::LINK, "next page please".parse().unwrap());
+        assert!(link_next(&h, &base).unwrap_err().contains("not RFC 8288"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            reqwest::header::HeaderValue::from_bytes(b"<\xff>; rel=next").unwrap(),
+        );
+        assert!(link_next(&h, &base).unwrap_err().contains("not ASCII"));
     }
 
     #[test]

@@ -20,6 +20,49 @@ pub struct ConnectorSpec {
     pub base_url: Option<String>,
     pub auth: AuthSpec,
     pub entities: BTreeMap<String, EntitySpec>,
+    /// Bounds on what the provider may send (docs/connectors.md, "Limits").
+    #[serde(default, skip_serializing_if = "Limits::is_default")]
+    pub limits: Limits,
+}
+
+/// The largest response body accepted by default: 64 MB.
+pub const DEFAULT_MAX_BODY_MB: u64 = 64;
+/// Records one page may hold whatever the page size: a provider may round a page up, but a
+/// page past this is not a page.
+pub const MIN_PAGE_RECORDS_CAP: u64 = 10_000;
+/// How many times the requested page size a page may hold before it is refused.
+pub const PAGE_SIZE_FACTOR: u64 = 10;
+
+/// Bounds on a provider's answers, so a broken or hostile one cannot exhaust memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest response body, in MB (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_mb: Option<u64>,
+    /// Most records one page may hold (default: 10 × the page size, at least 10,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_page_records: Option<u64>,
+}
+
+impl Limits {
+    fn is_default(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    /// The body size limit in bytes.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.max_body_mb
+            .unwrap_or(DEFAULT_MAX_BODY_MB)
+            .saturating_mul(1024 * 1024)
+    }
+
+    /// The most records a page requested with `page_size` may hold.
+    pub fn max_page_records(&self, page_size: u32) -> u64 {
+        self.max_page_records.unwrap_or_else(|| {
+            (u64::from(page_size).saturating_mul(PAGE_SIZE_FACTOR)).max(MIN_PAGE_RECORDS_CAP)
+        })
+    }
 }
 
 /// How to authenticate.
@@ -126,6 +169,43 @@ pub enum Pagination {
     },
 }
 
+impl Pagination {
+    /// The style's parameter and field names, for validation.
+    fn params(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Pagination::None => vec![],
+            Pagination::Cursor {
+                limit_param,
+                cursor_param,
+                has_more,
+            } => vec![
+                ("limit_param", limit_param),
+                ("cursor_param", cursor_param),
+                ("has_more", has_more),
+            ],
+            Pagination::NextCursor {
+                limit_param,
+                cursor_param,
+                cursor_field,
+            } => vec![
+                ("limit_param", limit_param),
+                ("cursor_param", cursor_param),
+                ("cursor_field", cursor_field),
+            ],
+            Pagination::Page {
+                page_param,
+                size_param,
+                ..
+            } => vec![("page_param", page_param), ("size_param", size_param)],
+            Pagination::Offset {
+                offset_param,
+                limit_param,
+            } => vec![("offset_param", offset_param), ("limit_param", limit_param)],
+            Pagination::Link { limit_param } => vec![("limit_param", limit_param)],
+        }
+    }
+}
+
 impl Default for Pagination {
     fn default() -> Self {
         Pagination::Cursor {
@@ -186,9 +266,10 @@ impl ConnectorSpec {
         if self.name.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty"));
         }
-        if let Some(url) = &self.base_url {
-            check_base_url(url)?;
-        }
+        let base = match &self.base_url {
+            Some(url) => Some(check_base_url(url)?),
+            None => None,
+        };
         match self.auth.kind {
             AuthKind::Oauth2ClientCredentials | AuthKind::Oauth2RefreshToken
                 if self.auth.token_url.is_none() =>
@@ -197,18 +278,71 @@ impl ConnectorSpec {
             }
             _ => {}
         }
+        for (field, url) in [
+            ("auth.token_url", &self.auth.token_url),
+            ("auth.authorize_url", &self.auth.authorize_url),
+        ] {
+            if let Some(url) = url {
+                check_endpoint_text(field, url)?;
+                if let Some(base) = &base {
+                    check_endpoint(field, url, base)?;
+                }
+            }
+        }
+        if let Some(h) = &self.auth.header {
+            if h.trim().is_empty() {
+                return Err(Error::invalid("auth.header", "must not be empty"));
+            }
+            if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(Error::invalid(
+                    "auth.header",
+                    format!("'{h}' is not a header name"),
+                ));
+            }
+        }
+        if self.limits.max_body_mb == Some(0) {
+            return Err(Error::invalid("limits.max_body_mb", "must be at least 1"));
+        }
+        if self.limits.max_page_records == Some(0) {
+            return Err(Error::invalid(
+                "limits.max_page_records",
+                "must be at least 1",
+            ));
+        }
         if self.entities.is_empty() {
             return Err(Error::invalid("entities", "at least one entity is needed"));
         }
         for (name, e) in &self.entities {
-            let field = |f: &str| format!("entities.{name}.{f}");
-            if !e.path.starts_with('/') {
-                return Err(Error::invalid(field("path"), "must start with '/'"));
+            if name.trim().is_empty() {
+                return Err(Error::invalid(
+                    "entities",
+                    "an entity name must not be empty",
+                ));
             }
+            let field = |f: &str| format!("entities.{name}.{f}");
+            check_path(&field("path"), &e.path)?;
             if let Some(get) = &e.get {
                 if !get.contains("{id}") {
                     return Err(Error::invalid(field("get"), "must contain {id}"));
                 }
+                check_path(&field("get"), &get.replace("{id}", "id"))?;
+            }
+            let not_empty = |f: &str, v: &str| {
+                if v.trim().is_empty() {
+                    Err(Error::invalid(field(f), "must not be empty"))
+                } else {
+                    Ok(())
+                }
+            };
+            not_empty("id", &e.id)?;
+            if let Some(u) = &e.updated_at {
+                not_empty("updated_at", u)?;
+            }
+            if let Some(p) = &e.incremental_param {
+                not_empty("incremental_param", p)?;
+            }
+            for (key, value) in e.pagination.params() {
+                not_empty(&format!("pagination.{key}"), value)?;
             }
             if e.incremental_param.is_some() && e.updated_at.is_none() {
                 return Err(Error::invalid(
@@ -222,6 +356,21 @@ impl ConnectorSpec {
             }
         }
         Ok(())
+    }
+
+    /// Check the spec against the base URL a connection will use (its own or the spec's):
+    /// the OAuth2 endpoints must resolve to that origin (see [`check_endpoint`]).
+    pub fn check_for_base(&self, base_url: &str) -> Result<url::Url> {
+        let base = check_base_url(base_url)?;
+        for (field, url) in [
+            ("auth.token_url", &self.auth.token_url),
+            ("auth.authorize_url", &self.auth.authorize_url),
+        ] {
+            if let Some(url) = url {
+                check_endpoint(field, url, &base)?;
+            }
+        }
+        Ok(base)
     }
 
     /// The entity's spec, or an error listing what exists.
@@ -251,17 +400,137 @@ fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     }
 }
 
-/// A base URL must be http(s) with a host.
+/// A base URL must be http(s) with a host and hold no credentials.
 pub fn check_base_url(url: &str) -> Result<url::Url> {
-    let u =
-        url::Url::parse(url).map_err(|e| Error::invalid("base_url", format!("'{url}': {e}")))?;
-    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+    let u = parse_http_url("base_url", url)?;
+    Ok(u)
+}
+
+/// Parse an http(s) URL with a host and no user name or password; the message names the
+/// URL without any credentials it held.
+fn parse_http_url(field: &str, url: &str) -> Result<url::Url> {
+    let u = url::Url::parse(url).map_err(|e| Error::invalid(field, format!("'{url}': {e}")))?;
+    if !u.username().is_empty() || u.password().is_some() {
         return Err(Error::invalid(
-            "base_url",
+            field,
+            "must not hold a user name or password (user:password@…); credentials go to the keychain",
+        ));
+    }
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "'{url}' uses the {}: scheme; only http and https URLs are allowed",
+                u.scheme()
+            ),
+        ));
+    }
+    if u.host().is_none() {
+        return Err(Error::invalid(
+            field,
             format!("'{url}' must be an http(s) URL with a host"),
         ));
     }
     Ok(u)
+}
+
+/// Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost), where plain http
+/// exposes nothing on the network.
+pub fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// What can be said of a token or authorize URL without the base it is relative to.
+fn check_endpoint_text(field: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if url::Url::parse(value).is_ok() {
+        parse_http_url(field, value)?;
+    }
+    Ok(())
+}
+
+/// Resolve an OAuth2 endpoint (`token_url`, `authorize_url`) against the connection's base
+/// URL. It must stay on the base's origin, hold no credentials, and use https unless it is
+/// on this machine: the client secret and the codes go there.
+pub fn check_endpoint(field: &str, value: &str, base: &url::Url) -> Result<url::Url> {
+    check_endpoint_text(field, value)?;
+    let u = base
+        .join(value)
+        .map_err(|e| Error::invalid(field, format!("'{value}': {e}")))?;
+    let u = parse_http_url(field, u.as_str())?;
+    if u.origin() != base.origin() {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "'{value}' is on {}, not on the connection's origin {}; credentials are only sent to the provider's own origin",
+                u.origin().ascii_serialization(),
+                base.origin().ascii_serialization()
+            ),
+        ));
+    }
+    if u.scheme() != "https" && !is_loopback(&u) {
+        return Err(Error::invalid(
+            field,
+            format!("'{value}' must use https (plain http is allowed only on this machine)"),
+        ));
+    }
+    Ok(u)
+}
+
+/// A request path must name a resource on the base URL's origin: it starts with one `/`,
+/// and is not itself a URL (`/http://other.host/x` is), so credentials cannot be sent
+/// anywhere else.
+pub fn check_path(field: &str, path: &str) -> Result<()> {
+    if !path.starts_with('/') {
+        return Err(Error::invalid(field, "must start with '/'"));
+    }
+    if path.starts_with("//") || path.contains('\\') {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "'{path}' would name another host; give a path on the base URL, like /v1/items"
+            ),
+        ));
+    }
+    if path.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(Error::invalid(
+            field,
+            "must not contain spaces or control characters",
+        ));
+    }
+    let relative = path.trim_start_matches('/');
+    if url::Url::parse(relative).is_ok() {
+        return Err(Error::invalid(
+            field,
+            format!("'{path}' is a URL, not a path; give a path on the base URL, like /v1/items"),
+        ));
+    }
+    for base in ["https://origin.invalid/", "http://origin.invalid/v1/"] {
+        let base = url::Url::parse(base).expect("a valid base");
+        match join_path(&base, path) {
+            Ok(u) if u.origin() == base.origin() => {}
+            _ => {
+                return Err(Error::invalid(
+                    field,
+                    format!("'{path}' does not stay on the base URL's host"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A spec path on the base URL: relative to the base's own path (`/v1/` + `/items` is
+/// `/v1/items`), and never read as a scheme or a host.
+pub fn join_path(base: &url::Url, path: &str) -> std::result::Result<url::Url, url::ParseError> {
+    base.join(&format!("./{}", path.trim_start_matches('/')))
 }
 
 #[cfg(test)]
@@ -314,5 +583,190 @@ style = "page"
             .unwrap_err()
             .to_string()
             .contains("customers"));
+    }
+
+    fn err(spec: &str) -> String {
+        ConnectorSpec::parse(spec).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn s1_paths_that_are_urls_or_leave_the_host_are_refused() {
+        for bad in [
+            "/http://other.host/x",
+            "/https://other.host/x",
+            "//other.host/x",
+            "/\\\\other.host/x",
+            "/mailto:x",
+            "/file:///etc/passwd",
+        ] {
+            let spec = MIN.replace("\"/customers\"", &format!("{bad:?}"));
+            let e = err(&spec);
+            assert!(
+                e.starts_with("invalid entities.customers.path: "),
+                "{bad}: {e}"
+            );
+            assert!(e.contains("path"), "{bad}: {e}");
+        }
+        let e = err(&MIN.replace("\"/customers\"", "\"/http://other.host/x\""));
+        assert!(e.contains("is a URL, not a path"), "{e}");
+        let e = err(&MIN.replace(
+            "records = \"data\"",
+            "records = \"data\"\nget = \"/http://other.host/{id}\"",
+        ));
+        assert!(e.starts_with("invalid entities.customers.get"), "{e}");
+        // Ordinary paths, with colons and dots further on, stay valid.
+        for good in ["/v1/items:search", "/customers/../v2/x", "/a/b?expand=c"] {
+            let spec = MIN.replace("\"/customers\"", &format!("{good:?}"));
+            assert!(ConnectorSpec::parse(&spec).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn s1_a_path_joins_under_the_base_and_never_as_a_scheme_or_host() {
+        let base = url::Url::parse("https://api.acme.test/v2/").unwrap();
+        assert_eq!(
+            join_path(&base, "/customers").unwrap().as_str(),
+            "https://api.acme.test/v2/customers"
+        );
+        assert_eq!(
+            join_path(&base, "/http://other.host/x").unwrap().origin(),
+            base.origin()
+        );
+        assert_eq!(
+            join_path(&base, "/items:search").unwrap().as_str(),
+            "https://api.acme.test/v2/items:search"
+        );
+    }
+
+    #[test]
+    fn s5_credentials_in_urls_and_other_schemes_are_refused() {
+        let e = err(&MIN.replace(
+            "https://api.acme.test",
+            "https://user:hunter2@api.acme.test",
+        ));
+        assert!(
+            e.starts_with("invalid base_url: must not hold a user name or password"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "the password is not echoed: {e}");
+        let e = check_base_url("https://user@api.acme.test")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("user name or password"), "{e}");
+        let e = check_base_url("file:///etc/passwd")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("file: scheme"), "{e}");
+    }
+
+    const OAUTH: &str = r#"
+name = "Acme"
+base_url = "https://api.acme.test"
+[auth]
+kind = "oauth2_client_credentials"
+token_url = "TOKEN"
+[entities.customers]
+path = "/customers"
+"#;
+
+    #[test]
+    fn s5_u1_token_url_must_be_https_on_the_specs_own_origin() {
+        let with = |t: &str| ConnectorSpec::parse(&OAUTH.replace("TOKEN", t));
+        assert!(with("/oauth/token").is_ok());
+        assert!(with("https://api.acme.test/oauth/token").is_ok());
+        let e = with("file:///etc/passwd").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid auth.token_url: 'file:///etc/passwd' uses the file: scheme; only http and https URLs are allowed"
+        );
+        let e = with("https://evil.test/token").unwrap_err().to_string();
+        assert!(
+            e.contains("not on the connection's origin https://api.acme.test"),
+            "{e}"
+        );
+        let e = with("http://api.acme.test/token").unwrap_err().to_string();
+        assert!(e.contains("not on the connection's origin"), "{e}");
+        let e = with("https://id:secret@api.acme.test/token")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("user name or password") && !e.contains("secret@"),
+            "{e}"
+        );
+        // Plain http only on this machine.
+        let base = url::Url::parse("http://api.acme.test/").unwrap();
+        let e = check_endpoint("auth.token_url", "/token", &base)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must use https"), "{e}");
+        for local in [
+            "http://127.0.0.1:8787/",
+            "http://127.9.9.9/",
+            "http://[::1]:9/",
+            "http://localhost:1/",
+        ] {
+            let base = url::Url::parse(local).unwrap();
+            assert!(
+                check_endpoint("auth.token_url", "/oauth/token", &base).is_ok(),
+                "{local}"
+            );
+        }
+        let spec = OAUTH.replace("TOKEN", "/t").replace(
+            "[entities",
+            "authorize_url = \"https://other.test/a\"\n[entities",
+        );
+        let e = ConnectorSpec::parse(&spec).unwrap_err().to_string();
+        assert!(e.starts_with("invalid auth.authorize_url"), "{e}");
+        // A spec without a base URL is checked against the connection's.
+        let bare = OAUTH
+            .replace("TOKEN", "https://api.acme.test/t")
+            .replace("base_url = \"https://api.acme.test\"\n", "");
+        let bare = ConnectorSpec::parse(&bare).unwrap();
+        assert!(bare.check_for_base("https://api.acme.test/v1/").is_ok());
+        let e = bare.check_for_base("https://other.acme.test").unwrap_err();
+        assert_eq!(e.field(), Some("auth.token_url"));
+    }
+
+    #[test]
+    fn u_empty_names_are_refused_with_the_field() {
+        let e = err(&MIN.replace("records = \"data\"", "records = \"data\"\nid = \"\""));
+        assert_eq!(e, "invalid entities.customers.id: must not be empty");
+        let e = err(&MIN
+            .replace("[entities.customers]", "[entities.\" \"]")
+            .replace("entities.customers.pagination", "entities.\" \".pagination"));
+        assert_eq!(e, "invalid entities: an entity name must not be empty");
+        let e = err(&MIN.replace("style = \"page\"", "style = \"offset\"\nlimit_param = \"\""));
+        assert_eq!(
+            e,
+            "invalid entities.customers.pagination.limit_param: must not be empty"
+        );
+        let e = err(&MIN.replace("style = \"page\"", "style = \"cursor\"\nhas_more = \" \""));
+        assert_eq!(
+            e,
+            "invalid entities.customers.pagination.has_more: must not be empty"
+        );
+        let e = err(&MIN.replace("kind = \"api_key\"", "kind = \"api_key\"\nheader = \"\""));
+        assert_eq!(e, "invalid auth.header: must not be empty");
+        let e = err(&MIN.replace(
+            "kind = \"api_key\"",
+            "kind = \"api_key\"\nheader = \"X Key\"",
+        ));
+        assert!(e.contains("not a header name"), "{e}");
+    }
+
+    #[test]
+    fn h1_limits_default_to_64_mb_and_ten_pages_worth_of_records() {
+        let s = ConnectorSpec::parse(MIN).unwrap();
+        assert_eq!(s.limits.max_body_bytes(), 64 * 1024 * 1024);
+        assert_eq!(s.limits.max_page_records(100), 10_000);
+        assert_eq!(s.limits.max_page_records(5_000), 50_000);
+        let s = ConnectorSpec::parse(&format!(
+            "{MIN}\n[limits]\nmax_body_mb = 2\nmax_page_records = 500\n"
+        ))
+        .unwrap();
+        assert_eq!(s.limits.max_body_bytes(), 2 * 1024 * 1024);
+        assert_eq!(s.limits.max_page_records(100), 500);
+        let e = err(&format!("{MIN}\n[limits]\nmax_body_mb = 0\n"));
+        assert!(e.contains("limits.max_body_mb"), "{e}");
     }
 }
