@@ -284,7 +284,11 @@ impl Engine {
             .ok_or_else(|| {
                 Error::invalid("base_url", "the connector spec has no base_url; give one")
             })?;
-        check_base_url(&base_url)?;
+        // The spec's token and authorize URLs must be on this connection's origin.
+        c.spec.check_for_base(&base_url)?;
+        for (kind, value) in &c.secrets {
+            crate::secrets::check_secret_value(*kind, value)?;
+        }
         Ok(base_url)
     }
 
@@ -375,6 +379,7 @@ impl Engine {
         kind: SecretKind,
         value: Secret,
     ) -> Result<Connection> {
+        crate::secrets::check_secret_value(kind, &value)?;
         let conn = self.inner.store.connection(connection).await?;
         self.put_secret(&conn.id, kind, value).await?;
         if kind != SecretKind::AccessToken {
@@ -531,6 +536,9 @@ impl Engine {
         let before = j.clone();
         f(&mut j)?;
         j.settings.validate()?;
+        let (spec, _) = self.inner.store.connection_spec(&j.connection_id).await?;
+        j.settings
+            .check_references(spec.entities.keys().map(String::as_str))?;
         let now = self.inner.clock.now();
         if j.schedule != before.schedule || j.next_run_at.is_none() {
             j.next_run_at = j.schedule.next_after(now);
@@ -1117,7 +1125,8 @@ impl Engine {
         base_url: &str,
     ) -> Result<Connection> {
         let conn = self.inner.store.connection(connection).await?;
-        check_base_url(base_url)?;
+        let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
+        spec.check_for_base(base_url)?;
         let now = self.inner.clock.now();
         self.inner
             .store

@@ -170,7 +170,12 @@ impl Run {
             ),
             request_timeout: Duration::from_secs(job.settings.request_timeout_secs),
             max_rate_limit_waits: job.settings.max_rate_limit_waits,
-            deadline: now + chrono::Duration::seconds(job.settings.timeout_secs as i64),
+            // A stored timeout too long for a date is no deadline at all.
+            deadline: i64::try_from(job.settings.timeout_secs)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
         };
         let force = (exec.trigger == Trigger::RecordRetry)
             .then(|| exec.record_id.clone())

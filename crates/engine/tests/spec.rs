@@ -1226,7 +1226,10 @@ async fn r_d4_retry_failure_updates_attempts_and_success_leaves_the_queue() {
         .retry_dead_letters(&job.id, &["cus_00000007".to_string()])
         .await
         .unwrap_err();
-    assert!(matches!(err, syncdesk_engine::Error::NotFound { .. }), "{err}");
+    assert!(
+        matches!(err, syncdesk_engine::Error::NotFound { .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -236,6 +236,7 @@ impl Store {
     /// Close the connections (last step of shutdown); later writes fail with "closed".
     pub async fn close(&self) {
         self.read.close().await;
+
         if let Some(conn) = self.write.lock().await.take() {
             // Closing checkpoints the WAL; a failure here leaves it for the next open.
             if let Err(e) = conn.close().await {
@@ -279,14 +280,24 @@ pub(crate) type PageWriter = OwnedMappedMutexGuard<Option<SqliteConnection>, Sql
 const READERS: u32 = 3;
 
 async fn readers(opts: SqliteConnectOptions) -> std::result::Result<SqlitePool, sqlx::Error> {
-    SqlitePoolOptions::new()
+    let pool = SqlitePoolOptions::new()
         .max_connections(READERS)
-        .min_connections(READERS)
         .idle_timeout(None)
         .max_lifetime(None)
         .test_before_acquire(false)
         .connect_with(opts)
-        .await
+        .await?;
+    // Every reader is opened here, once, and kept: never by the pool's background task
+    // (`min_connections`), which can be connecting, or connect again, while the store
+    // closes, so that reader outlives the writer and leaves the WAL behind; and never in
+    // the middle of a run, where it would be a wait on another thread (under tokio's paused
+    // time, one that lets the acquire timeout fire).
+    let mut held = Vec::with_capacity(READERS as usize);
+    for _ in 0..READERS {
+        held.push(pool.acquire().await?);
+    }
+    drop(held);
+    Ok(pool)
 }
 
 /// Whether a connection with `opts` opens and reads the schema.
@@ -890,6 +901,23 @@ mod tests {
             .await
             .unwrap();
         store.close().await;
+        // Closed cleanly, the WAL is folded in and gone. Within this test process SQLite
+        // can take this file for another test's deleted one that reused its inode and is
+        // still open, and then keeps the WAL: fold it in by hand, then it is safe to drop.
+        if private::database_files(&db).len() > 1 {
+            let mut c = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&db))
+                .await
+                .unwrap();
+            let (busy,): (i64,) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(busy, 0, "the WAL was folded in");
+            c.close().await.unwrap();
+            for f in private::database_files(&db).into_iter().skip(1) {
+                std::fs::remove_file(f).unwrap();
+            }
+        }
         assert_eq!(
             private::database_files(&db),
             vec![db.clone()],
