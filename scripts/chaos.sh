@@ -2,7 +2,7 @@
 # A longer kill -9 soak: the real `syncdesk` binary killed at seeded random moments across
 # `job run`, `worker` and `dead-letters retry`, the store's invariants checked after every
 # kill and restart (tests/reliability.rs, kill9_at_random_moments_keeps_the_store_consistent;
-# docs/reliability-process.md).
+# docs/reliability.md).
 #   scripts/chaos.sh [KILLS] [SEED]
 # KILLS defaults to 200, SEED to a new one printed at the start; the same KILLS and SEED
 # replay the same choices (kill moments depend on timing, so not the same interleavings).

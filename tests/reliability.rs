@@ -1,7 +1,7 @@
 //! Process-level reliability (issue 13, point 11): the real `syncdesk` binary started twice
 //! at once on one store (D1), and killed with SIGKILL at seeded random moments across
 //! `job run`, `worker` and `dead-letters retry`, the store's invariants checked after every
-//! kill and restart. `scripts/chaos.sh` runs the kill test longer; docs/reliability-process.md
+//! kill and restart. `scripts/chaos.sh` runs the kill test longer; docs/reliability.md
 //! says what is covered and the figures of the last run.
 
 use std::collections::BTreeMap;
