@@ -47,6 +47,7 @@ commands! {
     failed_records_dismiss(job_id: String, record_ids: Vec<String>, note: String) -> usize;
     alerts_list(unread_only: bool, cursor: Option<String>) -> PageDto<AlertDto>;
     alert_mark_read(id: i64) -> ();
+    alerts_mark_all_read() -> u64;
     audit_list(cursor: Option<String>) -> PageDto<AuditDto>;
     sandbox_status() -> SandboxDto;
     sandbox_start() -> SandboxDto;

@@ -325,7 +325,7 @@ impl Desktop {
         // The dashboard shows every job; 500 is the engine's page cap and far beyond what a
         // small business configures.
         let p = self.engine.job_summaries(&PageRequest::first(500)).await?;
-        Ok(p.items.iter().map(job_summary).collect())
+        Ok(p.items.iter().map(JobSummaryDto::from).collect())
     }
 
     pub async fn job_get(&self, id: String) -> Result<JobDto> {
@@ -437,6 +437,10 @@ impl Desktop {
         Ok(self.engine.mark_alert_read(id).await?)
     }
 
+    pub async fn alerts_mark_all_read(&self) -> Result<u64> {
+        Ok(self.engine.mark_all_alerts_read().await?)
+    }
+
     pub async fn audit_list(&self, cursor: Option<String>) -> Result<PageDto<AuditDto>> {
         let p = self.engine.audit(&page_req(cursor)).await?;
         Ok(page(&p))
@@ -544,26 +548,6 @@ fn availability(r: std::result::Result<(), String>) -> Availability {
             ok: false,
             message: Some(m),
         },
-    }
-}
-
-fn job_summary(s: &engine::JobSummary) -> JobSummaryDto {
-    use engine::ExecutionStatus as S;
-    let health = match s.last_execution.as_ref().map(|e| (e.status, e.trigger)) {
-        None => "never_run",
-        // The newest run failed and its automatic retry waits for its time (R-A1): the job
-        // is failing until that retry succeeds, not "running".
-        Some((S::Queued, engine::Trigger::Retry)) => "retrying",
-        Some((S::Running | S::Queued, _)) => "running",
-        Some((S::Completed, _)) => "ok",
-        Some((S::CompletedWithErrors | S::Cancelled, _)) => "warning",
-        Some((S::Failed | S::TimedOut, _)) => "failing",
-    };
-    JobSummaryDto {
-        job: (&s.job).into(),
-        last_execution: s.last_execution.as_ref().map(ExecutionDto::from),
-        health: health.into(),
-        dead_letters: s.dead_letters,
     }
 }
 

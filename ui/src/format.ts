@@ -1,4 +1,5 @@
 import type { RecordErrorDto } from "./bindings/RecordErrorDto";
+import type { RetryDto } from "./bindings/RetryDto";
 
 /** R-I1: the spec's one-line form of a record error. */
 export function formatRecordError(e: Pick<RecordErrorDto, "record_id" | "kind" | "message">): string {
@@ -98,4 +99,26 @@ export function statusLabel(status: string): string {
   if (status === "completed_with_errors") return "Completed with errors";
   if (status === "timed_out") return "Timed out";
   return humanize(status);
+}
+
+/** What follows a run under the automatic retry rule, in words (the engine decides the state). */
+export function retryText(r: RetryDto, now: number = Date.now()): string | null {
+  switch (r.state) {
+    case "pending":
+      return `Automatic retry ${formatRelative(r.at, now)}`;
+    case "waiting_for_reauth":
+      return "Retries after you sign in to the connection again";
+    case "running":
+      return "Being retried now";
+    case "retried":
+      return "Retried";
+    case "superseded":
+      return "No retry needed: a later run succeeded";
+    case "exhausted":
+      return "All automatic retries used";
+    case "off":
+      return "Automatic retries are off for this job";
+    case "none":
+      return null;
+  }
 }

@@ -88,13 +88,16 @@ impl Demo {
             };
             what.push(format!("provider dropped {}{new}", c.missing.join(", ")));
         }
-        if let Some(at) = e.next_retry_at {
-            what.push(format!(
+        match &e.retry {
+            engine::RetryState::Pending { at, .. } => what.push(format!(
                 "retry in {} min",
-                (at - self.engine.now()).num_minutes()
-            ));
-        } else if e.trigger == engine::Trigger::Retry && !e.status.is_success() {
-            what.push("retries exhausted, admin alerted".into());
+                (*at - self.engine.now()).num_minutes()
+            )),
+            engine::RetryState::WaitingForReauth { .. } => {
+                what.push("retry waits for re-authentication".into())
+            }
+            engine::RetryState::Exhausted => what.push("retries exhausted, admin alerted".into()),
+            _ => {}
         }
         if e.trigger == engine::Trigger::RecordRetry
             && e.status == engine::ExecutionStatus::Completed

@@ -321,11 +321,28 @@ enum DeadLetterCmd {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct AlertsArgs {
+    #[command(subcommand)]
+    action: Option<AlertsAction>,
+    /// Only alerts that are unread and not resolved.
     #[arg(long)]
     unread: bool,
     #[command(flatten)]
     list: ListArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsAction {
+    /// Mark alerts read: one by its id, or every unread one with --all.
+    Read {
+        /// The alert's id, as `syncdesk alerts` shows it.
+        #[arg(required_unless_present = "all")]
+        id: Option<i64>,
+        /// Every unread alert.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -731,6 +748,20 @@ async fn run(cli: Cli) -> CliResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::DeadLetters(d) => dead_letters(&cli, d).await,
+        Command::Alerts(AlertsArgs {
+            action: Some(AlertsAction::Read { id, all }),
+            ..
+        }) => {
+            let e = open(&cli).await?;
+            let n = match id {
+                Some(id) if !all => e.mark_alert_read(*id).await.map(|()| 1),
+                _ => e.mark_all_alerts_read().await,
+            };
+            e.shutdown().await;
+            let n = n?;
+            println!("{n} alert{} marked read", if n == 1 { "" } else { "s" });
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Alerts(a) => {
             let e = open(&cli).await?;
             let p = e.alerts(a.unread, &req(&a.list)).await?;
@@ -738,13 +769,23 @@ async fn run(cli: Cli) -> CliResult {
             if a.list.json {
                 return print_json(&page::<_, AlertDto>(&p));
             }
-            let mut t = Table::new(&["ID", "WHEN", "KIND", "TITLE", "EXECUTION"]);
+            let mut t = Table::new(&["ID", "LAST SEEN", "STATE", "TITLE", "EXECUTION"]);
             for x in &p.items {
+                let state = match (x.resolved_at, x.read_at) {
+                    (Some(_), _) => "resolved",
+                    (None, None) => "unread",
+                    (None, Some(_)) => "read",
+                };
+                let times = if x.occurrences > 1 {
+                    format!(" (×{})", x.occurrences)
+                } else {
+                    String::new()
+                };
                 t.row(vec![
                     x.id.to_string(),
-                    fmt_time(Some(x.created_at)),
-                    x.kind.to_string(),
-                    x.title.clone(),
+                    fmt_time(Some(x.last_seen_at)),
+                    state.to_string(),
+                    format!("{}{times}", x.title),
                     x.execution_id.clone().unwrap_or_default(),
                 ]);
             }
@@ -827,6 +868,25 @@ fn print_event(ev: &engine::Event) {
     }
 }
 
+/// The retry state in words; the CLI has no worker of its own, so a pending retry says what
+/// runs it.
+fn retry_line(r: &engine::RetryState) -> Option<String> {
+    use engine::RetryState as R;
+    Some(match r {
+        R::None => return None,
+        R::Pending { at, .. } => format!(
+            "automatic retry at {} (it runs while `syncdesk worker` or the desktop app is running)",
+            fmt_time(Some(*at))
+        ),
+        R::WaitingForReauth { .. } => "waits for the connection to be re-authenticated (`syncdesk connection reauth NAME`); then it is due at once and runs while `syncdesk worker` or the desktop app is running".into(),
+        R::Running { execution_id } => format!("running now ({execution_id})"),
+        R::Retried { execution_id } => format!("ran as {execution_id}"),
+        R::Superseded { .. } => "not needed: a later run succeeded".into(),
+        R::Exhausted => "every automatic retry was used; run the job again when the cause is fixed".into(),
+        R::Off => "automatic retries are off for this job".into(),
+    })
+}
+
 fn print_detail(d: &engine::ExecutionDetail) {
     let x = &d.execution;
     println!("Execution   {}", x.id);
@@ -864,8 +924,8 @@ fn print_detail(d: &engine::ExecutionDetail) {
     if let Some(n) = &x.note {
         println!("Note        {n}");
     }
-    if let Some(r) = x.next_retry_at {
-        println!("Next retry  {}", fmt_time(Some(r)));
+    if let Some(line) = retry_line(&x.retry) {
+        println!("Retry       {line}");
     }
     if x.request_retries + x.rate_limit_waits > 0 {
         println!(

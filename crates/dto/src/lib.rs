@@ -101,10 +101,73 @@ pub struct ExecutionDto {
     pub batch_in_progress: Option<String>,
     pub failure_kind: Option<String>,
     pub note: Option<String>,
-    pub next_retry_at: Option<String>,
+    /// What follows this run under the automatic retry rule, decided in the engine.
+    pub retry: RetryDto,
     pub request_retries: u32,
     pub rate_limit_waits: u32,
     pub record_id: Option<String>,
+}
+
+/// Where an execution stands with its automatic retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryKind {
+    /// No automatic retry follows (the run did not fail, or it is still going).
+    None,
+    /// A retry is queued for `at`.
+    Pending,
+    /// A retry runs as soon as the connection is re-authenticated.
+    WaitingForReauth,
+    /// The retry is running.
+    Running,
+    /// The retry ran (`execution_id`).
+    Retried,
+    /// A later run succeeded first; no retry was needed.
+    Superseded,
+    /// Every automatic retry was used.
+    Exhausted,
+    /// The job does not retry failed runs.
+    Off,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct RetryDto {
+    pub state: RetryKind,
+    /// The retry's own execution, when there is one.
+    pub execution_id: Option<String>,
+    /// When a pending retry is due.
+    pub at: Option<String>,
+}
+
+impl From<&engine::RetryState> for RetryDto {
+    fn from(r: &engine::RetryState) -> Self {
+        use engine::RetryState as R;
+        let (state, execution_id, at) = match r {
+            R::None => (RetryKind::None, None, None),
+            R::Pending { execution_id, at } => (
+                RetryKind::Pending,
+                Some(execution_id.clone()),
+                ts(Some(*at)),
+            ),
+            R::WaitingForReauth { execution_id } => (
+                RetryKind::WaitingForReauth,
+                Some(execution_id.clone()),
+                None,
+            ),
+            R::Running { execution_id } => (RetryKind::Running, Some(execution_id.clone()), None),
+            R::Retried { execution_id } => (RetryKind::Retried, Some(execution_id.clone()), None),
+            R::Superseded { execution_id } => {
+                (RetryKind::Superseded, Some(execution_id.clone()), None)
+            }
+            R::Exhausted => (RetryKind::Exhausted, None, None),
+            R::Off => (RetryKind::Off, None, None),
+        };
+        RetryDto {
+            state,
+            execution_id,
+            at,
+        }
+    }
 }
 
 impl From<&engine::Execution> for ExecutionDto {
@@ -126,7 +189,7 @@ impl From<&engine::Execution> for ExecutionDto {
             batch_in_progress: e.batch_in_progress.clone(),
             failure_kind: e.failure_kind.map(|k| k.to_string()),
             note: e.note.clone(),
-            next_retry_at: ts(e.next_retry_at),
+            retry: (&e.retry).into(),
             request_retries: e.request_retries,
             rate_limit_waits: e.rate_limit_waits,
             record_id: e.record_id.clone(),
@@ -286,6 +349,12 @@ pub struct AlertDto {
     pub connection_id: Option<String>,
     pub created_at: Option<String>,
     pub read: bool,
+    /// How many times the same open condition was raised.
+    pub occurrences: u32,
+    pub last_seen_at: Option<String>,
+    /// When its cause cleared, and how; a resolved alert needs nothing more.
+    pub resolved_at: Option<String>,
+    pub resolution: Option<String>,
 }
 
 impl From<&engine::Alert> for AlertDto {
@@ -300,6 +369,10 @@ impl From<&engine::Alert> for AlertDto {
             connection_id: a.connection_id.clone(),
             created_at: ts(Some(a.created_at)),
             read: a.read_at.is_some(),
+            occurrences: a.occurrences,
+            last_seen_at: ts(Some(a.last_seen_at)),
+            resolved_at: ts(a.resolved_at),
+            resolution: a.resolution.clone(),
         }
     }
 }
@@ -514,15 +587,56 @@ pub struct ReauthDto {
     pub refresh_token: Option<String>,
 }
 
+/// How a job is doing (the engine's `JobHealth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum JobHealthDto {
+    NeverRun,
+    Running,
+    Ok,
+    /// Completed with failed records, cancelled, or records wait in Failed Records.
+    NeedsAttention,
+    /// Failed; its automatic retry is queued.
+    Retrying,
+    /// Failed on the connection's credentials; the retry waits for re-authentication.
+    NeedsReauth,
+    /// Failed; no automatic retry follows.
+    Failing,
+}
+
+impl From<engine::JobHealth> for JobHealthDto {
+    fn from(h: engine::JobHealth) -> Self {
+        use engine::JobHealth as H;
+        match h {
+            H::NeverRun => JobHealthDto::NeverRun,
+            H::Running => JobHealthDto::Running,
+            H::Ok => JobHealthDto::Ok,
+            H::NeedsAttention => JobHealthDto::NeedsAttention,
+            H::Retrying => JobHealthDto::Retrying,
+            H::NeedsReauth => JobHealthDto::NeedsReauth,
+            H::Failing => JobHealthDto::Failing,
+        }
+    }
+}
+
+impl From<&engine::JobSummary> for JobSummaryDto {
+    fn from(s: &engine::JobSummary) -> Self {
+        JobSummaryDto {
+            job: (&s.job).into(),
+            last_execution: s.last_execution.as_ref().map(ExecutionDto::from),
+            health: s.health.into(),
+            dead_letters: s.dead_letters,
+        }
+    }
+}
+
 /// A job on the dashboard: the job, its newest run and how it is doing.
 #[derive(Debug, Serialize, TS)]
 pub struct JobSummaryDto {
     pub job: JobDto,
     pub last_execution: Option<ExecutionDto>,
-    /// `never_run`, `running` (running or queued), `ok`, `warning` (completed with errors,
-    /// cancelled), `failing` (failed, timed out) or `retrying` (failed, and its automatic
-    /// retry is queued).
-    pub health: String,
+    /// How the job is doing, decided in the engine.
+    pub health: JobHealthDto,
     /// Records in the job's Failed Records tab.
     pub dead_letters: u64,
 }

@@ -1100,10 +1100,15 @@ impl Engine {
             .items
             .into_iter()
             .zip(&pairs)
-            .map(|(job, pair)| JobSummary {
-                last_execution: last.remove(&job.id),
-                dead_letters: dead.get(pair).copied().unwrap_or(0),
-                job,
+            .map(|(job, pair)| {
+                let last_execution = last.remove(&job.id);
+                let dead_letters = dead.get(pair).copied().unwrap_or(0);
+                JobSummary {
+                    health: JobHealth::of(last_execution.as_ref(), dead_letters),
+                    last_execution,
+                    dead_letters,
+                    job,
+                }
             })
             .collect();
         Ok(Page {

@@ -718,8 +718,50 @@ pub const MAX_PAGE_LIMIT: u32 = 500;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JobSummary {
     pub job: Job,
+    /// The newest run that started (a queued retry is not a run yet; record retries aside).
     pub last_execution: Option<Execution>,
     pub dead_letters: u64,
+    /// How the job is doing, decided here so the dashboard, the tray and the CLI agree.
+    pub health: JobHealth,
+}
+
+/// How a job is doing, from its newest run, that run's retry and its Failed Records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobHealth {
+    NeverRun,
+    Running,
+    /// The newest run completed and nothing waits in Failed Records.
+    Ok,
+    /// It completed with failed records, was cancelled, or records wait in Failed Records.
+    NeedsAttention,
+    /// It failed and its automatic retry is queued.
+    Retrying,
+    /// It failed on the connection's credentials; the retry waits for re-authentication.
+    NeedsReauth,
+    /// It failed and no automatic retry follows.
+    Failing,
+}
+
+impl JobHealth {
+    /// From the newest started run and the number of records in Failed Records.
+    pub fn of(last: Option<&Execution>, dead_letters: u64) -> JobHealth {
+        let Some(e) = last else {
+            return JobHealth::NeverRun;
+        };
+        match e.status {
+            ExecutionStatus::Running | ExecutionStatus::Queued => JobHealth::Running,
+            ExecutionStatus::Failed | ExecutionStatus::TimedOut => match e.retry {
+                RetryState::Pending { .. } | RetryState::Running { .. } => JobHealth::Retrying,
+                RetryState::WaitingForReauth { .. } => JobHealth::NeedsReauth,
+                _ => JobHealth::Failing,
+            },
+            ExecutionStatus::Completed if dead_letters == 0 => JobHealth::Ok,
+            ExecutionStatus::Completed
+            | ExecutionStatus::CompletedWithErrors
+            | ExecutionStatus::Cancelled => JobHealth::NeedsAttention,
+        }
+    }
 }
 
 /// Counts for the tray and dashboard ([`crate::Engine::health`]).

@@ -67,6 +67,7 @@ export const api = {
   alertsList: (unreadOnly: boolean, cursor?: string | null) =>
     call<PageDto<AlertDto>>("alerts_list", { unreadOnly, cursor: cursor ?? null }),
   alertMarkRead: (id: number) => call<null>("alert_mark_read", { id }),
+  alertsMarkAllRead: () => call<number>("alerts_mark_all_read"),
   auditList: (cursor?: string | null) => call<PageDto<AuditDto>>("audit_list", { cursor: cursor ?? null }),
 
   sandboxStatus: () => call<SandboxDto>("sandbox_status"),

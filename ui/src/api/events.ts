@@ -33,6 +33,10 @@ export function keysFor(e: EventDto): readonly (readonly unknown[])[] {
       return [qk.connections, qk.health, qk.alerts, qk.jobs];
     case "dead_lettered":
       return [qk.failedRecords(e.job_id), qk.jobs, qk.health];
+    case "records_dead_lettered":
+      return [qk.failedRecords(e.job_id), qk.jobs, qk.health, qk.alerts];
+    case "alerts_resolved":
+      return [qk.alerts, qk.health];
   }
 }
 

@@ -3,7 +3,7 @@ import { createColumnHelper, flexRender, getCoreRowModel, useReactTable } from "
 import { useMemo } from "react";
 import { api, qk } from "../api/client";
 import type { ExecutionDto } from "../bindings/ExecutionDto";
-import { formatDuration, formatRelative, formatTime, humanize } from "../format";
+import { formatDuration, formatRelative, formatTime, humanize, retryText } from "../format";
 import { Link, navigate, paths } from "../router";
 import { T } from "../testids";
 import { BreakdownBar } from "./BreakdownBar";
@@ -83,7 +83,8 @@ export function ExecutionsTable({ jobId, emptyAction }: { jobId: string; emptyAc
         header: "Note",
         cell: (c) => {
           const e = c.row.original;
-          if (e.next_retry_at) return <span className="muted">Retry {formatRelative(e.next_retry_at)}</span>;
+          const retry = retryText(e.retry);
+          if (retry && e.retry.state !== "retried") return <span className="muted">{retry}</span>;
           return <span className="cell-note">{e.note ?? (e.failure_kind ? humanize(e.failure_kind) : "")}</span>;
         },
       }),

@@ -12,6 +12,7 @@ import type { ExecutionDto } from "../bindings/ExecutionDto";
 import type { HealthDto } from "../bindings/HealthDto";
 import type { JobDto } from "../bindings/JobDto";
 import type { JobSettings } from "../bindings/JobSettings";
+import type { JobHealthDto } from "../bindings/JobHealthDto";
 import type { JobSummaryDto } from "../bindings/JobSummaryDto";
 import type { NewConnectionDto } from "../bindings/NewConnectionDto";
 import type { NewJobDto } from "../bindings/NewJobDto";
@@ -85,7 +86,7 @@ function exec(p: Partial<ExecutionDto> & Pick<ExecutionDto, "id" | "job_id" | "s
     batch_in_progress: null,
     failure_kind: null,
     note: null,
-    next_retry_at: null,
+    retry: { state: "none", execution_id: null, at: null },
     request_retries: 0,
     rate_limit_waits: 0,
     record_id: null,
@@ -303,6 +304,7 @@ export function createBackend(opts: BackendOptions = {}) {
         finished_at: iso(now - 3 * HOUR - 30 * MIN + 21_300),
         duration_ms: 21300,
         request_retries: 3,
+        retry: { state: "retried", execution_id: c3, at: null },
       }),
       exec({
         id: c1,
@@ -312,6 +314,7 @@ export function createBackend(opts: BackendOptions = {}) {
         attempt: 1,
         failure_kind: "circuit_breaker",
         note: "Circuit breaker tripped: 12 of 20 processed records failed (more than 50% of at least 10).",
+        retry: { state: "retried", execution_id: c2, at: null },
         created_at: iso(now - 3 * HOUR - 35 * MIN),
         started_at: iso(now - 3 * HOUR - 35 * MIN),
         finished_at: iso(now - 3 * HOUR - 35 * MIN + 2400),
@@ -378,6 +381,7 @@ export function createBackend(opts: BackendOptions = {}) {
         trigger: "scheduled",
         failure_kind: "auth",
         note: "authentication failed: refresh token rejected (invalid_grant)",
+        retry: { state: "waiting_for_reauth", execution_id: "f0e1d2c3b4a59688", at: null },
         created_at: iso(now - 62 * MIN),
         started_at: iso(now - 62 * MIN),
         finished_at: iso(now - 62 * MIN + 1900),
@@ -446,6 +450,10 @@ export function createBackend(opts: BackendOptions = {}) {
           connection_id: "c1acmebooks",
           created_at: iso(now - 62 * MIN),
           read: false,
+          occurrences: 1,
+          last_seen_at: iso(now - 62 * MIN),
+          resolved_at: null,
+          resolution: null,
         },
         {
           id: 3,
@@ -457,6 +465,10 @@ export function createBackend(opts: BackendOptions = {}) {
           connection_id: null,
           created_at: iso(now - 5 * MIN),
           read: false,
+          occurrences: 1,
+          last_seen_at: iso(now - 5 * MIN),
+          resolved_at: null,
+          resolution: null,
         },
         {
           id: 2,
@@ -468,6 +480,10 @@ export function createBackend(opts: BackendOptions = {}) {
           connection_id: null,
           created_at: iso(now - 3 * HOUR - 35 * MIN),
           read: true,
+          occurrences: 1,
+          last_seen_at: iso(now - 3 * HOUR - 35 * MIN),
+          resolved_at: null,
+          resolution: null,
         },
       ];
 
@@ -498,19 +514,23 @@ export function createBackend(opts: BackendOptions = {}) {
   const findExec = (id: unknown) => executions.find((e) => e.id === id) ?? fail("not_found", `execution not found: ${String(id)}`);
 
   function summary(j: JobDto): JobSummaryDto {
-    const last = executions.find((e) => e.job_id === j.id) ?? null;
+    // As the engine decides it: the newest run that started, its retry, Failed Records.
+    const last = executions.find((e) => e.job_id === j.id && e.status !== "queued" && e.trigger !== "record_retry") ?? null;
     const dl = deadLetters.filter((d) => d.job_id === j.id).length;
-    const health = !last
+    const failed = last?.status === "failed" || last?.status === "timed_out";
+    const health: JobHealthDto = !last
       ? "never_run"
-      : last.status === "queued" && last.trigger === "retry"
-        ? "retrying"
-        : last.status === "running" || last.status === "queued"
+      : last.status === "running"
         ? "running"
-        : last.status === "failed" || last.status === "timed_out"
-          ? "failing"
-          : last.status === "completed_with_errors"
-            ? "warning"
-            : "ok";
+        : failed
+          ? last.retry.state === "pending" || last.retry.state === "running"
+            ? "retrying"
+            : last.retry.state === "waiting_for_reauth"
+              ? "needs_reauth"
+              : "failing"
+          : last.status === "completed" && dl === 0
+            ? "ok"
+            : "needs_attention";
     return { job: j, last_execution: last, health, dead_letters: dl };
   }
 
@@ -580,7 +600,7 @@ export function createBackend(opts: BackendOptions = {}) {
   const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
     health: (): HealthDto => ({
       jobs: jobs.length,
-      failing_jobs: jobs.map(summary).filter((s) => s.health === "failing").length,
+      failing_jobs: jobs.map(summary).filter((s) => ["failing", "retrying", "needs_reauth"].includes(s.health)).length,
       unread_alerts: alerts.filter((a) => !a.read).length,
       expired_connections: connections.filter((c) => c.status !== "active").length,
       dead_letters: deadLetters.length,
@@ -785,7 +805,12 @@ export function createBackend(opts: BackendOptions = {}) {
       }
       return n;
     },
-    alerts_list: (a) => page(alerts.filter((x) => !a.unreadOnly || !x.read), a.cursor, 20),
+    alerts_list: (a) => page(alerts.filter((x) => !a.unreadOnly || (!x.read && !x.resolved_at)), a.cursor, 20),
+    alerts_mark_all_read: () => {
+      const unread = alerts.filter((x) => !x.read);
+      for (const x of unread) x.read = true;
+      return unread.length;
+    },
     alert_mark_read: (a) => {
       const al = alerts.find((x) => x.id === a.id) ?? fail("not_found", `alert not found: ${String(a.id)}`);
       al.read = true;

@@ -13,6 +13,17 @@ const KIND_TONE: Record<string, string> = {
   connection_expired: "bad",
   execution_failed: "bad",
   completed_with_errors: "warn",
+  dead_letters: "warn",
+};
+
+/** What each kind is called on screen: what happened, not how the engine names it. */
+const KIND_LABEL: Record<string, string> = {
+  circuit_breaker: "Stopped early",
+  retries_exhausted: "Retries used up",
+  connection_expired: "Sign-in needed",
+  execution_failed: "Run failed",
+  completed_with_errors: "Some records failed",
+  dead_letters: "Failed Records",
 };
 
 /** Where clicking an alert goes: the execution, else the connection, else the job. */
@@ -56,17 +67,26 @@ export function AlertList({ unreadOnly, limit }: { unreadOnly: boolean; limit?: 
       <InlineError error={markRead.error} />
       <ul className="alerts">
         {items.map((a) => (
-          <li key={a.id} className={`alert alert-${KIND_TONE[a.kind] ?? "info"} ${a.read ? "read" : "unread"}`} data-testid={T.alertRow} data-alert-id={a.id}>
+          <li
+            key={a.id}
+            className={`alert alert-${a.resolved_at ? "ok" : (KIND_TONE[a.kind] ?? "info")} ${a.read || a.resolved_at ? "read" : "unread"}`}
+            data-testid={T.alertRow}
+            data-alert-id={a.id}
+            data-resolved={a.resolved_at ? "true" : "false"}
+          >
             <button className="alert-main" onClick={() => open(a)}>
-              <span className="alert-kind">{humanize(a.kind)}</span>
-              <span className="alert-title">{a.title}</span>
-              <span className="alert-body">{a.body}</span>
+              <span className="alert-kind">{KIND_LABEL[a.kind] ?? humanize(a.kind)}</span>
+              <span className="alert-title">
+                {a.title}
+                {a.occurrences > 1 && <span className="muted small"> · {a.occurrences} times</span>}
+              </span>
+              <span className="alert-body">{a.resolved_at ? `Resolved: ${a.resolution ?? "the cause cleared"}.` : a.body}</span>
             </button>
             <span className="alert-side">
-              <time className="muted small" title={formatTime(a.created_at)}>
-                {formatRelative(a.created_at)}
+              <time className="muted small" title={formatTime(a.last_seen_at ?? a.created_at)}>
+                {formatRelative(a.last_seen_at ?? a.created_at)}
               </time>
-              {!a.read && (
+              {!a.read && !a.resolved_at && (
                 <button className="btn btn-sm btn-quiet" data-testid={T.alertMarkRead} onClick={() => markRead.mutate(a.id)}>
                   Mark read
                 </button>
@@ -90,12 +110,24 @@ export function AlertList({ unreadOnly, limit }: { unreadOnly: boolean; limit?: 
 
 export function AlertsView() {
   const [unreadOnly, setUnreadOnly] = useState(false);
+  const qc = useQueryClient();
+  const markAll = useMutation({
+    mutationFn: () => api.alertsMarkAllRead(),
+    onSettled: () => {
+      void qc.invalidateQueries({ queryKey: qk.alerts });
+      void qc.invalidateQueries({ queryKey: qk.health });
+    },
+  });
   return (
     <div className="page">
       <PageHeader
         title="Alerts"
-        sub="Each alert opens the execution or connection it is about."
+        sub="Each alert opens the execution or connection it is about. An alert resolves itself when its cause clears."
         actions={
+          <div className="row-actions">
+            <button className="btn btn-sm" data-testid={T.alertsMarkAllRead} onClick={() => markAll.mutate()} disabled={markAll.isPending}>
+              Mark all read
+            </button>
           <div className="segmented" role="group" aria-label="Filter">
             <button className={!unreadOnly ? "active" : ""} aria-pressed={!unreadOnly} onClick={() => setUnreadOnly(false)}>
               All
@@ -104,8 +136,10 @@ export function AlertsView() {
               Unread
             </button>
           </div>
+          </div>
         }
       />
+      <InlineError error={markAll.error} />
       <section className="panel">
         <AlertList unreadOnly={unreadOnly} />
       </section>

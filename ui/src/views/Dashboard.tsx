@@ -1,5 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { api, qk } from "../api/client";
+import type { JobHealthDto } from "../bindings/JobHealthDto";
 import type { JobSummaryDto } from "../bindings/JobSummaryDto";
 import { BreakdownBar } from "../components/BreakdownBar";
 import { Empty, ErrorState, Loading, PageHeader, StatusBadge } from "../components/ui";
@@ -8,17 +9,18 @@ import { Link, navigate, paths } from "../router";
 import { T } from "../testids";
 import { AlertList } from "./AlertsView";
 
-const HEALTH: Record<string, { label: string; tone: string }> = {
+const HEALTH: Record<JobHealthDto, { label: string; tone: string }> = {
   never_run: { label: "Never run", tone: "muted" },
   running: { label: "Running", tone: "info" },
   ok: { label: "Healthy", tone: "ok" },
-  warning: { label: "Needs a look", tone: "warn" },
+  needs_attention: { label: "Needs a look", tone: "warn" },
   failing: { label: "Failing", tone: "bad" },
   retrying: { label: "Failing — retry scheduled", tone: "bad" },
+  needs_reauth: { label: "Failing — sign in again", tone: "bad" },
 };
 
-export function HealthChip({ health }: { health: string }) {
-  const h = HEALTH[health] ?? { label: health, tone: "muted" };
+export function HealthChip({ health }: { health: JobHealthDto }) {
+  const h = HEALTH[health];
   return (
     <span className={`chip chip-${h.tone}`} data-health={health}>
       {h.label}

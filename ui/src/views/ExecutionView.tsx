@@ -6,7 +6,7 @@ import type { SchemaChangeDto } from "../bindings/SchemaChangeDto";
 import { BreakdownBar } from "../components/BreakdownBar";
 import { ErrorLog } from "../components/ErrorLog";
 import { ErrorState, InlineError, Loading, PageHeader, Stat, StatusBadge } from "../components/ui";
-import { formatDuration, formatRelative, formatShortTime, formatTime, humanize } from "../format";
+import { formatDuration, formatRelative, formatShortTime, formatTime, humanize, retryText } from "../format";
 import { Link, navigate, paths } from "../router";
 import { T } from "../testids";
 
@@ -109,7 +109,13 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
         <Stat label="Request retries" value={ex.request_retries} tone={ex.request_retries ? "warn" : undefined} />
         <Stat label="Rate-limit waits" value={ex.rate_limit_waits} tone={ex.rate_limit_waits ? "warn" : undefined} />
         {ex.excluded > 0 && <Stat label="Dead-letter excluded" value={ex.excluded} />}
-        {ex.next_retry_at && <Stat label="Next retry" value={formatRelative(ex.next_retry_at)} tone="info" />}
+        {retryText(ex.retry) && (
+          <Stat
+            label="Automatic retry"
+            value={<span className="stat-value-sm" data-retry={ex.retry.state}>{retryText(ex.retry)}</span>}
+            tone={ex.retry.state === "pending" || ex.retry.state === "waiting_for_reauth" ? "info" : undefined}
+          />
+        )}
       </div>
 
       <section className="panel" aria-labelledby="bd-h">
@@ -240,7 +246,7 @@ function DiagnosisItem({ d, ex, connectionId }: { d: DiagnosisDto; ex: Execution
         {d.actions.map((a, i) =>
           a === "wait_for_retry" ? (
             <span key={a} className="muted dx-wait">
-              {ex.next_retry_at ? `Automatic retry ${formatRelative(ex.next_retry_at)}.` : "The automatic retry handles it."}
+              {retryText(ex.retry) ? `${retryText(ex.retry)}.` : "Run the job again when the provider is back."}
             </span>
           ) : (
             <button

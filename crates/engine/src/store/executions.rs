@@ -333,7 +333,8 @@ impl Store {
         })
     }
 
-    /// The newest run (record retries aside) of each of `job_ids`, in one query.
+    /// The newest started run (queued retries and record retries aside) of each of
+    /// `job_ids`, in one query.
     pub async fn latest_executions(
         &self,
         job_ids: &[String],
@@ -342,7 +343,7 @@ impl Store {
         for chunk in super::shaped_chunks(job_ids) {
             let mut q: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "SELECT {COLUMNS} FROM executions WHERE seq IN (SELECT MAX(seq) FROM executions \
-                 WHERE trigger <> 'record_retry' AND job_id IN "
+                 WHERE trigger <> 'record_retry' AND status <> 'queued' AND job_id IN "
             ));
             push_list(&mut q, chunk);
             q.push(" GROUP BY job_id)");
