@@ -114,3 +114,41 @@ pub fn secret_tool_values(service: &str) -> Vec<(String, String)> {
     );
     users.into_iter().zip(secrets).collect()
 }
+
+/// Add the sandbox connection `sb` and the job `customers` with `job_args`.
+pub async fn setup(dir: &Path, base_url: &str, job_args: &[&str]) {
+    require_keyring();
+    let out = syncdesk(
+        dir,
+        &[
+            "connection",
+            "add",
+            "--name",
+            "sb",
+            "--spec",
+            "sandbox",
+            "--base-url",
+            base_url,
+            "--client-id",
+            "sandbox-client",
+            "--client-secret-env",
+            "SB_SECRET",
+        ],
+        &[("SB_SECRET", "sandbox-secret")],
+        None,
+    )
+    .await;
+    expect_status(&out, 0);
+    let mut args = vec![
+        "job",
+        "add",
+        "--name",
+        "customers",
+        "--connection",
+        "sb",
+        "--entity",
+        "customers",
+    ];
+    args.extend_from_slice(job_args);
+    expect_status(&syncdesk(dir, &args, &[], None).await, 0);
+}

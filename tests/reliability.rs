@@ -18,44 +18,6 @@ use tokio::task::JoinHandle;
 /// Customers the sandbox serves: small, so a trial or a step takes well under a second.
 const CUSTOMERS: i64 = 200;
 
-/// Add the sandbox connection `sb` and the job `customers` with `job_args`.
-async fn setup(dir: &Path, base_url: &str, job_args: &[&str]) {
-    require_keyring();
-    let out = syncdesk(
-        dir,
-        &[
-            "connection",
-            "add",
-            "--name",
-            "sb",
-            "--spec",
-            "sandbox",
-            "--base-url",
-            base_url,
-            "--client-id",
-            "sandbox-client",
-            "--client-secret-env",
-            "SB_SECRET",
-        ],
-        &[("SB_SECRET", "sandbox-secret")],
-        None,
-    )
-    .await;
-    expect_status(&out, 0);
-    let mut args = vec![
-        "job",
-        "add",
-        "--name",
-        "customers",
-        "--connection",
-        "sb",
-        "--entity",
-        "customers",
-    ];
-    args.extend_from_slice(job_args);
-    expect_status(&syncdesk(dir, &args, &[], None).await, 0);
-}
-
 /// A connection of our own to the store the processes under test write. It only reads, in
 /// single statements, so it never holds a lock they wait on.
 async fn open_db(dir: &Path) -> SqliteConnection {

@@ -9,44 +9,6 @@ use syncdesk_engine::{
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 use syncdesk_system_tests::*;
 
-async fn setup(dir: &std::path::Path, sandbox: &Sandbox, extra_job_args: &[&str]) {
-    require_keyring();
-    let base = sandbox.base_url();
-    let out = syncdesk(
-        dir,
-        &[
-            "connection",
-            "add",
-            "--name",
-            "sb",
-            "--spec",
-            "sandbox",
-            "--base-url",
-            &base,
-            "--client-id",
-            "sandbox-client",
-            "--client-secret-env",
-            "SB_SECRET",
-        ],
-        &[("SB_SECRET", "sandbox-secret")],
-        None,
-    )
-    .await;
-    expect_status(&out, 0);
-    let mut args = vec![
-        "job",
-        "add",
-        "--name",
-        "customers",
-        "--connection",
-        "sb",
-        "--entity",
-        "customers",
-    ];
-    args.extend_from_slice(extra_job_args);
-    expect_status(&syncdesk(dir, &args, &[], None).await, 0);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keychain_holds_the_secrets_and_the_database_does_not() {
     let sandbox = Sandbox::start(SandboxConfig {
@@ -56,7 +18,7 @@ async fn keychain_holds_the_secrets_and_the_database_does_not() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    setup(dir.path(), &sandbox, &[]).await;
+    setup(dir.path(), &sandbox.base_url(), &[]).await;
     let out = syncdesk(
         dir.path(),
         &["job", "run", "customers", "--json"],
@@ -279,7 +241,7 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     setup(
         dir.path(),
-        &sandbox,
+        &sandbox.base_url(),
         &[
             "--mode",
             "full",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use support::pull_job;
 use syncdesk_desktop::desktop::{Desktop, DesktopOptions};
-use syncdesk_dto::NewConnectionDto;
+use syncdesk_dto::{JobHealthDto, NewConnectionDto, RetryKind};
 use syncdesk_engine::{MemorySecretStore, RunOptions};
 use syncdesk_sandbox::{Sandbox, SandboxConfig};
 
@@ -54,9 +54,9 @@ async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_runnin
     let health = || async {
         let jobs = desktop.jobs_list().await.unwrap();
         assert_eq!(jobs.len(), 1);
-        jobs[0].health.clone()
+        jobs[0].health
     };
-    assert_eq!(health().await, "never_run");
+    assert_eq!(health().await, JobHealthDto::NeverRun);
     assert_eq!(
         engine
             .run_job(&job.id, RunOptions::default())
@@ -66,7 +66,7 @@ async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_runnin
             .as_str(),
         "completed"
     );
-    assert_eq!(health().await, "ok");
+    assert_eq!(health().await, JobHealthDto::Ok);
 
     // The provider is down for longer than the retries last: the run fails and an automatic
     // retry is queued for later (R-A1).
@@ -76,16 +76,19 @@ async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_runnin
         .await
         .unwrap();
     assert_eq!(failed.status.as_str(), "failed");
+    // The newest run is the failed one (its queued retry has not run); the job is failing
+    // with its retry pending.
     let jobs = desktop.jobs_list().await.unwrap();
     let last = jobs[0].last_execution.as_ref().unwrap();
-    assert_eq!(
-        (last.status.as_str(), last.trigger.as_str()),
-        ("queued", "retry")
-    );
-    assert_eq!(health().await, "retrying");
+    assert_eq!(last.id, failed.id);
+    assert_eq!(last.retry.state, RetryKind::Pending);
+    assert_eq!(health().await, JobHealthDto::Retrying);
 
     // Without automatic retries the same failure is plainly failing.
-    engine.cancel_execution(&last.id).await.unwrap();
+    engine
+        .cancel_execution(last.retry.execution_id.as_deref().unwrap())
+        .await
+        .unwrap();
     engine
         .update_job(&job.id, |j| {
             j.settings.retry_on_failure = false;
@@ -97,7 +100,7 @@ async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_runnin
         .run_job(&job.id, RunOptions::default())
         .await
         .unwrap();
-    assert_eq!(health().await, "failing");
+    assert_eq!(health().await, JobHealthDto::Failing);
     engine.shutdown().await;
 }
 

@@ -70,6 +70,18 @@ async fn small() -> H {
 }
 
 impl H {
+    /// A connection of the test's own to the engine's database, for what no API does
+    /// (triggers that make a write fail).
+    async fn db(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        sqlx::SqliteConnection::connect(&format!(
+            "sqlite://{}",
+            self.dir.path().join("syncdesk.db").display()
+        ))
+        .await
+        .unwrap()
+    }
+
     async fn connect(&self, name: &str, spec: String) {
         self.engine
             .create_connection(NewConnection {
@@ -267,12 +279,7 @@ async fn r_i2_a_failed_page_write_fails_the_run_and_counts_only_what_was_stored(
     use sqlx::Connection;
     let h = small().await;
     let job = h.job("customers", |j| j.settings.batch_size = 5).await;
-    let mut db = sqlx::SqliteConnection::connect(&format!(
-        "sqlite://{}",
-        h.dir.path().join("syncdesk.db").display()
-    ))
-    .await
-    .unwrap();
+    let mut db = h.db().await;
     sqlx::query(
         "CREATE TRIGGER refuse BEFORE INSERT ON external_refs WHEN NEW.external_id = 'cus_00000017'
          BEGIN SELECT RAISE(ABORT, 'the disk said no'); END",
@@ -1950,15 +1957,26 @@ async fn r_d3_r_i4_job_summaries_show_the_newest_run_and_failed_record_counts() 
     assert_eq!(newest.id, last.unwrap().id);
     assert_eq!(newest.status, ExecutionStatus::CompletedWithErrors);
     assert_eq!(c.dead_letters, 2, "both bad records failed three times");
-    // A failed run's newest row is its queued automatic retry (R-A1).
-    let p = of(&products.id);
-    let queued = p.last_execution.as_ref().unwrap();
     assert_eq!(
-        (queued.status, queued.trigger),
-        (ExecutionStatus::Queued, Trigger::Retry)
+        c.health,
+        syncdesk_engine::JobHealth::NeedsAttention,
+        "records wait in Failed Records"
     );
+    // A failed run is the newest run, not its queued retry (which has not run): the job
+    // is failing with a retry scheduled (R-A1).
+    let p = of(&products.id);
+    let newest = p.last_execution.as_ref().unwrap();
+    assert_eq!(newest.id, failed.id);
+    assert!(
+        matches!(newest.retry, syncdesk_engine::RetryState::Pending { .. }),
+        "{:?}",
+        newest.retry
+    );
+    assert_eq!(p.health, syncdesk_engine::JobHealth::Retrying);
     assert_eq!(p.dead_letters, 0);
-    assert!(of(&never.id).last_execution.is_none());
+    let n = of(&never.id);
+    assert!(n.last_execution.is_none());
+    assert_eq!(n.health, syncdesk_engine::JobHealth::NeverRun);
 
     let health = h.engine.health().await.unwrap();
     assert_eq!(
@@ -2507,12 +2525,7 @@ async fn a_runs_end_is_one_transaction_with_its_retry_and_alerts() {
     let h = small().await;
     let job = h.job("customers", |_| {}).await;
     h.faults(|f| f.error_rate = 1.0);
-    let mut db = sqlx::SqliteConnection::connect(&format!(
-        "sqlite://{}",
-        h.dir.path().join("syncdesk.db").display()
-    ))
-    .await
-    .unwrap();
+    let mut db = h.db().await;
     // The retry row cannot be written: nothing else of the end may be either.
     sqlx::query(
         "CREATE TRIGGER refuse BEFORE INSERT ON executions WHEN NEW.status = 'queued'
