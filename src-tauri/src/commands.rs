@@ -45,6 +45,7 @@ commands! {
     record_history(job_id: String, record_id: String) -> Vec<RecordErrorDto>;
     failed_records_retry(job_id: String, record_ids: Vec<String>) -> Vec<RecordRetryDto>;
     failed_records_dismiss(job_id: String, record_ids: Vec<String>, note: String) -> usize;
+    connection_test(id: String) -> ConnectionDto;
     alerts_list(unread_only: bool, cursor: Option<String>) -> PageDto<AlertDto>;
     alert_mark_read(id: i64) -> ();
     alerts_mark_all_read() -> u64;

@@ -437,6 +437,13 @@ impl Desktop {
         Ok(self.engine.mark_alert_read(id).await?)
     }
 
+    /// Check a connection now (credentials and one small page); a refusal is the error.
+    pub async fn connection_test(&self, id: String) -> Result<ConnectionDto> {
+        Ok(ConnectionDto::from(
+            &self.engine.test_connection(&id).await?,
+        ))
+    }
+
     pub async fn alerts_mark_all_read(&self) -> Result<u64> {
         Ok(self.engine.mark_all_alerts_read().await?)
     }

@@ -84,6 +84,8 @@ export const T = {
   /** Alerts center: a row (data-alert-id) and its mark-read button. */
   alertRow: "alert-row",
   alertMarkRead: "alert-mark-read",
+  /** Connections: a card's Test connection button. */
+  connectionTest: "connection-test",
   /** Alerts center: marks every unread alert read. */
   alertsMarkAllRead: "alerts-mark-all-read",
   /** Audit log row. */

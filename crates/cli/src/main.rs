@@ -14,8 +14,9 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use syncdesk_engine::{
-    self as engine, ConnectorSpec, Engine, EngineOptions, Error, ExecutionStatus, NewConnection,
-    NewJob, PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore, SystemClock,
+    self as engine, ConnectionStatus, ConnectorSpec, Engine, EngineOptions, Error, ExecutionStatus,
+    NewConnection, NewJob, PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind,
+    SecretStore, SystemClock,
 };
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 
@@ -144,17 +145,29 @@ struct SecretArgs {
 enum ConnectionCmd {
     /// Create a connection from a connector spec file. Secrets are read from stdin or an environment variable, never from arguments.
     Add {
+        /// A name of your choice, used wherever the connection is named.
         #[arg(long)]
         name: String,
         /// Connector spec (TOML or JSON); `sandbox` for the built-in sandbox's spec.
         #[arg(long)]
         spec: String,
+        /// The provider's API address, when it is not the spec's own.
         #[arg(long)]
         base_url: Option<String>,
+        /// The OAuth2 client id the provider gave you.
         #[arg(long)]
         client_id: Option<String>,
         #[command(flatten)]
         secrets: SecretArgs,
+        /// Print the connection as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a connection now: its credentials, and one small page of its first entity.
+    /// Exit status 0 when it works.
+    Test {
+        connection: String,
+        /// Print the connection as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -442,6 +455,7 @@ fn wants_json(c: &Command) -> bool {
         Command::Demo(a) => a.json,
         Command::Connection(
             ConnectionCmd::Add { json, .. }
+            | ConnectionCmd::Test { json, .. }
             | ConnectionCmd::List { json }
             | ConnectionCmd::Show { json, .. },
         ) => *json,
@@ -1018,7 +1032,43 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
                     "memory"
                 }
             );
+            match conn.status {
+                ConnectionStatus::Active => println!("the provider accepted its credentials"),
+                _ => println!(
+                    "not verified yet: {} (check again with `syncdesk connection test {}`)",
+                    conn.status_note
+                        .as_deref()
+                        .unwrap_or("the provider could not be reached"),
+                    conn.name
+                ),
+            }
             Ok(ExitCode::SUCCESS)
+        }
+        ConnectionCmd::Test { connection, json } => {
+            let e = open(cli).await?;
+            let tested = e.test_connection(connection).await;
+            e.shutdown().await;
+            let conn = tested?;
+            if *json {
+                print_json(&ConnectionDto::from(&conn))?;
+            } else if conn.status == ConnectionStatus::Active {
+                println!(
+                    "connection {} works: the provider accepted its credentials and answered a request",
+                    conn.name
+                );
+            } else {
+                println!(
+                    "connection {} is {}: {}",
+                    conn.name,
+                    conn.status,
+                    conn.status_note.as_deref().unwrap_or("")
+                );
+            }
+            Ok(if conn.status == ConnectionStatus::Active {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         ConnectionCmd::Reauth {
             connection,

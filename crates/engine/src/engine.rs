@@ -268,7 +268,104 @@ impl Engine {
     /// leaves nothing half-created.
     pub async fn create_connection(&self, c: NewConnection) -> Result<Connection> {
         let kind = c.spec.auth.kind;
+        let secrets: Vec<SecretKind> = c.secrets.iter().map(|(k, _)| *k).collect();
+        let conn = self.insert_connection(c, kind).await?;
+        // Verified before it is called active (issue 14): credentials the provider refuses
+        // leave nothing stored; a provider that cannot be reached leaves the connection in
+        // `error`, saying why, until a test or a run gets through.
+        match self.verify(&conn, false).await {
+            Ok(()) => self.inner.store.connection(&conn.id).await,
+            Err(e) if e.class() == crate::ErrorClass::Auth => {
+                self.forget_token(&conn.id);
+                self.inner.store.delete_unused_connection(&conn.id).await?;
+                for kind in secrets {
+                    let _ = self.delete_secret(&conn.id, kind).await;
+                }
+                Err(refused(e))
+            }
+            Err(e) => self.unverified(&conn, &e).await,
+        }
+    }
+
+    /// Store a connection without asking its provider first: for moving a store, where the
+    /// provider is not to be contacted, and for tests of how runs meet a provider's refusals.
+    /// Its first run or `test_connection` checks it.
+    pub async fn add_connection_unchecked(&self, c: NewConnection) -> Result<Connection> {
+        let kind = c.spec.auth.kind;
         self.insert_connection(c, kind).await
+    }
+
+    /// Check a connection now: its credentials (a token request for OAuth2) and one small
+    /// page of its first entity. Its status says what was found; the answer is the
+    /// connection as it now stands, or why the provider refused.
+    pub async fn test_connection(&self, connection: &str) -> Result<Connection> {
+        let conn = self.inner.store.connection(connection).await?;
+        self.forget_token(&conn.id);
+        let now = self.inner.clock.now();
+        match self.verify(&conn, true).await {
+            Ok(()) => {
+                self.inner
+                    .store
+                    .set_connection_status(&conn.id, ConnectionStatus::Active, None, now)
+                    .await?;
+                self.inner.store.connection(&conn.id).await
+            }
+            Err(e) if e.class() == crate::ErrorClass::Auth => {
+                let note = e.to_string();
+                self.inner
+                    .store
+                    .set_connection_status(&conn.id, ConnectionStatus::Expired, Some(&note), now)
+                    .await?;
+                Err(refused(e))
+            }
+            Err(e) => self.unverified(&conn, &e).await,
+        }
+    }
+
+    /// Get a credential (and, with `probe`, one page of one record of the first entity)
+    /// under a short policy: no retries, no waits.
+    async fn verify(&self, conn: &Connection, probe: bool) -> Result<()> {
+        let connector = self.inner.connector(conn).await?;
+        connector.verify_credentials().await?;
+        if !probe {
+            return Ok(());
+        }
+        let Some(entity) = connector.spec().entities.keys().next().cloned() else {
+            return Ok(());
+        };
+        let now = self.inner.clock.now();
+        let policy = crate::connector::RequestPolicy {
+            backoff: crate::policy::Backoff(Vec::new()),
+            request_timeout: std::time::Duration::from_secs(15),
+            max_rate_limit_waits: 0,
+            deadline: now + chrono::Duration::seconds(60),
+        };
+        let mut pager = connector.pager(&entity, None, 1)?;
+        pager
+            .next_page(
+                &connector,
+                &policy,
+                &mut Default::default(),
+                &CancellationToken::new(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A connection whose check could not reach a verdict (provider down, rate limited):
+    /// kept, in `error`, saying why.
+    async fn unverified(&self, conn: &Connection, e: &Error) -> Result<Connection> {
+        let note = format!("Could not check the connection: {e}");
+        self.inner
+            .store
+            .set_connection_status(
+                &conn.id,
+                ConnectionStatus::Error,
+                Some(&note),
+                self.inner.clock.now(),
+            )
+            .await?;
+        self.inner.store.connection(&conn.id).await
     }
 
     /// The base URL a new connection will use, checked.
@@ -381,11 +478,25 @@ impl Engine {
     ) -> Result<Connection> {
         crate::secrets::check_secret_value(kind, &value)?;
         let conn = self.inner.store.connection(connection).await?;
+        let before = self.get_secret(&conn.id, kind).await?;
         self.put_secret(&conn.id, kind, value).await?;
         if kind != SecretKind::AccessToken {
             // A new client secret / refresh token makes the old access token moot.
             self.delete_secret(&conn.id, SecretKind::AccessToken)
                 .await?;
+        }
+        self.forget_token(&conn.id);
+        // The new secret must work before the connection is called active again: one the
+        // provider refuses is taken back and nothing changes.
+        if let Err(e) = self.verify(&conn, false).await {
+            if e.class() == crate::ErrorClass::Auth {
+                self.forget_token(&conn.id);
+                match before {
+                    Some(old) => self.put_secret(&conn.id, kind, old).await?,
+                    None => self.delete_secret(&conn.id, kind).await?,
+                }
+                return Err(refused(e));
+            }
         }
         let now = self.inner.clock.now();
         self.inner
@@ -1155,5 +1266,12 @@ impl Engine {
             .expect("auth cache lock")
             .remove(&conn.id);
         self.inner.store.connection(&conn.id).await
+    }
+}
+
+/// The provider's refusal of credentials, as said to whoever just entered them.
+fn refused(e: Error) -> Error {
+    Error::AuthExpired {
+        detail: format!("the provider refused these credentials ({e}); nothing was saved"),
     }
 }

@@ -327,7 +327,7 @@ impl H {
             _ => vec![(SecretKind::ClientSecret, Secret::new(CLIENT_SECRET))],
         };
         self.engine
-            .create_connection(NewConnection {
+            .add_connection_unchecked(NewConnection {
                 name: "p".into(),
                 spec,
                 base_url: Some(base.to_string()),

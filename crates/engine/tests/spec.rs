@@ -414,6 +414,9 @@ async fn r_e1_rotating_refresh_token_is_stored_before_use_and_refresh_is_single_
     let conn = h.engine.connection("oauth").await.unwrap();
     let a = h.job_on("oauth", "c", "customers", |_| {}).await;
     let b = h.job_on("oauth", "p", "products", |_| {}).await;
+    // Creating the connection verified it with a refresh; the provider now forgets that
+    // access token, so both runs meet a 401 at once.
+    h.sandbox.expire_tokens();
     h.sandbox.reset_stats();
     let (ea, eb) = tokio::join!(h.run(&a), h.run(&b));
     assert_eq!(
@@ -2972,4 +2975,68 @@ async fn settings_changes_are_audited_before_to_after() {
     );
     assert!(audit.iter().any(|a| a.action == "job.create"));
     assert!(audit.iter().any(|a| a.action == "connection.create"));
+}
+
+#[tokio::test]
+async fn verify_before_active_wrong_credentials_save_nothing_and_change_nothing() {
+    let h = small().await;
+    // A new connection with a secret the provider refuses is not created.
+    let err = h
+        .engine
+        .create_connection(NewConnection {
+            name: "wrong".into(),
+            spec: ConnectorSpec::parse(SPEC).unwrap(),
+            base_url: Some(h.sandbox.base_url()),
+            client_id: Some("sandbox-client".into()),
+            secrets: vec![(SecretKind::ClientSecret, Secret::new("not-the-secret"))],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, syncdesk_engine::Error::AuthExpired { .. })
+            && err.to_string().contains("refused these credentials"),
+        "{err}"
+    );
+    assert!(h.engine.connection("wrong").await.is_err(), "nothing saved");
+    assert_eq!(h.engine.connections().await.unwrap().len(), 1);
+
+    // Re-authenticating with a refused secret changes nothing: the old one still works.
+    let job = h.job("customers", |_| {}).await;
+    let err = h
+        .engine
+        .set_connection_secret(
+            "sandbox",
+            SecretKind::ClientSecret,
+            Secret::new("not-the-secret"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("refused these credentials"),
+        "{err}"
+    );
+    assert_eq!(
+        h.engine.connection("sandbox").await.unwrap().status,
+        syncdesk_engine::ConnectionStatus::Active
+    );
+    assert_eq!(h.run(&job).await.status, ExecutionStatus::Completed);
+
+    // A provider that cannot be reached at creation: saved, but not called active.
+    h.faults(|f| f.error_rate = 1.0);
+    assert_eq!(
+        h.engine.test_connection("sandbox").await.unwrap().status,
+        syncdesk_engine::ConnectionStatus::Error,
+        "the probe page failed: not verified"
+    );
+    h.faults(|f| f.error_rate = 0.0);
+    let tested = h.engine.test_connection("sandbox").await.unwrap();
+    assert_eq!(tested.status, syncdesk_engine::ConnectionStatus::Active);
+    // Credentials revoked at the provider: the test says so and marks it expired.
+    h.sandbox.revoke_tokens();
+    h.sandbox.set_credentials_revoked(true);
+    assert!(h.engine.test_connection("sandbox").await.is_err());
+    assert_eq!(
+        h.engine.connection("sandbox").await.unwrap().status,
+        syncdesk_engine::ConnectionStatus::Expired
+    );
 }

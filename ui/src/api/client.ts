@@ -37,6 +37,7 @@ export const api = {
 
   connectionCreate: (input: NewConnectionDto) => call<ConnectionDto>("connection_create", { input }),
   connectionReauth: (id: string, input: ReauthDto) => call<ConnectionDto>("connection_reauth", { id, input }),
+  connectionTest: (id: string) => call<ConnectionDto>("connection_test", { id }),
   /** Resolves once the user finished in the system browser (authorization code + PKCE). */
   connectionSignIn: (input: NewConnectionDto) => call<ConnectionDto>("connection_sign_in", { input }),
   connectionSignInAgain: (id: string) => call<ConnectionDto>("connection_sign_in_again", { id }),

@@ -806,6 +806,12 @@ export function createBackend(opts: BackendOptions = {}) {
       return n;
     },
     alerts_list: (a) => page(alerts.filter((x) => !a.unreadOnly || (!x.read && !x.resolved_at)), a.cursor, 20),
+    connection_test: (a) => {
+      const c = connections.find((x) => x.id === a.id) ?? fail("not_found", `connection not found: ${String(a.id)}`);
+      if (c.status === "expired") fail("auth", "authentication failed: the provider refused these credentials");
+      c.last_checked_at = iso(now);
+      return c;
+    },
     alerts_mark_all_read: () => {
       const unread = alerts.filter((x) => !x.read);
       for (const x of unread) x.read = true;

@@ -83,3 +83,18 @@ describe("Connections: what a card says about its credentials", () => {
     expect(within(card("Acme Books")).getByText("Sign-in valid until")).toBeTruthy();
   });
 });
+
+describe("Connections: Test connection (verified before active)", () => {
+  test("a working connection says so; a refused one shows the provider's answer", async () => {
+    const { sent } = withBackend();
+    renderWithQuery(<ConnectionsView />);
+    const cards = await screen.findAllByTestId(T.connectionCard);
+    const active = cards.find((c) => within(c).getByTestId(T.connectionStatus).textContent?.match(/active/i))!;
+    const expired = cards.find((c) => within(c).getByTestId(T.connectionStatus).textContent?.match(/expired/i))!;
+    await userEvent.click(within(active).getByTestId(T.connectionTest));
+    expect(await within(active).findByText(/It works: the provider accepted the credentials/)).toBeTruthy();
+    await userEvent.click(within(expired).getByTestId(T.connectionTest));
+    expect(await within(expired).findByText(/refused these credentials/)).toBeTruthy();
+    expect(sent("connection_test")).toHaveLength(2);
+  });
+});

@@ -102,6 +102,14 @@ export function ConnectionsView({ focusId }: { focusId?: string }) {
 function ConnectionCard({ c, focused, onReauth }: { c: ConnectionDto; focused: boolean; onReauth: () => void }) {
   const fresh = tokenFreshness(c);
   const needsFix = c.status !== "active";
+  const qc = useQueryClient();
+  const test = useMutation({
+    mutationFn: () => api.connectionTest(c.id),
+    onSettled: () => {
+      void qc.invalidateQueries({ queryKey: qk.connections });
+      void qc.invalidateQueries({ queryKey: qk.health });
+    },
+  });
   return (
     <article
       id={`conn-${c.id}`}
@@ -141,13 +149,20 @@ function ConnectionCard({ c, focused, onReauth }: { c: ConnectionDto; focused: b
         <dt>Last checked</dt>
         <dd>{c.last_checked_at ? formatRelative(c.last_checked_at) : "Never"}</dd>
       </dl>
-      {c.auth_kind !== "none" && (
-        <footer className="conn-foot">
+      <footer className="conn-foot">
+        <button className="btn" data-testid={T.connectionTest} onClick={() => test.mutate()} disabled={test.isPending}>
+          {test.isPending ? "Testing…" : "Test connection"}
+        </button>
+        {c.auth_kind !== "none" && (
           <button className={`btn ${needsFix ? "btn-primary" : ""}`} data-testid={T.reauthButton} onClick={onReauth}>
             Re-authenticate
           </button>
-        </footer>
-      )}
+        )}
+        <span role="status" className="small">
+          {test.isSuccess && (test.data.status === "active" ? "It works: the provider accepted the credentials." : sentence(test.data.status_note ?? "It could not be checked."))}
+        </span>
+      </footer>
+      <InlineError error={test.error} />
     </article>
   );
 }

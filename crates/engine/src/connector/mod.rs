@@ -237,6 +237,19 @@ impl Connector {
         &self.spec
     }
 
+    /// Get a credential now, without a data request: for OAuth2 a token request, whose
+    /// token is then cached for the first run. How credentials are verified when saved.
+    pub async fn verify_credentials(&self) -> Result<()> {
+        let (_, times) = self
+            .auth
+            .credential(&self.http, self.clock.as_ref())
+            .await?;
+        if let Some(t) = times {
+            (self.on_tokens)(t);
+        }
+        Ok(())
+    }
+
     /// A spec path on the connection's base URL; never anywhere else.
     fn url(&self, path: &str) -> Result<Url> {
         let u = spec::join_path(&self.base, path)

@@ -132,6 +132,26 @@ impl Store {
         Ok((spec, client_id))
     }
 
+    /// Remove a connection that has no jobs (one whose credentials were refused as it was
+    /// created). `false` when it has jobs or does not exist.
+    pub async fn delete_unused_connection(&self, id: &str) -> Result<bool> {
+        let mut conn = self.writer().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("DELETE FROM observed_fields WHERE connection_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let r = sqlx::query(
+            "DELETE FROM connections WHERE id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE connection_id = ?)",
+        )
+        .bind(id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     pub async fn set_connection_status(
         &self,
         id: &str,
