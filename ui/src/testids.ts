@@ -84,6 +84,8 @@ export const T = {
   /** Alerts center: a row (data-alert-id) and its mark-read button. */
   alertRow: "alert-row",
   alertMarkRead: "alert-mark-read",
+  /** Execution page: what a running execution waits for. */
+  executionWaiting: "execution-waiting",
   /** Connections: a card's Test connection button. */
   connectionTest: "connection-test",
   /** Alerts center: marks every unread alert read. */

@@ -878,6 +878,7 @@ fn print_event(ev: &engine::Event) {
         E::ConnectionExpired { connection_name, detail, .. } => println!("EXPIRED   connection {connection_name}: {detail} — run `syncdesk connection reauth {connection_name}`"),
         E::DeadLettered { record_id, .. } => println!("dead      record {record_id} moved to the dead letter queue"),
         E::RecordsDeadLettered { job_name, count, .. } => println!("failed    {job_name}: {count} record(s) failed in three runs in a row and moved to Failed Records (`syncdesk dead-letters list {job_name}`)"),
+        E::ExecutionWaiting { reason, until, .. } => eprintln!("waiting   {reason}; resuming {until}"),
         E::ExecutionProgress { .. } | E::AlertsResolved { .. } => {}
     }
 }

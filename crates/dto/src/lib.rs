@@ -103,9 +103,18 @@ pub struct ExecutionDto {
     pub note: Option<String>,
     /// What follows this run under the automatic retry rule, decided in the engine.
     pub retry: RetryDto,
+    /// While it runs: what it waits for and until when.
+    pub waiting: Option<WaitingDto>,
     pub request_retries: u32,
     pub rate_limit_waits: u32,
     pub record_id: Option<String>,
+}
+
+/// A running execution's pause: in words, and until when.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct WaitingDto {
+    pub reason: String,
+    pub until: Option<String>,
 }
 
 /// Where an execution stands with its automatic retry.
@@ -190,6 +199,10 @@ impl From<&engine::Execution> for ExecutionDto {
             failure_kind: e.failure_kind.map(|k| k.to_string()),
             note: e.note.clone(),
             retry: (&e.retry).into(),
+            waiting: e.waiting.as_ref().map(|w| WaitingDto {
+                reason: w.reason.clone(),
+                until: ts(Some(w.until)),
+            }),
             request_retries: e.request_retries,
             rate_limit_waits: e.rate_limit_waits,
             record_id: e.record_id.clone(),
@@ -736,6 +749,12 @@ pub enum EventDto {
         job_id: String,
         job_name: String,
     },
+    ExecutionWaiting {
+        execution_id: String,
+        job_id: String,
+        reason: String,
+        until: String,
+    },
     ExecutionProgress {
         execution_id: String,
         job_id: String,
@@ -818,6 +837,17 @@ impl From<&engine::Event> for EventDto {
                 execution_id,
                 job_id,
                 job_name,
+            },
+            E::ExecutionWaiting {
+                execution_id,
+                job_id,
+                reason,
+                until,
+            } => EventDto::ExecutionWaiting {
+                execution_id,
+                job_id,
+                reason,
+                until,
             },
             E::ExecutionProgress {
                 execution_id,

@@ -408,6 +408,7 @@ mod tests {
             rate_limit_waits: 0,
             record_id: None,
             retry: Default::default(),
+            waiting: None,
         }
     }
 

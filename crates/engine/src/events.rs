@@ -14,6 +14,13 @@ pub enum Event {
         job_id: String,
         job_name: String,
     },
+    /// A running execution pauses: what for (in words) and until when (RFC 3339).
+    ExecutionWaiting {
+        execution_id: String,
+        job_id: String,
+        reason: String,
+        until: String,
+    },
     /// After every committed page.
     ExecutionProgress {
         execution_id: String,

@@ -584,6 +584,17 @@ pub struct Execution {
     /// What follows this execution under the automatic retry rule (R-A), decided in the
     /// engine so every view shows the same.
     pub retry: RetryState,
+    /// While it runs: what it is waiting for and until when (a backoff after a provider
+    /// error, a rate-limit pause), so a paused run is not mistaken for a stuck one.
+    pub waiting: Option<Waiting>,
+}
+
+/// A running execution's pause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    /// In words: "provider error (HTTP 503 from /v1/customers), retry 2 of 3".
+    pub reason: String,
+    pub until: DateTime<Utc>,
 }
 
 /// Where an execution stands with its automatic retry (R-A1–R-A4).

@@ -156,7 +156,26 @@ impl Run {
             inner.store.set_execution_mode(&exec.id, Mode::Full).await?;
         }
         let conn = inner.store.connection(&job.connection_id).await?;
-        let connector = inner.connector(&conn).await?;
+        let connector = {
+            let (shared, exec_id, job_id) = (inner.clone(), exec.id.clone(), job.id.clone());
+            let sink: crate::connector::WaitSink = Arc::new(move |reason, until| {
+                let inner = &shared;
+                // Shown at once (event) and to whoever opens the run later (its row).
+                inner.emit(Event::ExecutionWaiting {
+                    execution_id: exec_id.clone(),
+                    job_id: job_id.clone(),
+                    reason: reason.clone(),
+                    until: until.to_rfc3339(),
+                });
+                let (store, id) = (inner.store.clone(), exec_id.clone());
+                inner.tracker.spawn(async move {
+                    if let Err(e) = store.set_waiting(&id, &reason, until).await {
+                        tracing::warn!(error = %e, "could not record what the run waits for");
+                    }
+                });
+            });
+            inner.connector(&conn).await?.with_wait_sink(sink)
+        };
         let entity = connector.spec().entity(&job.entity)?.clone();
         let plan = MappingPlan::new(&job.settings.mappings)?;
         let now = inner.clock.now();

@@ -3040,3 +3040,33 @@ async fn verify_before_active_wrong_credentials_save_nothing_and_change_nothing(
         syncdesk_engine::ConnectionStatus::Expired
     );
 }
+
+#[tokio::test]
+async fn live_progress_a_run_says_what_it_waits_for_and_until_when() {
+    let h = small().await;
+    let job = h.job("customers", |_| {}).await;
+    h.faults(|f| f.error_burst = 2);
+    let mut rx = h.engine.subscribe();
+    let start = h.engine.now();
+    let e = h.run(&job).await;
+    assert_eq!(e.status, ExecutionStatus::Completed);
+    let waits: Vec<(String, String)> = drain(&mut rx)
+        .into_iter()
+        .filter_map(|ev| match ev {
+            Event::ExecutionWaiting { reason, until, .. } => Some((reason, until)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!(
+        waits[0].0.starts_with("provider error (HTTP 503") && waits[0].0.ends_with("retry 1 of 3"),
+        "{waits:?}"
+    );
+    assert!(waits[1].0.ends_with("retry 2 of 3"), "{waits:?}");
+    // The first pause is the 1 s backoff from when it began.
+    assert_eq!(
+        waits[0].1,
+        (start + chrono::Duration::seconds(1)).to_rfc3339()
+    );
+    assert_eq!(e.waiting, None, "an ended run waits for nothing");
+}

@@ -13,6 +13,7 @@ export const NAVIGATE = "syncdesk://navigate";
 export function keysFor(e: EventDto): readonly (readonly unknown[])[] {
   switch (e.type) {
     case "execution_started":
+    case "execution_waiting":
     case "execution_progress":
       return [qk.execution(e.execution_id), qk.executions(e.job_id), qk.jobs];
     case "execution_finished":
@@ -48,7 +49,7 @@ export function keysFor(e: EventDto): readonly (readonly unknown[])[] {
  * events do not cancel: they come often, and a read restarted on each might never finish.
  */
 export function settles(e: EventDto): boolean {
-  return e.type !== "execution_started" && e.type !== "execution_progress";
+  return e.type !== "execution_started" && e.type !== "execution_progress" && e.type !== "execution_waiting";
 }
 
 /** Make `key` stale; after a settling event, not answered by a read that started before it. */

@@ -3,9 +3,14 @@ import type { CountsDto } from "./CountsDto";
 import type { DiagnosisDto } from "./DiagnosisDto";
 import type { RetryDto } from "./RetryDto";
 import type { SchemaChangeDto } from "./SchemaChangeDto";
+import type { WaitingDto } from "./WaitingDto";
 
 export type ExecutionDetailDto = { job_name: string, entity: string, error_counts: { [key in string]: number }, diagnosis: Array<DiagnosisDto>, schema_change: SchemaChangeDto | null, chain: Array<string>, id: string, job_id: string, trigger: string, attempt: number, retry_of: string | null, status: string, mode: string, created_at: string | null, started_at: string | null, finished_at: string | null, duration_ms: number | null, counts: CountsDto, excluded: number, batch_in_progress: string | null, failure_kind: string | null, note: string | null, 
 /**
  * What follows this run under the automatic retry rule, decided in the engine.
  */
-retry: RetryDto, request_retries: number, rate_limit_waits: number, record_id: string | null, };
+retry: RetryDto, 
+/**
+ * While it runs: what it waits for and until when.
+ */
+waiting: WaitingDto | null, request_retries: number, rate_limit_waits: number, record_id: string | null, };

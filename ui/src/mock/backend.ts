@@ -87,6 +87,7 @@ function exec(p: Partial<ExecutionDto> & Pick<ExecutionDto, "id" | "job_id" | "s
     failure_kind: null,
     note: null,
     retry: { state: "none", execution_id: null, at: null },
+    waiting: null,
     request_retries: 0,
     rate_limit_waits: 0,
     record_id: null,

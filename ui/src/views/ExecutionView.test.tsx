@@ -29,3 +29,21 @@ describe("Execution: what changed in the provider's schema (R-E5)", () => {
     expect(screen.queryByTestId(T.schemaChange)).toBeNull();
   });
 });
+
+describe("Execution: live progress", () => {
+  test("a running execution says what it waits for and until when", async () => {
+    const { backend } = withBackend();
+    const e = backend.state.executions.find((x) => x.id === "e7c1a4f09b2d4c1e")!;
+    Object.assign(e, {
+      status: "running",
+      finished_at: null,
+      duration_ms: null,
+      waiting: { reason: "provider error (HTTP 503 from /v1/customers), retry 2 of 3", until: "2026-12-02T11:02:31Z" },
+    });
+    renderWithQuery(<ExecutionView id="e7c1a4f09b2d4c1e" />);
+    const w = await screen.findByTestId(T.executionWaiting);
+    expect(w.textContent).toMatch(/^Waiting: provider error \(HTTP 503 from \/v1\/customers\), retry 2 of 3; resuming at /);
+    expect(w.querySelector("time")?.getAttribute("dateTime")).toBe("2026-12-02T11:02:31Z");
+    expect(w.closest(".banner")?.textContent).toMatch(/elapsed/);
+  });
+});

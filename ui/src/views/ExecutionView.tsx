@@ -83,7 +83,12 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
               , batch <span className="mono">{ex.batch_in_progress}</span>
             </>
           )}
-          .
+          {ex.started_at && <>, {formatDuration(Date.now() - new Date(ex.started_at).getTime())} elapsed</>}.
+          {ex.waiting && (
+            <div className="banner-sub" data-testid={T.executionWaiting}>
+              Waiting: {ex.waiting.reason}; resuming at <time dateTime={ex.waiting.until ?? undefined}>{formatTime(ex.waiting.until)}</time>.
+            </div>
+          )}
         </div>
       )}
 
@@ -105,7 +110,7 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
       <div className="stats">
         <Stat label="Started" value={<span className="stat-value-sm" title={formatTime(ex.started_at)}>{formatShortTime(ex.started_at)}</span>} />
         <Stat label="Finished" value={<span className="stat-value-sm" title={formatTime(ex.finished_at)}>{running ? "—" : formatShortTime(ex.finished_at)}</span>} />
-        <Stat label="Duration" value={formatDuration(ex.duration_ms)} />
+        <Stat label="Duration" value={running && ex.started_at ? `${formatDuration(Date.now() - new Date(ex.started_at).getTime())} so far` : formatDuration(ex.duration_ms)} />
         <Stat label="Request retries" value={ex.request_retries} tone={ex.request_retries ? "warn" : undefined} />
         <Stat label="Rate-limit waits" value={ex.rate_limit_waits} tone={ex.rate_limit_waits ? "warn" : undefined} />
         {ex.excluded > 0 && <Stat label="Dead-letter excluded" value={ex.excluded} />}

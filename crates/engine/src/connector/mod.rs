@@ -55,7 +55,12 @@ pub struct Connector {
     auth: Arc<Auth>,
     clock: Arc<dyn Clock>,
     on_tokens: TokenSink,
+    on_wait: Option<WaitSink>,
 }
+
+/// Told what a run waits for (in words) and until when, before every wait, so the admin
+/// sees a paused run as paused rather than stuck.
+pub type WaitSink = Arc<dyn Fn(String, DateTime<Utc>) + Send + Sync>;
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -230,7 +235,14 @@ impl Connector {
             auth,
             clock,
             on_tokens,
+            on_wait: None,
         }
+    }
+
+    /// The same connector, telling `sink` about each wait.
+    pub fn with_wait_sink(mut self, sink: WaitSink) -> Self {
+        self.on_wait = Some(sink);
+        self
     }
 
     pub fn spec(&self) -> &ConnectorSpec {
@@ -295,11 +307,14 @@ impl Connector {
         let until = chrono::Duration::from_std(d)
             .ok()
             .and_then(|d| self.clock.now().checked_add_signed(d));
-        if until.is_none_or(|until| until > policy.deadline) {
+        let Some(until) = until.filter(|until| *until <= policy.deadline) else {
             return Err(Error::TimedOut(format!(
                 "{why}: waiting {}s would pass the execution timeout",
                 d.as_secs()
             )));
+        };
+        if let Some(sink) = &self.on_wait {
+            sink(why.to_string(), until);
         }
         tokio::select! {
             _ = cancel.cancelled() => Err(Error::Cancelled),
@@ -516,8 +531,13 @@ impl Connector {
             wait_secs = wait.as_secs(),
             "rate limited (429); pausing"
         );
-        self.wait(wait, policy, cancel, "rate limited (HTTP 429)")
-            .await
+        self.wait(
+            wait,
+            policy,
+            cancel,
+            "rate limited by the provider (HTTP 429)",
+        )
+        .await
     }
 
     /// Wait before the next attempt of a failed request, or give up once the backoff
@@ -539,7 +559,12 @@ impl Connector {
         tracing::info!(%detail, retry = *retries + 1, wait_secs = d.as_secs(), "request failed; retrying");
         *retries += 1;
         stats.retries += 1;
-        self.wait(d, policy, cancel, &detail).await
+        let why = format!(
+            "provider error ({detail}), retry {} of {}",
+            *retries,
+            policy.backoff.retries()
+        );
+        self.wait(d, policy, cancel, &why).await
     }
 
     /// GET a JSON body, checked as strictly as parsing it into values would but kept as text;

@@ -12,7 +12,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::model::{
     ConnectionStatus, Counts, Execution, ExecutionStatus, FailureKind, Mode, Page, PageRequest,
-    RetryState, Trigger,
+    RetryState, Trigger, Waiting,
 };
 
 #[derive(Debug, FromRow)]
@@ -45,9 +45,11 @@ struct Row {
     retry_outcome: Option<String>,
     /// The row retrying this one: `status|waiting_for|due_at|id`.
     retry_row: Option<String>,
+    wait_reason: Option<String>,
+    wait_until: Option<i64>,
 }
 
-const COLUMNS: &str = "id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, finished_at, processed, created, updated, skipped, failed, excluded, batch_in_progress, failure_kind, note, next_retry_at, request_retries, rate_limit_waits, retry_outcome, \
+const COLUMNS: &str = "id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, finished_at, processed, created, updated, skipped, failed, excluded, batch_in_progress, failure_kind, note, next_retry_at, request_retries, rate_limit_waits, retry_outcome, wait_reason, wait_until, \
     (SELECT r.status || '|' || COALESCE(r.waiting_for, '') || '|' || r.due_at || '|' || r.id FROM executions r WHERE r.retry_of = executions.id ORDER BY r.seq DESC LIMIT 1) AS retry_row";
 
 /// Where an execution stands with its retry, from its own row and the row retrying it.
@@ -110,6 +112,13 @@ impl Row {
             request_retries: self.request_retries as u32,
             rate_limit_waits: self.rate_limit_waits as u32,
             retry: retry_state(self.retry_outcome.as_deref(), self.retry_row.as_deref())?,
+            waiting: match (self.status.as_str(), self.wait_reason, self.wait_until) {
+                ("running", Some(reason), Some(until)) => Some(Waiting {
+                    reason,
+                    until: from_millis(until),
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -251,6 +260,19 @@ impl Store {
         .fetch_optional(self.reader())
         .await?;
         Ok(row.map(RunningRow::into_model))
+    }
+
+    /// What a running execution waits for and until when (cleared by its next page).
+    pub async fn set_waiting(&self, id: &str, reason: &str, until: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE executions SET wait_reason = ?, wait_until = ? WHERE id = ? AND status = 'running'",
+        )
+        .bind(reason)
+        .bind(to_millis(until))
+        .bind(id)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(())
     }
 
     /// Make the retries waiting for a connection's re-authentication due now; their ids.
@@ -399,7 +421,8 @@ impl Store {
         if let Some(f) = &end.finish {
             write_progress(&mut tx, id, &f.progress).await?;
             let ended = sqlx::query(
-                "UPDATE executions SET status = ?, failure_kind = ?, note = ?, finished_at = ?, owner = NULL, lease_until = NULL
+                "UPDATE executions SET status = ?, failure_kind = ?, note = ?, finished_at = ?, owner = NULL, lease_until = NULL,
+                 wait_reason = NULL, wait_until = NULL
                  WHERE id = ? AND (? = 0 OR status = 'running')",
             )
             .bind(f.status.as_str())
@@ -527,7 +550,8 @@ pub(crate) async fn write_progress(
 ) -> Result<()> {
     sqlx::query(
         "UPDATE executions SET processed = ?, created = ?, updated = ?, skipped = ?, failed = ?, excluded = ?,
-         batch_in_progress = ?, request_retries = ?, rate_limit_waits = ?, lease_until = COALESCE(?, lease_until)
+         batch_in_progress = ?, request_retries = ?, rate_limit_waits = ?, lease_until = COALESCE(?, lease_until),
+         wait_reason = NULL, wait_until = NULL
          WHERE id = ?",
     )
     .bind(p.counts.processed as i64)
