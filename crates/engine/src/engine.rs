@@ -811,9 +811,19 @@ impl Engine {
         exec: Execution,
         cancel: CancellationToken,
     ) -> Result<Execution> {
+        self.drive_records(exec, cancel, None).await
+    }
+
+    /// Drive a run; a dead-letter retry of several records names them (one execution).
+    async fn drive_records(
+        &self,
+        exec: Execution,
+        cancel: CancellationToken,
+        records: Option<Vec<String>>,
+    ) -> Result<Execution> {
         let id = exec.id.clone();
         let result = async {
-            let run = match Run::prepare(self.inner.clone(), exec.clone(), cancel).await {
+            let run = match Run::prepare(self.inner.clone(), exec.clone(), cancel, records).await {
                 Ok(r) => r,
                 Err(e) => return self.fail_unprepared(exec, e).await,
             };
@@ -1051,13 +1061,18 @@ impl Engine {
                 });
             }
         }
+        // One execution for the whole list, so the history shows one retry with its counts;
+        // it writes each record's audit entry in the transaction that ends it.
+        let single = (records.len() == 1).then(|| records[0].clone());
+        let exec = self
+            .start_row(&job, Trigger::RecordRetry, Mode::Full, single)
+            .await?;
+        let cancel = self.cancellable(&exec, &self.inner.shutdown);
+        let exec = self
+            .drive_records(exec, cancel, Some(records.to_vec()))
+            .await?;
         let mut out = Vec::with_capacity(records.len());
         for record in records {
-            // The run writes the audit entry in the transaction that ends it.
-            let exec = self
-                .start_row(&job, Trigger::RecordRetry, Mode::Full, Some(record.clone()))
-                .await?;
-            let exec = self.drive(exec).await?;
             let after = self
                 .inner
                 .store
@@ -1071,7 +1086,7 @@ impl Engine {
             };
             out.push(RecordRetryOutcome {
                 record_id: record.clone(),
-                execution_id: exec.id,
+                execution_id: exec.id.clone(),
                 succeeded: state == RecordState::Ok,
                 state,
                 error,

@@ -126,10 +126,11 @@ pub(crate) struct Run {
     updated_field: Option<String>,
     watermark: Option<(DateTime<Utc>, String)>,
     observed: BTreeSet<String>,
-    /// Single-record retry: the record that runs even though it is a dead letter.
-    force: Option<String>,
-    /// How that record failed this time, for the retry's audit entry.
-    forced_error: Option<String>,
+    /// Dead-letter retry (R-D4): the records that run even though they are dead letters,
+    /// all in this one execution.
+    force: Vec<String>,
+    /// How each of them failed this time, for its audit entry.
+    forced_errors: HashMap<String, String>,
     /// Records this run moved to Failed Records.
     dead_lettered_total: u64,
     /// Records that became dead letters in the page being decided (announced once committed).
@@ -148,6 +149,7 @@ impl Run {
         inner: Arc<Inner>,
         mut exec: Execution,
         cancel: CancellationToken,
+        records: Option<Vec<String>>,
     ) -> Result<Run> {
         let job = inner.store.job(&exec.job_id).await?;
         if exec.mode == Mode::Incremental && job.watermark.is_none() {
@@ -196,9 +198,11 @@ impl Run {
                 .and_then(|d| now.checked_add_signed(d))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
         };
-        let force = (exec.trigger == Trigger::RecordRetry)
-            .then(|| exec.record_id.clone())
-            .flatten();
+        let force = match (exec.trigger, records) {
+            (Trigger::RecordRetry, Some(records)) => records,
+            (Trigger::RecordRetry, None) => exec.record_id.clone().into_iter().collect(),
+            _ => Vec::new(),
+        };
         let progress = Progress {
             counts: exec.counts,
             excluded: exec.excluded,
@@ -221,7 +225,7 @@ impl Run {
             watermark: None,
             observed: BTreeSet::new(),
             force,
-            forced_error: None,
+            forced_errors: HashMap::new(),
             dead_lettered_total: 0,
             dead_lettered: Vec::new(),
             writing: None,
@@ -237,9 +241,10 @@ impl Run {
             job_id: self.job.id.clone(),
             job_name: self.job.name.clone(),
         });
-        let result = match self.force.clone() {
-            Some(record) => self.retry_one(&record).await,
-            None => self.pull().await,
+        let result = if self.force.is_empty() {
+            self.pull().await
+        } else {
+            self.retry_records().await
         };
         self.finish(result).await
     }
@@ -387,6 +392,17 @@ impl Run {
             }
         }
         Ok(None)
+    }
+
+    /// R-D4: the records asked for, one after the other, in this one execution.
+    async fn retry_records(&mut self) -> Result<End> {
+        for record in self.force.clone() {
+            self.check_time()?;
+            if let End::Tripped(note) = self.retry_one(&record).await? {
+                return Ok(End::Tripped(note));
+            }
+        }
+        Ok(End::Completed)
     }
 
     /// R-D4: one record, fresh from the source when the connector can fetch it by id,
@@ -574,8 +590,8 @@ impl Run {
                 mapped.push(None);
                 continue;
             }
-            let excluded = refs.get(id).is_some_and(|x| x.state().excluded())
-                && self.force.as_deref() != Some(id.as_str());
+            let excluded =
+                refs.get(id).is_some_and(|x| x.state().excluded()) && !self.force.contains(id);
             if excluded {
                 mapped.push(None);
                 continue;
@@ -782,8 +798,8 @@ impl Run {
         let now = self.inner.clock.now();
         self.progress.counts.failed += 1;
         let summary = format!("{} - {}", f.kind, f.message);
-        if self.force.as_deref() == Some(id) {
-            self.forced_error = Some(summary.clone());
+        if self.force.iter().any(|f| f == id) {
+            self.forced_errors.insert(id.to_string(), summary.clone());
         }
         w.errors.push(ErrorInsert {
             record_id: id.to_string(),
@@ -1000,19 +1016,25 @@ impl Run {
                 count: n,
             });
         }
-        if let Some(record) = &self.force {
-            // R-D4's audit entry commits with the retry's effect, so a crash cannot leave a
+        if !self.force.is_empty() {
+            // R-D4's audit entries commit with the retry's effect, so a crash cannot leave a
             // retried record without its entry.
-            let error = match &result {
-                Ok(End::Completed) => self.forced_error.clone(),
-                _ => self.forced_error.clone().or_else(|| note.clone()),
-            };
-            end.audit.push(NewAudit {
-                actor: inner.actor.clone(),
-                action: "dead_letter.retry",
-                subject: format!("{} {record} (job {})", self.job.entity, self.job.name),
-                note: error,
-            });
+            for record in &self.force {
+                let error = match &result {
+                    Ok(End::Completed) => self.forced_errors.get(record).cloned(),
+                    _ => self
+                        .forced_errors
+                        .get(record)
+                        .cloned()
+                        .or_else(|| note.clone()),
+                };
+                end.audit.push(NewAudit {
+                    actor: inner.actor.clone(),
+                    action: "dead_letter.retry",
+                    subject: format!("{} {record} (job {})", self.job.entity, self.job.name),
+                    note: error,
+                });
+            }
             end.resolve.push((
                 AlertScope::DeadLettersCleared(
                     self.job.id.clone(),

@@ -72,14 +72,17 @@ impl Engine {
         };
         let mut end = ExecutionEnd::default();
         let mut events = Vec::new();
-        match (&exec.trigger, &exec.record_id) {
-            (Trigger::RecordRetry, Some(record)) => end.audit.push(NewAudit {
+        if exec.trigger == Trigger::RecordRetry {
+            // A dead-letter retry is not retried automatically; its entry says it stopped.
+            let records = exec.record_id.as_deref().unwrap_or("records");
+            end.audit.push(NewAudit {
                 actor: inner.actor.clone(),
                 action: "dead_letter.retry",
-                subject: format!("{} {record} (job {})", job.entity, job.name),
+                subject: format!("{} {records} (job {})", job.entity, job.name),
                 note: Some(INTERRUPTED.into()),
-            }),
-            _ => retry_plan(&job, &exec, &finish).into_end(&mut end, &mut events),
+            });
+        } else {
+            retry_plan(&job, &exec, &finish).into_end(&mut end, &mut events);
         }
         end.finish = Some(finish);
         end.only_if_running = true;

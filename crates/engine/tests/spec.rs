@@ -3070,3 +3070,54 @@ async fn live_progress_a_run_says_what_it_waits_for_and_until_when() {
     );
     assert_eq!(e.waiting, None, "an ended run waits for nothing");
 }
+
+#[tokio::test]
+async fn r_d4_retrying_several_records_is_one_execution_with_an_audit_entry_each() {
+    let (h, job) = dead_letter_setup().await;
+    h.faults(|f| f.bad_records.retain(|b| b.id != "cus_00000009"));
+    let before = h
+        .engine
+        .executions(Some(&job.id), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .len();
+    let out = h
+        .engine
+        .retry_dead_letters(
+            &job.id,
+            &["cus_00000007".to_string(), "cus_00000009".to_string()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].execution_id, out[1].execution_id, "one execution");
+    assert!(!out[0].succeeded, "007 is still bad");
+    assert!(out[1].succeeded, "009 was mended");
+    let runs = h
+        .engine
+        .executions(Some(&job.id), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(runs.len(), before + 1);
+    let e = &runs[0];
+    assert_eq!(e.trigger, Trigger::RecordRetry);
+    assert_eq!((e.counts.processed, e.counts.failed), (2, 1));
+    let audit: Vec<_> = h
+        .engine
+        .audit(&PageRequest::first(20))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|a| a.action == "dead_letter.retry")
+        .collect();
+    assert_eq!(audit.len(), 2, "{audit:#?}");
+    assert!(audit
+        .iter()
+        .any(|a| a.subject.contains("cus_00000007") && a.note.is_some()));
+    assert!(audit
+        .iter()
+        .any(|a| a.subject.contains("cus_00000009") && a.note.is_none()));
+}
