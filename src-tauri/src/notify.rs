@@ -43,7 +43,7 @@ pub fn notice_for(event: &Event, alerts: &AlertSettings) -> Option<Notice> {
             note,
             ..
         } if alerts.on_circuit_breaker => Some(Notice {
-            summary: format!("{job_name}: circuit breaker tripped"),
+            summary: format!("{job_name}: stopped early, most records were failing"),
             body: format!("{note} Click to investigate the execution."),
             target: open("execution", execution_id),
             critical: true,

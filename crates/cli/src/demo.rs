@@ -62,7 +62,9 @@ impl Demo {
         }
         if let Some(k) = e.failure_kind {
             what.push(match k {
-                engine::FailureKind::CircuitBreaker => "circuit breaker tripped".to_string(),
+                engine::FailureKind::CircuitBreaker => {
+                    "stopped early: most records failing".to_string()
+                }
                 other => other.to_string(),
             });
         }

@@ -121,24 +121,24 @@ pub fn diagnose(exec: &Execution, job: &Job, evidence: &Evidence<'_>) -> Vec<Dia
     match exec.failure_kind {
         Some(FailureKind::Auth) => out.push(d(
             "auth",
-            "All requests fail with 401",
-            "Expired or invalid credentials: the provider rejected the token and a refresh did not help.",
+            "The provider no longer accepts this connection's sign-in",
+            "Its credentials expired or were revoked: the provider refused them (HTTP 401), even with a fresh token.",
             "Re-authenticate the connection, then run the job again.",
             &[Action::Reauthenticate],
         )),
         Some(FailureKind::RateLimited) => out.push(d(
             "rate_limit",
-            "Requests fail with 429",
-            "Rate limit exceeded: the provider throttled this job for longer than it can wait.",
+            "The provider kept asking Syncdesk to slow down",
+            "Rate limited (HTTP 429) for longer than the run may wait.",
             "Reduce the sync frequency or the batch size.",
             &[Action::EditJobSettings],
         )),
         Some(FailureKind::ProviderUnavailable) => out.push(d(
             "provider_instability",
-            "The provider answers 5xx or does not respond",
-            "Provider instability: the provider failed every retry of a request (1 s, 5 s, 15 s).",
+            "The provider was down or did not answer",
+            "Server errors (HTTP 5xx) or no answer at all, on every try of a request (again after 1 s, 5 s and 15 s).",
             if job.settings.retry_on_failure {
-                "Wait: the automatic retry policy runs the job again."
+                "Wait: Syncdesk runs the job again automatically, while the app or `syncdesk worker` is running."
             } else {
                 "Run the job again later, or turn on automatic retries."
             },
@@ -174,17 +174,17 @@ pub fn diagnose(exec: &Execution, job: &Job, evidence: &Evidence<'_>) -> Vec<Dia
     if exec.failure_kind.is_none() && exec.request_retries > 0 {
         out.push(d(
             "provider_instability",
-            "Intermittent 5xx errors",
-            "Provider instability: some requests failed and succeeded on retry.",
-            "Nothing to do: the automatic retry policy handles this.",
+            "The provider had brief errors",
+            "Some requests failed (HTTP 5xx or no answer) and worked when tried again.",
+            "Nothing to do: Syncdesk tried those requests again by itself.",
             &[Action::WaitForRetry],
         ));
     }
     if exec.failure_kind.is_none() && exec.rate_limit_waits > 0 {
         out.push(d(
             "rate_limit",
-            "The provider rate limited this run",
-            "Rate limit reached: the run paused as the provider asked.",
+            "The provider asked Syncdesk to slow down",
+            "Rate limited (HTTP 429): the run paused as long as the provider asked.",
             "If runs get slow, reduce the sync frequency or the batch size.",
             &[Action::EditJobSettings],
         ));
@@ -251,7 +251,7 @@ pub fn diagnose(exec: &Execution, job: &Job, evidence: &Evidence<'_>) -> Vec<Dia
     if exec.failure_kind == Some(FailureKind::CircuitBreaker) && out.is_empty() {
         out.push(d(
             "breaker",
-            "Most records failed",
+            "Stopped early: most records were failing",
             "Something is fundamentally wrong with these records or their mappings.",
             "Open the error log, fix the cause, then run the job again.",
             &[Action::OpenFailedRecords, Action::EditMappings],

@@ -88,8 +88,8 @@ impl Breaker {
     /// The note stored on an execution the breaker halted.
     pub fn note(processed: u64, failed: u64) -> String {
         format!(
-            "Circuit breaker tripped: {failed} of {processed} processed records failed (more than 50% \
-             with at least 10 processed); the remaining records were not processed"
+            "Stopped early: {failed} of {processed} processed records failed (more than half, with \
+             at least 10 processed); the remaining records were not processed"
         )
     }
 }

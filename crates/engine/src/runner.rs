@@ -941,7 +941,10 @@ impl Run {
             if alerts.on_circuit_breaker {
                 end.alerts.push(NewAlert {
                     kind: AlertKind::CircuitBreaker,
-                    title: format!("Circuit breaker tripped on '{}'", self.job.name),
+                    title: format!(
+                        "'{}' stopped early: most records were failing",
+                        self.job.name
+                    ),
                     body: note.clone(),
                     job_id: Some(self.job.id.clone()),
                     execution_id: Some(self.exec.id.clone()),

@@ -961,7 +961,7 @@ async fn r_b1_breaker_trips_after_ten_with_majority_failed() {
         .note
         .as_deref()
         .unwrap()
-        .starts_with("Circuit breaker tripped: 6 of 10"));
+        .starts_with("Stopped early: 6 of 10"));
     assert_eq!(
         h.engine.store().count_records("customers").await.unwrap(),
         4
