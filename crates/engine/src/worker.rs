@@ -40,9 +40,9 @@ impl Engine {
         Ok(out)
     }
 
-    /// End a running execution as interrupted if its owner is certainly gone: a process of
-    /// this machine that no longer exists, or a lease that lapsed. Its retry (R-A) and, for a
-    /// dead-letter retry, its audit entry commit with it. `true` when it was ended here.
+    /// End a running execution as interrupted if its owner is certainly gone (see
+    /// [`owner_is_gone`]). Its retry (R-A) or, for a dead-letter retry, its audit entry
+    /// commits with it. `true` when it was ended here.
     pub(crate) async fn interrupt_if_dead(&self, running: &RunningExecution) -> Result<bool> {
         let inner = &self.inner;
         let now = inner.clock.now();
