@@ -1329,7 +1329,11 @@ impl Engine {
                 conn.name,
                 if jobs.len() == 1 { "job" } else { "jobs" },
                 jobs.join(", "),
-                if jobs.len() == 1 { "that job" } else { "those jobs" },
+                if jobs.len() == 1 {
+                    "that job"
+                } else {
+                    "those jobs"
+                },
             )));
         }
         let observed = self.inner.store.observed_fields(&conn.id).await?;

@@ -238,7 +238,11 @@ pub(crate) fn pick<R>(
         return Ok(first);
     }
     let rest: Vec<R> = rows.map(|(_, r)| r).collect();
-    let mut shown: Vec<String> = std::iter::once(&first).chain(&rest).take(5).map(&label).collect();
+    let mut shown: Vec<String> = std::iter::once(&first)
+        .chain(&rest)
+        .take(5)
+        .map(&label)
+        .collect();
     if rest.len() + 1 > 5 {
         shown.push("…".into());
     }
