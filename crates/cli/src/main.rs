@@ -944,7 +944,7 @@ async fn run(cli: Cli) -> CliResult {
                     x.id.to_string(),
                     fmt_time(Some(x.last_seen_at)),
                     state.to_string(),
-                    format!("{}{times}", x.title),
+                    format!("{}{times}", plain_note(&x.title)),
                     x.execution_id.clone().unwrap_or_default(),
                 ]);
             }
@@ -1017,7 +1017,7 @@ fn print_event(ev: &engine::Event) {
             status_label(*status), counts.processed, counts.created, counts.updated, counts.skipped, counts.failed,
             note.as_ref().map(|n| format!(" — {n}")).unwrap_or_default()
         ),
-        E::BreakerTripped { job_name, note, .. } => println!("stopped   {job_name}: Stopped early: most records were failing — {note}"),
+        E::BreakerTripped { job_name, note, .. } => println!("stopped   {job_name}: {}", plain_note(note)),
         E::RetryScheduled { attempt, due_at, .. } => println!(
             "retry     attempt {attempt} due at {due_at} (it runs while `syncdesk worker` or the desktop app is running)"
         ),
@@ -1083,7 +1083,7 @@ fn print_detail(d: &engine::ExecutionDetail) {
         println!("Batch       {b}");
     }
     if let Some(n) = &x.note {
-        println!("Note        {n}");
+        println!("Note        {}", plain_note(n));
     }
     if let Some(line) = retry_line(&x.retry) {
         println!("Retry       {line}");
@@ -1098,7 +1098,7 @@ fn print_detail(d: &engine::ExecutionDetail) {
         let parts: Vec<String> = d
             .error_counts
             .iter()
-            .map(|(k, n)| format!("{} {n}", k.label()))
+            .map(|(k, n)| format!("{}: {n}", k.label()))
             .collect();
         println!("Errors      {}", parts.join(", "));
     }
@@ -1169,6 +1169,17 @@ fn failure_label(k: engine::FailureKind) -> &'static str {
         F::Cancelled => "cancelled",
         F::Internal => "a local failure (database, keychain or configuration)",
     }
+}
+
+/// An execution note with the engine's name for the breaker in plain words.
+fn plain_note(note: &str) -> String {
+    if let Some(rest) = note.strip_prefix("Circuit breaker tripped: ") {
+        return format!("Stopped early: most records were failing ({rest})");
+    }
+    if let Some(rest) = note.strip_prefix("Circuit breaker tripped on ") {
+        return format!("Stopped early on {rest}: most records were failing");
+    }
+    note.to_string()
 }
 
 /// A stored error line (`ValidationError - Required field …`) with its kind in plain words.
