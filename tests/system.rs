@@ -380,6 +380,15 @@ async fn i14_job_run_json_stdout_is_only_json_when_the_breaker_trips_and_when_it
         assert!(!text.contains(rust), "{rust} in:\n{text}");
     }
 
+    // Without --json, the events of the run are shown (all of them, before the result),
+    // in plain words.
+    let text = ok_out(dir.path(), &["job", "run", "customers"], 1).await;
+    assert!(
+        text.starts_with("stopped   customers: Stopped early: most records were failing"),
+        "{text}"
+    );
+    assert!(!text.contains("BREAKER"), "{text}");
+
     sandbox.update_faults(|f| f.bad_record_rate = 0.0);
     let out = syncdesk(
         dir.path(),

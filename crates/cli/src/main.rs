@@ -1702,26 +1702,44 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             let b2 = bar.clone();
             // With --json, standard output is the execution's JSON and nothing else.
             let quiet = *json;
+            let done = tokio_util::sync::CancellationToken::new();
+            let ended = done.clone();
+            let show = move |ev: &engine::Event| {
+                if let (Some(b), engine::Event::ExecutionProgress { counts, batch, .. }) = (&b2, ev)
+                {
+                    b.set_message(format!(
+                        "{batch}: processed {} (created {}, updated {}, skipped {}, failed {})",
+                        counts.processed,
+                        counts.created,
+                        counts.updated,
+                        counts.skipped,
+                        counts.failed
+                    ));
+                } else if b2.is_none() && !quiet && ev.notifies() {
+                    print_event(ev);
+                }
+            };
             let printer = tokio::spawn(async move {
-                while let Ok(ev) = events.recv().await {
-                    if let (Some(b), engine::Event::ExecutionProgress { counts, batch, .. }) =
-                        (&b2, &ev)
-                    {
-                        b.set_message(format!(
-                            "{batch}: processed {} (created {}, updated {}, skipped {}, failed {})",
-                            counts.processed,
-                            counts.created,
-                            counts.updated,
-                            counts.skipped,
-                            counts.failed
-                        ));
-                    } else if b2.is_none() && !quiet && ev.notifies() {
-                        print_event(&ev);
+                loop {
+                    tokio::select! {
+                        ev = events.recv() => match ev {
+                            Ok(ev) => show(&ev),
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(_) => break,
+                        },
+                        () = ended.cancelled() => {
+                            // What the run said before it ended is shown, then the result.
+                            while let Ok(ev) = events.try_recv() {
+                                show(&ev);
+                            }
+                            break;
+                        }
                     }
                 }
             });
             let r = e.run_job(&job.id, RunOptions { full: *full }).await;
-            printer.abort();
+            done.cancel();
+            let _ = printer.await;
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
