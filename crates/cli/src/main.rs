@@ -893,10 +893,11 @@ async fn run(cli: Cli) -> CliResult {
             }
             for r in &p.items {
                 println!(
-                    "Record:    {}\nEntity:    {}\nError:     {}\nTimestamp: {}\n",
+                    "Record:    {}\nEntity:    {}\nError:     {} - {}\nTimestamp: {}\n",
                     r.record_id,
                     r.entity,
-                    format!("{} - {}", r.kind.label(), r.message),
+                    r.kind.label(),
+                    r.message,
                     fmt_time(Some(r.at))
                 );
             }
