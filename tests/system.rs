@@ -330,3 +330,283 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
     store.close().await;
     sandbox.shutdown().await;
 }
+
+/// Run `syncdesk` and expect `want`; stdout as text.
+async fn ok_out(dir: &std::path::Path, args: &[&str], want: i32) -> String {
+    expect_status(&syncdesk(dir, args, &[], None).await, want)
+}
+
+/// Issue 14: `job run --json` prints the execution's JSON and nothing else on stdout, when
+/// the run stops early (events such as the breaker's go nowhere) and when it completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i14_job_run_json_stdout_is_only_json_when_the_breaker_trips_and_when_it_completes() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 120,
+        faults: Faults {
+            bad_record_rate: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        &sandbox.base_url(),
+        &["--mode", "full", "--batch-size", "20"],
+    )
+    .await;
+    let out = syncdesk(
+        dir.path(),
+        &["job", "run", "customers", "--json"],
+        &[],
+        None,
+    )
+    .await;
+    let stdout = expect_status(&out, 1);
+    let detail = json(&stdout);
+    assert_eq!(detail["failure_kind"], "circuit_breaker", "{stdout}");
+    let id = detail["id"].as_str().unwrap().to_string();
+
+    // The text view says it plainly, found by an id prefix.
+    let text = ok_out(dir.path(), &["execution", "show", &id[..8]], 0).await;
+    assert!(
+        text.contains("Stopped early: most records were failing"),
+        "{text}"
+    );
+    assert!(!text.to_lowercase().contains("circuit"), "{text}");
+    for rust in ["ValidationError", "SchemaMismatch", "TransformError", "(!)"] {
+        assert!(!text.contains(rust), "{rust} in:\n{text}");
+    }
+
+    // Without --json, the events of the run are shown (all of them, before the result),
+    // in plain words.
+    let text = ok_out(dir.path(), &["job", "run", "customers"], 1).await;
+    assert!(
+        text.starts_with("stopped   customers: Stopped early: most records were failing"),
+        "{text}"
+    );
+    assert!(!text.contains("BREAKER"), "{text}");
+
+    sandbox.update_faults(|f| f.bad_record_rate = 0.0);
+    let out = syncdesk(
+        dir.path(),
+        &["job", "run", "customers", "--json"],
+        &[],
+        None,
+    )
+    .await;
+    let detail = json(&expect_status(&out, 0));
+    assert_eq!(detail["status"], "completed");
+    sandbox.shutdown().await;
+}
+
+/// Issue 14: names and id prefixes wherever ids are taken; job names where ids were shown;
+/// `--kind` takes the plain names and the old ones, and refuses others with the plain names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i14_names_prefixes_and_plain_kinds_in_the_cli() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 40,
+        faults: Faults {
+            bad_record_rate: 0.1,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &sandbox.base_url(), &["--mode", "full"]).await;
+    let job = json(&ok_out(dir.path(), &["job", "show", "customers", "--json"], 0).await);
+    let job_id = job["id"].as_str().unwrap().to_string();
+    // The job by a prefix of its id.
+    let shown = ok_out(dir.path(), &["job", "show", &job_id[..6]], 0).await;
+    assert!(shown.starts_with("customers ("), "{shown}");
+    let out = syncdesk(
+        dir.path(),
+        &["job", "run", &job_id[..6], "--json"],
+        &[],
+        None,
+    )
+    .await;
+    let detail = json(&String::from_utf8_lossy(&out.stdout));
+    let exec = detail["id"].as_str().unwrap().to_string();
+
+    // The executions table names the job; --json keeps the id.
+    let table = ok_out(dir.path(), &["executions"], 0).await;
+    let row = table.lines().nth(2).unwrap();
+    assert!(row.contains(" customers "), "{table}");
+    assert!(!table.contains(&job_id[..8]), "{table}");
+    let page = json(&ok_out(dir.path(), &["executions", "--json"], 0).await);
+    assert_eq!(page["items"][0]["job_id"], job_id.as_str());
+
+    // Kinds: plain names, old names, any case.
+    for kind in [
+        "missing-value",
+        "Missing required value",
+        "ValidationError",
+        "wrong-type",
+        "conversion",
+        "duplicate",
+        "UNKNOWN-REFERENCE",
+    ] {
+        ok_out(dir.path(), &["errors", &exec[..8], "--kind", kind], 0).await;
+    }
+    let out = syncdesk(
+        dir.path(),
+        &["errors", &exec, "--kind", "validaton"],
+        &[],
+        None,
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("missing-value") && err.contains("unknown-reference"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("RecordErrorKind") && !err.contains("ValidationError"),
+        "{err}"
+    );
+    let errors = ok_out(dir.path(), &["errors", &exec], 0).await;
+    for rust in [
+        "ValidationError",
+        "SchemaMismatch",
+        "TransformError",
+        "ReferenceNotFound",
+        "DuplicateConflict",
+    ] {
+        assert!(!errors.contains(rust), "{rust} in:\n{errors}");
+    }
+    // Too short a prefix is no prefix.
+    let out = syncdesk(
+        dir.path(),
+        &["execution", "show", &exec[..3], "--json"],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        json(String::from_utf8_lossy(&out.stderr).trim())["error"]["code"],
+        "not_found"
+    );
+    sandbox.shutdown().await;
+}
+
+/// Issue 14: `job edit|pause|resume|delete` and `connection delete`; deleting asks for
+/// --yes first (exit 2, saying what would go) and a used connection is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i14_job_edit_pause_resume_delete_and_connection_delete() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 20,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, &sandbox.base_url(), &[]).await;
+    ok_out(
+        d,
+        &[
+            "job",
+            "edit",
+            "customers",
+            "--schedule",
+            "every 15m",
+            "--batch-size",
+            "25",
+            "--no-retry",
+            "--retry-delays",
+            "1m,2m",
+        ],
+        0,
+    )
+    .await;
+    let job = json(&ok_out(d, &["job", "show", "customers", "--json"], 0).await);
+    assert_eq!(job["settings"]["batch_size"], 25);
+    assert_eq!(job["settings"]["retry_on_failure"], false);
+    assert_eq!(
+        job["settings"]["retry_delays_secs"],
+        serde_json::json!([60, 120])
+    );
+    assert!(
+        job["schedule"].to_string().contains("15"),
+        "{}",
+        job["schedule"]
+    );
+    // A bad value changes nothing and exits 2.
+    let out = syncdesk(
+        d,
+        &["job", "edit", "customers", "--batch-size", "0"],
+        &[],
+        None,
+    )
+    .await;
+    expect_status(&out, 2);
+    let audit = ok_out(d, &["audit", "--json"], 0).await;
+    assert!(audit.contains("job.update"), "{audit}");
+
+    ok_out(d, &["job", "pause", "customers"], 0).await;
+    let job = json(&ok_out(d, &["job", "show", "customers", "--json"], 0).await);
+    assert_eq!(job["enabled"], false);
+    ok_out(d, &["job", "resume", "customers"], 0).await;
+    let job = json(&ok_out(d, &["job", "show", "customers", "--json"], 0).await);
+    assert_eq!(job["enabled"], true);
+
+    expect_status(
+        &syncdesk(d, &["job", "run", "customers", "--json"], &[], None).await,
+        0,
+    );
+    let conn = json(&ok_out(d, &["connection", "show", "sb", "--json"], 0).await);
+    let conn_id = conn["id"].as_str().unwrap().to_string();
+
+    // Used by a job: refused, naming it.
+    let out = syncdesk(d, &["connection", "delete", "sb", "--yes"], &[], None).await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("customers"), "{err}");
+
+    // Without --yes: what would go, exit 2, nothing deleted.
+    let preview = ok_out(d, &["job", "delete", "customers"], 2).await;
+    assert!(
+        preview.contains("would delete job customers with 1 execution"),
+        "{preview}"
+    );
+    ok_out(d, &["job", "show", "customers"], 0).await;
+    let done = ok_out(d, &["job", "delete", "customers", "--yes"], 0).await;
+    assert!(done.contains("job customers deleted"), "{done}");
+    expect_status(
+        &syncdesk(d, &["job", "show", "customers"], &[], None).await,
+        1,
+    );
+    let page = json(&ok_out(d, &["executions", "--json"], 0).await);
+    assert_eq!(page["items"], serde_json::json!([]));
+
+    let preview = ok_out(d, &["connection", "delete", "sb"], 2).await;
+    assert!(preview.contains("would delete connection sb"), "{preview}");
+    assert!(secret_tool_values("syncdesk")
+        .iter()
+        .any(|(u, _)| u.starts_with(&conn_id)));
+    ok_out(d, &["connection", "delete", &conn_id[..8], "--yes"], 0).await;
+    assert!(
+        !secret_tool_values("syncdesk")
+            .iter()
+            .any(|(u, _)| u.starts_with(&conn_id)),
+        "its secrets left the keychain"
+    );
+    expect_status(
+        &syncdesk(d, &["connection", "show", "sb"], &[], None).await,
+        1,
+    );
+    let audit = ok_out(d, &["audit"], 0).await;
+    assert!(
+        audit.contains("job.delete") && audit.contains("connection.delete"),
+        "{audit}"
+    );
+    sandbox.shutdown().await;
+}

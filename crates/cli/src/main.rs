@@ -91,6 +91,7 @@ struct DemoArgs {
     /// Customers in the sandbox (products, invoices and payments scale with it).
     #[arg(long, default_value_t = 250)]
     customers: usize,
+    /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -99,16 +100,22 @@ struct DemoArgs {
 enum SandboxCmd {
     /// Serve the sandbox provider on 127.0.0.1 until interrupted.
     Serve {
+        /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 8787)]
         port: u16,
+        /// Seed of the generated data (the same seed gives the same records).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// How many customers to serve.
         #[arg(long, default_value_t = 250)]
         customers: usize,
+        /// How many products to serve.
         #[arg(long, default_value_t = 50)]
         products: usize,
+        /// How many invoices to serve.
         #[arg(long, default_value_t = 400)]
         invoices: usize,
+        /// How many payments to serve.
         #[arg(long, default_value_t = 300)]
         payments: usize,
         /// Faults to start with (JSON, see docs/sandbox.md); change them at runtime with PUT /_admin/faults.
@@ -166,6 +173,7 @@ enum ConnectionCmd {
     /// Check a connection now: its credentials, and one small page of its first entity.
     /// Exit status 0 when it works.
     Test {
+        /// The connection's name, id or id prefix.
         connection: String,
         /// Print the connection as JSON.
         #[arg(long)]
@@ -173,16 +181,34 @@ enum ConnectionCmd {
     },
     /// Store new credentials for a connection (re-authenticate).
     Reauth {
+        /// The connection's name, id or id prefix.
         connection: String,
         #[command(flatten)]
         secrets: SecretArgs,
     },
+    /// Every connection with its status.
     List {
+        /// Print the connections as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// One connection: status, token expiry and the fields its provider last sent.
     Show {
+        /// The connection's name, id or id prefix.
         connection: String,
+        /// Print the connection as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a connection that no job uses: its secrets leave the keychain. Without --yes,
+    /// says what would be deleted and exits 2.
+    Delete {
+        /// The connection's name, id or id prefix.
+        connection: String,
+        /// Really delete it.
+        #[arg(long)]
+        yes: bool,
+        /// Print what was (or would be) deleted as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -192,18 +218,48 @@ enum ConnectionCmd {
 enum JobCmd {
     /// Create a job from flags, or from a job file (TOML/JSON, docs/cli.md).
     Add(JobAddArgs),
-    List(ListArgs),
-    Show {
+    /// Change a job's schedule, mode or settings (audited, before → after).
+    Edit(JobEditArgs),
+    /// Stop running a job on its schedule (a manual `job run` still works).
+    Pause {
+        /// The job's name, id or id prefix.
         job: String,
+    },
+    /// Run a paused job on its schedule again.
+    Resume {
+        /// The job's name, id or id prefix.
+        job: String,
+    },
+    /// Delete a job with its execution history and error log (the records it synced stay).
+    /// Without --yes, says what would be deleted and exits 2.
+    Delete {
+        /// The job's name, id or id prefix.
+        job: String,
+        /// Really delete it.
+        #[arg(long)]
+        yes: bool,
+        /// Print what was (or would be) deleted as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Jobs with their schedule and last status.
+    List(ListArgs),
+    /// A job's settings, mappings and prevention hints.
+    Show {
+        /// The job's name, id or id prefix.
+        job: String,
+        /// Print the job as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Run a job now and wait. Exit status: 0 completed, 3 completed with errors, 1 failed / timed out / cancelled.
     Run {
+        /// The job's name, id or id prefix.
         job: String,
         /// Fetch everything, even for an incremental job.
         #[arg(long)]
         full: bool,
+        /// Print the execution as JSON (nothing else on standard output).
         #[arg(long)]
         json: bool,
     },
@@ -214,22 +270,28 @@ struct JobAddArgs {
     /// Job file; flags below override it.
     #[arg(long)]
     file: Option<PathBuf>,
+    /// A name of your choice, used wherever the job is named.
     #[arg(long)]
     name: Option<String>,
+    /// The connection to sync with (name, id or id prefix).
     #[arg(long)]
     connection: Option<String>,
+    /// The provider's entity, e.g. `customers`.
     #[arg(long)]
     entity: Option<String>,
+    /// `full` fetches everything each run; `incremental` only what changed since the last success.
     #[arg(long, value_parser = ["full", "incremental"])]
     mode: Option<String>,
     /// `manual`, `every 15m`, or `cron 0 * * * *`.
     #[arg(long)]
     schedule: Option<String>,
+    /// Records per page, 1 to 1000.
     #[arg(long)]
     batch_size: Option<u32>,
     /// Execution timeout, e.g. `30m`.
     #[arg(long, value_parser = parse_secs)]
     timeout: Option<u64>,
+    /// Automatic retries of a failed execution (each after the next of --retry-delays).
     #[arg(long)]
     max_retries: Option<u32>,
     /// Do not retry failed executions automatically.
@@ -241,8 +303,52 @@ struct JobAddArgs {
     /// Waits between attempts of a failing request, e.g. `1s,5s,15s`.
     #[arg(long, value_parser = parse_secs_list)]
     backoff: Option<SecsList>,
+    /// Do not look for records that already exist under another id.
     #[arg(long)]
     no_duplicate_detection: bool,
+    /// Print the job as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct JobEditArgs {
+    /// The job's name, id or id prefix.
+    job: String,
+    /// `full` fetches everything each run; `incremental` only what changed since the last success.
+    #[arg(long, value_parser = ["full", "incremental"])]
+    mode: Option<String>,
+    /// `manual`, `every 15m`, or `cron 0 * * * *`.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Records per page, 1 to 1000.
+    #[arg(long)]
+    batch_size: Option<u32>,
+    /// Execution timeout, e.g. `30m`.
+    #[arg(long, value_parser = parse_secs)]
+    timeout: Option<u64>,
+    /// Automatic retries of a failed execution (each after the next of --retry-delays).
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// Do not retry failed executions automatically.
+    #[arg(long, conflicts_with = "retry")]
+    no_retry: bool,
+    /// Retry failed executions automatically (while `syncdesk worker` or the desktop app runs).
+    #[arg(long)]
+    retry: bool,
+    /// Waits before automatic retries, e.g. `5m,30m,2h`.
+    #[arg(long, value_parser = parse_secs_list)]
+    retry_delays: Option<SecsList>,
+    /// Waits between attempts of a failing request, e.g. `1s,5s,15s`.
+    #[arg(long, value_parser = parse_secs_list)]
+    backoff: Option<SecsList>,
+    /// Look for records that already exist under another id.
+    #[arg(long, conflicts_with = "no_duplicate_detection")]
+    duplicate_detection: bool,
+    /// Do not look for records that already exist under another id.
+    #[arg(long)]
+    no_duplicate_detection: bool,
+    /// Print the job as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -270,12 +376,14 @@ struct ListArgs {
     /// Continue after this cursor (printed as next_cursor).
     #[arg(long)]
     cursor: Option<String>,
+    /// Print the page as JSON.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, Args)]
 struct ExecutionsArgs {
+    /// Only this job's executions (name, id or id prefix).
     #[arg(long)]
     job: Option<String>,
     #[command(flatten)]
@@ -286,18 +394,26 @@ struct ExecutionsArgs {
 enum ExecutionCmd {
     /// Status, counts, diagnosis and retry chain of an execution.
     Show {
+        /// The execution's id or a unique prefix of it (4 characters or more).
         id: String,
+        /// Print the execution as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Cancel a running or queued execution.
-    Cancel { id: String },
+    Cancel {
+        /// The execution's id or a unique prefix of it (4 characters or more).
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
 struct ErrorsArgs {
+    /// The execution's id or a unique prefix of it (4 characters or more).
     execution: String,
-    /// Only this kind (ValidationError, DuplicateConflict, ReferenceNotFound, TransformError, SchemaMismatch).
+    /// Only this kind: missing-value, wrong-type, conversion, duplicate or unknown-reference
+    /// (the plain names in any case, and the older ValidationError, SchemaMismatch,
+    /// TransformError, DuplicateConflict, ReferenceNotFound).
     #[arg(long)]
     kind: Option<String>,
     #[command(flatten)]
@@ -306,25 +422,33 @@ struct ErrorsArgs {
 
 #[derive(Debug, Subcommand)]
 enum DeadLetterCmd {
+    /// A job's Failed Records, most recently failed first.
     List {
+        /// The job's name, id or id prefix.
         job: String,
         #[command(flatten)]
         list: ListArgs,
     },
     /// Re-process records now (fresh from the source).
     Retry {
+        /// The job's name, id or id prefix.
         job: String,
+        /// The provider's record ids, as `dead-letters list` shows them.
         records: Vec<String>,
         /// Every dead letter of the job.
         #[arg(long, conflicts_with = "records")]
         all: bool,
+        /// Print the outcomes as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Mark records intentionally skipped (audited).
     Dismiss {
+        /// The job's name, id or id prefix.
         job: String,
+        /// The provider's record ids, as `dead-letters list` shows them.
         records: Vec<String>,
+        /// Every dead letter of the job.
         #[arg(long, conflicts_with = "records")]
         all: bool,
         /// Why (recorded in the audit log).
@@ -457,9 +581,12 @@ fn wants_json(c: &Command) -> bool {
             ConnectionCmd::Add { json, .. }
             | ConnectionCmd::Test { json, .. }
             | ConnectionCmd::List { json }
-            | ConnectionCmd::Show { json, .. },
+            | ConnectionCmd::Show { json, .. }
+            | ConnectionCmd::Delete { json, .. },
         ) => *json,
         Command::Job(JobCmd::Add(a)) => a.json,
+        Command::Job(JobCmd::Edit(a)) => a.json,
+        Command::Job(JobCmd::Delete { json, .. }) => *json,
         Command::Job(JobCmd::List(l)) => l.json,
         Command::Job(JobCmd::Show { json, .. } | JobCmd::Run { json, .. }) => *json,
         Command::Executions(a) => a.list.json,
@@ -671,8 +798,15 @@ async fn run(cli: Cli) -> CliResult {
         Command::Job(j) => job(&cli, j).await,
         Command::Executions(a) => {
             let e = open(&cli).await?;
-            let p = e.executions(a.job.as_deref(), &req(&a.list)).await?;
+            let p = e.executions(a.job.as_deref(), &req(&a.list)).await;
+            let names = match &p {
+                Ok(p) if !a.list.json => {
+                    job_names(&e, p.items.iter().map(|x| x.job_id.as_str())).await
+                }
+                _ => Default::default(),
+            };
             e.shutdown().await;
+            let p = p?;
             if a.list.json {
                 return print_json(&page::<_, ExecutionDto>(&p));
             }
@@ -691,15 +825,13 @@ async fn run(cli: Cli) -> CliResult {
                 "FAILED",
             ]);
             for x in &p.items {
-                let status = if x.status == ExecutionStatus::CompletedWithErrors {
-                    format!("{} (!)", x.status)
-                } else {
-                    x.status.to_string()
-                };
                 t.row(vec![
                     x.id.clone(),
-                    x.job_id.chars().take(8).collect(),
-                    status,
+                    names
+                        .get(&x.job_id)
+                        .cloned()
+                        .unwrap_or_else(|| x.job_id.clone()),
+                    status_label(x.status).to_string(),
                     x.trigger.to_string(),
                     x.attempt.to_string(),
                     fmt_time(x.started_at),
@@ -719,8 +851,13 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Execution(ExecutionCmd::Show { id, json }) => {
             let e = open(&cli).await?;
-            let d = e.execution_detail(id).await?;
+            // The engine takes a prefix too; its detail queries want the whole id.
+            let d = match e.execution(id).await {
+                Ok(x) => e.execution_detail(&x.id).await,
+                Err(err) => Err(err),
+            };
             e.shutdown().await;
+            let d = d?;
             if *json {
                 return print_json(&ExecutionDetailDto::from(&d));
             }
@@ -729,29 +866,38 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Execution(ExecutionCmd::Cancel { id }) => {
             let e = open(&cli).await?;
-            let x = e.cancel_execution(id).await?;
+            let x = match e.execution(id).await {
+                Ok(x) => e.cancel_execution(&x.id).await,
+                Err(err) => Err(err),
+            };
             e.shutdown().await;
-            println!("execution {} is {}", x.id, x.status);
+            let x = x?;
+            println!("execution {} is {}", x.id, status_label(x.status));
             Ok(ExitCode::SUCCESS)
         }
         Command::Errors(a) => {
             let kind = a
                 .kind
                 .as_deref()
-                .map(str::parse::<RecordErrorKind>)
+                .map(RecordErrorKind::parse_user)
                 .transpose()?;
             let e = open(&cli).await?;
-            let p = e.record_errors(&a.execution, kind, &req(&a.list)).await?;
+            let p = match e.execution(&a.execution).await {
+                Ok(x) => e.record_errors(&x.id, kind, &req(&a.list)).await,
+                Err(err) => Err(err),
+            };
             e.shutdown().await;
+            let p = p?;
             if a.list.json {
                 return print_json(&page::<_, RecordErrorDto>(&p));
             }
             for r in &p.items {
                 println!(
-                    "Record:    {}\nEntity:    {}\nError:     {}\nTimestamp: {}\n",
+                    "Record:    {}\nEntity:    {}\nError:     {} - {}\nTimestamp: {}\n",
                     r.record_id,
                     r.entity,
-                    r.summary(),
+                    r.kind.label(),
+                    r.message,
                     fmt_time(Some(r.at))
                 );
             }
@@ -799,7 +945,7 @@ async fn run(cli: Cli) -> CliResult {
                     x.id.to_string(),
                     fmt_time(Some(x.last_seen_at)),
                     state.to_string(),
-                    format!("{}{times}", x.title),
+                    format!("{}{times}", plain_note(&x.title)),
                     x.execution_id.clone().unwrap_or_default(),
                 ]);
             }
@@ -868,15 +1014,17 @@ fn print_event(ev: &engine::Event) {
     match ev {
         E::ExecutionStarted { job_name, execution_id, .. } => println!("started   {job_name} ({execution_id})"),
         E::ExecutionFinished { job_name, status, counts, note, .. } => println!(
-            "finished  {job_name}: {status} — processed {}, created {}, updated {}, skipped {}, failed {}{}",
-            counts.processed, counts.created, counts.updated, counts.skipped, counts.failed,
+            "finished  {job_name}: {} — processed {}, created {}, updated {}, skipped {}, failed {}{}",
+            status_label(*status), counts.processed, counts.created, counts.updated, counts.skipped, counts.failed,
             note.as_ref().map(|n| format!(" — {n}")).unwrap_or_default()
         ),
-        E::BreakerTripped { job_name, note, .. } => println!("BREAKER   {job_name}: {note}"),
-        E::RetryScheduled { attempt, due_at, .. } => println!("retry     attempt {attempt} scheduled for {due_at}"),
+        E::BreakerTripped { job_name, note, .. } => println!("stopped   {job_name}: {}", plain_note(note)),
+        E::RetryScheduled { attempt, due_at, .. } => println!(
+            "retry     attempt {attempt} due at {due_at} (it runs while `syncdesk worker` or the desktop app is running)"
+        ),
         E::RetriesExhausted { job_name, attempts, .. } => println!("EXHAUSTED {job_name}: failed after {attempts} attempts; no more automatic retries"),
         E::ConnectionExpired { connection_name, detail, .. } => println!("EXPIRED   connection {connection_name}: {detail} — run `syncdesk connection reauth {connection_name}`"),
-        E::DeadLettered { record_id, .. } => println!("dead      record {record_id} moved to the dead letter queue"),
+        E::DeadLettered { record_id, .. } => println!("failed    record {record_id} failed three times and moved to Failed Records"),
         E::RecordsDeadLettered { job_name, count, .. } => println!("failed    {job_name}: {count} record(s) failed in three runs in a row and moved to Failed Records (`syncdesk dead-letters list {job_name}`)"),
         E::ExecutionWaiting { reason, until, .. } => eprintln!("waiting   {reason}; resuming {until}"),
         E::ExecutionProgress { .. } | E::AlertsResolved { .. } => {}
@@ -908,9 +1056,9 @@ fn print_detail(d: &engine::ExecutionDetail) {
     println!("Job         {} ({})", d.job_name, d.entity);
     println!(
         "Status      {}{}",
-        x.status,
+        status_label(x.status),
         x.failure_kind
-            .map(|k| format!(" ({k})"))
+            .map(|k| format!(": {}", failure_label(k)))
             .unwrap_or_default()
     );
     println!(
@@ -937,7 +1085,7 @@ fn print_detail(d: &engine::ExecutionDetail) {
         println!("Batch       {b}");
     }
     if let Some(n) = &x.note {
-        println!("Note        {n}");
+        println!("Note        {}", plain_note(n));
     }
     if let Some(line) = retry_line(&x.retry) {
         println!("Retry       {line}");
@@ -952,7 +1100,7 @@ fn print_detail(d: &engine::ExecutionDetail) {
         let parts: Vec<String> = d
             .error_counts
             .iter()
-            .map(|(k, n)| format!("{k} {n}"))
+            .map(|(k, n)| format!("{}: {n}", k.label()))
             .collect();
         println!("Errors      {}", parts.join(", "));
     }
@@ -964,6 +1112,13 @@ fn print_detail(d: &engine::ExecutionDetail) {
             "\nDiagnosis   {}\n  Likely cause: {}\n  Resolution:   {}",
             g.title, g.likely_cause, g.resolution
         );
+        // A resolution that says to wait for the automatic retry is only true while
+        // something runs it: say what the retry state is, and what runs it.
+        if g.actions.contains(&engine::Action::WaitForRetry) {
+            if let Some(line) = retry_line(&x.retry) {
+                println!("  Retry:        {line}");
+            }
+        }
     }
     if let Some(c) = &d.schema_change {
         println!(
@@ -986,6 +1141,73 @@ fn print_detail(d: &engine::ExecutionDetail) {
             );
         }
     }
+}
+
+/// An execution status in plain words.
+fn status_label(s: ExecutionStatus) -> &'static str {
+    match s {
+        ExecutionStatus::Queued => "queued",
+        ExecutionStatus::Running => "running",
+        ExecutionStatus::Completed => "completed",
+        ExecutionStatus::CompletedWithErrors => "completed with errors",
+        ExecutionStatus::Failed => "failed",
+        ExecutionStatus::TimedOut => "timed out",
+        ExecutionStatus::Cancelled => "cancelled",
+    }
+}
+
+/// Why an execution failed, in plain words.
+fn failure_label(k: engine::FailureKind) -> &'static str {
+    use engine::FailureKind as F;
+    match k {
+        F::Auth => "the provider refused the credentials",
+        F::ProviderUnavailable => "the provider could not be reached",
+        F::RateLimited => "the provider kept asking to slow down",
+        F::Rejected => "the provider rejected a request",
+        F::Malformed => "the provider sent an answer that could not be read",
+        F::TimedOut => "it ran longer than the job's timeout",
+        F::CircuitBreaker => "Stopped early: most records were failing",
+        F::Interrupted => "interrupted (the process running it stopped)",
+        F::Cancelled => "cancelled",
+        F::Internal => "a local failure (database, keychain or configuration)",
+    }
+}
+
+/// An execution note with the engine's name for the breaker in plain words.
+fn plain_note(note: &str) -> String {
+    if let Some(rest) = note.strip_prefix("Circuit breaker tripped: ") {
+        return format!("Stopped early: most records were failing ({rest})");
+    }
+    if let Some(rest) = note.strip_prefix("Circuit breaker tripped on ") {
+        return format!("Stopped early on {rest}: most records were failing");
+    }
+    note.to_string()
+}
+
+/// A stored error line (`ValidationError - Required field …`) with its kind in plain words.
+fn plain_error(line: &str) -> String {
+    for k in RecordErrorKind::ALL {
+        if let Some(rest) = line.strip_prefix(&format!("{} - ", k.as_str())) {
+            return format!("{} - {rest}", k.label());
+        }
+    }
+    line.to_string()
+}
+
+/// Job id → name for the jobs of a page of executions (a job deleted meanwhile keeps its id).
+async fn job_names<'a>(
+    e: &Engine,
+    ids: impl Iterator<Item = &'a str>,
+) -> std::collections::HashMap<String, String> {
+    let mut names = std::collections::HashMap::new();
+    for id in ids {
+        if !names.contains_key(id) {
+            if let Ok(j) = e.job(id).await {
+                names.insert(id.to_string(), j.name);
+            }
+        }
+    }
+    names
 }
 
 fn list_or_none(xs: &[String]) -> String {
@@ -1088,6 +1310,42 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
             let conn = last.expect("at least one")?;
             println!("connection {} is {} again", conn.name, conn.status);
             Ok(ExitCode::SUCCESS)
+        }
+        ConnectionCmd::Delete {
+            connection,
+            yes,
+            json,
+        } => {
+            let e = open(cli).await?;
+            let r = e.delete_connection(connection, !*yes).await;
+            e.shutdown().await;
+            let d = r?;
+            let fields = if d.observed_entities.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " and the fields last seen for {}",
+                    d.observed_entities.join(", ")
+                )
+            };
+            if *json {
+                print_json(&d)?;
+            } else if d.deleted {
+                println!(
+                    "connection {} deleted: its secrets are gone from the keychain{fields}",
+                    d.connection_name
+                );
+            } else {
+                println!(
+                    "would delete connection {} with its secrets in the keychain{fields}; run again with --yes to delete it",
+                    d.connection_name
+                );
+            }
+            Ok(if d.deleted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_BAD_INPUT)
+            })
         }
         ConnectionCmd::List { json } => {
             let e = open(cli).await?;
@@ -1224,6 +1482,10 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             }
             let e = open(cli).await?;
             let r = e.create_job(nj).await;
+            let conn = match &r {
+                Ok(j) => e.connection(&j.connection_id).await.map(|c| c.name).ok(),
+                Err(_) => None,
+            };
             e.shutdown().await;
             let job = r?;
             if a.json {
@@ -1231,9 +1493,125 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             }
             println!(
                 "job {} created ({}): {} {} from connection {}, {}",
-                job.name, job.id, job.mode, job.entity, job.connection_id, job.schedule
+                job.name,
+                job.id,
+                job.mode,
+                job.entity,
+                conn.unwrap_or(job.connection_id),
+                job.schedule
             );
             Ok(ExitCode::SUCCESS)
+        }
+        JobCmd::Edit(a) => {
+            let mode = a
+                .mode
+                .as_deref()
+                .map(str::parse::<engine::Mode>)
+                .transpose()?;
+            let schedule = a
+                .schedule
+                .as_deref()
+                .map(engine::Schedule::parse)
+                .transpose()?;
+            let e = open(cli).await?;
+            let r = e
+                .update_job(&a.job, |j| {
+                    if let Some(m) = mode {
+                        j.mode = m;
+                    }
+                    if let Some(s) = schedule {
+                        j.schedule = s;
+                    }
+                    let s = &mut j.settings;
+                    if let Some(v) = a.batch_size {
+                        s.batch_size = v;
+                    }
+                    if let Some(v) = a.timeout {
+                        s.timeout_secs = v;
+                    }
+                    if let Some(v) = a.max_retries {
+                        s.max_retries = v;
+                    }
+                    if a.no_retry {
+                        s.retry_on_failure = false;
+                    }
+                    if a.retry {
+                        s.retry_on_failure = true;
+                    }
+                    if let Some(v) = &a.retry_delays {
+                        s.retry_delays_secs = v.0.clone();
+                    }
+                    if let Some(v) = &a.backoff {
+                        s.backoff_secs = v.0.clone();
+                    }
+                    if a.duplicate_detection {
+                        s.duplicate_detection = true;
+                    }
+                    if a.no_duplicate_detection {
+                        s.duplicate_detection = false;
+                    }
+                    Ok(())
+                })
+                .await;
+            e.shutdown().await;
+            let job = r?;
+            if a.json {
+                return print_json(&JobDto::from(&job));
+            }
+            println!(
+                "job {} updated: {} {}, {}; next run {}",
+                job.name,
+                job.mode,
+                job.entity,
+                job.schedule,
+                fmt_time(job.next_run_at)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCmd::Pause { job } | JobCmd::Resume { job } => {
+            let enabled = matches!(j, JobCmd::Resume { .. });
+            let e = open(cli).await?;
+            let r = e.set_job_enabled(job, enabled).await;
+            e.shutdown().await;
+            let job = r?;
+            if enabled {
+                println!(
+                    "job {} resumed: {}; next run {} (scheduled runs happen while `syncdesk worker` or the desktop app is running)",
+                    job.name,
+                    job.schedule,
+                    fmt_time(job.next_run_at)
+                );
+            } else {
+                println!(
+                    "job {} paused: its schedule does not run it until `syncdesk job resume {}`",
+                    job.name, job.name
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCmd::Delete { job, yes, json } => {
+            let e = open(cli).await?;
+            let r = e.delete_job(job, !*yes).await;
+            e.shutdown().await;
+            let d = r?;
+            if *json {
+                print_json(&d)?;
+            } else if d.deleted {
+                println!(
+                    "job {} deleted with {} execution(s) and {} error log entries; the records it synced stay in the local store",
+                    d.job_name, d.executions, d.record_errors
+                );
+            } else {
+                println!(
+                    "would delete job {} with {} execution(s) and {} error log entries (the records it synced stay in the local store); run again with --yes to delete it",
+                    d.job_name, d.executions, d.record_errors
+                );
+            }
+            Ok(if d.deleted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_BAD_INPUT)
+            })
         }
         JobCmd::List(l) => {
             let e = open(cli).await?;
@@ -1324,26 +1702,46 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             });
             let mut events = e.subscribe();
             let b2 = bar.clone();
+            // With --json, standard output is the execution's JSON and nothing else.
+            let quiet = *json;
+            let done = tokio_util::sync::CancellationToken::new();
+            let ended = done.clone();
+            let show = move |ev: &engine::Event| {
+                if let (Some(b), engine::Event::ExecutionProgress { counts, batch, .. }) = (&b2, ev)
+                {
+                    b.set_message(format!(
+                        "{batch}: processed {} (created {}, updated {}, skipped {}, failed {})",
+                        counts.processed,
+                        counts.created,
+                        counts.updated,
+                        counts.skipped,
+                        counts.failed
+                    ));
+                } else if b2.is_none() && !quiet && ev.notifies() {
+                    print_event(ev);
+                }
+            };
             let printer = tokio::spawn(async move {
-                while let Ok(ev) = events.recv().await {
-                    if let (Some(b), engine::Event::ExecutionProgress { counts, batch, .. }) =
-                        (&b2, &ev)
-                    {
-                        b.set_message(format!(
-                            "{batch}: processed {} (created {}, updated {}, skipped {}, failed {})",
-                            counts.processed,
-                            counts.created,
-                            counts.updated,
-                            counts.skipped,
-                            counts.failed
-                        ));
-                    } else if b2.is_none() && ev.notifies() {
-                        print_event(&ev);
+                loop {
+                    tokio::select! {
+                        ev = events.recv() => match ev {
+                            Ok(ev) => show(&ev),
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(_) => break,
+                        },
+                        () = ended.cancelled() => {
+                            // What the run said before it ended is shown, then the result.
+                            while let Ok(ev) = events.try_recv() {
+                                show(&ev);
+                            }
+                            break;
+                        }
                     }
                 }
             });
             let r = e.run_job(&job.id, RunOptions { full: *full }).await;
-            printer.abort();
+            done.cancel();
+            let _ = printer.await;
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
@@ -1405,7 +1803,7 @@ async fn dead_letters(cli: &Cli, d: &DeadLetterCmd) -> CliResult {
                         fmt_time(x.first_failed_at),
                         fmt_time(x.last_failed_at),
                         x.attempts.to_string(),
-                        x.last_error.clone().unwrap_or_default(),
+                        x.last_error.as_deref().map(plain_error).unwrap_or_default(),
                         "retry | dismiss".into(),
                     ]);
                 }
@@ -1515,6 +1913,73 @@ mod tests {
         assert!(e.to_string().contains("is too long; at most"), "{e}");
         let e = refused(&["job", "add", "--retry-delays", "5m,99999999999999999999d"]);
         assert!(e.to_string().contains("is too long; at most"), "{e}");
+    }
+
+    /// Issue 14 item 9: every subcommand and every flag or argument says what it is for.
+    #[test]
+    fn i14_every_subcommand_and_argument_has_help_text() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help"
+                    && sub
+                        .get_about()
+                        .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "syncdesk", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    #[test]
+    fn i14_kind_names_plain_and_old_are_accepted_and_unknown_lists_plain_names() {
+        for (given, want) in [
+            ("missing-value", RecordErrorKind::ValidationError),
+            ("Missing required value", RecordErrorKind::ValidationError),
+            ("validation", RecordErrorKind::ValidationError),
+            ("VALIDATIONERROR", RecordErrorKind::ValidationError),
+            ("wrong-type", RecordErrorKind::SchemaMismatch),
+            ("SchemaMismatch", RecordErrorKind::SchemaMismatch),
+            ("conversion", RecordErrorKind::TransformError),
+            ("transform_error", RecordErrorKind::TransformError),
+            ("duplicate", RecordErrorKind::DuplicateConflict),
+            ("unknown-reference", RecordErrorKind::ReferenceNotFound),
+            ("ReferenceNotFound", RecordErrorKind::ReferenceNotFound),
+        ] {
+            assert_eq!(RecordErrorKind::parse_user(given).unwrap(), want, "{given}");
+        }
+        let err = RecordErrorKind::parse_user("typo").unwrap_err().to_string();
+        assert!(
+            err.contains("missing-value") && err.contains("unknown-reference"),
+            "{err}"
+        );
+        for rust in [
+            "RecordErrorKind",
+            "ValidationError",
+            "SchemaMismatch",
+            "TransformError",
+        ] {
+            assert!(!err.contains(rust), "{err}");
+        }
+        assert_eq!(
+            plain_error("ValidationError - Required field 'email' is null"),
+            "Missing required value - Required field 'email' is null"
+        );
     }
 
     /// Point 10: the CLI speaks the desktop's codes, and bad input exits 2.

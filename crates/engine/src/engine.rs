@@ -1282,6 +1282,173 @@ impl Engine {
             .remove(&conn.id);
         self.inner.store.connection(&conn.id).await
     }
+
+    // ---- deleting and pausing (issue 14) --------------------------------------------
+
+    /// Delete a job with its executions and their error log, or with `dry_run` only say
+    /// what that would remove. Refused while the job runs. The records it synced and their
+    /// external references stay in the local store (another job of the same connection and
+    /// entity shares them, and they are the admin's data); its open alerts are resolved.
+    /// Audited.
+    pub async fn delete_job(&self, job: &str, dry_run: bool) -> Result<JobDeletion> {
+        let job = self.inner.store.job(job).await?;
+        let now = self.inner.clock.now();
+        let (footprint, resolved) = self.inner.store.delete_job(&job.id, dry_run, now).await?;
+        let out = JobDeletion {
+            job_id: job.id.clone(),
+            job_name: job.name.clone(),
+            executions: footprint.executions,
+            record_errors: footprint.record_errors,
+            deleted: !dry_run,
+        };
+        if dry_run {
+            return Ok(out);
+        }
+        self.inner
+            .store
+            .insert_audit(
+                &self.inner.actor,
+                "job.delete",
+                &format!("job {}", job.name),
+                Some(&format!(
+                    "{} {} from connection {}; {} execution(s) and {} error log entries deleted; records kept",
+                    job.mode, job.entity, job.connection_id, out.executions, out.record_errors
+                )),
+                now,
+            )
+            .await?;
+        if !resolved.is_empty() {
+            self.inner.emit(Event::AlertsResolved {
+                alert_ids: resolved,
+                job_id: Some(job.id),
+                connection_id: None,
+            });
+        }
+        self.inner.wake_worker();
+        Ok(out)
+    }
+
+    /// Delete a connection, or with `dry_run` only say what that would remove: its secrets
+    /// in the keychain and the fields last seen from its provider. Refused while a job uses
+    /// it, naming the jobs. Audited.
+    pub async fn delete_connection(
+        &self,
+        connection: &str,
+        dry_run: bool,
+    ) -> Result<ConnectionDeletion> {
+        let conn = self.inner.store.connection(connection).await?;
+        let jobs = self.inner.store.jobs_using_connection(&conn.id).await?;
+        if !jobs.is_empty() {
+            return Err(Error::Conflict(format!(
+                "connection {} is used by {} {}; delete {} first",
+                conn.name,
+                if jobs.len() == 1 { "job" } else { "jobs" },
+                jobs.join(", "),
+                if jobs.len() == 1 {
+                    "that job"
+                } else {
+                    "those jobs"
+                },
+            )));
+        }
+        let observed = self.inner.store.observed_fields(&conn.id).await?;
+        let out = ConnectionDeletion {
+            connection_id: conn.id.clone(),
+            connection_name: conn.name.clone(),
+            observed_entities: observed.into_keys().collect(),
+            deleted: !dry_run,
+        };
+        if dry_run {
+            return Ok(out);
+        }
+        if !self.inner.store.delete_unused_connection(&conn.id).await? {
+            return Err(Error::Conflict(format!(
+                "connection {} got a job while it was being deleted; delete that job first",
+                conn.name
+            )));
+        }
+        self.forget_token(&conn.id);
+        // The row goes first: a keychain that fails now leaves unused secrets behind (said
+        // in the error), never a connection without its secrets.
+        for kind in [
+            SecretKind::ClientSecret,
+            SecretKind::AccessToken,
+            SecretKind::RefreshToken,
+            SecretKind::ApiKey,
+        ] {
+            self.delete_secret(&conn.id, kind).await.map_err(|e| {
+                Error::Keychain(format!(
+                    "connection {} was deleted, but its {} could not be removed from the keychain: {e}",
+                    conn.name,
+                    kind.label()
+                ))
+            })?;
+        }
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .insert_audit(
+                &self.inner.actor,
+                "connection.delete",
+                &format!("connection {}", conn.name),
+                Some(&format!(
+                    "{} at {}; secrets removed from the keychain",
+                    conn.provider, conn.base_url
+                )),
+                now,
+            )
+            .await?;
+        let resolved = self
+            .inner
+            .store
+            .resolve_alerts(
+                &AlertScope::Connection(conn.id.clone()),
+                "The connection was deleted",
+                now,
+            )
+            .await?;
+        if !resolved.is_empty() {
+            self.inner.emit(Event::AlertsResolved {
+                alert_ids: resolved,
+                job_id: None,
+                connection_id: Some(conn.id),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Pause (`enabled = false`) or resume a job: a paused job is not run by its schedule;
+    /// a manual run still works. Audited as a job change.
+    pub async fn set_job_enabled(&self, job: &str, enabled: bool) -> Result<Job> {
+        self.update_job(job, |j| {
+            j.enabled = enabled;
+            Ok(())
+        })
+        .await
+    }
+}
+
+// ---- deleting and pausing (issue 14) ------------------------------------------------
+
+/// What [`Engine::delete_job`] removed, or would remove.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobDeletion {
+    pub job_id: String,
+    pub job_name: String,
+    pub executions: u64,
+    pub record_errors: u64,
+    /// False for a dry run.
+    pub deleted: bool,
+}
+
+/// What [`Engine::delete_connection`] removed, or would remove.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectionDeletion {
+    pub connection_id: String,
+    pub connection_name: String,
+    /// The entities whose last-seen fields go with it.
+    pub observed_entities: Vec<String>,
+    pub deleted: bool,
 }
 
 /// The provider's refusal of credentials, as said to whoever just entered them.

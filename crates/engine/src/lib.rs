@@ -23,7 +23,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::ConnectorSpec;
 pub use diagnosis::{Action, Diagnosis, SchemaChange};
 pub use engine::{
-    Engine, EngineOptions, ExecutionDetail, NewConnection, NewJob, RecordRetryOutcome, RunOptions,
+    ConnectionDeletion, Engine, EngineOptions, ExecutionDetail, JobDeletion, NewConnection, NewJob,
+    RecordRetryOutcome, RunOptions,
 };
 pub use error::{Error, ErrorClass, Result};
 pub use events::Event;

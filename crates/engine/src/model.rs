@@ -105,6 +105,77 @@ string_enum!(
         SchemaMismatch = "SchemaMismatch",
     }
 );
+impl RecordErrorKind {
+    /// The kind in plain words, as the admin reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            RecordErrorKind::ValidationError => "Missing required value",
+            RecordErrorKind::SchemaMismatch => "Wrong field type",
+            RecordErrorKind::TransformError => "Could not convert value",
+            RecordErrorKind::DuplicateConflict => "Duplicate",
+            RecordErrorKind::ReferenceNotFound => "Unknown reference",
+        }
+    }
+
+    /// The short name a filter takes (`--kind missing-value`).
+    pub fn short_name(self) -> &'static str {
+        match self {
+            RecordErrorKind::ValidationError => "missing-value",
+            RecordErrorKind::SchemaMismatch => "wrong-type",
+            RecordErrorKind::TransformError => "conversion",
+            RecordErrorKind::DuplicateConflict => "duplicate",
+            RecordErrorKind::ReferenceNotFound => "unknown-reference",
+        }
+    }
+
+    /// A kind as a person types it: the short name, the plain label or the stored name, in
+    /// any case, with spaces, dashes or underscores (`missing-value`, `Missing required
+    /// value`, `ValidationError`, `validation`). An unknown name is refused with the short
+    /// names, never the type names.
+    pub fn parse_user(s: &str) -> Result<Self> {
+        let key: String = s
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let squash = |t: &str| -> String {
+            t.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        let short = |k: RecordErrorKind| match k {
+            RecordErrorKind::ValidationError => "validation",
+            RecordErrorKind::SchemaMismatch => "schema",
+            RecordErrorKind::TransformError => "transform",
+            RecordErrorKind::DuplicateConflict => "duplicate",
+            RecordErrorKind::ReferenceNotFound => "reference",
+        };
+        RecordErrorKind::ALL
+            .iter()
+            .copied()
+            .find(|k| {
+                !key.is_empty()
+                    && [k.short_name(), k.label(), k.as_str(), short(*k)]
+                        .iter()
+                        .any(|n| squash(n) == key)
+            })
+            .ok_or_else(|| {
+                Error::invalid(
+                    "kind",
+                    format!(
+                        "'{s}' is not a kind of record error; use one of: {}",
+                        RecordErrorKind::ALL
+                            .iter()
+                            .map(|k| format!("{} ({})", k.short_name(), k.label()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
+}
+
 string_enum!(
     /// What an alert is about.
     AlertKind {

@@ -3121,3 +3121,234 @@ async fn r_d4_retrying_several_records_is_one_execution_with_an_audit_entry_each
         .iter()
         .any(|a| a.subject.contains("cus_00000009") && a.note.is_none()));
 }
+
+// ---- issue 14 item 9: names, id prefixes, deleting and pausing ---------------------------
+
+use syncdesk_engine::Error;
+
+#[tokio::test]
+async fn i14_jobs_connections_and_executions_are_found_by_name_id_or_unique_prefix() {
+    use sqlx::Executor;
+    let h = small().await;
+    let a = h.job_on("sandbox", "alpha", "customers", |_| {}).await;
+    let b = h.job_on("sandbox", "beta", "products", |_| {}).await;
+    // Two ids sharing a prefix (no executions refer to them yet).
+    let mut db = h.db().await;
+    db.execute("UPDATE jobs SET id = 'abcd1111-0000-4000-8000-000000000001' WHERE name = 'alpha'")
+        .await
+        .unwrap();
+    db.execute("UPDATE jobs SET id = 'abcd2222-0000-4000-8000-000000000002' WHERE name = 'beta'")
+        .await
+        .unwrap();
+    drop(db);
+    let _ = (a, b);
+    assert_eq!(h.engine.job("alpha").await.unwrap().name, "alpha");
+    assert_eq!(h.engine.job("abcd1").await.unwrap().name, "alpha");
+    assert_eq!(
+        h.engine
+            .job("abcd2222-0000-4000-8000-000000000002")
+            .await
+            .unwrap()
+            .name,
+        "beta"
+    );
+    let err = h.engine.job("abcd").await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Invalid { .. }), "{text}");
+    assert!(
+        text.contains("abcd1111-0000-4000-8000-000000000001 (alpha)")
+            && text.contains("abcd2222-0000-4000-8000-000000000002 (beta)"),
+        "{text}"
+    );
+    // Shorter than four characters, or a wildcard, is no prefix.
+    for miss in ["abc", "ab%", "abcd_", "%"] {
+        let e = h.engine.job(miss).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{miss}: {e}");
+    }
+    // More than five candidates: five are named, then "…".
+    let mut db = h.db().await;
+    for i in 0..6 {
+        let name = format!("extra{i}");
+        h.job_on("sandbox", &name, "customers", |_| {}).await;
+        db.execute(
+            format!("UPDATE jobs SET id = 'ffff{i}000-0000-4000-8000-00000000000{i}' WHERE name = '{name}'")
+                .as_str(),
+        )
+        .await
+        .unwrap();
+    }
+    drop(db);
+    let text = h.engine.job("ffff").await.unwrap_err().to_string();
+    assert_eq!(text.matches("(extra").count(), 5, "{text}");
+    assert!(
+        text.ends_with("…; give more of the id, or the name"),
+        "{text}"
+    );
+
+    let conn = h.engine.connection("sandbox").await.unwrap();
+    assert_eq!(
+        h.engine.connection(&conn.id[..6]).await.unwrap().name,
+        "sandbox"
+    );
+    let job = h.engine.job("alpha").await.unwrap();
+    let exec = h.run(&job).await;
+    assert_eq!(h.engine.execution(&exec.id[..8]).await.unwrap().id, exec.id);
+    assert!(matches!(
+        h.engine.execution(&exec.id[..3]).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+}
+
+#[tokio::test]
+async fn i14_delete_job_keeps_records_refuses_while_running_and_is_audited() {
+    use sqlx::Executor;
+    let h = small().await;
+    let job = h
+        .job("customers", |j| {
+            j.settings.natural_keys = vec![];
+        })
+        .await;
+    h.faults(|f| f.bad_records = null_emails(3));
+    let exec = h.run(&job).await;
+    assert!(exec.counts.failed > 0);
+    let records = h.engine.store().count_records("customers").await.unwrap();
+    assert!(records > 0);
+
+    let mut db = h.db().await;
+    db.execute(
+        format!(
+            "UPDATE executions SET status = 'running' WHERE id = '{}'",
+            exec.id
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    let err = h.engine.delete_job("customers", false).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("running"), "{err}");
+    db.execute(
+        format!(
+            "UPDATE executions SET status = 'completed_with_errors' WHERE id = '{}'",
+            exec.id
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+
+    let preview = h.engine.delete_job("customers", true).await.unwrap();
+    assert!(!preview.deleted);
+    assert_eq!(preview.executions, 1);
+    assert_eq!(preview.record_errors, h.errors(&exec.id).await.len() as u64);
+    assert!(
+        h.engine.job("customers").await.is_ok(),
+        "a dry run deletes nothing"
+    );
+
+    // The connection is in use: refused, naming the job.
+    let err = h
+        .engine
+        .delete_connection("sandbox", false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("customers"), "{err}");
+
+    let done = h.engine.delete_job("customers", false).await.unwrap();
+    assert!(done.deleted);
+    assert!(matches!(
+        h.engine.job("customers").await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(matches!(
+        h.engine.execution(&exec.id).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM record_errors")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(
+        h.engine.store().count_records("customers").await.unwrap(),
+        records,
+        "the local store's records stay"
+    );
+    let audit = h.engine.audit(&PageRequest::first(10)).await.unwrap();
+    assert!(audit
+        .items
+        .iter()
+        .any(|a| a.action == "job.delete" && a.subject == "job customers"));
+
+    // Now unused: the connection goes with its secrets and observed fields.
+    let conn = h.engine.connection("sandbox").await.unwrap();
+    assert!(h
+        .secrets
+        .get(&conn.id, SecretKind::ClientSecret)
+        .unwrap()
+        .is_some());
+    let preview = h.engine.delete_connection("sandbox", true).await.unwrap();
+    assert_eq!(preview.observed_entities, vec!["customers".to_string()]);
+    assert!(h.engine.connection("sandbox").await.is_ok());
+    h.engine
+        .delete_connection(&conn.id[..5], false)
+        .await
+        .unwrap();
+    assert!(h
+        .secrets
+        .get(&conn.id, SecretKind::ClientSecret)
+        .unwrap()
+        .is_none());
+    assert!(h
+        .secrets
+        .get(&conn.id, SecretKind::AccessToken)
+        .unwrap()
+        .is_none());
+    let (fields,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM observed_fields")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(fields, 0);
+    let audit = h.engine.audit(&PageRequest::first(10)).await.unwrap();
+    assert!(audit.items.iter().any(|a| a.action == "connection.delete"));
+}
+
+#[tokio::test]
+async fn i14_pause_and_resume_go_through_update_job_and_are_audited() {
+    let h = small().await;
+    h.job("customers", |j| j.schedule = Some("every 15m".into()))
+        .await;
+    let paused = h.engine.set_job_enabled("customers", false).await.unwrap();
+    assert!(!paused.enabled);
+    assert!(h
+        .engine
+        .store()
+        .due_jobs(h.engine.now() + chrono::Duration::hours(1))
+        .await
+        .unwrap()
+        .is_empty());
+    let resumed = h.engine.set_job_enabled("customers", true).await.unwrap();
+    assert!(resumed.enabled);
+    assert_eq!(
+        h.engine
+            .store()
+            .due_jobs(h.engine.now() + chrono::Duration::hours(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let audit = h.engine.audit(&PageRequest::first(10)).await.unwrap();
+    assert!(
+        audit
+            .items
+            .iter()
+            .filter(
+                |a| a.action == "job.update" && a.note.as_deref().unwrap_or("").contains("enabled")
+            )
+            .count()
+            == 2,
+        "{:?}",
+        audit.items
+    );
+}

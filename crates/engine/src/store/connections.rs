@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
+use super::jobs::{pick, prefix_end, MIN_PREFIX};
 use super::Store;
 use crate::clock::{from_millis, to_millis};
 use crate::connector::{ConnectorSpec, TokenTimes};
@@ -45,6 +46,13 @@ impl Row {
             created_at: from_millis(self.created_at),
         })
     }
+}
+
+#[derive(Debug, FromRow)]
+struct Ranked {
+    rank: i64,
+    #[sqlx(flatten)]
+    row: Row,
 }
 
 const COLUMNS: &str = "id, name, provider, base_url, auth_kind, status, status_note, token_expires_at, refresh_expires_at, last_checked_at, created_at";
@@ -92,19 +100,26 @@ impl Store {
         self.connection(&c.id).await
     }
 
-    /// A connection by id or by name.
+    /// A connection by id, name, or a unique id prefix of at least
+    /// [`MIN_PREFIX`](super::jobs::MIN_PREFIX) characters.
     pub async fn connection(&self, id_or_name: &str) -> Result<Connection> {
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE id = ? OR name = ? LIMIT 1"
+        let rows: Vec<Ranked> = sqlx::query_as(&format!(
+            "SELECT 0 AS rank, {COLUMNS} FROM connections WHERE id = ?1
+             UNION ALL SELECT 1 AS rank, {COLUMNS} FROM connections WHERE name = ?1
+             UNION ALL SELECT 2 AS rank, {COLUMNS} FROM connections WHERE length(?1) >= ?3 AND id >= ?1 AND id < ?2
+             ORDER BY rank LIMIT 6"
         ))
         .bind(id_or_name)
-        .bind(id_or_name)
-        .fetch_optional(self.reader())
+        .bind(prefix_end(id_or_name))
+        .bind(MIN_PREFIX as i64)
+        .fetch_all(self.reader())
         .await?;
-        row.ok_or_else(|| Error::NotFound {
-            what: "connection",
-            id: id_or_name.to_string(),
-        })?
+        pick(
+            "connection",
+            id_or_name,
+            rows.into_iter().map(|r| (r.rank, r.row)).collect(),
+            |r| format!("{} ({})", r.id, r.name),
+        )?
         .into_model()
     }
 

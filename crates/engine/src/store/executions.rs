@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, FromRow, QueryBuilder};
 
+use super::jobs::{pick, prefix_end, MIN_PREFIX};
 use super::{page_of, parse_cursor, push_list, Db, Store};
 use super::{AlertScope, NewAlert, NewAudit};
 use crate::clock::{from_millis, to_millis};
@@ -47,6 +48,13 @@ struct Row {
     retry_row: Option<String>,
     wait_reason: Option<String>,
     wait_until: Option<i64>,
+}
+
+#[derive(Debug, FromRow)]
+struct Ranked {
+    rank: i64,
+    #[sqlx(flatten)]
+    row: Row,
 }
 
 const COLUMNS: &str = "id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, finished_at, processed, created, updated, skipped, failed, excluded, batch_in_progress, failure_kind, note, next_retry_at, request_retries, rate_limit_waits, retry_outcome, wait_reason, wait_until, \
@@ -304,16 +312,25 @@ impl Store {
         Ok(rows.into_iter().map(RunningRow::into_model).collect())
     }
 
+    /// An execution by id, or a unique id prefix of at least
+    /// [`MIN_PREFIX`](super::jobs::MIN_PREFIX) characters.
     pub async fn execution(&self, id: &str) -> Result<Execution> {
-        let row: Option<Row> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(self.reader())
-                .await?;
-        row.ok_or_else(|| Error::NotFound {
-            what: "execution",
-            id: id.to_string(),
-        })?
+        let rows: Vec<Ranked> = sqlx::query_as(&format!(
+            "SELECT 0 AS rank, {COLUMNS} FROM executions WHERE id = ?1
+             UNION ALL SELECT 2 AS rank, {COLUMNS} FROM executions WHERE length(?1) >= ?3 AND id > ?1 AND id < ?2
+             ORDER BY rank LIMIT 6"
+        ))
+        .bind(id)
+        .bind(prefix_end(id))
+        .bind(MIN_PREFIX as i64)
+        .fetch_all(self.reader())
+        .await?;
+        pick(
+            "execution",
+            id,
+            rows.into_iter().map(|r| (r.rank, r.row)).collect(),
+            |r| r.id.clone(),
+        )?
         .into_model()
     }
 

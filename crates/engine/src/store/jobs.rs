@@ -53,6 +53,13 @@ impl Row {
     }
 }
 
+#[derive(Debug, FromRow)]
+struct Ranked {
+    rank: i64,
+    #[sqlx(flatten)]
+    row: Row,
+}
+
 const COLUMNS: &str = "rowid, id, name, connection_id, entity, direction, mode, schedule, settings, enabled, watermark, next_run_at, created_at";
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String> {
@@ -108,19 +115,25 @@ impl Store {
         self.job(&job.id).await
     }
 
-    /// A job by id or name.
+    /// A job by id, name, or a unique id prefix of at least [`MIN_PREFIX`] characters.
     pub async fn job(&self, id_or_name: &str) -> Result<Job> {
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE id = ? OR name = ? LIMIT 1"
+        let rows: Vec<Ranked> = sqlx::query_as(&format!(
+            "SELECT 0 AS rank, {COLUMNS} FROM jobs WHERE id = ?1
+             UNION ALL SELECT 1 AS rank, {COLUMNS} FROM jobs WHERE name = ?1
+             UNION ALL SELECT 2 AS rank, {COLUMNS} FROM jobs WHERE length(?1) >= ?3 AND id >= ?1 AND id < ?2
+             ORDER BY rank LIMIT 6"
         ))
         .bind(id_or_name)
-        .bind(id_or_name)
-        .fetch_optional(self.reader())
+        .bind(prefix_end(id_or_name))
+        .bind(MIN_PREFIX as i64)
+        .fetch_all(self.reader())
         .await?;
-        row.ok_or_else(|| Error::NotFound {
-            what: "job",
-            id: id_or_name.to_string(),
-        })?
+        pick(
+            "job",
+            id_or_name,
+            rows.into_iter().map(|r| (r.rank, r.row)).collect(),
+            |r| format!("{} ({})", r.id, r.name),
+        )?
         .into_model()
     }
 
@@ -193,4 +206,135 @@ pub(crate) async fn set_job_watermark_on(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// The fewest characters of an id that are taken as its prefix (`syncdesk job run 3f2a`).
+pub(crate) const MIN_PREFIX: usize = 4;
+
+/// The upper bound of the ids starting with `prefix`: `id >= prefix AND id < prefix_end`
+/// matches them by range, which the primary key index answers (a `LIKE` on a binary-collated
+/// column would scan the table) and where `%` and `_` are plain characters.
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}{}", char::MAX)
+}
+
+/// The one row a lookup means, from rows ranked 0 (exact id), 1 (name) and 2 (id prefix),
+/// lowest rank first: an exact id or name wins; a prefix must match one row only, else the
+/// answer names up to five candidates.
+pub(crate) fn pick<R>(
+    what: &'static str,
+    key: &str,
+    rows: Vec<(i64, R)>,
+    label: impl Fn(&R) -> String,
+) -> Result<R> {
+    let mut rows = rows.into_iter().peekable();
+    let Some((rank, first)) = rows.next() else {
+        return Err(Error::NotFound {
+            what,
+            id: key.to_string(),
+        });
+    };
+    if rank < 2 || rows.peek().is_none() {
+        return Ok(first);
+    }
+    let rest: Vec<R> = rows.map(|(_, r)| r).collect();
+    let mut shown: Vec<String> = std::iter::once(&first)
+        .chain(&rest)
+        .take(5)
+        .map(&label)
+        .collect();
+    if rest.len() + 1 > 5 {
+        shown.push("…".into());
+    }
+    Err(Error::Invalid {
+        field: what.to_string(),
+        message: format!(
+            "'{key}' is the start of more than one {what} id: {}; give more of the id, or the name",
+            shown.join(", ")
+        ),
+    })
+}
+
+/// What deleting a job removes (or would remove).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobFootprint {
+    pub executions: u64,
+    pub record_errors: u64,
+}
+
+impl Store {
+    /// The names of the jobs that use a connection, in creation order.
+    pub async fn jobs_using_connection(&self, connection_id: &str) -> Result<Vec<String>> {
+        let names: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM jobs WHERE connection_id = ? ORDER BY rowid")
+                .bind(connection_id)
+                .fetch_all(self.reader())
+                .await?;
+        Ok(names.into_iter().map(|(n,)| n).collect())
+    }
+
+    /// Delete a job with its executions and their error log rows, unless it is running;
+    /// with `dry_run`, only count them. Records and external references stay: they are the
+    /// local store's data, shared by any job of the same connection and entity. The job's
+    /// open alerts are resolved (`resolved_at = now`); their ids are returned.
+    pub async fn delete_job(
+        &self,
+        id: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(JobFootprint, Vec<i64>)> {
+        let mut conn = self.writer().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        // Checked in the transaction that deletes: a run cannot start in between, since
+        // starting one writes too.
+        let running: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM executions WHERE job_id = ? AND status = 'running' LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((exec,)) = running {
+            return Err(Error::Conflict(format!(
+                "the job is running (execution {exec}); cancel it or wait for it to end, then delete the job"
+            )));
+        }
+        let (executions, record_errors): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM executions WHERE job_id = ?1),
+                    (SELECT COUNT(*) FROM record_errors WHERE execution_id IN (SELECT id FROM executions WHERE job_id = ?1))",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let footprint = JobFootprint {
+            executions: executions as u64,
+            record_errors: record_errors as u64,
+        };
+        if dry_run {
+            return Ok((footprint, Vec::new()));
+        }
+        sqlx::query(
+            "DELETE FROM record_errors WHERE execution_id IN (SELECT id FROM executions WHERE job_id = ?)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM executions WHERE job_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let resolved: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE alerts SET resolved_at = ?, resolution = 'The job was deleted'
+             WHERE job_id = ? AND resolved_at IS NULL RETURNING id",
+        )
+        .bind(to_millis(now))
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM jobs WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((footprint, resolved.into_iter().map(|(i,)| i).collect()))
+    }
 }
