@@ -1173,7 +1173,8 @@ fn failure_label(k: engine::FailureKind) -> &'static str {
     }
 }
 
-/// An execution note with the engine's name for the breaker in plain words.
+/// An execution note or alert title, with the breaker's name that stores written before
+/// 2026-12-02 hold put in plain words (the engine now writes "Stopped early: …" itself).
 fn plain_note(note: &str) -> String {
     if let Some(rest) = note.strip_prefix("Circuit breaker tripped: ") {
         return format!("Stopped early: most records were failing ({rest})");
