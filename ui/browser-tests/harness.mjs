@@ -42,9 +42,9 @@ export async function launch() {
   });
 }
 
-export async function newPage(browser, { dark = false } = {}) {
+export async function newPage(browser, { dark = false, width = 1360 } = {}) {
   const context = await browser.newContext({
-    viewport: { width: 1360, height: 860 },
+    viewport: { width, height: 860 },
     colorScheme: dark ? "dark" : "light",
     deviceScaleFactor: 1,
   });

@@ -16,8 +16,8 @@ after(async () => {
   await server?.close();
 });
 
-async function open(path = "/", { dark = false, scenario = "" } = {}) {
-  const { page, errors, context } = await newPage(browser, { dark });
+async function open(path = "/", { dark = false, scenario = "", width } = {}) {
+  const { page, errors, context } = await newPage(browser, { dark, width });
   await page.goto(`${server.base}/?mock=${scenario}#${path}`);
   return { page, errors, context };
 }
@@ -226,6 +226,31 @@ describe("Syncdesk UI against mocked IPC", () => {
     await page.waitForURL(/#\/executions\/e7c1a4f09b2d4c1e/);
     // The mark-read call goes over (mock) IPC with latency, so it may land after the navigation.
     await page.waitForFunction(() => window.__syncdeskMock.backend.state.alerts.find((a) => a.id === 3).read === true);
+    await context.close();
+  });
+
+  test("i11: at 800 px the sidebar is a menu button that opens the nav, navigates and closes", async () => {
+    const { page, context, errors } = await open("/", { width: 800 });
+    const button = page.locator(tid(T.menuButton));
+    await button.waitFor({ state: "visible" });
+    assert.equal(await page.locator(tid(T.navAlerts)).isVisible(), false, "nav hidden until the menu opens");
+    assert.equal(await button.getAttribute("aria-expanded"), "false");
+    await button.focus();
+    await page.keyboard.press("Enter");
+    await page.locator(tid(T.navAlerts)).waitFor({ state: "visible" });
+    assert.equal(await button.getAttribute("aria-expanded"), "true");
+    await shot(page, "19-narrow-menu-open");
+    await page.keyboard.press("Escape");
+    await page.locator(tid(T.navAlerts)).waitFor({ state: "hidden" });
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")), T.menuButton);
+    await button.click();
+    await page.click(tid(T.navAlerts));
+    await page.waitForURL(/#\/alerts/);
+    await page.locator(tid(T.navAlerts)).waitFor({ state: "hidden" });
+    assert.equal(await button.getAttribute("aria-expanded"), "false");
+    await page.waitForSelector(tid(T.alertRow));
+    await shot(page, "20-narrow-alerts");
+    assert.deepEqual(errors, []);
     await context.close();
   });
 });

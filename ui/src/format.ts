@@ -122,3 +122,4 @@ export function retryText(r: RetryDto, now: number = Date.now()): string | null 
       return null;
   }
 }
+

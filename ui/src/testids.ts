@@ -3,6 +3,7 @@
 export const T = {
   /** Sidebar link to the dashboard. */
   navDashboard: "nav-dashboard",
+  menuButton: "menu-button",
   /** Sidebar link to the connections list. */
   navConnections: "nav-connections",
   /** Sidebar link to the alerts center (shows the unread count). */
