@@ -63,7 +63,7 @@ describe("Syncdesk UI against mocked IPC", () => {
     await context.close();
   });
 
-  test("execution detail: breakdown counts, R-I1 error lines, kind filter, diagnosis action", async () => {
+  test("execution detail: breakdown counts, R-I1 error lines (kinds in plain words), kind filter, diagnosis action", async () => {
     const { page, context, errors } = await open("/executions/e7c1a4f09b2d4c1e");
     await page.waitForSelector(tid(T.breakdown));
     const count = (id) => page.locator(tid(id)).getAttribute("data-count");
@@ -73,7 +73,7 @@ describe("Syncdesk UI against mocked IPC", () => {
     assert.equal(await count(T.breakdownFailed), "22");
     assert.equal(await page.locator(tid(T.executionStatus)).getAttribute("data-status"), "completed_with_errors");
     await page.waitForSelector(tid(T.errorRow));
-    assert.match(await page.locator(tid(T.errorRow)).first().innerText(), /Record ID: cus_\d{8}, Error: ValidationError - Required field 'email' is null/);
+    assert.match(await page.locator(tid(T.errorRow)).first().innerText(), /Record ID: cus_\d{8}, Error: Missing required value - Required field 'email' is null/);
     assert.equal(await page.locator(tid(T.errorRow)).count(), 10, "first page of 10");
     // Segment widths are set through the CSSOM, which the strict CSP allows.
     const w = await page.locator(".breakdown-bar .seg-created").evaluate((el) => el.getBoundingClientRect().width);
@@ -251,6 +251,36 @@ describe("Syncdesk UI against mocked IPC", () => {
     await page.waitForSelector(tid(T.alertRow));
     await shot(page, "20-narrow-alerts");
     assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("i7: no rule ids or type names in the text of any main view", async () => {
+    const { page, context } = await open("/");
+    const views = [
+      ["/", tid(`${T.jobRowPrefix}j1customers`)],
+      ["/jobs/j1customers", tid(T.executionRow)],
+      ["/jobs/j2invoices", tid(T.executionRow)],
+      ["/jobs/j1customers/failed", tid(T.failedRow)],
+      ["/jobs/j1customers/settings", tid(T.jobSave)],
+      ["/executions/e7c1a4f09b2d4c1e", tid(T.errorRow)],
+      ["/executions/a1b2c3d4e5f60718", tid(T.executionNote)],
+      ["/executions/f0e1d2c3b4a59687", tid(T.executionStatus)],
+      ["/connections", tid(T.connectionCard)],
+      ["/alerts", tid(T.alertRow)],
+      ["/audit", tid(T.auditRow)],
+      ["/sandbox", tid(`${T.faultPrefix}schema-drift`)],
+    ];
+    const jargon = /\b(SchemaMismatch|TransformError|ValidationError|DuplicateConflict|ReferenceNotFound|dead_letter|provider_unavailable|circuit_breaker|completed_with_errors|timed_out)\b/;
+    const found = [];
+    for (const [path, ready] of views) {
+      await page.goto(`${server.base}/?mock=#${path}`);
+      await page.waitForSelector(ready);
+      const text = await page.evaluate(() => document.body.innerText);
+      const rule = text.match(/R-[A-Z][0-9]/);
+      const type = text.match(jargon);
+      if (rule || type) found.push(`${path}: ${rule?.[0] ?? ""} ${type?.[0] ?? ""}`);
+    }
+    assert.deepEqual(found, []);
     await context.close();
   });
 });

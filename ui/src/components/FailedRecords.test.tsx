@@ -23,7 +23,8 @@ describe("Failed Records (R-D3, R-D4, R-D5)", () => {
     expect(headers.slice(1)).toEqual(["Record ID", "Entity Type", "First Failed", "Last Failed", "Attempts", "Error", "Actions"]);
     const first = within(rows()[0]);
     expect(first.getByText("cus_00000042")).toBeTruthy();
-    expect(first.getByText("ValidationError - Required field 'email' is null")).toBeTruthy();
+    const err = first.getByText("Missing required value - Required field 'email' is null");
+    expect(err.getAttribute("title")).toBe("ValidationError - Required field 'email' is null");
   });
 
   test("bulk actions are disabled until rows are selected; select-all selects every row", async () => {

@@ -10,7 +10,7 @@ import { useMemo, useState } from "react";
 import { api, qk } from "../api/client";
 import type { DeadLetterDto } from "../bindings/DeadLetterDto";
 import type { RecordRetryDto } from "../bindings/RecordRetryDto";
-import { formatRecordError, formatRelative, formatTime, plural } from "../format";
+import { formatRecordError, formatRecordErrorPlain, formatRelative, formatTime, plainErrorText, plural } from "../format";
 import { Link, paths } from "../router";
 import { T } from "../testids";
 import { Dialog, Drawer, Empty, ErrorState, InlineError, LoadMore, Loading } from "./ui";
@@ -97,7 +97,16 @@ export function FailedRecords({ jobId }: { jobId: string }) {
       col.accessor("attempts", { header: "Attempts", cell: (c) => <span className="num">{c.getValue()}</span> }),
       col.accessor("error", {
         header: "Error",
-        cell: (c) => <span className="cell-error">{c.getValue() ?? "—"}</span>,
+        cell: (c) => {
+          const v = c.getValue();
+          return v ? (
+            <span className="cell-error" title={v}>
+              {plainErrorText(v)}
+            </span>
+          ) : (
+            <span className="cell-error">—</span>
+          );
+        },
       }),
       col.display({
         id: "actions",
@@ -241,7 +250,7 @@ function RetrySummary({ results, onClose }: { results: RecordRetryDto[]; onClose
           <ul className="retry-failures">
             {bad.slice(0, 5).map((r) => (
               <li key={r.record_id}>
-                <span className="mono">{r.record_id}</span>: {r.error ?? "failed"} —{" "}
+                <span className="mono">{r.record_id}</span>: {r.error ? plainErrorText(r.error) : "failed"} —{" "}
                 <Link to={paths.execution(r.execution_id)}>open execution</Link>
               </li>
             ))}
@@ -376,7 +385,9 @@ function RecordDrawer({ jobId, record, onClose }: { jobId: string; record: DeadL
         <ol className="history">
           {h.data.map((e) => (
             <li key={e.id}>
-              <div className="mono">{formatRecordError(e)}</div>
+              <div className="mono" title={formatRecordError(e)}>
+                {formatRecordErrorPlain(e)}
+              </div>
               <div className="muted">
                 {formatTime(e.at)} · <Link to={paths.execution(e.execution_id)}>execution {e.execution_id.slice(0, 8)}</Link>
               </div>

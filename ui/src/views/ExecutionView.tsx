@@ -6,7 +6,7 @@ import type { SchemaChangeDto } from "../bindings/SchemaChangeDto";
 import { BreakdownBar } from "../components/BreakdownBar";
 import { ErrorLog } from "../components/ErrorLog";
 import { ErrorState, InlineError, Loading, PageHeader, Stat, StatusBadge } from "../components/ui";
-import { formatDuration, formatRelative, formatShortTime, formatTime, humanize, retryText } from "../format";
+import { formatDuration, formatRelative, formatShortTime, formatTime, failureLabel, humanize, retryText } from "../format";
 import { Link, navigate, paths } from "../router";
 import { T } from "../testids";
 
@@ -89,9 +89,14 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
 
       {ex.note && (
         <div className={`banner ${breaker ? "banner-bad" : "banner-warn"}`} data-testid={T.executionNote}>
-          <div className="banner-title">{breaker ? "The circuit breaker halted this run" : ex.failure_kind ? humanize(ex.failure_kind) : "Note"}</div>
+          <div className="banner-title" title={ex.failure_kind ?? undefined}>{ex.failure_kind ? failureLabel(ex.failure_kind) : "Note"}</div>
           <div>{ex.note}</div>
-          {breaker && <div className="banner-sub">Remaining records were not processed. The breaker resets on the next attempt.</div>}
+          {breaker && (
+            <div className="banner-sub">
+              Syncdesk stops a run once more than half of the records it processed fail (its circuit breaker), so a broken
+              source does not flood Failed Records. The remaining records were not processed; the next attempt starts afresh.
+            </div>
+          )}
         </div>
       )}
 
