@@ -99,13 +99,18 @@ describe("Syncdesk UI against mocked IPC", () => {
   test("failed records: R-D3 columns, bulk dismiss needs a note, retry leaves the queue, drawer", async () => {
     const { page, context } = await open("/jobs/j1customers/failed");
     await page.waitForSelector(tid(T.failedRow));
-    const headers = await page.locator("table thead th").allInnerTexts();
+    const headers = await page.locator(".failed-records table thead th").allInnerTexts();
     assert.deepEqual(
       headers.slice(1).map((h) => h.trim().toLowerCase()),
       ["record id", "entity type", "first failed", "last failed", "attempts", "error", "actions"],
     );
     const before = await page.locator(tid(T.failedRow)).count();
     assert.equal(before, 14);
+    // Below the dead letters: records failing but not yet there, read-only.
+    await page.waitForSelector(tid(T.failingRow));
+    const failing = page.locator(tid(T.failingSection));
+    assert.equal(await failing.locator(tid(T.failingRow)).count(), 8);
+    assert.equal(await failing.locator("button, input").count(), 0, "no retry or dismiss on failing records");
     const rows = page.locator(tid(T.failedRow));
     await rows.nth(1).locator(tid(T.failedRowCheckbox)).check();
     await rows.nth(2).locator(tid(T.failedRowCheckbox)).check();
