@@ -2,7 +2,7 @@
 // Every wait is for a condition (selector, text, URL), never for time.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { launch, newPage, shot, startServer, T, tid } from "./harness.mjs";
+import { axeViolations, launch, newPage, shot, startServer, T, tid } from "./harness.mjs";
 
 let server;
 let browser;
@@ -245,6 +245,7 @@ describe("Syncdesk UI against mocked IPC", () => {
     await page.locator(tid(T.navAlerts)).waitFor({ state: "visible" });
     assert.equal(await button.getAttribute("aria-expanded"), "true");
     await shot(page, "19-narrow-menu-open");
+    assert.deepEqual(await axeViolations(page), [], "axe-clean with the menu open");
     await page.keyboard.press("Escape");
     await page.locator(tid(T.navAlerts)).waitFor({ state: "hidden" });
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")), T.menuButton);
@@ -259,7 +260,7 @@ describe("Syncdesk UI against mocked IPC", () => {
     await context.close();
   });
 
-  test("i7: no rule ids or type names in the text of any main view", async () => {
+  test("i7: no rule ids or type names in the text of any main view, each axe-clean", async () => {
     const { page, context } = await open("/");
     const views = [
       ["/", tid(`${T.jobRowPrefix}j1customers`)],
@@ -284,6 +285,7 @@ describe("Syncdesk UI against mocked IPC", () => {
       const rule = text.match(/R-[A-Z][0-9]/);
       const type = text.match(jargon);
       if (rule || type) found.push(`${path}: ${rule?.[0] ?? ""} ${type?.[0] ?? ""}`);
+      for (const v of await axeViolations(page)) found.push(`${path}: axe ${v}`);
     }
     assert.deepEqual(found, []);
     await context.close();

@@ -27,7 +27,7 @@ export function ExecutionsTable({ jobId, emptyAction }: { jobId: string; emptyAc
       col.accessor("status", {
         header: "Status",
         cell: (c) => (
-          <Link to={paths.execution(c.row.original.id)} className="row-link" aria-label={`Open execution ${c.row.original.id}`}>
+          <Link to={paths.execution(c.row.original.id)} className="row-link" title={`Open execution ${c.row.original.id}`}>
             <StatusBadge status={c.getValue()} />
           </Link>
         ),
