@@ -77,7 +77,7 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
       {running && (
         <div className="banner banner-info" role="status" aria-live="polite">
           <span className="spinner" aria-hidden="true" />
-          Running — {ex.counts.processed.toLocaleString()} records processed so far
+          Running — {plural(ex.counts.processed, "record")} processed so far
           {ex.batch_in_progress && (
             <>
               , batch <span className="mono">{ex.batch_in_progress}</span>
