@@ -21,6 +21,7 @@ const COMMANDS: &[&str] = &[
     "execution_cancel",
     "record_errors",
     "failed_records",
+    "failing_records",
     "record_history",
     "failed_records_retry",
     "failed_records_dismiss",

@@ -150,7 +150,7 @@ async function rerunFailing() {
   const status = await runJobFromJobPage();
   if (status === "failed") {
     const note = await s.text(await s.testId(T.executionNote));
-    assert.match(note, /circuit breaker/i);
+    assert.match(note, /stopped early/i);
   } else {
     assert.equal(status, "completed_with_errors");
   }

@@ -42,6 +42,7 @@ commands! {
     execution_cancel(id: String) -> ExecutionDto;
     record_errors(execution_id: String, kind: Option<String>, cursor: Option<String>) -> PageDto<RecordErrorDto>;
     failed_records(job_id: String, cursor: Option<String>) -> PageDto<DeadLetterDto>;
+    failing_records(job_id: String, cursor: Option<String>) -> PageDto<DeadLetterDto>;
     record_history(job_id: String, record_id: String) -> Vec<RecordErrorDto>;
     failed_records_retry(job_id: String, record_ids: Vec<String>) -> Vec<RecordRetryDto>;
     failed_records_dismiss(job_id: String, record_ids: Vec<String>, note: String) -> usize;

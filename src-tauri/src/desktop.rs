@@ -393,6 +393,19 @@ impl Desktop {
         Ok(page(&p))
     }
 
+    /// Records that failed but are not in Failed Records yet: the next run tries them again.
+    pub async fn failing_records(
+        &self,
+        job_id: String,
+        cursor: Option<String>,
+    ) -> Result<PageDto<DeadLetterDto>> {
+        let p = self
+            .engine
+            .failing_records(&job_id, &page_req(cursor))
+            .await?;
+        Ok(page(&p))
+    }
+
     pub async fn record_history(
         &self,
         job_id: String,

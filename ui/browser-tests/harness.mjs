@@ -42,9 +42,9 @@ export async function launch() {
   });
 }
 
-export async function newPage(browser, { dark = false } = {}) {
+export async function newPage(browser, { dark = false, width = 1360 } = {}) {
   const context = await browser.newContext({
-    viewport: { width: 1360, height: 860 },
+    viewport: { width, height: 860 },
     colorScheme: dark ? "dark" : "light",
     deviceScaleFactor: 1,
   });
@@ -69,3 +69,13 @@ export const T = Object.fromEntries(
   [...readFileSync(join(uiRoot, "src", "testids.ts"), "utf8").matchAll(/^\s*(\w+):\s*"([^"]+)",/gm)].map((m) => [m[1], m[2]]),
 );
 export const tid = (id) => `[data-testid="${id}"]`;
+
+/** axe-core's violations on the page (contrast included). Evaluated over CDP, so the strict CSP stays. */
+const axeSource = readFileSync(join(uiRoot, "node_modules", "axe-core", "axe.min.js"), "utf8");
+export async function axeViolations(page) {
+  return page.evaluate(async (src) => {
+    if (!window.axe) (0, eval)(src);
+    const r = await window.axe.run(document);
+    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(" | ")}`);
+  }, axeSource);
+}

@@ -2,7 +2,7 @@
 // Every wait is for a condition (selector, text, URL), never for time.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { launch, newPage, shot, startServer, T, tid } from "./harness.mjs";
+import { axeViolations, launch, newPage, shot, startServer, T, tid } from "./harness.mjs";
 
 let server;
 let browser;
@@ -16,8 +16,8 @@ after(async () => {
   await server?.close();
 });
 
-async function open(path = "/", { dark = false, scenario = "" } = {}) {
-  const { page, errors, context } = await newPage(browser, { dark });
+async function open(path = "/", { dark = false, scenario = "", width } = {}) {
+  const { page, errors, context } = await newPage(browser, { dark, width });
   await page.goto(`${server.base}/?mock=${scenario}#${path}`);
   return { page, errors, context };
 }
@@ -63,7 +63,7 @@ describe("Syncdesk UI against mocked IPC", () => {
     await context.close();
   });
 
-  test("execution detail: breakdown counts, R-I1 error lines, kind filter, diagnosis action", async () => {
+  test("execution detail: breakdown counts, R-I1 error lines (kinds in plain words), kind filter, diagnosis action", async () => {
     const { page, context, errors } = await open("/executions/e7c1a4f09b2d4c1e");
     await page.waitForSelector(tid(T.breakdown));
     const count = (id) => page.locator(tid(id)).getAttribute("data-count");
@@ -73,7 +73,7 @@ describe("Syncdesk UI against mocked IPC", () => {
     assert.equal(await count(T.breakdownFailed), "22");
     assert.equal(await page.locator(tid(T.executionStatus)).getAttribute("data-status"), "completed_with_errors");
     await page.waitForSelector(tid(T.errorRow));
-    assert.match(await page.locator(tid(T.errorRow)).first().innerText(), /Record ID: cus_\d{8}, Error: ValidationError - Required field 'email' is null/);
+    assert.match(await page.locator(tid(T.errorRow)).first().innerText(), /Record ID: cus_\d{8}, Error: Missing required value - Required field 'email' is null/);
     assert.equal(await page.locator(tid(T.errorRow)).count(), 10, "first page of 10");
     // Segment widths are set through the CSSOM, which the strict CSP allows.
     const w = await page.locator(".breakdown-bar .seg-created").evaluate((el) => el.getBoundingClientRect().width);
@@ -99,13 +99,18 @@ describe("Syncdesk UI against mocked IPC", () => {
   test("failed records: R-D3 columns, bulk dismiss needs a note, retry leaves the queue, drawer", async () => {
     const { page, context } = await open("/jobs/j1customers/failed");
     await page.waitForSelector(tid(T.failedRow));
-    const headers = await page.locator("table thead th").allInnerTexts();
+    const headers = await page.locator(".failed-records table thead th").allInnerTexts();
     assert.deepEqual(
       headers.slice(1).map((h) => h.trim().toLowerCase()),
       ["record id", "entity type", "first failed", "last failed", "attempts", "error", "actions"],
     );
     const before = await page.locator(tid(T.failedRow)).count();
     assert.equal(before, 14);
+    // Below the dead letters: records failing but not yet there, read-only.
+    await page.waitForSelector(tid(T.failingRow));
+    const failing = page.locator(tid(T.failingSection));
+    assert.equal(await failing.locator(tid(T.failingRow)).count(), 8);
+    assert.equal(await failing.locator("button, input").count(), 0, "no retry or dismiss on failing records");
     const rows = page.locator(tid(T.failedRow));
     await rows.nth(1).locator(tid(T.failedRowCheckbox)).check();
     await rows.nth(2).locator(tid(T.failedRowCheckbox)).check();
@@ -226,6 +231,63 @@ describe("Syncdesk UI against mocked IPC", () => {
     await page.waitForURL(/#\/executions\/e7c1a4f09b2d4c1e/);
     // The mark-read call goes over (mock) IPC with latency, so it may land after the navigation.
     await page.waitForFunction(() => window.__syncdeskMock.backend.state.alerts.find((a) => a.id === 3).read === true);
+    await context.close();
+  });
+
+  test("i11: at 800 px the sidebar is a menu button that opens the nav, navigates and closes", async () => {
+    const { page, context, errors } = await open("/", { width: 800 });
+    const button = page.locator(tid(T.menuButton));
+    await button.waitFor({ state: "visible" });
+    assert.equal(await page.locator(tid(T.navAlerts)).isVisible(), false, "nav hidden until the menu opens");
+    assert.equal(await button.getAttribute("aria-expanded"), "false");
+    await button.focus();
+    await page.keyboard.press("Enter");
+    await page.locator(tid(T.navAlerts)).waitFor({ state: "visible" });
+    assert.equal(await button.getAttribute("aria-expanded"), "true");
+    await shot(page, "19-narrow-menu-open");
+    assert.deepEqual(await axeViolations(page), [], "axe-clean with the menu open");
+    await page.keyboard.press("Escape");
+    await page.locator(tid(T.navAlerts)).waitFor({ state: "hidden" });
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")), T.menuButton);
+    await button.click();
+    await page.click(tid(T.navAlerts));
+    await page.waitForURL(/#\/alerts/);
+    await page.locator(tid(T.navAlerts)).waitFor({ state: "hidden" });
+    assert.equal(await button.getAttribute("aria-expanded"), "false");
+    await page.waitForSelector(tid(T.alertRow));
+    await shot(page, "20-narrow-alerts");
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("i7: no rule ids or type names in the text of any main view, each axe-clean", async () => {
+    const { page, context } = await open("/");
+    const views = [
+      ["/", tid(`${T.jobRowPrefix}j1customers`)],
+      ["/jobs/j1customers", tid(T.executionRow)],
+      ["/jobs/j2invoices", tid(T.executionRow)],
+      ["/jobs/j1customers/failed", tid(T.failedRow)],
+      ["/jobs/j1customers/settings", tid(T.jobSave)],
+      ["/executions/e7c1a4f09b2d4c1e", tid(T.errorRow)],
+      ["/executions/a1b2c3d4e5f60718", tid(T.executionNote)],
+      ["/executions/f0e1d2c3b4a59687", tid(T.executionStatus)],
+      ["/connections", tid(T.connectionCard)],
+      ["/alerts", tid(T.alertRow)],
+      ["/audit", tid(T.auditRow)],
+      ["/sandbox", tid(`${T.faultPrefix}schema-drift`)],
+    ];
+    const jargon = /\b(SchemaMismatch|TransformError|ValidationError|DuplicateConflict|ReferenceNotFound|dead_letter|provider_unavailable|circuit_breaker|completed_with_errors|timed_out)\b/;
+    const found = [];
+    for (const [path, ready] of views) {
+      await page.goto(`${server.base}/?mock=#${path}`);
+      await page.waitForSelector(ready);
+      const text = await page.evaluate(() => document.body.innerText);
+      const rule = text.match(/R-[A-Z][0-9]/);
+      const type = text.match(jargon);
+      if (rule || type) found.push(`${path}: ${rule?.[0] ?? ""} ${type?.[0] ?? ""}`);
+      for (const v of await axeViolations(page)) found.push(`${path}: axe ${v}`);
+    }
+    assert.deepEqual(found, []);
     await context.close();
   });
 });

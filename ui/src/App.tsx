@@ -1,8 +1,8 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, qk } from "./api/client";
 import { subscribe } from "./api/events";
-import type { EventDto } from "./bindings/EventDto";
+import { Toasts, useToasts } from "./components/Toasts";
 import { Empty } from "./components/ui";
 import { Link, navigate, paths, useRoute, type Route } from "./router";
 import { T } from "./testids";
@@ -14,45 +14,31 @@ import { ExecutionView } from "./views/ExecutionView";
 import { JobNewView, JobView } from "./views/JobView";
 import { SandboxView } from "./views/SandboxView";
 
-interface Toast {
-  id: number;
-  tone: "bad" | "warn" | "info";
-  text: string;
-  to: string;
-}
-
-function toastFor(e: EventDto, id: number): Toast | null {
-  switch (e.type) {
-    case "breaker_tripped":
-      return { id, tone: "bad", text: `Circuit breaker tripped on ${e.job_name}`, to: paths.execution(e.execution_id) };
-    case "retries_exhausted":
-      return { id, tone: "bad", text: `${e.job_name}: automatic retries exhausted after ${e.attempts} attempts`, to: paths.execution(e.execution_id) };
-    case "connection_expired":
-      return { id, tone: "bad", text: `${e.connection_name} needs re-authentication`, to: `${paths.connection(e.connection_id)}?reauth=1` };
-    case "execution_finished":
-      if (e.status === "completed_with_errors")
-        return { id, tone: "warn", text: `${e.job_name} completed with ${e.counts.failed} failed records`, to: paths.execution(e.execution_id) };
-      if (e.status === "failed" || e.status === "timed_out")
-        return { id, tone: "bad", text: `${e.job_name} ${e.status === "failed" ? "failed" : "timed out"}`, to: paths.execution(e.execution_id) };
-      return null;
-    default:
-      return null;
-  }
-}
-
 export function App() {
   const route = useRoute();
   const qc = useQueryClient();
-  const [toasts, setToasts] = useState<Toast[]>([]);
+  const { toasts, onEvent, close, hold } = useToasts();
+  const [menuOpen, setMenuOpen] = useState(false);
+  const menuButton = useRef<HTMLButtonElement>(null);
+
+  // The narrow-window menu closes on navigation and on Escape (focus back on its button).
+  useEffect(() => setMenuOpen(false), [route]);
+  useEffect(() => {
+    if (!menuOpen) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") {
+        setMenuOpen(false);
+        menuButton.current?.focus();
+      }
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [menuOpen]);
 
   useEffect(() => {
     let off: (() => void) | undefined;
-    let n = 0;
     let cancelled = false;
-    subscribe(qc, navigate, (e) => {
-      const t = toastFor(e, ++n);
-      if (t) setToasts((ts) => [...ts.slice(-2), t]);
-    })
+    subscribe(qc, navigate, onEvent)
       .then((f) => {
         if (cancelled) f();
         else off = f;
@@ -64,7 +50,7 @@ export function App() {
       cancelled = true;
       off?.();
     };
-  }, [qc]);
+  }, [qc, onEvent]);
 
   // Keep the document title useful in the task switcher.
   useEffect(() => {
@@ -73,22 +59,25 @@ export function App() {
 
   return (
     <div className="app">
-      <Sidebar route={route} />
+      <header className="topbar">
+        <button
+          ref={menuButton}
+          type="button"
+          className="menu-btn"
+          aria-expanded={menuOpen}
+          aria-controls="sidebar"
+          data-testid={T.menuButton}
+          onClick={() => setMenuOpen((o) => !o)}
+        >
+          <span aria-hidden="true">☰</span> Menu
+        </button>
+        <span className="brand topbar-brand">Syncdesk</span>
+      </header>
+      <Sidebar route={route} open={menuOpen} />
       <main className="main" id="main" tabIndex={-1}>
         <RouteView route={route} />
       </main>
-      <div className="toasts" aria-live="polite">
-        {toasts.map((t) => (
-          <div key={t.id} className={`toast toast-${t.tone}`}>
-            <Link to={t.to} onClick={() => setToasts((ts) => ts.filter((x) => x.id !== t.id))}>
-              {t.text} →
-            </Link>
-            <button className="icon-btn" aria-label="Dismiss" onClick={() => setToasts((ts) => ts.filter((x) => x.id !== t.id))}>
-              ×
-            </button>
-          </div>
-        ))}
-      </div>
+      <Toasts toasts={toasts} close={close} hold={hold} />
     </div>
   );
 }
@@ -145,14 +134,14 @@ function RouteView({ route }: { route: Route }) {
   }
 }
 
-function Sidebar({ route }: { route: Route }) {
+function Sidebar({ route, open }: { route: Route; open: boolean }) {
   const health = useQuery({ queryKey: qk.health, queryFn: api.health });
   const jobs = useQuery({ queryKey: qk.jobs, queryFn: api.jobsList });
   const unread = health.data?.unread_alerts ?? 0;
   const expired = health.data?.expired_connections ?? 0;
   const cur = (name: Route["name"]) => (route.name === name ? "page" : undefined);
   return (
-    <nav className="sidebar" aria-label="Main">
+    <nav className={open ? "sidebar sidebar-open" : "sidebar"} id="sidebar" aria-label="Main">
       <a href="#main" className="skip">
         Skip to content
       </a>

@@ -6,6 +6,56 @@ export function formatRecordError(e: Pick<RecordErrorDto, "record_id" | "kind" |
   return `Record ID: ${e.record_id}, Error: ${e.kind} - ${e.message}`;
 }
 
+/** Record error kinds in plain words; the engine's names stay in titles and data attributes. */
+export const KIND_LABELS: Record<string, string> = {
+  ValidationError: "Missing required value",
+  SchemaMismatch: "Wrong field type",
+  TransformError: "Could not convert value",
+  DuplicateConflict: "Duplicate",
+  ReferenceNotFound: "Unknown reference",
+};
+
+export function kindLabel(kind: string): string {
+  return KIND_LABELS[kind] ?? humanize(kind.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase());
+}
+
+/** A duplicate is skipped (the record already exists), not a failure. */
+export function isSkipKind(kind: string): boolean {
+  return kind === "DuplicateConflict";
+}
+
+/** How an error-log row names its kind: "Skipped: duplicate" for duplicates. */
+export function rowKindLabel(kind: string): string {
+  return isSkipKind(kind) ? "Skipped: duplicate" : kindLabel(kind);
+}
+
+/** The spec's line with the kind in plain words: `Record ID: x, Error: Missing required value - …`. */
+export function formatRecordErrorPlain(e: Pick<RecordErrorDto, "record_id" | "kind" | "message">): string {
+  return `Record ID: ${e.record_id}, Error: ${rowKindLabel(e.kind)} - ${e.message}`;
+}
+
+/** A stored error text (`ValidationError - …`) with its leading kind in plain words. */
+export function plainErrorText(text: string): string {
+  const m = /^([A-Za-z]+) - ([\s\S]*)$/.exec(text);
+  return m && KIND_LABELS[m[1]] ? `${KIND_LABELS[m[1]]} - ${m[2]}` : text;
+}
+
+/** Why a run failed, in plain words (the engine's `failure_kind`). */
+export const FAILURE_LABELS: Record<string, string> = {
+  provider_unavailable: "Provider unavailable",
+  circuit_breaker: "Stopped early: most records were failing",
+  auth: "Sign-in needed",
+  timeout: "Took too long",
+  timed_out: "Took too long",
+  cancelled: "Cancelled",
+  rate_limited: "Rate limited by the provider",
+  schema_changed: "Provider's fields changed",
+};
+
+export function failureLabel(kind: string): string {
+  return FAILURE_LABELS[kind] ?? humanize(kind);
+}
+
 /** `ValidationError - Required field 'email' is null` (the error part alone). */
 export function formatErrorText(kind: string, message: string): string {
   return `${kind} - ${message}`;
@@ -122,3 +172,4 @@ export function retryText(r: RetryDto, now: number = Date.now()): string | null 
       return null;
   }
 }
+

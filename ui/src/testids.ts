@@ -3,6 +3,7 @@
 export const T = {
   /** Sidebar link to the dashboard. */
   navDashboard: "nav-dashboard",
+  menuButton: "menu-button",
   /** Sidebar link to the connections list. */
   navConnections: "nav-connections",
   /** Sidebar link to the alerts center (shows the unread count). */
@@ -52,6 +53,9 @@ export const T = {
   executionNote: "execution-note",
   /** Failed Records (R-D3): a row (data-record-id), its checkbox, the header select-all checkbox. */
   failedRow: "failed-row",
+  failingSection: "failing-records",
+  failingRow: "failing-row",
+  countsNote: "counts-note",
   failedRowCheckbox: "failed-row-checkbox",
   failedSelectAll: "failed-select-all",
   /** Per-row actions. */

@@ -58,6 +58,8 @@ export const api = {
 
   failedRecords: (jobId: string, cursor?: string | null) =>
     call<PageDto<DeadLetterDto>>("failed_records", { jobId, cursor: cursor ?? null }),
+  failingRecords: (jobId: string, cursor?: string | null) =>
+    call<PageDto<DeadLetterDto>>("failing_records", { jobId, cursor: cursor ?? null }),
   recordHistory: (jobId: string, recordId: string) =>
     call<RecordErrorDto[]>("record_history", { jobId, recordId }),
   failedRecordsRetry: (jobId: string, recordIds: string[]) =>
@@ -89,6 +91,7 @@ export const qk = {
   recordErrors: (executionId: string, kind: string | null, total: number) =>
     ["recordErrors", executionId, kind, total] as const,
   failedRecords: (jobId: string) => ["failedRecords", jobId] as const,
+  failingRecords: (jobId: string) => ["failedRecords", jobId, "failing"] as const,
   recordHistory: (jobId: string, recordId: string) => ["recordHistory", jobId, recordId] as const,
   alerts: ["alerts"] as const,
   audit: ["audit"] as const,

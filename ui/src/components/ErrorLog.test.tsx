@@ -22,9 +22,13 @@ describe("error log (R-I1)", () => {
     const { sent } = withBackend();
     renderWithQuery(<ErrorLog executionId={EXEC} errorCounts={COUNTS} />);
     await waitFor(() => expect(screen.getAllByTestId(T.errorRow)).toHaveLength(10));
-    expect(screen.getAllByTestId(T.errorRow)[0].textContent).toContain(
+    const first = screen.getAllByTestId(T.errorRow)[0];
+    expect(first.textContent).toContain("Record ID: cus_00000017, Error: Missing required value - Required field 'email' is null");
+    // The engine's kind stays one hover away, and in the data attribute.
+    expect(first.querySelector(".errlog-text")?.getAttribute("title")).toBe(
       "Record ID: cus_00000017, Error: ValidationError - Required field 'email' is null",
     );
+    expect(first.dataset.kind).toBe("ValidationError");
     await userEvent.click(screen.getByTestId(T.loadMore));
     await waitFor(() => expect(screen.getAllByTestId(T.errorRow)).toHaveLength(20));
     expect(sent("record_errors").map((c) => c.args.cursor)).toEqual([null, "10"]);
@@ -37,15 +41,28 @@ describe("error log (R-I1)", () => {
     const select = screen.getByTestId(T.errorKindFilter) as HTMLSelectElement;
     expect([...select.options].map((o) => o.textContent)).toEqual([
       "All kinds (28)",
-      "ValidationError (14)",
-      "DuplicateConflict (6)",
-      "TransformError (5)",
-      "SchemaMismatch (3)",
+      "Missing required value (14)",
+      "Duplicate (6)",
+      "Could not convert value (5)",
+      "Wrong field type (3)",
     ]);
     await userEvent.selectOptions(select, "TransformError");
     await waitFor(() => expect(screen.getAllByTestId(T.errorRow)).toHaveLength(5));
     for (const row of screen.getAllByTestId(T.errorRow)) expect(row.dataset.kind).toBe("TransformError");
     expect(sent("record_errors").at(-1)?.args).toMatchObject({ executionId: EXEC, kind: "TransformError", cursor: null });
+  });
+
+  test("i7_kinds_in_plain_words_and_duplicates_labelled_skipped", async () => {
+    const dup = { id: 1, execution_id: "run1", record_id: "cus_1", entity: "customers", kind: "DuplicateConflict", message: "key 'email' already used", field: null, at: null };
+    const bad = { ...dup, id: 2, record_id: "cus_2", kind: "TransformError", message: "'x' is not a date" };
+    mockIPC((cmd) => (cmd === "record_errors" ? { items: [dup, bad], next_cursor: null } : null));
+    renderWithQuery(<ErrorLog executionId="run1" errorCounts={{ DuplicateConflict: 1, TransformError: 1 }} />);
+    await waitFor(() => expect(screen.getAllByTestId(T.errorRow)).toHaveLength(2));
+    const [a, b] = screen.getAllByTestId(T.errorRow).map((r) => r.textContent ?? "");
+    expect(a).toMatch(/^Skipped: duplicate/);
+    expect(a).toContain("Error: Skipped: duplicate - key 'email' already used");
+    expect(b).toMatch(/^Could not convert value/);
+    for (const t of [a, b]) expect(t).not.toMatch(/DuplicateConflict|TransformError/);
   });
 
   test("an execution without record errors says so", async () => {

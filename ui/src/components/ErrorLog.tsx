@@ -1,7 +1,7 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, qk } from "../api/client";
-import { formatRecordError, formatShortTime, formatTime, plural } from "../format";
+import { formatRecordError, formatRecordErrorPlain, formatShortTime, formatTime, kindLabel, plural, rowKindLabel } from "../format";
 import { T } from "../testids";
 import { Empty, ErrorState, LoadMore, Loading } from "./ui";
 
@@ -41,7 +41,7 @@ export function ErrorLog({ executionId, errorCounts }: { executionId: string; er
             <option value="">All kinds ({total.toLocaleString()})</option>
             {kinds.map(([k, c]) => (
               <option key={k} value={k}>
-                {k} ({c.toLocaleString()})
+                {kindLabel(k)} ({c.toLocaleString()})
               </option>
             ))}
           </select>
@@ -52,7 +52,7 @@ export function ErrorLog({ executionId, errorCounts }: { executionId: string; er
       ) : q.isError ? (
         <ErrorState error={q.error} onRetry={() => void q.refetch()} />
       ) : rows.length === 0 ? (
-        <Empty title={kind ? `No ${kind} errors` : "No record errors"}>
+        <Empty title={kind ? `No “${kindLabel(kind)}” errors` : "No record errors"}>
           {kind ? "Pick another kind or show all." : "Every processed record went through."}
         </Empty>
       ) : (
@@ -60,8 +60,12 @@ export function ErrorLog({ executionId, errorCounts }: { executionId: string; er
           <ol className="errlog" aria-label="Record errors">
             {rows.map((e) => (
               <li key={e.id} className="errlog-row" data-testid={T.errorRow} data-kind={e.kind}>
-                <span className={`kind-chip kind-${e.kind}`}>{e.kind}</span>
-                <span className="errlog-text mono">{formatRecordError(e)}</span>
+                <span className={`kind-chip kind-${e.kind}`} title={e.kind}>
+                  {rowKindLabel(e.kind)}
+                </span>
+                <span className="errlog-text mono" title={formatRecordError(e)}>
+                  {formatRecordErrorPlain(e)}
+                </span>
                 <span className="errlog-meta">
                   {e.entity}
                   {e.field ? ` · ${e.field}` : ""} · <time dateTime={e.at ?? undefined} title={formatTime(e.at)}>{formatShortTime(e.at)}</time>
@@ -72,7 +76,7 @@ export function ErrorLog({ executionId, errorCounts }: { executionId: string; er
           <footer className="list-foot">
             <span className="muted">
               Showing {plural(rows.length, "error")}
-              {kind ? ` of kind ${kind}` : ""}
+              {kind ? ` of kind “${kindLabel(kind)}”` : ""}
             </span>
             <LoadMore q={q} />
           </footer>

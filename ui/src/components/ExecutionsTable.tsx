@@ -3,7 +3,7 @@ import { createColumnHelper, flexRender, getCoreRowModel, useReactTable } from "
 import { useMemo } from "react";
 import { api, qk } from "../api/client";
 import type { ExecutionDto } from "../bindings/ExecutionDto";
-import { formatDuration, formatRelative, formatTime, humanize, retryText } from "../format";
+import { failureLabel, formatDuration, formatRelative, formatTime, humanize, retryText } from "../format";
 import { Link, navigate, paths } from "../router";
 import { T } from "../testids";
 import { BreakdownBar } from "./BreakdownBar";
@@ -27,7 +27,7 @@ export function ExecutionsTable({ jobId, emptyAction }: { jobId: string; emptyAc
       col.accessor("status", {
         header: "Status",
         cell: (c) => (
-          <Link to={paths.execution(c.row.original.id)} className="row-link" aria-label={`Open execution ${c.row.original.id}`}>
+          <Link to={paths.execution(c.row.original.id)} className="row-link" title={`Open execution ${c.row.original.id}`}>
             <StatusBadge status={c.getValue()} />
           </Link>
         ),
@@ -85,7 +85,7 @@ export function ExecutionsTable({ jobId, emptyAction }: { jobId: string; emptyAc
           const e = c.row.original;
           const retry = retryText(e.retry);
           if (retry && e.retry.state !== "retried") return <span className="muted">{retry}</span>;
-          return <span className="cell-note">{e.note ?? (e.failure_kind ? humanize(e.failure_kind) : "")}</span>;
+          return <span className="cell-note">{e.note ?? (e.failure_kind ? failureLabel(e.failure_kind) : "")}</span>;
         },
       }),
     ],

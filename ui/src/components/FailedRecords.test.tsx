@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, test } from "vitest";
 import { renderWithQuery, withBackend } from "../test/render";
 import { T } from "../testids";
-import { FailedRecords } from "./FailedRecords";
+import { FailedRecords, FailingRecords } from "./FailedRecords";
 
 const JOB = "j1customers";
 const rows = () => screen.getAllByTestId(T.failedRow);
@@ -23,7 +23,8 @@ describe("Failed Records (R-D3, R-D4, R-D5)", () => {
     expect(headers.slice(1)).toEqual(["Record ID", "Entity Type", "First Failed", "Last Failed", "Attempts", "Error", "Actions"]);
     const first = within(rows()[0]);
     expect(first.getByText("cus_00000042")).toBeTruthy();
-    expect(first.getByText("ValidationError - Required field 'email' is null")).toBeTruthy();
+    const err = first.getByText("Missing required value - Required field 'email' is null");
+    expect(err.getAttribute("title")).toBe("ValidationError - Required field 'email' is null");
   });
 
   test("bulk actions are disabled until rows are selected; select-all selects every row", async () => {
@@ -121,5 +122,23 @@ describe("Failed Records (R-D3, R-D4, R-D5)", () => {
     renderWithQuery(<FailedRecords jobId={JOB} />);
     expect(await screen.findByText("No failed records")).toBeTruthy();
     expect((screen.getByTestId(T.bulkRetry) as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+describe("Failing records, not yet in Failed Records (issue 14 item 5)", () => {
+  test("i5_failing_records_listed_read_only_below_dead_letters", async () => {
+    const { sent } = withBackend();
+    renderWithQuery(<FailingRecords jobId={JOB} />);
+    const section = await screen.findByTestId(T.failingSection);
+    await waitFor(() => expect(within(section).getAllByTestId(T.failingRow)).toHaveLength(8));
+    expect(section.textContent).toMatch(/Failing, will be retried by the next run/);
+    expect(section.textContent).toMatch(/8 records failed in a run but not yet three times/);
+    // Read-only: no retry, dismiss or selection.
+    expect(within(section).queryAllByRole("button")).toHaveLength(0);
+    expect(within(section).queryAllByRole("checkbox")).toHaveLength(0);
+    const first = within(section).getAllByTestId(T.failingRow)[0];
+    expect(first.textContent).toMatch(/Missing required value - Required field 'email' is null/);
+    expect(first.textContent).toMatch(/1 of 3/);
+    expect(sent("failing_records")[0].args).toMatchObject({ jobId: JOB, cursor: null });
   });
 });

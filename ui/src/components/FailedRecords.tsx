@@ -10,7 +10,7 @@ import { useMemo, useState } from "react";
 import { api, qk } from "../api/client";
 import type { DeadLetterDto } from "../bindings/DeadLetterDto";
 import type { RecordRetryDto } from "../bindings/RecordRetryDto";
-import { formatRecordError, formatRelative, formatTime, plural } from "../format";
+import { formatRecordError, formatRecordErrorPlain, formatRelative, formatTime, plainErrorText, plural } from "../format";
 import { Link, paths } from "../router";
 import { T } from "../testids";
 import { Dialog, Drawer, Empty, ErrorState, InlineError, LoadMore, Loading } from "./ui";
@@ -97,7 +97,16 @@ export function FailedRecords({ jobId }: { jobId: string }) {
       col.accessor("attempts", { header: "Attempts", cell: (c) => <span className="num">{c.getValue()}</span> }),
       col.accessor("error", {
         header: "Error",
-        cell: (c) => <span className="cell-error">{c.getValue() ?? "—"}</span>,
+        cell: (c) => {
+          const v = c.getValue();
+          return v ? (
+            <span className="cell-error" title={v}>
+              {plainErrorText(v)}
+            </span>
+          ) : (
+            <span className="cell-error">—</span>
+          );
+        },
       }),
       col.display({
         id: "actions",
@@ -171,7 +180,7 @@ export function FailedRecords({ jobId }: { jobId: string }) {
 
       {data.length === 0 ? (
         <Empty title="No failed records">
-          Records that fail in three separate executions land here (dead letter queue). Nothing is waiting for you.
+          A record lands here after failing in three separate runs; it then waits for you to retry or dismiss it.
         </Empty>
       ) : (
         <div className="table-wrap">
@@ -241,7 +250,7 @@ function RetrySummary({ results, onClose }: { results: RecordRetryDto[]; onClose
           <ul className="retry-failures">
             {bad.slice(0, 5).map((r) => (
               <li key={r.record_id}>
-                <span className="mono">{r.record_id}</span>: {r.error ?? "failed"} —{" "}
+                <span className="mono">{r.record_id}</span>: {r.error ? plainErrorText(r.error) : "failed"} —{" "}
                 <Link to={paths.execution(r.execution_id)}>open execution</Link>
               </li>
             ))}
@@ -376,7 +385,9 @@ function RecordDrawer({ jobId, record, onClose }: { jobId: string; record: DeadL
         <ol className="history">
           {h.data.map((e) => (
             <li key={e.id}>
-              <div className="mono">{formatRecordError(e)}</div>
+              <div className="mono" title={formatRecordError(e)}>
+                {formatRecordErrorPlain(e)}
+              </div>
               <div className="muted">
                 {formatTime(e.at)} · <Link to={paths.execution(e.execution_id)}>execution {e.execution_id.slice(0, 8)}</Link>
               </div>
@@ -385,5 +396,73 @@ function RecordDrawer({ jobId, record, onClose }: { jobId: string; record: DeadL
         </ol>
       )}
     </Drawer>
+  );
+}
+
+/**
+ * Records that failed in a run but not yet three times: not in Failed Records, the next run
+ * tries them again by itself. Shown read-only below the dead letters so "completed with N failed
+ * records" never lands on an empty tab.
+ */
+export function FailingRecords({ jobId }: { jobId: string }) {
+  const q = useInfiniteQuery({
+    queryKey: qk.failingRecords(jobId),
+    queryFn: ({ pageParam }) => api.failingRecords(jobId, pageParam),
+    initialPageParam: null as string | null,
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+  const rows = q.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <section className="panel failing-records" aria-labelledby="failing-h" data-testid={T.failingSection}>
+      <header className="panel-head">
+        <h2 id="failing-h">Failing, will be retried by the next run</h2>
+      </header>
+      {q.isPending ? (
+        <Loading label="Loading failing records…" />
+      ) : q.isError ? (
+        <ErrorState error={q.error} onRetry={() => void q.refetch()} />
+      ) : rows.length === 0 ? (
+        <p className="muted panel-body">No other records are failing.</p>
+      ) : (
+        <>
+          <p className="muted panel-body">
+            {plural(rows.length, "record")}
+            {q.hasNextPage ? "+" : ""} failed in a run but not yet three times. Syncdesk tries them again on the next run;
+            a record that fails a third time moves to Failed Records above. Nothing to do here yet.
+          </p>
+          <div className="table-wrap">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">Record ID</th>
+                  <th scope="col">Entity Type</th>
+                  <th scope="col">Last Failed</th>
+                  <th scope="col">Failures</th>
+                  <th scope="col">Error</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((r) => (
+                  <tr key={r.record_id} data-testid={T.failingRow} data-record-id={r.record_id}>
+                    <td className="mono">{r.record_id}</td>
+                    <td>{r.entity}</td>
+                    <td>
+                      <time title={formatTime(r.last_failed_at)}>{formatRelative(r.last_failed_at)}</time>
+                    </td>
+                    <td className="num">{r.attempts} of 3</td>
+                    <td className="cell-error" title={r.error ?? undefined}>
+                      {r.error ? plainErrorText(r.error) : "—"}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <footer className="list-foot">
+            <LoadMore q={q} />
+          </footer>
+        </>
+      )}
+    </section>
   );
 }

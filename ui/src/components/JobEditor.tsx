@@ -316,7 +316,7 @@ export function JobEditor({
         <div className="checks">
           {(
             [
-              ["on_circuit_breaker", "Circuit breaker trips"],
+              ["on_circuit_breaker", "A run stops early because most records were failing"],
               ["on_retries_exhausted", "Automatic retries are exhausted"],
               ["on_connection_expired", "The connection needs re-authentication"],
               ["on_failure", "Any failed run"],

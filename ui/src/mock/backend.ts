@@ -438,6 +438,24 @@ export function createBackend(opts: BackendOptions = {}) {
         };
       });
 
+  // Failed once or twice: not dead letters yet; the next run tries them again.
+  const failingRecords: (DeadLetterDto & { job_id: string })[] = empty
+    ? []
+    : Array.from({ length: 8 }, (_, i) => {
+        const id = `cus_${String(900 + i * 7).padStart(8, "0")}`;
+        return {
+          job_id: "j1customers",
+          record_id: id,
+          entity: "customers",
+          state: "failing",
+          first_failed_at: iso(now - 6 * MIN - i * 40 * MIN),
+          last_failed_at: iso(now - 6 * MIN),
+          attempts: 1 + (i % 2),
+          error: i % 2 ? "TransformError - Field 'created_at': '2026-13-01' is not a date" : "ValidationError - Required field 'email' is null",
+          payload: { id, object: "customer", email: i % 2 ? `user${i}@example.com` : null, name: `Customer ${i}` },
+        };
+      });
+
   const alerts: AlertDto[] = empty
     ? []
     : [
@@ -753,6 +771,14 @@ export function createBackend(opts: BackendOptions = {}) {
       findJob(a.jobId);
       return page(
         deadLetters.filter((d) => d.job_id === a.jobId).map(({ job_id: _j, ...d }) => d),
+        a.cursor,
+        50,
+      );
+    },
+    failing_records: (a) => {
+      findJob(a.jobId);
+      return page(
+        failingRecords.filter((d) => d.job_id === a.jobId).map(({ job_id: _j, ...d }) => d),
         a.cursor,
         50,
       );

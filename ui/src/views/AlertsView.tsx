@@ -3,7 +3,7 @@ import { useState } from "react";
 import { api, qk } from "../api/client";
 import type { AlertDto } from "../bindings/AlertDto";
 import { Empty, ErrorState, InlineError, LoadMore, Loading, PageHeader } from "../components/ui";
-import { formatRelative, formatTime, humanize } from "../format";
+import { formatRelative, formatTime, humanize, plural } from "../format";
 import { navigate, paths } from "../router";
 import { T } from "../testids";
 
@@ -56,7 +56,7 @@ export function AlertList({ unreadOnly, limit }: { unreadOnly: boolean; limit?: 
   const more = limit !== undefined && items.length > limit;
   if (limit !== undefined) items = items.slice(0, limit);
   if (items.length === 0)
-    return <Empty title={unreadOnly ? "All caught up" : "No alerts yet"}>Breaker trips, exhausted retries and expired connections show up here.</Empty>;
+    return <Empty title={unreadOnly ? "All caught up" : "No alerts yet"}>Runs stopped early, used-up retries, records moved to Failed Records and connections that need signing in again show up here.</Empty>;
   const open = (a: AlertDto) => {
     const to = alertTarget(a);
     if (!a.read) markRead.mutate(a.id);
@@ -78,7 +78,7 @@ export function AlertList({ unreadOnly, limit }: { unreadOnly: boolean; limit?: 
               <span className="alert-kind">{KIND_LABEL[a.kind] ?? humanize(a.kind)}</span>
               <span className="alert-title">
                 {a.title}
-                {a.occurrences > 1 && <span className="muted small"> · {a.occurrences} times</span>}
+                {a.occurrences > 1 && <span className="muted small"> · {plural(a.occurrences, "time")}</span>}
               </span>
               <span className="alert-body">{a.resolved_at ? `Resolved: ${a.resolution ?? "the cause cleared"}.` : a.body}</span>
             </button>

@@ -47,3 +47,21 @@ describe("Execution: live progress", () => {
     expect(w.closest(".banner")?.textContent).toMatch(/elapsed/);
   });
 });
+
+describe("Execution: counts that add up (issue 14 item 5)", () => {
+  test("i5_execution_says_why_failed_records_are_not_in_failed_records_and_duplicates_are_skipped", async () => {
+    withBackend();
+    renderWithQuery(<ExecutionView id="e7c1a4f09b2d4c1e" />);
+    const note = await screen.findByTestId(T.countsNote);
+    expect(note.textContent).toMatch(/22 records failed in this run\. The next run tries them again; a record that has failed in three runs moves to Failed Records/);
+    expect(note.textContent).toMatch(/6 duplicates were skipped, not failed: the error log lists them as “Skipped: duplicate”/);
+    expect(within(note).getByRole("link", { name: "Failed Records" }).getAttribute("href")).toBe("#/jobs/j1customers/failed");
+  });
+
+  test("i5_a_clean_run_has_no_counts_note", async () => {
+    withBackend();
+    renderWithQuery(<ExecutionView id="f0e1d2c3b4a59687" />);
+    await screen.findByTestId(T.executionStatus);
+    expect(screen.queryByTestId(T.countsNote)).toBeNull();
+  });
+});

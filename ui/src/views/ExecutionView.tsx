@@ -6,7 +6,7 @@ import type { SchemaChangeDto } from "../bindings/SchemaChangeDto";
 import { BreakdownBar } from "../components/BreakdownBar";
 import { ErrorLog } from "../components/ErrorLog";
 import { ErrorState, InlineError, Loading, PageHeader, Stat, StatusBadge } from "../components/ui";
-import { formatDuration, formatRelative, formatShortTime, formatTime, humanize, retryText } from "../format";
+import { formatDuration, formatRelative, formatShortTime, formatTime, failureLabel, humanize, isSkipKind, plural, retryText } from "../format";
 import { Link, navigate, paths } from "../router";
 import { T } from "../testids";
 
@@ -77,7 +77,7 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
       {running && (
         <div className="banner banner-info" role="status" aria-live="polite">
           <span className="spinner" aria-hidden="true" />
-          Running — {ex.counts.processed.toLocaleString()} records processed so far
+          Running — {plural(ex.counts.processed, "record")} processed so far
           {ex.batch_in_progress && (
             <>
               , batch <span className="mono">{ex.batch_in_progress}</span>
@@ -94,9 +94,14 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
 
       {ex.note && (
         <div className={`banner ${breaker ? "banner-bad" : "banner-warn"}`} data-testid={T.executionNote}>
-          <div className="banner-title">{breaker ? "The circuit breaker halted this run" : ex.failure_kind ? humanize(ex.failure_kind) : "Note"}</div>
+          <div className="banner-title" title={ex.failure_kind ?? undefined}>{ex.failure_kind ? failureLabel(ex.failure_kind) : "Note"}</div>
           <div>{ex.note}</div>
-          {breaker && <div className="banner-sub">Remaining records were not processed. The breaker resets on the next attempt.</div>}
+          {breaker && (
+            <div className="banner-sub">
+              Syncdesk stops a run once more than half of the records it processed fail (its circuit breaker), so a broken
+              source does not flood Failed Records. The remaining records were not processed; the next attempt starts afresh.
+            </div>
+          )}
         </div>
       )}
 
@@ -113,7 +118,7 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
         <Stat label="Duration" value={running && ex.started_at ? `${formatDuration(Date.now() - new Date(ex.started_at).getTime())} so far` : formatDuration(ex.duration_ms)} />
         <Stat label="Request retries" value={ex.request_retries} tone={ex.request_retries ? "warn" : undefined} />
         <Stat label="Rate-limit waits" value={ex.rate_limit_waits} tone={ex.rate_limit_waits ? "warn" : undefined} />
-        {ex.excluded > 0 && <Stat label="Dead-letter excluded" value={ex.excluded} />}
+        {ex.excluded > 0 && <Stat label="Not tried: in Failed Records" value={ex.excluded} />}
         {retryText(ex.retry) && (
           <Stat
             label="Automatic retry"
@@ -128,6 +133,7 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
           <h2 id="bd-h">Records</h2>
         </header>
         <BreakdownBar counts={ex.counts} />
+        {!running && <CountsNote ex={ex} />}
       </section>
 
       {ex.diagnosis.length > 0 && (
@@ -165,6 +171,41 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
       )}
 
       <ErrorLog executionId={ex.id} errorCounts={ex.error_counts} />
+    </div>
+  );
+}
+
+/**
+ * Why the numbers differ, from this execution's own counts (decided by the engine): failed
+ * records are tried again by the next run and reach Failed Records only after their third
+ * failure; duplicates are skipped records that still have an error-log line.
+ */
+function CountsNote({ ex }: { ex: ExecutionDetailDto }) {
+  const failed = ex.counts.failed;
+  const dup = ex.error_counts.DuplicateConflict ?? 0;
+  const errors = Object.entries(ex.error_counts).reduce((n, [k, c]) => (isSkipKind(k) ? n : n + c), 0);
+  if (failed === 0 && dup === 0) return null;
+  return (
+    <div className="counts-note" data-testid={T.countsNote}>
+      {failed > 0 && (
+        <p>
+          {plural(failed, "record")} failed in this run. The next run tries {failed === 1 ? "it" : "them"} again; a record that
+          has failed in three runs moves to <Link to={paths.job(ex.job_id, "failed")}>Failed Records</Link> and waits for
+          you there.
+        </p>
+      )}
+      {errors > failed && (
+        <p>
+          The error log has {plural(errors, "error")} for {failed === 1 ? "this record" : `these ${plural(failed, "record")}`}: one
+          record can fail for more than one reason.
+        </p>
+      )}
+      {dup > 0 && (
+        <p>
+          {plural(dup, "duplicate")} {dup === 1 ? "was" : "were"} skipped, not failed: the error log lists{" "}
+          {dup === 1 ? "it" : "them"} as “Skipped: duplicate”.
+        </p>
+      )}
     </div>
   );
 }

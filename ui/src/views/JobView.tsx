@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRef } from "react";
 import { api, qk } from "../api/client";
 import { ExecutionsTable } from "../components/ExecutionsTable";
-import { FailedRecords } from "../components/FailedRecords";
+import { FailedRecords, FailingRecords } from "../components/FailedRecords";
 import { JobEditor } from "../components/JobEditor";
 import { ErrorState, InlineError, Loading, PageHeader, StatusBadge } from "../components/ui";
 import { formatRelative } from "../format";
@@ -110,7 +110,12 @@ export function JobView({ id, tab }: { id: string; tab: Tab }) {
             }
           />
         )}
-        {tab === "failed" && <FailedRecords jobId={id} />}
+        {tab === "failed" && (
+          <>
+            <FailedRecords jobId={id} />
+            <FailingRecords jobId={id} />
+          </>
+        )}
         {tab === "settings" &&
           (connections.isPending ? (
             <Loading />
