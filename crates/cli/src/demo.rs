@@ -58,24 +58,25 @@ impl Demo {
                 waits.join(", ")
             ));
         } else if e.rate_limit_waits > 0 {
-            what.push(format!("paused for 429 ({})", waits.join(", ")));
+            what.push(format!(
+                "paused as the provider asked ({})",
+                waits.join(", ")
+            ));
         }
         if let Some(k) = e.failure_kind {
-            what.push(match k {
-                engine::FailureKind::CircuitBreaker => {
-                    "stopped early: most records failing".to_string()
-                }
-                other => other.to_string(),
-            });
+            what.push(crate::failure_label(k).to_string());
         }
         if e.excluded > 0 {
-            what.push(format!("{} dead-letter record(s) excluded", e.excluded));
+            what.push(format!(
+                "{} record(s) in Failed Records left out",
+                e.excluded
+            ));
         }
         if !d.error_counts.is_empty() {
             let parts: Vec<String> = d
                 .error_counts
                 .iter()
-                .map(|(k, n)| format!("{n} {k}"))
+                .map(|(k, n)| format!("{n} {}", k.label().to_lowercase()))
                 .collect();
             what.push(parts.join(", "));
         }
@@ -104,7 +105,7 @@ impl Demo {
         if e.trigger == engine::Trigger::RecordRetry
             && e.status == engine::ExecutionStatus::Completed
         {
-            what.push("record recovered and left the dead letter queue".into());
+            what.push("record recovered and left Failed Records".into());
         }
         let job = self.engine.job(&e.job_id).await?;
         self.rows.push(Row {
@@ -275,7 +276,10 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
             r.step.clone(),
             r.job.clone(),
             trigger,
-            r.status.clone(),
+            r.status
+                .parse::<engine::ExecutionStatus>()
+                .map(|s| crate::status_label(s).to_string())
+                .unwrap_or_else(|_| r.status.clone()),
             r.processed.to_string(),
             r.created.to_string(),
             r.updated.to_string(),
@@ -286,7 +290,7 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
     }
     print!("{}", t.render());
     println!(
-        "\nFailed Records (invoices): {} dead letter(s)",
+        "\nFailed Records (invoices): {} record(s)",
         dead.items.len()
     );
     for x in &dead.items {
@@ -294,12 +298,12 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
             "  {}  attempts {}  {}",
             x.record_id,
             x.attempts,
-            x.last_error.clone().unwrap_or_default()
+            crate::plain_error(&x.last_error.clone().unwrap_or_default())
         );
     }
     println!("\nAlerts ({}):", alerts.items.len());
     for a in alerts.items.iter().rev() {
-        println!("  [{}] {}", a.kind, a.title);
+        println!("  {}", crate::plain_note(&a.title));
     }
     println!(
         "\nExplore it: syncdesk --data-dir {} executions",
@@ -318,22 +322,20 @@ async fn tour(d: &mut Demo) -> CliResult<()> {
 
     d.sandbox.touch_fraction(Entity::Customers, 0.02);
     d.sandbox.update_faults(|f| f.error_burst = 2);
-    d.run("3 provider 503 twice (R-E2)", "customers", false)
-        .await?;
+    d.run("3 provider 503 twice", "customers", false).await?;
 
     d.sandbox.touch_fraction(Entity::Products, 0.1);
     d.sandbox.update_faults(|f| {
         f.rate_limit_burst = 2;
         f.retry_after = RetryAfter::Seconds(3);
     });
-    d.run("4 rate limited, Retry-After 3 (R-E3)", "products", false)
+    d.run("4 rate limited, Retry-After 3", "products", false)
         .await?;
 
     d.sandbox.expire_tokens();
     d.sandbox.touch_fraction(Entity::Payments, 0.05);
     let grants = d.sandbox.stats().token_grants;
-    d.run("5 token expired mid-sync (R-E1)", "payments", false)
-        .await?;
+    d.run("5 token expired mid-sync", "payments", false).await?;
     let refreshed = d.sandbox.stats().token_grants - grants;
     if let Some(last) = d.rows.last_mut() {
         last.what_happened = format!("401, token refreshed ({refreshed} grant), request repeated");
@@ -346,17 +348,15 @@ async fn tour(d: &mut Demo) -> CliResult<()> {
             bad(Entity::Invoices, "in_00000009", BadKind::DanglingReference),
         ]
     });
-    d.run("6 bad records, full run (R-R1..R-R4)", "invoices", true)
-        .await?;
+    d.run("6 bad records, full run", "invoices", true).await?;
     d.clock.advance(Duration::from_secs(3600));
     d.run("7 same records fail again", "invoices", false)
         .await?;
     d.clock.advance(Duration::from_secs(3600));
-    d.run("8 third failure: dead letters (R-D1)", "invoices", false)
+    d.run("8 third failure: dead letters", "invoices", false)
         .await?;
     d.clock.advance(Duration::from_secs(3600));
-    d.run("9 dead letters excluded (R-D2)", "invoices", true)
-        .await?;
+    d.run("9 dead letters excluded", "invoices", true).await?;
     // The admin fixes one record at the source and retries it; dismisses another.
     d.sandbox
         .update_faults(|f| f.bad_records.retain(|b| b.id != "in_00000002"));
@@ -365,8 +365,7 @@ async fn tour(d: &mut Demo) -> CliResult<()> {
         .retry_dead_letters("invoices", &["in_00000002".to_string()])
         .await?;
     let retried = d.engine.execution(&out[0].execution_id).await?;
-    d.record("10 fixed at source, Retry (R-D4)", &retried)
-        .await?;
+    d.record("10 fixed at source, Retry", &retried).await?;
     d.engine
         .dismiss_dead_letters(
             "invoices",
@@ -382,14 +381,11 @@ async fn tour(d: &mut Demo) -> CliResult<()> {
             retype: None,
         }]
     });
-    d.run("11 provider renamed a field (R-E5, R-B)", "products", true)
+    d.run("11 provider renamed a field", "products", true)
         .await?;
     d.sandbox.update_faults(|f| f.schema_drift.clear());
-    d.due(
-        "12 automatic retry after 5 min (R-A1, R-B3)",
-        Duration::from_secs(300),
-    )
-    .await?;
+    d.due("12 automatic retry after 5 min", Duration::from_secs(300))
+        .await?;
 
     d.sandbox.update_faults(|f| f.error_rate = 1.0);
     d.run("13 provider down", "customers", false).await?;
@@ -397,16 +393,12 @@ async fn tour(d: &mut Demo) -> CliResult<()> {
         .await?;
     d.due("15 retry after 30 min", Duration::from_secs(1800))
         .await?;
-    d.due(
-        "16 retry after 2 h: exhausted (R-A4)",
-        Duration::from_secs(7200),
-    )
-    .await?;
+    d.due("16 retry after 2 h: exhausted", Duration::from_secs(7200))
+        .await?;
     d.sandbox.update_faults(|f| f.error_rate = 0.0);
 
     d.sandbox.revoke_tokens();
     d.sandbox.set_credentials_revoked(true);
-    d.run("17 credentials revoked (R-E1)", "payments", false)
-        .await?;
+    d.run("17 credentials revoked", "payments", false).await?;
     Ok(())
 }
