@@ -218,11 +218,11 @@ mod tests {
             execution_id: "ex1".into(),
             job_id: "j".into(),
             job_name: "customers".into(),
-            note: "Circuit breaker: 6 of 10 failed.".into(),
+            note: "Stopped early: 6 of 10 failed.".into(),
         };
         let n = notice_for(&tripped, &alerts).unwrap();
         assert_eq!(n.target, open("execution", "ex1"));
-        assert!(n.summary.contains("circuit breaker"));
+        assert!(n.summary.contains("stopped early"), "{}", n.summary);
         let expired = Event::ConnectionExpired {
             connection_id: "c1".into(),
             connection_name: "sandbox".into(),
