@@ -5,6 +5,7 @@
 // Screenshots of each main view go to $E2E_SCREENS.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -266,4 +267,25 @@ test("sign in through the browser: authorization code with PKCE creates an activ
   assert.match(opened.searchParams.get("code_challenge"), /^[A-Za-z0-9_-]{43}$/);
   assert.match(opened.searchParams.get("redirect_uri"), /^http:\/\/127\.0\.0\.1:\d+\//);
   assert.ok(opened.searchParams.get("state"));
+});
+
+test("at 800 px wide the sidebar becomes a menu and every view still works", async () => {
+  // The app's own window, resized as a user would drag it: Xvfb runs no window manager, so
+  // WebDriver's Set Window Rect is not honoured there; xdotool resizes the X window itself.
+  execFileSync("xdotool", ["search", "--name", "^Syncdesk", "windowsize", "%@", "800", "760"]);
+  await until("the window to be 800 px wide", async () => (await s.script("return window.innerWidth;")) <= 800);
+  await s.clickTestId(T.menuButton);
+  await s.clickTestId(T.navDashboard);
+  await s.screenshot(SCREENS, "13-dashboard-800");
+  await s.clickTestId(T.menuButton);
+  await s.screenshot(SCREENS, "14-menu-800");
+  await s.clickTestId(T.navAlerts);
+  await s.testId(T.alertRow);
+  assert.equal(await s.attr(await s.testId(T.menuButton), "aria-expanded"), "false", "the menu closes on navigation");
+  await s.screenshot(SCREENS, "15-alerts-800");
+  await s.clickTestId(T.menuButton);
+  await s.clickTestId(T.navConnections);
+  await s.testId(T.connectionCard);
+  await s.screenshot(SCREENS, "16-connections-800");
+  execFileSync("xdotool", ["search", "--name", "^Syncdesk", "windowsize", "%@", "1280", "800"]);
 });

@@ -31,4 +31,5 @@ export const T = {
   connectionStatus: "connection-status",
   reauthButton: "reauth-button",
   alertRow: "alert-row",
+  menuButton: "menu-button",
 };
