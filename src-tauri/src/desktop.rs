@@ -78,6 +78,8 @@ pub struct Desktop {
     worker_running: AtomicBool,
     /// The browser sign-in in progress, if any: cancelling it ends its wait.
     sign_in: Mutex<Option<CancellationToken>>,
+    /// Native notifications on screen, withdrawn when their alerts resolve.
+    shown: crate::notify::Shown,
 }
 
 /// How long a browser sign-in may take before the app stops listening for it.
@@ -139,6 +141,11 @@ fn parse<T: std::str::FromStr<Err = engine::Error>>(v: Option<&str>) -> Result<O
 }
 
 impl Desktop {
+    /// The native notifications on screen.
+    pub fn shown(&self) -> &crate::notify::Shown {
+        &self.shown
+    }
+
     /// Open the database (migrating it) under the data directory.
     pub async fn open(opts: DesktopOptions) -> Result<Desktop> {
         std::fs::create_dir_all(&opts.data_dir).map_err(|e| {
@@ -169,6 +176,7 @@ impl Desktop {
             }),
             worker_running: AtomicBool::new(false),
             sign_in: Mutex::new(None),
+            shown: Default::default(),
         })
     }
 

@@ -159,6 +159,18 @@ async fn on_event(app: &AppHandle, ev: &Event, cancel: &CancellationToken, tasks
     if let Err(e) = app.emit(EVENT, EventDto::from(ev)) {
         tracing::warn!(error = %e, "event not delivered to the window");
     }
+    if let Event::AlertsResolved {
+        job_id,
+        connection_id,
+        ..
+    } = ev
+    {
+        // Their cause cleared: the notifications about it would only send the admin to
+        // something already fixed.
+        app.state::<Desktop>()
+            .shown()
+            .withdraw(job_id.as_deref(), connection_id.as_deref());
+    }
     if !notify::may_notify(ev) && !matches!(ev, Event::ExecutionFinished { .. }) {
         return;
     }

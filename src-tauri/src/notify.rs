@@ -120,8 +120,77 @@ pub fn may_notify(event: &Event) -> bool {
         )
 }
 
+/// What a notification is about: withdrawn when that job's or connection's alerts resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Job(String),
+    Connection(String),
+}
+
+/// The subject of an event that may notify.
+pub fn subject_of(event: &Event) -> Option<Subject> {
+    match event {
+        Event::BreakerTripped { job_id, .. }
+        | Event::RetriesExhausted { job_id, .. }
+        | Event::RecordsDeadLettered { job_id, .. }
+        | Event::ExecutionFinished { job_id, .. } => Some(Subject::Job(job_id.clone())),
+        Event::ConnectionExpired { connection_id, .. } => {
+            Some(Subject::Connection(connection_id.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// The notifications on screen, each with the token that withdraws it.
+#[derive(Debug, Default)]
+pub struct Shown(Mutex<OnScreen>);
+
+/// The last number given, and each notice on screen: its number, subject and token.
+#[derive(Debug, Default)]
+struct OnScreen(u64, Vec<(u64, Subject, CancellationToken)>);
+
+impl Shown {
+    /// Register a notice about `subject`: its number, and a token cancelled with `parent` or
+    /// when the notice is withdrawn.
+    fn add(&self, subject: Subject, parent: &CancellationToken) -> (u64, CancellationToken) {
+        let token = parent.child_token();
+        let mut shown = self.0.lock().expect("shown lock");
+        shown.0 += 1;
+        let id = shown.0;
+        shown.1.push((id, subject, token.clone()));
+        (id, token)
+    }
+
+    fn remove(&self, id: u64) {
+        self.0
+            .lock()
+            .expect("shown lock")
+            .1
+            .retain(|(i, _, _)| *i != id);
+    }
+
+    /// Withdraw the notifications about `job` or `connection` (their cause cleared);
+    /// returns how many.
+    pub fn withdraw(&self, job: Option<&str>, connection: Option<&str>) -> usize {
+        let mut shown = self.0.lock().expect("shown lock");
+        let mut n = 0;
+        shown.1.retain(|(_, subject, token)| {
+            let about = match subject {
+                Subject::Job(j) => job == Some(j.as_str()),
+                Subject::Connection(c) => connection == Some(c.as_str()),
+            };
+            if about {
+                token.cancel();
+                n += 1;
+            }
+            !about
+        });
+        n
+    }
+}
+
 /// Show a notice and wait until the admin clicks it, picks "Investigate", closes it, or
-/// `cancel` fires. A click or "Investigate" yields the view to open. Any process on the
+/// `cancel` fires (the app stops, or the notice is withdrawn: then it is closed). A click or "Investigate" yields the view to open. Any process on the
 /// session bus can forge an action signal, so the result is only ever a request to show
 /// something, never an authorisation to do anything.
 pub async fn show_and_wait(
@@ -151,7 +220,10 @@ pub async fn show_and_wait(
                 || matches!(r, NotificationResponse::Action(a) if a == INVESTIGATE);
             *picked.lock().expect("picked lock") = Some(open);
         }) => {}
-        () = cancel.cancelled() => return Ok(None),
+        () = cancel.cancelled() => {
+            handle.close_async().await;
+            return Ok(None);
+        }
     }
     let opened = picked.lock().expect("picked lock").unwrap_or(false);
     Ok(opened.then(|| notice.target.clone()))
@@ -182,7 +254,18 @@ pub async fn on_event(
         _ => AlertSettings::default(),
     };
     let notice = notice_for(event, &alerts)?;
-    match show_and_wait(&notice, cancel).await {
+    let (id, cancel) = match subject_of(event) {
+        Some(subject) => {
+            let (id, token) = desktop.shown().add(subject, cancel);
+            (Some(id), token)
+        }
+        None => (None, cancel.child_token()),
+    };
+    let shown = show_and_wait(&notice, &cancel).await;
+    if let Some(id) = id {
+        desktop.shown().remove(id);
+    }
+    match shown {
         Ok(target) => {
             desktop.set_notifications(Ok(()));
             target
@@ -209,6 +292,25 @@ pub async fn probe() -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolved_alerts_withdraw_only_the_notices_about_their_subject() {
+        let shown = Shown::default();
+        let app = CancellationToken::new();
+        let (_, job) = shown.add(Subject::Job("j1".into()), &app);
+        let (_, other) = shown.add(Subject::Job("j2".into()), &app);
+        let (conn_id, conn) = shown.add(Subject::Connection("c1".into()), &app);
+        assert_eq!(shown.withdraw(Some("j1"), None), 1);
+        assert!(job.is_cancelled() && !other.is_cancelled() && !conn.is_cancelled());
+        shown.remove(conn_id);
+        assert_eq!(
+            shown.withdraw(None, Some("c1")),
+            0,
+            "a closed notice is gone"
+        );
+        assert_eq!(shown.withdraw(Some("j2"), Some("c9")), 1);
+        assert!(other.is_cancelled());
+    }
     use syncdesk_engine::Counts;
 
     #[test]

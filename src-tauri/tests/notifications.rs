@@ -1,6 +1,7 @@
 //! Native notifications against a real daemon (dunst under Xvfb, on a private session bus):
-//! a tripped circuit breaker raises a notification whose click becomes a request to open that
-//! execution; with no daemon the app says so and the alert is still recorded.
+//! a run that stops early raises a notification whose click becomes a request to open that
+//! execution, and one whose alert resolves is withdrawn; with no daemon the app says so and
+//! the alert is still recorded.
 
 mod support;
 
@@ -122,6 +123,31 @@ async fn r_b2_a_tripped_breaker_notifies_and_a_click_opens_its_execution() {
     )
     .await;
     assert!(history.contains("Click to investigate"), "{history}");
+
+    // 3. A notification whose alert resolves is withdrawn from the screen.
+    let tripped = trip(&desktop, &job.id).await;
+    let task = {
+        let (d, ev, cancel) = (desktop.clone(), tripped.clone(), cancel.clone());
+        tokio::spawn(async move { notify::on_event(&d, &ev, &cancel).await })
+    };
+    wait_until(
+        "the second notification on screen",
+        Duration::from_secs(20),
+        || run(&bus, &display, "dunstctl", &["count", "displayed"]).trim() == "1",
+    )
+    .await;
+    assert_eq!(desktop.shown().withdraw(Some(&job.id), None), 1);
+    let target = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("the withdrawn notice ends its wait")
+        .unwrap();
+    assert_eq!(target, None, "nothing to open");
+    wait_until(
+        "the notification withdrawn from the screen",
+        Duration::from_secs(20),
+        || run(&bus, &display, "dunstctl", &["count", "displayed"]).trim() == "0",
+    )
+    .await;
     cancel.cancel();
     desktop.stop_sandbox().await;
     desktop.engine().shutdown().await;
