@@ -610,3 +610,32 @@ async fn i14_job_edit_pause_resume_delete_and_connection_delete() {
     );
     sandbox.shutdown().await;
 }
+
+/// Issue 14, live progress: a run that pauses says what it waits for and until when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i14_job_run_says_what_a_paused_run_waits_for() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 20,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    setup(
+        dir.path(),
+        &sandbox.base_url(),
+        &["--mode", "full", "--backoff", "0"],
+    )
+    .await;
+    // The provider's next answer is an error: the run waits (0 s, as configured) and tries again.
+    sandbox.update_faults(|f| f.error_burst = 1);
+    let out = syncdesk(dir.path(), &["job", "run", "customers"], &[], None).await;
+    expect_status(&out, 0);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "waiting   provider error (HTTP 503 from /v1/customers), retry 1 of 1; resuming "
+        ),
+        "{err}"
+    );
+}

@@ -1707,9 +1707,8 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             let quiet = *json;
             let done = tokio_util::sync::CancellationToken::new();
             let ended = done.clone();
-            let show = move |ev: &engine::Event| {
-                if let (Some(b), engine::Event::ExecutionProgress { counts, batch, .. }) = (&b2, ev)
-                {
+            let show = move |ev: &engine::Event| match (&b2, ev) {
+                (Some(b), engine::Event::ExecutionProgress { counts, batch, .. }) => {
                     b.set_message(format!(
                         "{batch}: processed {} (created {}, updated {}, skipped {}, failed {})",
                         counts.processed,
@@ -1718,9 +1717,14 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
                         counts.skipped,
                         counts.failed
                     ));
-                } else if b2.is_none() && !quiet && ev.notifies() {
-                    print_event(ev);
                 }
+                // A paused run says what it waits for, not a bare spinner.
+                (Some(b), engine::Event::ExecutionWaiting { reason, until, .. }) => {
+                    b.set_message(format!("waiting: {reason}; resuming {until}"));
+                }
+                (None, engine::Event::ExecutionWaiting { .. }) if !quiet => print_event(ev),
+                (None, _) if !quiet && ev.notifies() => print_event(ev),
+                _ => {}
             };
             let printer = tokio::spawn(async move {
                 loop {
