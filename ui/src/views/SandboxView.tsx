@@ -14,22 +14,21 @@ type NumKey = "error_rate" | "error_burst" | "rate_limit_burst" | "latency_ms" |
 interface FaultDef {
   name: string;
   title: string;
-  rule: string;
   what: string;
   /** The value key it turns on, with the value used when toggled on. */
   num?: { key: NumKey; on: number; label: string; min: number; max: number; step: number; unit?: string };
   flag?: "schema_drift" | "credentials_revoked";
 }
 
-/** Each switch demonstrates one failure rule of the spec. */
+/** Each switch demonstrates one kind of failure and what Syncdesk does about it. */
 export const FAULTS: FaultDef[] = [
-  { name: "error-rate", title: "Flaky provider (5xx rate)", rule: "R-E2", what: "A share of requests answer 503; each is retried after 1 s, 5 s, 15 s.", num: { key: "error_rate", on: 0.3, label: "Share of requests", min: 0, max: 1, step: 0.05 } },
-  { name: "error-burst", title: "Outage (next requests 503)", rule: "R-E2 · R-A1", what: "The next N requests fail. Past 3 retries the run fails and an automatic retry is scheduled.", num: { key: "error_burst", on: 4, label: "Requests", min: 0, max: 100, step: 1 } },
-  { name: "rate-limit", title: "Rate limited (429)", rule: "R-E3", what: "The next N requests answer 429; the run pauses as Retry-After says and resumes.", num: { key: "rate_limit_burst", on: 2, label: "Requests", min: 0, max: 100, step: 1 } },
-  { name: "latency", title: "Slow provider / hang", rule: "R-E4", what: "Every response is delayed. With a short job timeout the run ends timed out, keeping its counts.", num: { key: "latency_ms", on: 5000, label: "Delay", min: 0, max: 600000, step: 500, unit: "ms" } },
-  { name: "bad-records", title: "Bad records", rule: "R-R1–R-R4 · R-D · R-B1", what: "A share of records is invalid (null email, bad date, dangling reference, duplicate key, wrong type). When more than half fail, the run stops early.", num: { key: "bad_record_rate", on: 0.05, label: "Share of records", min: 0, max: 1, step: 0.01 } },
-  { name: "schema-drift", title: "Schema drift", rule: "R-E5 · R-B1", what: "Customers' email is renamed to email_address: every record mismatches and the run stops early.", flag: "schema_drift" },
-  { name: "token-expiry", title: "Credentials revoked", rule: "R-E1", what: "Tokens are revoked and refresh fails: the run fails and the connection is marked expired.", flag: "credentials_revoked" },
+  { name: "error-rate", title: "Flaky provider (5xx rate)", what: "A share of requests answer 503; each is retried after 1 s, 5 s, 15 s.", num: { key: "error_rate", on: 0.3, label: "Share of requests", min: 0, max: 1, step: 0.05 } },
+  { name: "error-burst", title: "Outage (next requests 503)", what: "The next N requests fail. Past 3 retries the run fails and an automatic retry is scheduled.", num: { key: "error_burst", on: 4, label: "Requests", min: 0, max: 100, step: 1 } },
+  { name: "rate-limit", title: "Rate limited (429)", what: "The next N requests answer 429; the run pauses as Retry-After says and resumes.", num: { key: "rate_limit_burst", on: 2, label: "Requests", min: 0, max: 100, step: 1 } },
+  { name: "latency", title: "Slow provider / hang", what: "Every response is delayed. With a short job timeout the run ends timed out, keeping its counts.", num: { key: "latency_ms", on: 5000, label: "Delay", min: 0, max: 600000, step: 500, unit: "ms" } },
+  { name: "bad-records", title: "Bad records", what: "A share of records is invalid (null email, bad date, dangling reference, duplicate key, wrong type). When more than half fail, the run stops early.", num: { key: "bad_record_rate", on: 0.05, label: "Share of records", min: 0, max: 1, step: 0.01 } },
+  { name: "schema-drift", title: "Schema drift", what: "Customers' email is renamed to email_address: every record mismatches and the run stops early.", flag: "schema_drift" },
+  { name: "token-expiry", title: "Credentials revoked", what: "Tokens are revoked and refresh fails: the run fails and the connection is marked expired.", flag: "credentials_revoked" },
 ];
 
 function isOn(f: FaultDef, faults: SandboxFaultsDto): boolean {
