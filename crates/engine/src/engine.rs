@@ -18,7 +18,7 @@ use crate::model::*;
 use crate::policy::RecordState;
 use crate::runner::{Run, LEASE};
 use crate::secrets::{Secret, SecretKind, SecretStore};
-use crate::store::{AlertScope, NewConnectionRow, NewExecution, Store};
+use crate::store::{AlertScope, NewConnectionRow, NewExecution, RefRow, Store};
 
 /// Where the engine keeps its data and secrets, and what time it is.
 #[derive(Debug, Clone)]
@@ -530,22 +530,12 @@ impl Engine {
             .await?;
         // What waited for new credentials goes on now: the alerts that asked for them are
         // resolved, and the retries held for them are due.
-        let resolved = self
-            .inner
-            .store
-            .resolve_alerts(
-                &AlertScope::Connection(connection_id.to_string()),
-                "The connection was re-authenticated",
-                now,
-            )
-            .await?;
-        if !resolved.is_empty() {
-            self.inner.emit(Event::AlertsResolved {
-                alert_ids: resolved,
-                job_id: None,
-                connection_id: Some(connection_id.to_string()),
-            });
-        }
+        self.resolve_alerts(
+            &AlertScope::Connection(connection_id.to_string()),
+            "The connection was re-authenticated",
+            now,
+        )
+        .await?;
         if !self
             .inner
             .store
@@ -554,6 +544,26 @@ impl Engine {
             .is_empty()
         {
             self.inner.wake_worker();
+        }
+        Ok(())
+    }
+
+    /// Resolve the open alerts a cleared cause covers, and say so to the shells (their
+    /// notifications are withdrawn).
+    async fn resolve_alerts(
+        &self,
+        scope: &AlertScope,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let resolved = self.inner.store.resolve_alerts(scope, why, now).await?;
+        if !resolved.is_empty() {
+            let (job_id, connection_id) = scope.subject();
+            self.inner.emit(Event::AlertsResolved {
+                alert_ids: resolved,
+                job_id: job_id.map(str::to_string),
+                connection_id: connection_id.map(str::to_string),
+            });
         }
         Ok(())
     }
@@ -1046,20 +1056,22 @@ impl Engine {
         records: &[String],
     ) -> Result<Vec<RecordRetryOutcome>> {
         let job = self.inner.store.job(job).await?;
-        // The whole list is checked before anything runs: a bad id among good ones retries
-        // nothing and says which id is wrong.
-        for record in records {
-            let dl = self
-                .inner
-                .store
-                .failed_record(&job.connection_id, &job.entity, record)
-                .await?;
-            if !dl.is_some_and(|d| d.state == RecordState::DeadLetter) {
-                return Err(Error::NotFound {
-                    what: "dead letter",
-                    id: record.clone(),
-                });
-            }
+        // The whole list is checked before anything runs, in one batched read: a bad id
+        // among good ones retries nothing and says which id is wrong.
+        let before = self
+            .inner
+            .store
+            .refs_for(&job.connection_id, &job.entity, records)
+            .await?;
+        if let Some(bad) = records.iter().find(|r| {
+            before
+                .get(*r)
+                .is_none_or(|x| x.state() != RecordState::DeadLetter)
+        }) {
+            return Err(Error::NotFound {
+                what: "dead letter",
+                id: bad.clone(),
+            });
         }
         // One execution for the whole list, so the history shows one retry with its counts;
         // it writes each record's audit entry in the transaction that ends it.
@@ -1071,28 +1083,30 @@ impl Engine {
         let exec = self
             .drive_records(exec, cancel, Some(records.to_vec()))
             .await?;
-        let mut out = Vec::with_capacity(records.len());
-        for record in records {
-            let after = self
-                .inner
-                .store
-                .failed_record(&job.connection_id, &job.entity, record)
-                .await?;
-            let state = after.as_ref().map(|d| d.state).unwrap_or_default();
-            let error = if state == RecordState::Ok {
-                None
-            } else {
-                after.and_then(|d| d.last_error).or(exec.note.clone())
-            };
-            out.push(RecordRetryOutcome {
-                record_id: record.clone(),
-                execution_id: exec.id.clone(),
-                succeeded: state == RecordState::Ok,
-                state,
-                error,
-            });
-        }
-        Ok(out)
+        let after = self
+            .inner
+            .store
+            .refs_for(&job.connection_id, &job.entity, records)
+            .await?;
+        Ok(records
+            .iter()
+            .map(|record| {
+                let now = after.get(record);
+                let state = now.map(RefRow::state).unwrap_or_default();
+                let error = if state == RecordState::Ok {
+                    None
+                } else {
+                    now.and_then(|r| r.last_error.clone()).or(exec.note.clone())
+                };
+                RecordRetryOutcome {
+                    record_id: record.clone(),
+                    execution_id: exec.id.clone(),
+                    succeeded: state == RecordState::Ok,
+                    state,
+                    error,
+                }
+            })
+            .collect())
     }
 
     /// R-D5: dismiss dead letters: never retried automatically, gone from the view, one
@@ -1139,22 +1153,12 @@ impl Engine {
                 )
                 .await?;
         }
-        let resolved = self
-            .inner
-            .store
-            .resolve_alerts(
-                &AlertScope::DeadLettersCleared(job.id.clone(), job.connection_id, job.entity),
-                "No records wait in Failed Records",
-                now,
-            )
-            .await?;
-        if !resolved.is_empty() {
-            self.inner.emit(Event::AlertsResolved {
-                alert_ids: resolved,
-                job_id: Some(job.id),
-                connection_id: None,
-            });
-        }
+        self.resolve_alerts(
+            &AlertScope::DeadLettersCleared(job.id.clone(), job.connection_id, job.entity),
+            "No records wait in Failed Records",
+            now,
+        )
+        .await?;
         Ok(done)
     }
 
@@ -1398,22 +1402,12 @@ impl Engine {
                 now,
             )
             .await?;
-        let resolved = self
-            .inner
-            .store
-            .resolve_alerts(
-                &AlertScope::Connection(conn.id.clone()),
-                "The connection was deleted",
-                now,
-            )
-            .await?;
-        if !resolved.is_empty() {
-            self.inner.emit(Event::AlertsResolved {
-                alert_ids: resolved,
-                job_id: None,
-                connection_id: Some(conn.id),
-            });
-        }
+        self.resolve_alerts(
+            &AlertScope::Connection(conn.id.clone()),
+            "The connection was deleted",
+            now,
+        )
+        .await?;
         Ok(out)
     }
 

@@ -150,6 +150,18 @@ impl Store {
     }
 }
 
+impl AlertScope {
+    /// The job and the connection the scope is about, for the event that announces it.
+    pub fn subject(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            AlertScope::JobClean(job)
+            | AlertScope::JobRan(job)
+            | AlertScope::DeadLettersCleared(job, _, _) => (Some(job), None),
+            AlertScope::Connection(c) => (None, Some(c)),
+        }
+    }
+}
+
 /// The kinds a job's scopes resolve.
 const JOB_FAILURES: &str = "'circuit_breaker', 'retries_exhausted', 'execution_failed'";
 
