@@ -285,27 +285,8 @@ struct JobAddArgs {
     /// `manual`, `every 15m`, or `cron 0 * * * *`.
     #[arg(long)]
     schedule: Option<String>,
-    /// Records per page, 1 to 1000.
-    #[arg(long)]
-    batch_size: Option<u32>,
-    /// Execution timeout, e.g. `30m`.
-    #[arg(long, value_parser = parse_secs)]
-    timeout: Option<u64>,
-    /// Automatic retries of a failed execution (each after the next of --retry-delays).
-    #[arg(long)]
-    max_retries: Option<u32>,
-    /// Do not retry failed executions automatically.
-    #[arg(long)]
-    no_retry: bool,
-    /// Waits before automatic retries, e.g. `5m,30m,2h`.
-    #[arg(long, value_parser = parse_secs_list)]
-    retry_delays: Option<SecsList>,
-    /// Waits between attempts of a failing request, e.g. `1s,5s,15s`.
-    #[arg(long, value_parser = parse_secs_list)]
-    backoff: Option<SecsList>,
-    /// Do not look for records that already exist under another id.
-    #[arg(long)]
-    no_duplicate_detection: bool,
+    #[command(flatten)]
+    settings: SettingsArgs,
     /// Print the job as JSON.
     #[arg(long)]
     json: bool,
@@ -321,6 +302,16 @@ struct JobEditArgs {
     /// `manual`, `every 15m`, or `cron 0 * * * *`.
     #[arg(long)]
     schedule: Option<String>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+    /// Print the job as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The job settings `job add` and `job edit` both take.
+#[derive(Debug, Args)]
+struct SettingsArgs {
     /// Records per page, 1 to 1000.
     #[arg(long)]
     batch_size: Option<u32>,
@@ -348,9 +339,39 @@ struct JobEditArgs {
     /// Do not look for records that already exist under another id.
     #[arg(long)]
     no_duplicate_detection: bool,
-    /// Print the job as JSON.
-    #[arg(long)]
-    json: bool,
+}
+
+impl SettingsArgs {
+    /// Apply the flags given to `s`; the others leave it as it is.
+    fn apply(&self, s: &mut engine::JobSettings) {
+        if let Some(v) = self.batch_size {
+            s.batch_size = v;
+        }
+        if let Some(v) = self.timeout {
+            s.timeout_secs = v;
+        }
+        if let Some(v) = self.max_retries {
+            s.max_retries = v;
+        }
+        if self.no_retry {
+            s.retry_on_failure = false;
+        }
+        if self.retry {
+            s.retry_on_failure = true;
+        }
+        if let Some(v) = &self.retry_delays {
+            s.retry_delays_secs = v.0.clone();
+        }
+        if let Some(v) = &self.backoff {
+            s.backoff_secs = v.0.clone();
+        }
+        if self.duplicate_detection {
+            s.duplicate_detection = true;
+        }
+        if self.no_duplicate_detection {
+            s.duplicate_detection = false;
+        }
+    }
 }
 
 fn parse_secs(s: &str) -> Result<u64, String> {
@@ -1460,27 +1481,7 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
             if let Some(v) = &a.schedule {
                 nj.schedule = Some(v.clone());
             }
-            if let Some(v) = a.batch_size {
-                nj.settings.batch_size = v;
-            }
-            if let Some(v) = a.timeout {
-                nj.settings.timeout_secs = v;
-            }
-            if let Some(v) = a.max_retries {
-                nj.settings.max_retries = v;
-            }
-            if a.no_retry {
-                nj.settings.retry_on_failure = false;
-            }
-            if let Some(v) = &a.retry_delays {
-                nj.settings.retry_delays_secs = v.0.clone();
-            }
-            if let Some(v) = &a.backoff {
-                nj.settings.backoff_secs = v.0.clone();
-            }
-            if a.no_duplicate_detection {
-                nj.settings.duplicate_detection = false;
-            }
+            a.settings.apply(&mut nj.settings);
             let e = open(cli).await?;
             let r = e.create_job(nj).await;
             let conn = match &r {
@@ -1523,34 +1524,7 @@ async fn job(cli: &Cli, j: &JobCmd) -> CliResult {
                     if let Some(s) = schedule {
                         j.schedule = s;
                     }
-                    let s = &mut j.settings;
-                    if let Some(v) = a.batch_size {
-                        s.batch_size = v;
-                    }
-                    if let Some(v) = a.timeout {
-                        s.timeout_secs = v;
-                    }
-                    if let Some(v) = a.max_retries {
-                        s.max_retries = v;
-                    }
-                    if a.no_retry {
-                        s.retry_on_failure = false;
-                    }
-                    if a.retry {
-                        s.retry_on_failure = true;
-                    }
-                    if let Some(v) = &a.retry_delays {
-                        s.retry_delays_secs = v.0.clone();
-                    }
-                    if let Some(v) = &a.backoff {
-                        s.backoff_secs = v.0.clone();
-                    }
-                    if a.duplicate_detection {
-                        s.duplicate_detection = true;
-                    }
-                    if a.no_duplicate_detection {
-                        s.duplicate_detection = false;
-                    }
+                    a.settings.apply(&mut j.settings);
                     Ok(())
                 })
                 .await;
