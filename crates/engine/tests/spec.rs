@@ -2526,7 +2526,7 @@ async fn d2_a_page_that_repeats_an_id_stores_one_record_and_logs_the_repeat() {
 }
 
 #[tokio::test]
-async fn a_runs_end_is_one_transaction_with_its_retry_and_alerts() {
+async fn r_a1_a_runs_end_is_one_transaction_with_its_retry_and_alerts() {
     use sqlx::Connection;
     let h = small().await;
     let job = h.job("customers", |_| {}).await;
@@ -2808,7 +2808,7 @@ async fn worker_runs_jobs_independently_and_stop_waits_for_runs_to_end() {
 // ---- What the admin is shown (issue 14) ---------------------------------------------------
 
 #[tokio::test]
-async fn an_auth_failure_waits_for_reauthentication_and_its_alert_resolves_with_it() {
+async fn r_e1_r_a1_an_auth_failure_waits_for_reauthentication_and_its_alert_resolves_with_it() {
     let h = small().await;
     let job = h.job("customers", |_| {}).await;
     h.run(&job).await;
@@ -2880,7 +2880,7 @@ async fn an_auth_failure_waits_for_reauthentication_and_its_alert_resolves_with_
 }
 
 #[tokio::test]
-async fn retry_state_is_pending_then_superseded_or_exhausted() {
+async fn r_a1_r_a4_retry_state_is_pending_then_superseded_or_exhausted() {
     let h = small().await;
     let job = h.job("customers", |j| j.settings.max_retries = 1).await;
     h.faults(|f| f.error_rate = 1.0);
@@ -2910,7 +2910,7 @@ async fn retry_state_is_pending_then_superseded_or_exhausted() {
 }
 
 #[tokio::test]
-async fn records_moving_to_failed_records_raise_an_alert_that_resolves_when_they_are_handled() {
+async fn r_d1_records_moving_to_failed_records_raise_an_alert_that_resolves_when_they_are_handled() {
     let (h, job) = dead_letter_setup().await;
     let alerts = h
         .engine
@@ -2981,7 +2981,7 @@ async fn settings_changes_are_audited_before_to_after() {
 }
 
 #[tokio::test]
-async fn verify_before_active_wrong_credentials_save_nothing_and_change_nothing() {
+async fn r_e1_verify_before_active_wrong_credentials_save_nothing_and_change_nothing() {
     let h = small().await;
     // A new connection with a secret the provider refuses is not created.
     let err = h
@@ -3045,7 +3045,7 @@ async fn verify_before_active_wrong_credentials_save_nothing_and_change_nothing(
 }
 
 #[tokio::test]
-async fn live_progress_a_run_says_what_it_waits_for_and_until_when() {
+async fn r_e2_live_progress_a_run_says_what_it_waits_for_and_until_when() {
     let h = small().await;
     let job = h.job("customers", |_| {}).await;
     h.faults(|f| f.error_burst = 2);
