@@ -2910,7 +2910,8 @@ async fn r_a1_r_a4_retry_state_is_pending_then_superseded_or_exhausted() {
 }
 
 #[tokio::test]
-async fn r_d1_records_moving_to_failed_records_raise_an_alert_that_resolves_when_they_are_handled() {
+async fn r_d1_records_moving_to_failed_records_raise_an_alert_that_resolves_when_they_are_handled()
+{
     let (h, job) = dead_letter_setup().await;
     let alerts = h
         .engine
