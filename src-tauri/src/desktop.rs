@@ -116,6 +116,9 @@ fn new_connection(input: NewConnectionDto, sandbox_url: Option<String>) -> Resul
         base_url,
         client_id: input.client_id.filter(|c| !c.trim().is_empty()),
         secrets,
+        auth_base_url: None,
+        auth_kind: None,
+        values: Default::default(),
     })
 }
 
@@ -524,6 +527,9 @@ impl Desktop {
                         base_url: Some(base_url),
                         client_id: Some(cfg.client_id),
                         secrets: vec![(SecretKind::ClientSecret, Secret::new(cfg.client_secret))],
+                        auth_base_url: None,
+                        auth_kind: None,
+                        values: Default::default(),
                     })
                     .await
                     .inspect_err(|e| self.note_keychain(e))?

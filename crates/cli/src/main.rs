@@ -1260,6 +1260,9 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
                     base_url: base_url.clone(),
                     client_id: client_id.clone(),
                     secrets,
+                    auth_base_url: None,
+                    auth_kind: None,
+                    values: Default::default(),
                 })
                 .await;
             e.shutdown().await;

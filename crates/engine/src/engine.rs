@@ -93,6 +93,7 @@ impl Inner {
                             client_id,
                             scope: spec.auth.scope.clone(),
                             api_key_header: spec.auth.header.clone(),
+                            api_key_query: None,
                             token_expires_at: conn.token_expires_at,
                         },
                         self.secrets.clone(),
@@ -128,14 +129,43 @@ impl Inner {
 }
 
 /// A connection to create. Secrets go to the keychain, never to the database.
+/// [`NewConnection::new`] leaves every optional part out:
+/// `NewConnection { base_url: Some(url), ..NewConnection::new("name", spec) }`.
 #[derive(Debug)]
 pub struct NewConnection {
     pub name: String,
     pub spec: ConnectorSpec,
     /// Overrides the spec's base URL.
     pub base_url: Option<String>,
+    /// Where the provider's sign-in server is, when not where the spec says: replaces the
+    /// scheme, host and port of the spec's absolute `auth.token_url` and
+    /// `auth.authorize_url` (relative ones follow the base URL). The connection keeps the
+    /// spec with its sign-in URLs so moved.
+    pub auth_base_url: Option<String>,
+    /// How the connection authenticates: the spec's `auth.kind` when `None`, or one of its
+    /// `auth.alternatives`.
+    pub auth_kind: Option<AuthKind>,
     pub client_id: Option<String>,
     pub secrets: Vec<(SecretKind, Secret)>,
+    /// The spec's connection-level values (`[values.<name>]`), by name. Not secret.
+    pub values: std::collections::BTreeMap<String, String>,
+}
+
+impl NewConnection {
+    /// A connection named `name` to the provider `spec` describes, with the spec's own base
+    /// URL and auth kind, and no client id, secrets or values yet.
+    pub fn new(name: impl Into<String>, spec: ConnectorSpec) -> NewConnection {
+        NewConnection {
+            name: name.into(),
+            spec,
+            base_url: None,
+            auth_base_url: None,
+            auth_kind: None,
+            client_id: None,
+            secrets: Vec::new(),
+            values: Default::default(),
+        }
+    }
 }
 
 /// A job to create, as a user writes it (TOML/JSON or CLI flags).
@@ -274,7 +304,7 @@ impl Engine {
     /// checked with a real data request, since a pasted key is only known good once the
     /// provider has answered one.
     async fn create_verified(&self, c: NewConnection, probe: Probe<'_>) -> Result<Connection> {
-        let kind = c.spec.auth.kind;
+        let kind = Self::new_connection_auth_kind(&c)?;
         let secrets: Vec<SecretKind> = c.secrets.iter().map(|(k, _)| *k).collect();
         let conn = self.insert_connection(c, kind).await?;
         // Verified before it is called active (issue 14): credentials the provider refuses
@@ -298,7 +328,7 @@ impl Engine {
     /// provider is not to be contacted, and for tests of how runs meet a provider's refusals.
     /// Its first run or `test_connection` checks it.
     pub async fn add_connection_unchecked(&self, c: NewConnection) -> Result<Connection> {
-        let kind = c.spec.auth.kind;
+        let kind = Self::new_connection_auth_kind(&c)?;
         self.insert_connection(c, kind).await
     }
 
@@ -378,12 +408,18 @@ impl Engine {
         self.inner.store.connection(&conn.id).await
     }
 
-    /// The base URL a new connection will use, checked.
-    pub(crate) fn new_connection_base_url(c: &NewConnection) -> Result<String> {
-        c.spec.validate()?;
+    /// Check a new connection and make its spec the one it will keep: its sign-in URLs
+    /// moved to `auth_base_url` (which is then spent), the spec valid, the sign-in URLs
+    /// allowed for the base URL, the secrets sendable, the values the spec declares.
+    /// Returns the base URL it will use.
+    pub(crate) fn prepare_new_connection(c: &mut NewConnection) -> Result<String> {
         if c.name.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty"));
         }
+        if let Some(auth_base) = c.auth_base_url.take() {
+            move_sign_in(&mut c.spec, &auth_base)?;
+        }
+        c.spec.validate()?;
         let base_url = c
             .base_url
             .clone()
@@ -391,22 +427,45 @@ impl Engine {
             .ok_or_else(|| {
                 Error::invalid("base_url", "the connector spec has no base_url; give one")
             })?;
-        // The spec's token and authorize URLs must be on this connection's origin.
+        // Relative token and authorize URLs resolve on this connection's origin; absolute
+        // ones must be https (or on this machine).
         c.spec.check_for_base(&base_url)?;
         for (kind, value) in &c.secrets {
             crate::secrets::check_secret_value(*kind, value)?;
         }
+        check_values(&c.spec, &c.values)?;
         Ok(base_url)
+    }
+
+    /// The auth kind a new connection asks for, if its spec allows it: its own `auth.kind`,
+    /// or one of its `auth.alternatives`.
+    pub(crate) fn new_connection_auth_kind(c: &NewConnection) -> Result<AuthKind> {
+        let Some(kind) = c.auth_kind else {
+            return Ok(c.spec.auth.kind);
+        };
+        let allowed = allowed_auth_kinds(&c.spec);
+        if allowed.contains(&kind) {
+            return Ok(kind);
+        }
+        let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
+        Err(Error::invalid(
+            "auth_kind",
+            format!(
+                "{} connections cannot use {kind}; they can use {}",
+                c.spec.name,
+                names.join(" or ")
+            ),
+        ))
     }
 
     /// Store a connection authenticating as `auth_kind` (a browser sign-in turns a spec's
     /// OAuth2 connection into a refresh-token one).
     pub(crate) async fn insert_connection(
         &self,
-        c: NewConnection,
+        mut c: NewConnection,
         auth_kind: AuthKind,
     ) -> Result<Connection> {
-        let base_url = Self::new_connection_base_url(&c)?;
+        let base_url = Self::prepare_new_connection(&mut c)?;
         let id = uuid::Uuid::new_v4().to_string();
         for (kind, value) in &c.secrets {
             self.put_secret(&id, *kind, value.clone()).await?;
@@ -420,6 +479,7 @@ impl Engine {
             auth_kind,
             client_id: c.client_id,
             spec: c.spec,
+            values: c.values,
             now,
         };
         match self.inner.store.insert_connection(row).await {
@@ -1497,7 +1557,6 @@ impl Engine {
     /// job setting is checked before anything is stored, so a bad entity or schedule stores
     /// nothing either.
     pub async fn create_setup(&self, s: NewSetup) -> Result<Setup> {
-        Self::new_connection_base_url(&s.connection)?;
         let plans = plan_jobs(
             &s.connection.spec,
             &s.connection.name,
@@ -1616,6 +1675,76 @@ fn plan_jobs(
         });
     }
     Ok(plans)
+}
+
+/// The auth kinds connections of `spec` may use: its own first, then its alternatives.
+pub fn allowed_auth_kinds(spec: &ConnectorSpec) -> Vec<AuthKind> {
+    vec![spec.auth.kind]
+}
+
+/// Move the spec's absolute sign-in URLs (`auth.token_url`, `auth.authorize_url`) to the
+/// scheme, host and port of `auth_base`, keeping their paths and queries. Relative ones
+/// already follow the connection's base URL.
+fn move_sign_in(spec: &mut ConnectorSpec, auth_base: &str) -> Result<()> {
+    let field = "auth_base_url";
+    let to = check_base_url(auth_base).map_err(|e| match e {
+        Error::Invalid { message, .. } => Error::invalid(field, message),
+        e => e,
+    })?;
+    if to.path() != "/" || to.query().is_some() || to.fragment().is_some() {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "'{auth_base}' must be only a scheme, host and port (like https://login.example.com); the paths come from the connector"
+            ),
+        ));
+    }
+    for url in [&mut spec.auth.token_url, &mut spec.auth.authorize_url]
+        .into_iter()
+        .flatten()
+    {
+        let Ok(mut moved) = url::Url::parse(url) else {
+            continue;
+        };
+        let ok = moved.set_scheme(to.scheme()).is_ok()
+            && moved.set_host(to.host_str()).is_ok()
+            && moved.set_port(to.port()).is_ok();
+        if !ok {
+            return Err(Error::invalid(
+                field,
+                format!("cannot move {url} to {auth_base}"),
+            ));
+        }
+        *url = moved.to_string();
+    }
+    Ok(())
+}
+
+/// The values given for a new connection against those its spec declares: none unknown,
+/// and every declared one given, except those listed from the provider after sign-in
+/// (`choices`), which may be chosen later ([`Engine::set_connection_value`]).
+fn check_values(
+    spec: &ConnectorSpec,
+    values: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let declared: Vec<String> = Vec::new();
+    for name in values.keys() {
+        if !declared.contains(name) {
+            return Err(Error::invalid(
+                format!("values.{name}"),
+                if declared.is_empty() {
+                    format!("{} connections take no values", spec.name)
+                } else {
+                    format!(
+                        "{} connections take no value named '{name}'; they take {}",
+                        spec.name,
+                        declared.join(", ")
+                    )
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The provider's refusal of credentials, as said to whoever just entered them.

@@ -232,6 +232,9 @@ pub struct Connection {
     pub refresh_expires_at: Option<DateTime<Utc>>,
     pub last_checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Values chosen when connecting (the spec's `[values.*]`, e.g. a Xero organisation),
+    /// by name. Not secret.
+    pub values: std::collections::BTreeMap<String, String>,
 }
 
 /// The top-level fields a provider sent for one entity of a connection, and its last change

@@ -80,11 +80,10 @@ impl H {
     fn setup(&self, secret: &str, entities: &[&str], schedule: Option<&str>) -> NewSetup {
         NewSetup {
             connection: NewConnection {
-                name: "Books".into(),
-                spec: ConnectorSpec::parse(SANDBOX_SPEC).unwrap(),
                 base_url: Some(self.sandbox.base_url()),
                 client_id: Some("sandbox-client".into()),
                 secrets: vec![(SecretKind::ClientSecret, Secret::new(secret))],
+                ..NewConnection::new("Books", ConnectorSpec::parse(SANDBOX_SPEC).unwrap())
             },
             entities: entities.iter().map(|e| e.to_string()).collect(),
             schedule: schedule.map(str::to_string),

@@ -333,6 +333,9 @@ impl H {
                 base_url: Some(base.to_string()),
                 client_id: Some("client".into()),
                 secrets,
+                auth_base_url: None,
+                auth_kind: None,
+                values: Default::default(),
             })
             .await
             .map(|_| ())
@@ -825,6 +828,7 @@ async fn s1_path_as_url_is_refused_and_a_stored_one_stays_on_the_base_origin() {
             auth_kind: syncdesk_engine::AuthKind::None,
             client_id: None,
             spec: stored,
+            values: Default::default(),
             now: syncdesk_engine::Clock::now(h.clock.as_ref()),
         })
         .await

@@ -90,6 +90,9 @@ impl H {
                 base_url: Some(self.sandbox.base_url()),
                 client_id: Some("sandbox-client".into()),
                 secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+                auth_base_url: None,
+                auth_kind: None,
+                values: Default::default(),
             })
             .await
             .unwrap();
@@ -408,6 +411,9 @@ async fn r_e1_rotating_refresh_token_is_stored_before_use_and_refresh_is_single_
             base_url: Some(h.sandbox.base_url()),
             client_id: Some("sandbox-client".into()),
             secrets: vec![(SecretKind::RefreshToken, Secret::new(first_rt.clone()))],
+            auth_base_url: None,
+            auth_kind: None,
+            values: Default::default(),
         })
         .await
         .unwrap();
@@ -515,6 +521,9 @@ async fn r_e2_connection_refused_is_retried_like_a_5xx() {
             base_url: Some(format!("http://127.0.0.1:{port}")),
             client_id: Some("sandbox-client".into()),
             secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+            auth_base_url: None,
+            auth_kind: None,
+            values: Default::default(),
         })
         .await
         .unwrap();
@@ -1652,6 +1661,9 @@ async fn a_page_with_json_values_cannot_hold_fails_as_malformed() {
                 base_url: Some(provider_answering(page).await),
                 client_id: Some("sandbox-client".into()),
                 secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+                auth_base_url: None,
+                auth_kind: None,
+                values: Default::default(),
             })
             .await
             .unwrap();
@@ -2007,6 +2019,9 @@ fn sign_in_connection(h: &H, name: &str) -> NewConnection {
         base_url: Some(h.sandbox.base_url()),
         client_id: Some("sandbox-client".into()),
         secrets: vec![],
+        auth_base_url: None,
+        auth_kind: None,
+        values: Default::default(),
     }
 }
 
@@ -2485,6 +2500,9 @@ async fn d2_a_page_that_repeats_an_id_stores_one_record_and_logs_the_repeat() {
             base_url: Some(base),
             client_id: None,
             secrets: vec![],
+            auth_base_url: None,
+            auth_kind: None,
+            values: Default::default(),
         })
         .await
         .unwrap();
@@ -2735,6 +2753,9 @@ async fn worker_runs_jobs_independently_and_stop_waits_for_runs_to_end() {
                 base_url: Some(sb.base_url()),
                 client_id: Some("sandbox-client".into()),
                 secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+                auth_base_url: None,
+                auth_kind: None,
+                values: Default::default(),
             })
             .await
             .unwrap();
@@ -2993,6 +3014,9 @@ async fn r_e1_verify_before_active_wrong_credentials_save_nothing_and_change_not
             base_url: Some(h.sandbox.base_url()),
             client_id: Some("sandbox-client".into()),
             secrets: vec![(SecretKind::ClientSecret, Secret::new("not-the-secret"))],
+            auth_base_url: None,
+            auth_kind: None,
+            values: Default::default(),
         })
         .await
         .unwrap_err();

@@ -366,9 +366,7 @@ impl Connector {
                 .http
                 .get(url.clone())
                 .timeout(remaining.min(policy.request_timeout));
-            if let Some((k, v)) = cred.header {
-                req = req.header(k, v);
-            }
+            req = cred.apply(req);
             let sent = tokio::select! {
                 _ = cancel.cancelled() => return Err(Error::Cancelled),
                 r = req.send() => r,
