@@ -302,8 +302,10 @@ impl Engine {
         let conn = self.insert_connection(c, kind).await?;
         // Verified before it is called active (issue 14): credentials the provider refuses
         // leave nothing stored; a provider that cannot be reached leaves the connection in
-        // `error`, saying why, until a test or a run gets through.
-        match self.verify(&conn, false).await {
+        // `error`, saying why, until a test or a run gets through. OAuth2 is verified by its
+        // token request; a pasted key or token only by a request that uses it.
+        let probe = matches!(kind, AuthKind::ApiKey | AuthKind::Bearer);
+        match self.verify(&conn, probe).await {
             Ok(()) => self.inner.store.connection(&conn.id).await,
             Err(e) if e.class() == crate::ErrorClass::Auth => {
                 self.forget_token(&conn.id);
