@@ -74,10 +74,11 @@ impl Inner {
             match auths.get(&conn.id) {
                 Some(a) => a.clone(),
                 None => {
-                    // The client secret and refresh token go there: the connection's own
-                    // origin only, over https unless on this machine.
+                    // The client secret and refresh token go there only (the connection's
+                    // origin, or the provider's sign-in server), over https unless on this
+                    // machine; the access token only to the base URL's origin.
                     let token_url = match &spec.auth.token_url {
-                        Some(u) => Some(crate::connector::spec::check_endpoint(
+                        Some(u) => Some(crate::connector::spec::resolve_auth_url(
                             "auth.token_url",
                             u,
                             &base,
@@ -93,7 +94,7 @@ impl Inner {
                             client_id,
                             scope: spec.auth.scope.clone(),
                             api_key_header: spec.auth.header.clone(),
-                            api_key_query: None,
+                            api_key_query: spec.auth.query.clone(),
                             token_expires_at: conn.token_expires_at,
                         },
                         self.secrets.clone(),
@@ -309,7 +310,14 @@ impl Engine {
         let conn = self.insert_connection(c, kind).await?;
         // Verified before it is called active (issue 14): credentials the provider refuses
         // leave nothing stored; a provider that cannot be reached leaves the connection in
-        // `error`, saying why, until a test or a run gets through.
+        // `error`, saying why, until a test or a run gets through. OAuth2 is verified by its
+        // token request; a pasted key or token only by a request that uses it.
+        let probe = match probe {
+            Probe::Credentials if matches!(kind, AuthKind::ApiKey | AuthKind::Bearer) => {
+                Probe::Page(None)
+            }
+            p => p,
+        };
         match self.verify(&conn, probe).await {
             Ok(()) => self.inner.store.connection(&conn.id).await,
             Err(e) if e.class() == crate::ErrorClass::Auth => {
@@ -367,6 +375,19 @@ impl Engine {
         let Probe::Page(entity) = probe else {
             return Ok(());
         };
+        // A data request may need a value the provider lists once signed in (the Xero
+        // organisation): until it is chosen, listing the choices is the request that uses
+        // the credentials.
+        let unchosen = connector
+            .spec()
+            .values
+            .iter()
+            .find(|(name, v)| v.choices.is_some() && !conn.values.contains_key(*name))
+            .map(|(name, _)| name.clone());
+        if let Some(name) = unchosen {
+            self.value_choices(&conn.id, &name).await?;
+            return Ok(());
+        }
         let Some(entity) = entity
             .map(str::to_string)
             .or_else(|| connector.spec().entities.keys().next().cloned())
@@ -428,8 +449,16 @@ impl Engine {
                 Error::invalid("base_url", "the connector spec has no base_url; give one")
             })?;
         // Relative token and authorize URLs resolve on this connection's origin; absolute
-        // ones must be https (or on this machine).
-        c.spec.check_for_base(&base_url)?;
+        // ones may be on the provider's sign-in server; either way https (or this machine).
+        let base = check_base_url(&base_url)?;
+        for (field, url) in [
+            ("auth.token_url", &c.spec.auth.token_url),
+            ("auth.authorize_url", &c.spec.auth.authorize_url),
+        ] {
+            if let Some(url) = url {
+                crate::connector::spec::resolve_auth_url(field, url, &base)?;
+            }
+        }
         for (kind, value) in &c.secrets {
             crate::secrets::check_secret_value(*kind, value)?;
         }
@@ -538,6 +567,127 @@ impl Engine {
             .map_err(|e| Error::Keychain(e.to_string()))?
     }
 
+    /// What the connection's value `name` may be (`[values.<name>].choices`), as the
+    /// provider lists it for the connection's credentials: the Xero organisations its
+    /// sign-in allowed. Sent without the spec's `[request]` headers and query, which may
+    /// need the very value being chosen.
+    pub async fn value_choices(&self, connection: &str, name: &str) -> Result<Vec<ValueChoice>> {
+        let conn = self.inner.store.connection(connection).await?;
+        let connector = self.inner.connector(&conn).await?;
+        let spec = connector.spec();
+        let field = format!("values.{name}");
+        let declared = declared_value(spec, name)?;
+        let Some(choices) = &declared.choices else {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{} does not list the possible values of the {}; type it",
+                    spec.name, declared.label
+                ),
+            ));
+        };
+        let base = check_base_url(&conn.base_url)?;
+        let url = crate::connector::spec::join_path(&base, &choices.path)
+            .map_err(|e| Error::invalid(format!("{field}.choices.path"), e))?;
+        let policy = crate::connector::RequestPolicy {
+            backoff: crate::policy::Backoff(Vec::new()),
+            request_timeout: std::time::Duration::from_secs(15),
+            max_rate_limit_waits: 0,
+            deadline: self.inner.clock.now() + chrono::Duration::seconds(60),
+        };
+        let (body, _) = connector
+            .get(
+                &url,
+                &policy,
+                &mut Default::default(),
+                &CancellationToken::new(),
+            )
+            .await?;
+        let path = url.path();
+        let raw = crate::record::read_json(&body).map_err(|e| Error::MalformedResponse {
+            path: path.to_string(),
+            detail: format!("not valid JSON ({e})"),
+        })?;
+        let items = crate::connector::take_records(
+            &crate::record::Fields::of(&raw),
+            &choices.records,
+            path,
+        )?;
+        let text = |v: Option<serde_json::Value>| match v {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        items
+            .iter()
+            .map(|item| {
+                let fields = item.fields();
+                let value =
+                    text(fields.at(&choices.value)).ok_or_else(|| Error::MalformedResponse {
+                        path: path.to_string(),
+                        detail: format!("a listed {} has no '{}'", declared.label, choices.value),
+                    })?;
+                let label = text(fields.at(&choices.label)).unwrap_or_else(|| value.clone());
+                Ok(ValueChoice { value, label })
+            })
+            .collect()
+    }
+
+    /// Set one of the connection's values (`[values.<name>]`). A value the provider lists
+    /// (`choices`) must be one it lists now for this connection. Audited, before and after.
+    pub async fn set_connection_value(
+        &self,
+        connection: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<Connection> {
+        let conn = self.inner.store.connection(connection).await?;
+        let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
+        let value = value.trim();
+        let declared = check_value(&spec, name, value)?;
+        if declared.choices.is_some() {
+            let choices = self.value_choices(&conn.id, name).await?;
+            if !choices.iter().any(|c| c.value == value) {
+                let listed: Vec<String> = choices
+                    .iter()
+                    .map(|c| format!("{} ({})", c.label, c.value))
+                    .collect();
+                return Err(Error::invalid(
+                    format!("values.{name}"),
+                    if listed.is_empty() {
+                        format!(
+                            "{} lists no {} for this connection",
+                            spec.name, declared.label
+                        )
+                    } else {
+                        format!(
+                            "'{value}' is not a {} this connection can use; choose one of: {}",
+                            declared.label,
+                            listed.join(", ")
+                        )
+                    },
+                ));
+            }
+        }
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .set_connection_value(&conn.id, name, Some(value), now)
+            .await?;
+        let before = conn.values.get(name).map_or("(none)", String::as_str);
+        self.inner
+            .store
+            .insert_audit(
+                &self.inner.actor,
+                "connection.value",
+                &format!("connection {}", conn.name),
+                Some(&format!("{}: {before} → {value}", declared.label)),
+                now,
+            )
+            .await?;
+        self.inner.store.connection(&conn.id).await
+    }
+
     /// Replace a connection's secret (re-authentication); the connection becomes active
     /// again and its cached token is dropped.
     pub async fn set_connection_secret(
@@ -557,8 +707,13 @@ impl Engine {
         }
         self.forget_token(&conn.id);
         // The new secret must work before the connection is called active again: one the
-        // provider refuses is taken back and nothing changes.
-        if let Err(e) = self.verify(&conn, Probe::Credentials).await {
+        // provider refuses is taken back and nothing changes. A pasted key or token is only
+        // known good once a request that uses it has been answered.
+        let probe = match conn.auth_kind {
+            AuthKind::ApiKey | AuthKind::Bearer => Probe::Page(None),
+            _ => Probe::Credentials,
+        };
+        if let Err(e) = self.verify(&conn, probe).await {
             if e.class() == crate::ErrorClass::Auth {
                 self.forget_token(&conn.id);
                 match before {
@@ -1679,7 +1834,7 @@ fn plan_jobs(
 
 /// The auth kinds connections of `spec` may use: its own first, then its alternatives.
 pub fn allowed_auth_kinds(spec: &ConnectorSpec) -> Vec<AuthKind> {
-    vec![spec.auth.kind]
+    spec.auth.kinds()
 }
 
 /// Move the spec's absolute sign-in URLs (`auth.token_url`, `auth.authorize_url`) to the
@@ -1727,24 +1882,68 @@ fn check_values(
     spec: &ConnectorSpec,
     values: &std::collections::BTreeMap<String, String>,
 ) -> Result<()> {
-    let declared: Vec<String> = Vec::new();
-    for name in values.keys() {
-        if !declared.contains(name) {
+    for (name, value) in values {
+        check_value(spec, name, value)?;
+    }
+    for (name, v) in &spec.values {
+        let given = values.get(name).is_some_and(|v| !v.trim().is_empty());
+        if !given && v.choices.is_none() {
             return Err(Error::invalid(
                 format!("values.{name}"),
-                if declared.is_empty() {
-                    format!("{} connections take no values", spec.name)
-                } else {
-                    format!(
-                        "{} connections take no value named '{name}'; they take {}",
-                        spec.name,
-                        declared.join(", ")
-                    )
-                },
+                format!("the {} is needed (give {name}=…)", v.label),
             ));
         }
     }
     Ok(())
+}
+
+/// The spec's value `name`, or an error saying which values it has.
+fn declared_value<'s>(
+    spec: &'s ConnectorSpec,
+    name: &str,
+) -> Result<&'s crate::connector::spec::ValueSpec> {
+    spec.values.get(name).ok_or_else(|| {
+        let names: Vec<&str> = spec.values.keys().map(String::as_str).collect();
+        Error::invalid(
+            format!("values.{name}"),
+            if names.is_empty() {
+                format!("{} connections take no values", spec.name)
+            } else {
+                format!(
+                    "{} connections take no value named '{name}'; they take {}",
+                    spec.name,
+                    names.join(", ")
+                )
+            },
+        )
+    })
+}
+
+/// One value against the spec: declared, and text that fits a header or a URL.
+fn check_value<'s>(
+    spec: &'s ConnectorSpec,
+    name: &str,
+    value: &str,
+) -> Result<&'s crate::connector::spec::ValueSpec> {
+    let field = format!("values.{name}");
+    let declared = declared_value(spec, name)?;
+    if value.trim().is_empty() {
+        return Err(Error::invalid(
+            field,
+            format!("the {} must not be empty", declared.label),
+        ));
+    }
+    // Values go into headers and URLs as they are: no line breaks or other controls.
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "the {} must be one line without control characters",
+                declared.label
+            ),
+        ));
+    }
+    Ok(declared)
 }
 
 /// The provider's refusal of credentials, as said to whoever just entered them.

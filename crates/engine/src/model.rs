@@ -237,6 +237,15 @@ pub struct Connection {
     pub values: std::collections::BTreeMap<String, String>,
 }
 
+/// One possible value of a connection-level value, as the provider lists it (a Xero
+/// organisation: its tenant id and its name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueChoice {
+    pub value: String,
+    /// What the admin sees.
+    pub label: String,
+}
+
 /// The top-level fields a provider sent for one entity of a connection, and its last change
 /// (R-E5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -83,9 +83,9 @@ fn endpoints(spec: &crate::ConnectorSpec, base_url: &str) -> Result<(Url, Url)> 
                 ),
             )
         })?;
-        // The code, the verifier and any client secret go there: the connection's own
-        // origin only, over https unless on this machine.
-        crate::connector::spec::check_endpoint(field, u, &base)
+        // The code, the verifier and any client secret go there only: the connection's
+        // origin, or the provider's sign-in server; over https unless on this machine.
+        crate::connector::spec::resolve_auth_url(field, u, &base)
     };
     Ok((
         resolve("auth.authorize_url", &spec.auth.authorize_url)?,

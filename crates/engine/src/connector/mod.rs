@@ -796,17 +796,19 @@ impl Pager {
                         q.append_pair(cursor_param, c);
                     }
                 }
-                Pagination::Page {
+                p @ Pagination::Page {
                     page_param,
-                    size_param,
                     first_page,
+                    ..
                 } => {
-                    let p = match &next {
-                        Next::Page(p) => *p,
+                    let n = match &next {
+                        Next::Page(n) => *n,
                         _ => *first_page,
                     };
-                    q.append_pair(page_param, &p.to_string());
-                    q.append_pair(size_param, &size);
+                    q.append_pair(page_param, &n.to_string());
+                    if let Some(size_param) = p.size_param() {
+                        q.append_pair(size_param, &size);
+                    }
                 }
                 Pagination::Offset {
                     offset_param,
