@@ -293,6 +293,11 @@ pub struct EntitySpec {
 }
 
 impl EntitySpec {
+    /// Whether incremental runs can ask the provider for changes only.
+    pub fn filters_changes(&self) -> bool {
+        self.incremental_config().is_some_and(|i| i.send.is_some())
+    }
+
     /// The incremental configuration in effect: the `incremental` table, or what the older
     /// `updated_at` (+ `incremental_param`) keys mean. `None`: no change time is known.
     pub fn incremental_config(&self) -> Option<Incremental> {
