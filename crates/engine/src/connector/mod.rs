@@ -1594,4 +1594,154 @@ mod tests {
         );
         assert_eq!(take("[1, 2]", "", "/").unwrap().len(), 2);
     }
+
+    /// A provider on 127.0.0.1 answering every request from `answer(path)`, keeping each
+    /// request's head (lower-cased) for the test to read.
+    async fn provider(answer: fn(&str) -> String) -> (Url, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_lowercase();
+                let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                s.lock().unwrap().push(head);
+                let body = answer(path.split('?').next().unwrap_or(""));
+                let out = format!(
+                    "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(out.as_bytes()).await;
+            }
+        });
+        (base, seen)
+    }
+
+    fn connector(spec: &str, base: Url) -> Connector {
+        use crate::secrets::{MemorySecretStore, Secret, SecretKind, SecretStore};
+        let secrets = Arc::new(MemorySecretStore::default());
+        secrets
+            .set("c1", SecretKind::ApiKey, &Secret::new("key_0123456789"))
+            .unwrap();
+        let auth = Auth::new(
+            AuthConfig {
+                connection_id: "c1".into(),
+                connection_name: "c".into(),
+                kind: crate::model::AuthKind::ApiKey,
+                token_url: None,
+                client_id: None,
+                scope: None,
+                api_key_header: None,
+                token_expires_at: None,
+            },
+            secrets,
+        )
+        .unwrap();
+        let clock = Arc::new(crate::clock::ManualClock::new(
+            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
+        Connector::new(
+            reqwest::Client::new(),
+            base,
+            Arc::new(ConnectorSpec::parse(spec).unwrap()),
+            Arc::new(auth),
+            clock,
+            Arc::new(|_| {}),
+        )
+    }
+
+    fn policy() -> RequestPolicy {
+        RequestPolicy {
+            backoff: crate::policy::Backoff::default(),
+            request_timeout: Duration::from_secs(10),
+            max_rate_limit_waits: 3,
+            deadline: DateTime::<Utc>::MAX_UTC,
+        }
+    }
+
+    const TENANT_SPEC: &str = r#"
+name = "Xero-like"
+[auth]
+kind = "api_key"
+[values.tenant_id]
+label = "Xero organisation"
+choices = { path = "/connections", records = "", value = "tenantId", label = "tenantName" }
+[request]
+headers = { "xero-tenant-id" = "{values.tenant_id}" }
+[entities.contacts]
+path = "/Contacts"
+records = "Contacts"
+id = "ContactID"
+query = { where = "Org==\"{values.tenant_id}\"" }
+pagination = { style = "none" }
+"#;
+
+    #[tokio::test]
+    async fn i15_connection_values_fill_request_and_entity_extras_and_choices_are_listed() {
+        let (base, seen) = provider(|path| match path {
+            "/connections" => r#"[{"tenantId":"t-1","tenantName":"Acme Ltd"},{"tenantId":"t-2","tenantName":"Beta"},{"nope":1}]"#.into(),
+            _ => r#"{"Contacts":[{"ContactID":"c1"}]}"#.into(),
+        })
+        .await;
+        let values = [("tenant_id".to_string(), "t-1".to_string())].into();
+        let c = connector(TENANT_SPEC, base).with_values(values);
+        let (mut stats, cancel) = (RequestStats::default(), CancellationToken::new());
+        let choices = c
+            .list_choices("tenant_id", &policy(), &mut stats, &cancel)
+            .await
+            .unwrap();
+        assert_eq!(
+            choices,
+            [
+                Choice {
+                    value: "t-1".into(),
+                    label: "Acme Ltd".into()
+                },
+                Choice {
+                    value: "t-2".into(),
+                    label: "Beta".into()
+                }
+            ]
+        );
+        let mut pager = c.pager("contacts", None, 100).unwrap();
+        let page = pager
+            .next_page(&c, &policy(), &mut stats, &cancel)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(page.records.len(), 1);
+        let heads = seen.lock().unwrap().clone();
+        assert!(heads[0].starts_with("get /connections "), "{}", heads[0]);
+        assert!(
+            !heads[0].contains("xero-tenant-id"),
+            "choices are listed before a value is chosen: {}",
+            heads[0]
+        );
+        assert!(heads[0].contains("x-api-key: key_0123456789"));
+        assert!(
+            heads[1].starts_with("get /contacts?where=org%3d%3d%22t-1%22 "),
+            "{}",
+            heads[1]
+        );
+        assert!(heads[1].contains("xero-tenant-id: t-1"), "{}", heads[1]);
+        assert!(heads[1].contains("x-api-key: key_0123456789"));
+
+        // Without the value: a configuration error naming it, before any request.
+        let c = connector(TENANT_SPEC, Url::parse("http://127.0.0.1:9/").unwrap());
+        let e = c.pager("contacts", None, 100).unwrap_err();
+        assert_eq!(e.field(), Some("values.tenant_id"));
+        assert!(e.to_string().contains("no Xero organisation set"), "{e}");
+    }
 }
