@@ -1744,4 +1744,118 @@ pagination = { style = "none" }
         assert_eq!(e.field(), Some("values.tenant_id"));
         assert!(e.to_string().contains("no Xero organisation set"), "{e}");
     }
+
+    #[test]
+    fn i15_changes_requests_carry_the_watermark_where_and_how_the_spec_says() {
+        let spec = |pagination: &str, send: &str| {
+            format!(
+                r#"
+name = "p"
+[auth]
+kind = "api_key"
+[request]
+query = {{ v = "2" }}
+[entities.items]
+path = "/items"
+query = {{ fields = "all" }}
+pagination = {pagination}
+[entities.items.incremental]
+path = "/items/search"
+method = "POST"
+body = {{ filter = {{ after = "{{since}}", kind = ["a", "{{since}}"] }} }}
+field = "modified"
+send = {send}
+"#
+            )
+        };
+        let base = Url::parse("https://api.test/v1/").unwrap();
+        let w = "2026-12-02T18:00:05.250Z";
+        let c = connector(
+            &spec(
+                r#"{ style = "offset", offset_param = "skip", limit_param = "take" }"#,
+                r#"{ in = "body", format = "date" }"#,
+            ),
+            base.clone(),
+        );
+        let pager = c.pager("items", Some(w), 25).unwrap();
+        let first = pager.call(&c, &Next::Start).unwrap();
+        assert_eq!(first.method, reqwest::Method::POST);
+        assert_eq!(
+            first.url.as_str(),
+            "https://api.test/v1/items/search?v=2",
+            "the entity's list query is not the search's"
+        );
+        let body: Value = serde_json::from_slice(first.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"filter": {"after": "2026-12-02", "kind": ["a", "2026-12-02"]}, "skip": 0, "take": 25})
+        );
+        let third = pager.call(&c, &Next::Offset(50)).unwrap();
+        let body: Value = serde_json::from_slice(third.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (body["skip"].clone(), body["take"].clone()),
+            (50.into(), 25.into())
+        );
+        // Without a watermark: the entity's list, a GET with its own query.
+        let list = c
+            .pager("items", None, 25)
+            .unwrap()
+            .call(&c, &Next::Start)
+            .unwrap();
+        assert_eq!(list.method, reqwest::Method::GET);
+        assert_eq!(
+            list.url.as_str(),
+            "https://api.test/v1/items?v=2&fields=all&skip=0&take=25"
+        );
+        assert!(list.body.is_none());
+
+        // In a header, as an HTTP date; numbered pages into a POST body too.
+        let c = connector(
+            &spec(
+                r#"{ style = "page", page_param = "p", page_size = 50 }"#,
+                r#"{ in = "header", name = "If-Modified-Since", format = "http_date" }"#,
+            )
+            .replace("after = \"{since}\", ", ""),
+            base.clone(),
+        );
+        let call = c
+            .pager("items", Some(w), 25)
+            .unwrap()
+            .call(&c, &Next::Page(3))
+            .unwrap();
+        assert_eq!(
+            call.headers["if-modified-since"],
+            "Wed, 02 Dec 2026 18:00:05 GMT"
+        );
+        let body: Value = serde_json::from_slice(call.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["p"], 3);
+        assert!(
+            body.get("per_page").is_none(),
+            "a fixed page size is not asked for"
+        );
+
+        // In the query, as unix milliseconds, after the paging parameters.
+        let c = connector(
+            &spec(
+                r#"{ style = "cursor" }"#,
+                r#"{ in = "query", name = "updated[gt]", format = "unix_ms" }"#,
+            )
+            .replace("method = \"POST\"\n", "")
+            .replace(
+                "body = { filter = { after = \"{since}\", kind = [\"a\", \"{since}\"] } }\n",
+                "",
+            ),
+            base,
+        );
+        let call = c
+            .pager("items", Some(w), 25)
+            .unwrap()
+            .call(&c, &Next::Cursor("it_9".into()))
+            .unwrap();
+        assert_eq!(
+            call.url.query(),
+            Some("v=2&limit=25&starting_after=it_9&updated%5Bgt%5D=1796234405250")
+        );
+        assert!(call.body.is_none());
+    }
 }
