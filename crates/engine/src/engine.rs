@@ -840,7 +840,7 @@ impl Engine {
         }
         settings.validate()?;
         settings.check_references(spec.entities.keys().map(String::as_str))?;
-        if j.mode == Mode::Incremental && entity.incremental_param.is_none() {
+        if j.mode == Mode::Incremental && !entity.filters_changes() {
             return Err(Error::invalid(
                 "mode",
                 format!(
