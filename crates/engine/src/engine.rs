@@ -567,6 +567,23 @@ impl Engine {
             .map_err(|e| Error::Keychain(e.to_string()))?
     }
 
+    /// The values the connection's spec declares, with what the connection holds.
+    pub async fn connection_values(&self, connection: &str) -> Result<Vec<ConnectionValue>> {
+        let conn = self.inner.store.connection(connection).await?;
+        let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
+        Ok(spec
+            .values
+            .iter()
+            .map(|(name, v)| ConnectionValue {
+                name: name.clone(),
+                label: v.label.clone(),
+                help: v.help.clone(),
+                value: conn.values.get(name).cloned(),
+                listed: v.choices.is_some(),
+            })
+            .collect())
+    }
+
     /// What the connection's value `name` may be (`[values.<name>].choices`), as the
     /// provider lists it for the connection's credentials: the Xero organisations its
     /// sign-in allowed. Sent without the spec's `[request]` headers and query, which may
