@@ -5,6 +5,7 @@
 mod admin;
 mod api;
 mod emit;
+mod exchange;
 mod faults;
 mod hash;
 mod model;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use exchange::Exchange;
 pub use faults::{BadKind, BadRecord, Faults, RetryAfter, SchemaDrift};
 pub use model::{Entity, UnknownEntity};
 
@@ -53,6 +55,10 @@ pub struct SandboxConfig {
     pub refresh_ttl_secs: u64,
     /// Faults active from the start.
     pub faults: Faults,
+    /// Keep an exchange log ([`Sandbox::exchanges`]).
+    pub log_exchanges: bool,
+    /// Also append every exchange to this file as JSON lines (implies `log_exchanges`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -69,6 +75,8 @@ impl Default for SandboxConfig {
             token_ttl_secs: 3_600,
             refresh_ttl_secs: 30 * 86_400,
             faults: Faults::default(),
+            log_exchanges: false,
+            record: None,
         }
     }
 }
@@ -133,6 +141,11 @@ impl Sandbox {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let counts = Entity::ALL.map(|e| config.count(e) as u64);
+        let exchanges = if config.log_exchanges || config.record.is_some() {
+            Some(exchange::ExchangeLog::new(config.record.as_deref())?)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             store: store::Store::new(model::Generator {
                 seed: config.seed,
@@ -145,6 +158,7 @@ impl Sandbox {
             auth: Mutex::new(AuthState::default()),
             stats: Mutex::new(Stats::default()),
             request_counter: AtomicU64::new(0),
+            exchanges,
             cancel: CancellationToken::new(),
             addr,
             config,
@@ -192,8 +206,20 @@ impl Sandbox {
         lock(&self.shared.stats).clone()
     }
 
+    /// Zeroes the statistics and clears the exchange log.
     pub fn reset_stats(&self) {
-        *lock(&self.shared.stats) = Stats::default();
+        self.shared.reset_stats();
+    }
+
+    /// The requests answered so far (oldest first, at most the last 10 000), if the log is on
+    /// (`log_exchanges`, `record` or a persona); empty otherwise. [`Sandbox::reset_stats`]
+    /// clears it.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.shared
+            .exchanges
+            .as_ref()
+            .map(exchange::ExchangeLog::snapshot)
+            .unwrap_or_default()
     }
 
     /// Expires every access token issued so far; refresh tokens keep working.
@@ -295,5 +321,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/oauth/authorize", get(oauth::authorize))
         .nest("/_admin", admin::router())
         .fallback(api::fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            exchange::record,
+        ))
         .with_state(shared)
 }

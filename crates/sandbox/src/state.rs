@@ -139,6 +139,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Mutex<Stats>,
     /// Authenticated data requests so far; rate-based faults hash it so they replay exactly.
     pub(crate) request_counter: AtomicU64,
+    /// The exchange log, when it is on.
+    pub(crate) exchanges: Option<crate::exchange::ExchangeLog>,
     pub(crate) cancel: CancellationToken,
 }
 
@@ -180,6 +182,13 @@ impl Shared {
             None => Err(AuthFailure::Invalid),
             Some(&expires) if Instant::now() >= expires => Err(AuthFailure::Expired),
             Some(_) => Ok(()),
+        }
+    }
+
+    pub(crate) fn reset_stats(&self) {
+        *lock(&self.stats) = Stats::default();
+        if let Some(log) = &self.exchanges {
+            log.clear();
         }
     }
 
