@@ -80,7 +80,7 @@ fn unauthorized(failure: AuthFailure) -> Response {
         AuthFailure::Expired => {
             json!({"error": "invalid_token", "error_description": "token expired"})
         }
-        AuthFailure::Invalid => {
+        AuthFailure::Invalid | AuthFailure::Revoked => {
             json!({"error": "invalid_token", "error_description": "unknown or revoked token"})
         }
         AuthFailure::Missing => {
@@ -340,7 +340,7 @@ fn render_page(
 }
 
 /// The first `limit` numbers of `iter`, and whether more follow.
-fn take_page(iter: impl Iterator<Item = u64>, limit: u64) -> (Vec<u64>, bool) {
+pub(crate) fn take_page(iter: impl Iterator<Item = u64>, limit: u64) -> (Vec<u64>, bool) {
     let mut numbers: Vec<u64> = iter.take(limit as usize + 1).collect();
     let more = numbers.len() as u64 > limit;
     numbers.truncate(limit as usize);

@@ -10,6 +10,7 @@ mod faults;
 mod hash;
 mod model;
 mod oauth;
+pub mod persona;
 mod state;
 mod store;
 mod time;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use exchange::Exchange;
 pub use faults::{BadKind, BadRecord, Faults, RetryAfter, SchemaDrift};
 pub use model::{Entity, UnknownEntity};
+pub use persona::{Persona, UnknownPersona};
 
 /// The connector spec describing this sandbox to the engine's generic connector.
 pub const CONNECTOR_SPEC: &str = include_str!("../connector.toml");
@@ -55,7 +57,9 @@ pub struct SandboxConfig {
     pub refresh_ttl_secs: u64,
     /// Faults active from the start.
     pub faults: Faults,
-    /// Keep an exchange log ([`Sandbox::exchanges`]).
+    /// Serve this provider's API instead of the sandbox's own (see docs/sandbox.md, "Personas").
+    pub persona: Option<Persona>,
+    /// Keep an exchange log ([`Sandbox::exchanges`]); always on with a persona.
     pub log_exchanges: bool,
     /// Also append every exchange to this file as JSON lines (implies `log_exchanges`).
     pub record: Option<std::path::PathBuf>,
@@ -75,6 +79,7 @@ impl Default for SandboxConfig {
             token_ttl_secs: 3_600,
             refresh_ttl_secs: 30 * 86_400,
             faults: Faults::default(),
+            persona: None,
             log_exchanges: false,
             record: None,
         }
@@ -131,7 +136,7 @@ impl Sandbox {
 
     /// Starts a sandbox on `addr`, which must be a loopback address: the admin endpoints have
     /// no authentication.
-    pub async fn start_on(addr: SocketAddr, config: SandboxConfig) -> io::Result<Sandbox> {
+    pub async fn start_on(addr: SocketAddr, mut config: SandboxConfig) -> io::Result<Sandbox> {
         if !addr.ip().is_loopback() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -141,11 +146,17 @@ impl Sandbox {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let counts = Entity::ALL.map(|e| config.count(e) as u64);
-        let exchanges = if config.log_exchanges || config.record.is_some() {
-            Some(exchange::ExchangeLog::new(config.record.as_deref())?)
-        } else {
-            None
-        };
+        if let Some(persona) = config.persona {
+            if config.api_key.is_none() {
+                config.api_key = persona.default_api_key().map(str::to_owned);
+            }
+        }
+        let exchanges =
+            if config.log_exchanges || config.record.is_some() || config.persona.is_some() {
+                Some(exchange::ExchangeLog::new(config.record.as_deref())?)
+            } else {
+                None
+            };
         let shared = Arc::new(Shared {
             store: store::Store::new(model::Generator {
                 seed: config.seed,
@@ -159,6 +170,7 @@ impl Sandbox {
             stats: Mutex::new(Stats::default()),
             request_counter: AtomicU64::new(0),
             exchanges,
+            window: Mutex::new(persona::RateWindow::default()),
             cancel: CancellationToken::new(),
             addr,
             config,
@@ -269,6 +281,20 @@ impl Sandbox {
         self.shared.config.count(entity)
     }
 
+    /// The persona this sandbox plays, if any.
+    pub fn persona(&self) -> Option<Persona> {
+        self.shared.config.persona
+    }
+
+    /// The id record `n` (1-based) of `entity` is served under: the sandbox's own id
+    /// (`cus_00000001`), or the persona's (`ch_00000001`, a Xero UUID, a HubSpot number).
+    pub fn served_id(&self, entity: Entity, n: usize) -> String {
+        match self.shared.config.persona {
+            None => entity.id(n),
+            Some(p) => p.served_id(self.shared.config.seed, entity, n),
+        }
+    }
+
     pub fn config(&self) -> &SandboxConfig {
         &self.shared.config
     }
@@ -304,23 +330,24 @@ impl Drop for Sandbox {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    let data = Router::new()
-        .route("/v1/{entity}", get(api::list_v1))
-        .route("/v1/{entity}/{id}", get(api::get_one))
-        .route("/alt/next-cursor/{entity}", get(api::list_next_cursor))
-        .route("/alt/page/{entity}", get(api::list_page))
-        .route("/alt/offset/{entity}", get(api::list_offset))
-        .route("/alt/link/{entity}", get(api::list_link))
-        .route_layer(axum::middleware::from_fn_with_state(
-            shared.clone(),
-            api::data_layer,
-        ));
-    Router::new()
-        .merge(data)
-        .route("/oauth/token", post(oauth::token))
-        .route("/oauth/authorize", get(oauth::authorize))
-        .nest("/_admin", admin::router())
-        .fallback(api::fallback)
+    let api = match shared.config.persona {
+        Some(persona) => persona::router(persona, shared.clone()),
+        None => Router::new()
+            .route("/v1/{entity}", get(api::list_v1))
+            .route("/v1/{entity}/{id}", get(api::get_one))
+            .route("/alt/next-cursor/{entity}", get(api::list_next_cursor))
+            .route("/alt/page/{entity}", get(api::list_page))
+            .route("/alt/offset/{entity}", get(api::list_offset))
+            .route("/alt/link/{entity}", get(api::list_link))
+            .route_layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                api::data_layer,
+            ))
+            .route("/oauth/token", post(oauth::token))
+            .route("/oauth/authorize", get(oauth::authorize))
+            .fallback(api::fallback),
+    };
+    api.nest("/_admin", admin::router())
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             exchange::record,

@@ -56,6 +56,8 @@ pub(crate) enum AuthFailure {
     Missing,
     Invalid,
     Expired,
+    /// An API key the provider no longer accepts (the revoked-credentials fault).
+    Revoked,
 }
 
 /// A freshly issued access/refresh token pair.
@@ -141,6 +143,8 @@ pub(crate) struct Shared {
     pub(crate) request_counter: AtomicU64,
     /// The exchange log, when it is on.
     pub(crate) exchanges: Option<crate::exchange::ExchangeLog>,
+    /// A persona's rate-limit window.
+    pub(crate) window: Mutex<crate::persona::RateWindow>,
     pub(crate) cancel: CancellationToken,
 }
 
