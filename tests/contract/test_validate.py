@@ -331,7 +331,8 @@ def test_i15_hubspot_token_endpoint_is_checked_against_auth_json(hubspot):
         method="POST",
         path="/oauth/v1/token",
         headers={"content-type": "application/x-www-form-urlencoded"},
-        body="grant_type=refresh_token&client_id=abc&client_secret=redacted&refresh_token=redacted",
+        # as the sandbox logs a form: an object of its fields
+        body={"grant_type": "refresh_token", "client_id": "abc", "client_secret": "redacted", "refresh_token": "redacted"},
         response_body={"access_token": "redacted", "refresh_token": "redacted", "expires_in": 1800, "token_type": "bearer"},
     )
     r = check("hubspot", hubspot, ex)

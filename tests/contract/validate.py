@@ -33,7 +33,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 # openapi-core warns about every scheme it cannot check itself (oauth2); they are checked
 # below, so the warnings are noise in the report.
@@ -62,12 +62,17 @@ class Exchange:
 
     @staticmethod
     def from_json(obj: dict[str, Any], line: int = 0) -> "Exchange":
+        headers = _headers(obj.get("headers"))
+        body = obj.get("body")
+        if isinstance(body, dict) and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            # The sandbox logs a form body as an object of its fields: send it as a form again.
+            body = urlencode([(k, v if isinstance(v, str) else json.dumps(v)) for k, v in body.items()])
         return Exchange(
             method=str(obj.get("method", "GET")).upper(),
             path=str(obj.get("path", "/")),
             query=str(obj.get("query") or "").lstrip("?"),
-            headers=_headers(obj.get("headers")),
-            body=_bytes(obj.get("body")),
+            headers=headers,
+            body=_bytes(body),
             status=int(obj.get("status", 0)),
             response_headers=_headers(obj.get("response_headers")),
             response_body=_bytes(obj.get("response_body")),
@@ -107,7 +112,8 @@ def _headers(raw: Any) -> dict[str, str]:
 
 
 def _bytes(raw: Any) -> bytes:
-    """A body may be recorded as text, as parsed JSON, or absent."""
+    """A body is recorded as parsed JSON, as a JSON string when it was other text (e.g. an
+    injected malformed body), or null when empty."""
     if raw is None:
         return b""
     if isinstance(raw, str):
