@@ -102,6 +102,15 @@ def test_i15_stripe_created_gte_must_be_unix_seconds(stripe):
     assert "created" in "; ".join(r.errors)
 
 
+def test_i15_stripe_event_payload_is_checked_as_the_resource_it_names(stripe):
+    broken = dict(EVENT, data={"object": {k: v for k, v in CUSTOMER.items() if k != "created"}})
+    body = {"object": "list", "data": [EVENT, broken], "has_more": False, "url": "/v1/events"}
+    r = check("stripe", stripe, stripe_events("type=customer.%2A", body))
+    assert not r.ok
+    text = "; ".join(r.errors)
+    assert "event 1" in text and "'created' is a required property" in text, text
+
+
 def test_i15_stripe_unknown_parameter_fails(stripe):
     r = check("stripe", stripe, stripe_events("updated_since=1764633600"))
     assert not r.ok
