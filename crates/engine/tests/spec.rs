@@ -3558,11 +3558,9 @@ mod i15 {
         pub async fn connect(&self, spec: &str, base: &str) {
             self.engine
                 .add_connection_unchecked(NewConnection {
-                    name: "p".into(),
-                    spec: ConnectorSpec::parse(spec).unwrap(),
                     base_url: Some(base.to_string()),
-                    client_id: None,
                     secrets: vec![(SecretKind::ApiKey, Secret::new("key_0123456789"))],
+                    ..NewConnection::new("p", ConnectorSpec::parse(spec).unwrap())
                 })
                 .await
                 .unwrap();
