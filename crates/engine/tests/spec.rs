@@ -4034,7 +4034,7 @@ mappings = [
         let h = engine().await;
         let spec = XERO_LIKE.replace(
             "[request]\nheaders = { Accept = \"application/json\" }",
-            "[values.tenant_id]\nlabel = \"Xero organisation\"\n[request]\nheaders = { \"xero-tenant-id\" = \"{values.tenant_id}\" }",
+            "[values.tenant_id]\nlabel = \"Xero organisation\"\nchoices = { path = \"/connections\", value = \"tenantId\", label = \"tenantName\" }\n[request]\nheaders = { \"xero-tenant-id\" = \"{values.tenant_id}\" }",
         );
         h.connect(&spec, &p.url()).await;
         let job = h.job("contacts").await;
