@@ -516,7 +516,15 @@ impl Connector {
                             .headers()
                             .get(reqwest::header::RETRY_AFTER)
                             .and_then(|v| v.to_str().ok())
-                            .and_then(|h| parse_retry_after(h, self.clock.now()));
+                            .and_then(|h| parse_retry_after(h, self.clock.now()))
+                            // Without Retry-After, the spec's own rate-limit headers may
+                            // still say how long the window lasts (HubSpot's interval).
+                            .or_else(|| {
+                                self.spec
+                                    .rate_limit
+                                    .as_ref()
+                                    .and_then(|r| r.pace(resp.headers(), self.clock.now()))
+                            });
                         self.rate_wait(header, &mut rate_waits, &path, policy, stats, cancel)
                             .await?;
                         continue;
