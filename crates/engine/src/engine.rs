@@ -125,7 +125,8 @@ impl Inner {
             auth,
             self.clock.clone(),
             on_tokens,
-        ))
+        )
+        .with_values(conn.values.clone()))
     }
 }
 
@@ -299,6 +300,7 @@ impl Engine {
     /// leaves nothing half-created.
     pub async fn create_connection(&self, c: NewConnection) -> Result<Connection> {
         let kind = Self::new_connection_auth_kind(&c)?;
+        check_secret_given(&c, kind)?;
         let secrets: Vec<SecretKind> = c.secrets.iter().map(|(k, _)| *k).collect();
         let conn = self.insert_connection(c, kind).await?;
         // Verified before it is called active (issue 14): credentials the provider refuses
@@ -566,7 +568,7 @@ impl Engine {
         let spec = connector.spec();
         let field = format!("values.{name}");
         let declared = declared_value(spec, name)?;
-        let Some(choices) = &declared.choices else {
+        if declared.choices.is_none() {
             return Err(Error::invalid(
                 field,
                 format!(
@@ -574,52 +576,28 @@ impl Engine {
                     spec.name, declared.label
                 ),
             ));
-        };
-        let base = check_base_url(&conn.base_url)?;
-        let url = crate::connector::spec::join_path(&base, &choices.path)
-            .map_err(|e| Error::invalid(format!("{field}.choices.path"), e))?;
+        }
         let policy = crate::connector::RequestPolicy {
             backoff: crate::policy::Backoff(Vec::new()),
             request_timeout: std::time::Duration::from_secs(15),
             max_rate_limit_waits: 0,
             deadline: self.inner.clock.now() + chrono::Duration::seconds(60),
         };
-        let (body, _) = connector
-            .get(
-                &url,
+        let listed = connector
+            .list_choices(
+                name,
                 &policy,
                 &mut Default::default(),
                 &CancellationToken::new(),
             )
             .await?;
-        let path = url.path();
-        let raw = crate::record::read_json(&body).map_err(|e| Error::MalformedResponse {
-            path: path.to_string(),
-            detail: format!("not valid JSON ({e})"),
-        })?;
-        let items = crate::connector::take_records(
-            &crate::record::Fields::of(&raw),
-            &choices.records,
-            path,
-        )?;
-        let text = |v: Option<serde_json::Value>| match v {
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s),
-            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        items
-            .iter()
-            .map(|item| {
-                let fields = item.fields();
-                let value =
-                    text(fields.at(&choices.value)).ok_or_else(|| Error::MalformedResponse {
-                        path: path.to_string(),
-                        detail: format!("a listed {} has no '{}'", declared.label, choices.value),
-                    })?;
-                let label = text(fields.at(&choices.label)).unwrap_or_else(|| value.clone());
-                Ok(ValueChoice { value, label })
+        Ok(listed
+            .into_iter()
+            .map(|c| ValueChoice {
+                value: c.value,
+                label: c.label,
             })
-            .collect()
+            .collect())
     }
 
     /// Set one of the connection's values (`[values.<name>]`). A value the provider lists
@@ -824,7 +802,7 @@ impl Engine {
         }
         settings.validate()?;
         settings.check_references(spec.entities.keys().map(String::as_str))?;
-        if j.mode == Mode::Incremental && entity.incremental_param.is_none() {
+        if j.mode == Mode::Incremental && !entity.filters_changes() {
             return Err(Error::invalid(
                 "mode",
                 format!(
@@ -1657,6 +1635,29 @@ pub struct ConnectionDeletion {
 /// The auth kinds connections of `spec` may use: its own first, then its alternatives.
 pub fn allowed_auth_kinds(spec: &ConnectorSpec) -> Vec<AuthKind> {
     spec.auth.kinds()
+}
+
+/// The secret a connection authenticating as `kind` cannot work without, when it is not
+/// given: said before anything is stored or sent, in the spec's words when it has them.
+fn check_secret_given(c: &NewConnection, kind: AuthKind) -> Result<()> {
+    let needed = match kind {
+        AuthKind::ApiKey => SecretKind::ApiKey,
+        AuthKind::Bearer => SecretKind::AccessToken,
+        AuthKind::Oauth2RefreshToken => SecretKind::RefreshToken,
+        AuthKind::Oauth2ClientCredentials => SecretKind::ClientSecret,
+        AuthKind::None => return Ok(()),
+    };
+    if c.secrets.iter().any(|(k, _)| *k == needed) {
+        return Ok(());
+    }
+    let label = match &c.spec.auth.secret_label {
+        Some(l) if kind == c.spec.auth.kind && needed != SecretKind::RefreshToken => l.clone(),
+        _ => needed.label().to_string(),
+    };
+    Err(Error::invalid(
+        needed.as_str(),
+        format!("the {label} is needed to connect to {}", c.spec.name),
+    ))
 }
 
 /// Move the spec's absolute sign-in URLs (`auth.token_url`, `auth.authorize_url`) to the

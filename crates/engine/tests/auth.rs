@@ -488,6 +488,7 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
         .engine
         .create_connection(NewConnection {
             auth_base_url: Some(format!("{}/somewhere", p.id)),
+            secrets: vec![(SecretKind::RefreshToken, Secret::new("rt-unused"))],
             ..NewConnection::new("x", xero_like(&p.api))
         })
         .await
@@ -497,6 +498,7 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
         .engine
         .create_connection(NewConnection {
             auth_base_url: Some("ftp://127.0.0.1:9".into()),
+            secrets: vec![(SecretKind::RefreshToken, Secret::new("rt-unused"))],
             ..NewConnection::new("x", xero_like(&p.api))
         })
         .await
@@ -507,6 +509,7 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
         .engine
         .create_connection(NewConnection {
             auth_base_url: Some("http://login.books.test".into()),
+            secrets: vec![(SecretKind::RefreshToken, Secret::new("rt-unused"))],
             ..NewConnection::new("x", xero_like(&p.api))
         })
         .await
@@ -645,6 +648,24 @@ async fn i15_a_connection_uses_the_specs_auth_kind_or_one_of_its_alternatives() 
         e.to_string().contains("bearer or oauth2_refresh_token"),
         "{e}"
     );
+    // The secret the chosen way needs, named as the spec names it, before anything is sent.
+    let e = h
+        .engine
+        .create_connection(NewConnection::new("crm", hubspot_like(&p.api)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("access_token"));
+    assert!(e.to_string().contains("Private app access token"), "{e}");
+    let e = h
+        .engine
+        .create_connection(NewConnection {
+            auth_kind: Some(AuthKind::Oauth2RefreshToken),
+            ..NewConnection::new("crm", hubspot_like(&p.api))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("refresh_token"), "{e}");
+    assert!(p.seen("api").is_empty());
     // The alternative, with a refresh token pasted in.
     let rt = p.issue_refresh_token();
     let conn = h
@@ -825,6 +846,18 @@ async fn i15_connection_values_are_checked_listed_from_the_provider_set_and_audi
     let e = h.engine.value_choices("books", "region").await.unwrap_err();
     assert_eq!(e.field(), Some("values.region"));
 
+    // Until it is chosen, a run that needs it says which value is missing.
+    let e = h.run("books", "contacts").await;
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    assert!(
+        e.note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Books organisation"),
+        "{:?}",
+        e.note
+    );
+
     // Only a listed organisation can be chosen.
     let e = h
         .engine
@@ -840,6 +873,17 @@ async fn i15_connection_values_are_checked_listed_from_the_provider_set_and_audi
     assert_eq!(
         conn.values.get("tenant_id").map(String::as_str),
         Some("t-nz")
+    );
+    // Data requests carry it from now on.
+    let e = h.run("books", "contacts").await;
+    assert_eq!(e.status, ExecutionStatus::Completed, "{:?}", e.note);
+    let data = p.seen("api").last().unwrap().clone();
+    assert_eq!(data.path, "/contacts");
+    assert!(
+        data.headers
+            .iter()
+            .any(|(k, v)| k == "books-tenant-id" && v == "t-nz"),
+        "{data:?}"
     );
     let conn = h
         .engine

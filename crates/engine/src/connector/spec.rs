@@ -293,6 +293,11 @@ pub struct EntitySpec {
 }
 
 impl EntitySpec {
+    /// Whether incremental runs can ask the provider for changes only.
+    pub fn filters_changes(&self) -> bool {
+        self.incremental_config().is_some_and(|i| i.send.is_some())
+    }
+
     /// The incremental configuration in effect: the `incremental` table, or what the older
     /// `updated_at` (+ `incremental_param`) keys mean. `None`: no change time is known.
     pub fn incremental_config(&self) -> Option<Incremental> {
@@ -358,13 +363,19 @@ impl Incremental {
 
     /// Whether a listed item passes the `only` filter.
     pub fn admits(&self, item: &crate::record::Fields<'_>) -> bool {
-        self.only.iter().all(|(path, want)| match item.at(path) {
-            Some(Value::String(s)) => want.contains(&s),
-            Some(Value::Number(n)) => want.contains(&n.to_string()),
-            Some(Value::Bool(b)) => want.contains(&b.to_string()),
-            _ => false,
-        })
+        admits(&self.only, item)
     }
+}
+
+/// Whether a listed item's fields at each dotted path hold the value (or one of the values)
+/// `only` gives there.
+pub fn admits(only: &BTreeMap<String, OneOrMany>, item: &crate::record::Fields<'_>) -> bool {
+    only.iter().all(|(path, want)| match item.at(path) {
+        Some(Value::String(s)) => want.contains(&s),
+        Some(Value::Number(n)) => want.contains(&n.to_string()),
+        Some(Value::Bool(b)) => want.contains(&b.to_string()),
+        _ => false,
+    })
 }
 
 /// One string or a list of them.
