@@ -166,7 +166,7 @@ async fn handle(
         .into_owned()
         .collect();
     match (server, seen.path.as_str()) {
-        (_, "/identity/connect/authorize") => {
+        (_, "/identity/connect/authorize" | "/oauth/authorize") => {
             t.n += 1;
             let code = format!("code-{:04}", t.n);
             t.codes
@@ -177,7 +177,7 @@ async fn handle(
             );
             (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
         }
-        (_, "/connect/token") => {
+        (_, "/connect/token" | "/oauth/v1/token") => {
             let form = seen.form();
             let refused = |why: &str| {
                 json(
@@ -231,6 +231,26 @@ async fn handle(
                         serde_json::json!({"error": "unauthorized"}),
                     );
                 }
+            }
+            if path.starts_with("/api.xro/2.0/Contacts") {
+                return json(
+                    StatusCode::OK,
+                    serde_json::json!({"Contacts": [{
+                        "ContactID": "c-1", "Name": "Ada", "EmailAddress": "ada@example.com",
+                        "UpdatedDateUTC": "/Date(1573755038314+0000)/",
+                    }]}),
+                );
+            }
+            if path.starts_with("/crm/v3/objects/contacts") {
+                return json(
+                    StatusCode::OK,
+                    serde_json::json!({"results": [{
+                        "id": "1",
+                        "properties": {"email": "ada@example.com", "firstname": "Ada"},
+                        "createdAt": "2024-01-02T03:04:05Z",
+                        "updatedAt": "2024-01-02T03:04:05Z",
+                    }]}),
+                );
             }
             if path == "/connections" {
                 return json(
@@ -917,4 +937,90 @@ async fn i15_connection_values_are_checked_listed_from_the_provider_set_and_audi
         notes.contains(&"Data region: eu → us".to_string()),
         "{notes:?}"
     );
+}
+
+// ---- the catalog's own entries --------------------------------------------------------
+
+#[tokio::test]
+async fn i15_the_xero_entry_signs_in_on_its_identity_server_and_syncs_the_chosen_organisation() {
+    let p = Provider::start().await;
+    let h = engine().await;
+    let spec = ConnectorSpec::parse(include_str!("../catalog/xero.toml")).unwrap();
+    let conn = sign_in(
+        &h,
+        NewConnection {
+            base_url: Some(p.api.clone()),
+            auth_base_url: Some(p.id.clone()),
+            client_id: Some("xero-desktop-app".into()),
+            ..NewConnection::new("xero", spec)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.auth_kind, AuthKind::Oauth2RefreshToken);
+    let id_seen = p.seen("id");
+    assert_eq!(
+        (id_seen[0].path.as_str(), id_seen[1].path.as_str()),
+        ("/identity/connect/authorize", "/connect/token")
+    );
+    assert!(
+        p.seen("api").is_empty(),
+        "signing in sends nothing to the API"
+    );
+    // The organisation is chosen from those the sign-in allowed.
+    let choices = h.engine.value_choices("xero", "tenant_id").await.unwrap();
+    assert_eq!(choices[0].label, "Demo Company (UK)");
+    h.engine
+        .set_connection_value("xero", "tenant_id", "t-uk")
+        .await
+        .unwrap();
+    p.expire_access();
+    let e = h.run("xero", "contacts").await;
+    assert_eq!(e.status, ExecutionStatus::Completed, "{:?}", e.note);
+    assert_eq!(e.counts.created, 1);
+    let api_seen = p.seen("api");
+    let data = api_seen.last().unwrap();
+    assert_eq!(data.path, "/api.xro/2.0/Contacts");
+    assert!(data
+        .headers
+        .iter()
+        .any(|(k, v)| k == "xero-tenant-id" && v == "t-uk"));
+    // The refresh went to the identity server, by the public client, and nothing of it to
+    // the API.
+    let refresh = p.seen("id").last().unwrap().form();
+    assert_eq!(refresh["grant_type"], "refresh_token");
+    assert_eq!(refresh["client_id"], "xero-desktop-app");
+    for r in &api_seen {
+        assert!(!r.text().contains("rt-") && !r.text().contains("xero-desktop-app"));
+    }
+}
+
+#[tokio::test]
+async fn i15_the_hubspot_entry_signs_in_as_its_alternative_with_client_id_and_secret_in_the_body() {
+    let p = Provider::start().await;
+    let h = engine().await;
+    let spec = ConnectorSpec::parse(include_str!("../catalog/hubspot.toml")).unwrap();
+    let conn = sign_in(
+        &h,
+        NewConnection {
+            base_url: Some(p.api.clone()),
+            auth_base_url: Some(p.id.clone()),
+            client_id: Some("hubspot-app".into()),
+            secrets: vec![(SecretKind::ClientSecret, Secret::new("hubspot-app-secret"))],
+            ..NewConnection::new("hubspot", spec)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.auth_kind, AuthKind::Oauth2RefreshToken);
+    assert_eq!(p.seen("id")[0].path, "/oauth/authorize");
+    let exchange = p.seen("api")[0].clone();
+    assert_eq!(exchange.path, "/oauth/v1/token");
+    let form = exchange.form();
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["client_id"], "hubspot-app");
+    assert_eq!(form["client_secret"], "hubspot-app-secret");
+    let e = h.run("hubspot", "contacts").await;
+    assert_eq!(e.status, ExecutionStatus::Completed, "{:?}", e.note);
+    assert_eq!(e.counts.created, 1);
 }
