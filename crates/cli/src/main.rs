@@ -121,6 +121,12 @@ enum SandboxCmd {
         /// Faults to start with (JSON, see docs/sandbox.md); change them at runtime with PUT /_admin/faults.
         #[arg(long)]
         faults: Option<PathBuf>,
+        /// Play a real provider's API: stripe, xero or hubspot (default: the sandbox's own API).
+        #[arg(long)]
+        persona: Option<syncdesk_sandbox::Persona>,
+        /// Append every request and response (credentials redacted) to this file as JSON lines.
+        #[arg(long)]
+        record: Option<PathBuf>,
     },
     /// Print the connector spec of the sandbox (TOML).
     Spec,
@@ -857,6 +863,8 @@ async fn run(cli: Cli) -> CliResult {
             invoices,
             payments,
             faults,
+            persona,
+            record,
         }) => {
             let faults: Faults = match faults {
                 Some(p) => {
@@ -876,13 +884,26 @@ async fn run(cli: Cli) -> CliResult {
                 invoices: *invoices,
                 payments: *payments,
                 faults,
+                persona: *persona,
+                record: record.clone(),
                 ..Default::default()
             };
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
             let sandbox = Sandbox::start_on(addr, config)
                 .await
                 .map_err(|e| CliError::Io(format!("cannot listen on {addr}: {e}")))?;
-            println!("sandbox listening on {} (client id sandbox-client, secret sandbox-secret); Ctrl-C stops it", sandbox.base_url());
+            match sandbox.persona() {
+                None => println!("sandbox listening on {} (client id sandbox-client, secret sandbox-secret); Ctrl-C stops it", sandbox.base_url()),
+                Some(persona) => {
+                    let key = sandbox
+                        .config()
+                        .api_key
+                        .as_deref()
+                        .map(|k| format!(", API key {k}"))
+                        .unwrap_or_default();
+                    println!("{persona} persona listening on {} (OAuth client id sandbox-client, secret sandbox-secret{key}); Ctrl-C stops it", sandbox.base_url());
+                }
+            }
             let _ = tokio::signal::ctrl_c().await;
             sandbox.shutdown().await;
             Ok(ExitCode::SUCCESS)

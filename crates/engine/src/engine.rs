@@ -299,6 +299,13 @@ impl Engine {
     /// Create a connection; its secrets go to the keychain first, so a keychain failure
     /// leaves nothing half-created.
     pub async fn create_connection(&self, c: NewConnection) -> Result<Connection> {
+        self.create_verified(c, Probe::Credentials).await
+    }
+
+    /// [`Engine::create_connection`], checked with `probe`: the catalog's connections are
+    /// checked with a real data request, since a pasted key is only known good once the
+    /// provider has answered one.
+    async fn create_verified(&self, c: NewConnection, probe: Probe<'_>) -> Result<Connection> {
         let kind = Self::new_connection_auth_kind(&c)?;
         check_secret_given(&c, kind)?;
         let secrets: Vec<SecretKind> = c.secrets.iter().map(|(k, _)| *k).collect();
@@ -307,7 +314,12 @@ impl Engine {
         // leave nothing stored; a provider that cannot be reached leaves the connection in
         // `error`, saying why, until a test or a run gets through. OAuth2 is verified by its
         // token request; a pasted key or token only by a request that uses it.
-        let probe = matches!(kind, AuthKind::ApiKey | AuthKind::Bearer);
+        let probe = match probe {
+            Probe::Credentials if matches!(kind, AuthKind::ApiKey | AuthKind::Bearer) => {
+                Probe::Page(None)
+            }
+            p => p,
+        };
         match self.verify(&conn, probe).await {
             Ok(()) => self.inner.store.connection(&conn.id).await,
             Err(e) if e.class() == crate::ErrorClass::Auth => {
@@ -337,7 +349,7 @@ impl Engine {
         let conn = self.inner.store.connection(connection).await?;
         self.forget_token(&conn.id);
         let now = self.inner.clock.now();
-        match self.verify(&conn, true).await {
+        match self.verify(&conn, Probe::Page(None)).await {
             Ok(()) => {
                 self.inner
                     .store
@@ -357,15 +369,31 @@ impl Engine {
         }
     }
 
-    /// Get a credential (and, with `probe`, one page of one record of the first entity)
+    /// Get a credential (and, with [`Probe::Page`], one page of one record of an entity)
     /// under a short policy: no retries, no waits.
-    async fn verify(&self, conn: &Connection, probe: bool) -> Result<()> {
+    async fn verify(&self, conn: &Connection, probe: Probe<'_>) -> Result<()> {
         let connector = self.inner.connector(conn).await?;
         connector.verify_credentials().await?;
-        if !probe {
+        let Probe::Page(entity) = probe else {
+            return Ok(());
+        };
+        // A data request may need a value the provider lists once signed in (the Xero
+        // organisation): until it is chosen, listing the choices is the request that uses
+        // the credentials.
+        let unchosen = connector
+            .spec()
+            .values
+            .iter()
+            .find(|(name, v)| v.choices.is_some() && !conn.values.contains_key(*name))
+            .map(|(name, _)| name.clone());
+        if let Some(name) = unchosen {
+            self.value_choices(&conn.id, &name).await?;
             return Ok(());
         }
-        let Some(entity) = connector.spec().entities.keys().next().cloned() else {
+        let Some(entity) = entity
+            .map(str::to_string)
+            .or_else(|| connector.spec().entities.keys().next().cloned())
+        else {
             return Ok(());
         };
         let now = self.inner.clock.now();
@@ -674,8 +702,13 @@ impl Engine {
         }
         self.forget_token(&conn.id);
         // The new secret must work before the connection is called active again: one the
-        // provider refuses is taken back and nothing changes.
-        if let Err(e) = self.verify(&conn, false).await {
+        // provider refuses is taken back and nothing changes. A pasted key or token is only
+        // known good once a request that uses it has been answered.
+        let probe = match conn.auth_kind {
+            AuthKind::ApiKey | AuthKind::Bearer => Probe::Page(None),
+            _ => Probe::Credentials,
+        };
+        if let Err(e) = self.verify(&conn, probe).await {
             if e.class() == crate::ErrorClass::Auth {
                 self.forget_token(&conn.id);
                 match before {
@@ -1630,6 +1663,168 @@ pub struct ConnectionDeletion {
     /// The entities whose last-seen fields go with it.
     pub observed_entities: Vec<String>,
     pub deleted: bool,
+}
+
+// ---- connecting a provider with its jobs (issue 15, the connection wizard) ------------
+
+/// How much of a connection [`Engine::verify`] checks.
+#[derive(Debug, Clone, Copy)]
+enum Probe<'a> {
+    /// Get a credential (a token request for OAuth2; nothing for a static key).
+    Credentials,
+    /// And read one small page of this entity (the spec's first when `None`).
+    Page(Option<&'a str>),
+}
+
+/// The schedule of jobs the wizard creates when the admin does not choose one.
+pub const DEFAULT_SCHEDULE: &str = "every 1h";
+
+/// A connection and its first jobs, made in one go (the connection wizard, `connection add
+/// --connector … --jobs …`). The connection's spec is usually a catalog entry's
+/// ([`crate::catalog::get`]), copied into the connection like any spec.
+#[derive(Debug)]
+pub struct NewSetup {
+    pub connection: NewConnection,
+    /// Entities to make a pull job for, each with the spec's default mappings and natural
+    /// keys, incremental when the spec can filter the entity by change time. May be empty
+    /// (the jobs are chosen later, [`Engine::create_default_jobs`]).
+    pub entities: Vec<String>,
+    /// The jobs' schedule (`manual`, `every 15m`, `cron …`); [`DEFAULT_SCHEDULE`] if `None`.
+    pub schedule: Option<String>,
+}
+
+/// What [`Engine::create_setup`] made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Setup {
+    pub connection: Connection,
+    pub jobs: Vec<Job>,
+}
+
+impl Engine {
+    /// Create a connection and a job per chosen entity. The connection is checked with a
+    /// real request first (its credentials, then one record of the first chosen entity):
+    /// credentials the provider refuses store nothing, no connection and no job. Every
+    /// job setting is checked before anything is stored, so a bad entity or schedule stores
+    /// nothing either.
+    pub async fn create_setup(&self, s: NewSetup) -> Result<Setup> {
+        let plans = plan_jobs(
+            &s.connection.spec,
+            &s.connection.name,
+            &s.entities,
+            s.schedule.as_deref(),
+        )?;
+        let probe = Probe::Page(s.entities.first().map(String::as_str));
+        let connection = self.create_verified(s.connection, probe).await?;
+        match self.insert_planned_jobs(&connection, plans).await {
+            Ok(jobs) => Ok(Setup { connection, jobs }),
+            Err(e) => {
+                // Nothing half-made: the connection goes with the jobs that could not all be
+                // made (a name taken meanwhile, the store failing).
+                let _ = self.delete_connection(&connection.id, false).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A pull job for each of `entities` on an existing connection, with its spec's default
+    /// mappings and natural keys, incremental where the spec allows, on `schedule`
+    /// ([`DEFAULT_SCHEDULE`] if `None`): the wizard's last step. All or nothing: the names
+    /// and settings are checked first, and jobs made before a failure are deleted again.
+    pub async fn create_default_jobs(
+        &self,
+        connection: &str,
+        entities: &[String],
+        schedule: Option<&str>,
+    ) -> Result<Vec<Job>> {
+        let conn = self.inner.store.connection(connection).await?;
+        let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
+        if entities.is_empty() {
+            return Err(Error::invalid("entities", "choose at least one"));
+        }
+        let plans = plan_jobs(&spec, &conn.name, entities, schedule)?;
+        self.insert_planned_jobs(&conn, plans).await
+    }
+
+    async fn insert_planned_jobs(&self, conn: &Connection, plans: Vec<NewJob>) -> Result<Vec<Job>> {
+        let mut jobs: Vec<Job> = Vec::with_capacity(plans.len());
+        for mut plan in plans {
+            plan.name = self.free_job_name(&plan.name).await?;
+            plan.connection = conn.id.clone();
+            match self.create_job(plan).await {
+                Ok(j) => jobs.push(j),
+                Err(e) => {
+                    for j in &jobs {
+                        let _ = self.delete_job(&j.id, false).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// `name`, or `name 2`, `name 3`, … when a job already has it.
+    async fn free_job_name(&self, name: &str) -> Result<String> {
+        for n in 1..1000 {
+            let candidate = if n == 1 {
+                name.to_string()
+            } else {
+                format!("{name} {n}")
+            };
+            if !self.inner.store.job_name_taken(&candidate).await? {
+                return Ok(candidate);
+            }
+        }
+        Err(Error::Conflict(format!("too many jobs are named '{name}'")))
+    }
+}
+
+/// The jobs for `entities` of `spec`, checked as far as they can be without the connection:
+/// entities the spec has (each once), a schedule that parses, mappings that validate.
+fn plan_jobs(
+    spec: &ConnectorSpec,
+    connection_name: &str,
+    entities: &[String],
+    schedule: Option<&str>,
+) -> Result<Vec<NewJob>> {
+    let schedule = schedule.unwrap_or(DEFAULT_SCHEDULE).to_string();
+    Schedule::parse(&schedule)?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut plans = Vec::with_capacity(entities.len());
+    for name in entities {
+        if !seen.insert(name.as_str()) {
+            return Err(Error::invalid(
+                "entities",
+                format!("'{name}' is chosen twice"),
+            ));
+        }
+        let entity = spec.entity(name)?;
+        let mut settings = JobSettings {
+            mappings: entity.mappings.clone(),
+            natural_keys: entity.natural_keys.clone(),
+            ..JobSettings::default()
+        };
+        if settings.natural_keys.is_empty() {
+            settings.duplicate_detection = false;
+        }
+        settings.validate()?;
+        settings.check_references(spec.entities.keys().map(String::as_str))?;
+        plans.push(NewJob {
+            name: format!("{} {}", connection_name.trim(), name),
+            connection: String::new(),
+            entity: name.clone(),
+            direction: Direction::Pull,
+            mode: if entity.incremental_param.is_some() {
+                Mode::Incremental
+            } else {
+                Mode::Full
+            },
+            schedule: Some(schedule.clone()),
+            enabled: true,
+            settings,
+        });
+    }
+    Ok(plans)
 }
 
 /// The auth kinds connections of `spec` may use: its own first, then its alternatives.

@@ -1,5 +1,7 @@
-//! The generic REST connector: sends requests under the request policy (R-E1–R-E3), walks
-//! pages in every supported pagination style, and fetches single records by id.
+//! The generic REST connector: builds requests from the spec (fixed headers and parameters,
+//! the connection's values, the watermark where the spec sends it), sends them under the
+//! request policy (R-E1–R-E3) paced by the provider's rate-limit headers, walks pages in
+//! every supported pagination style (change feeds included), and fetches records by id.
 
 pub mod auth;
 pub mod signin;

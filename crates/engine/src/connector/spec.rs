@@ -1,5 +1,6 @@
 //! The declarative connector spec (TOML or JSON, docs/connectors.md): how to talk to one
-//! provider's REST API — auth, list endpoints, records path, pagination, incremental filter.
+//! provider's REST API — auth, connection-level values, fixed request parts, rate-limit
+//! headers, list endpoints, records path, pagination, and how changes are fetched.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
