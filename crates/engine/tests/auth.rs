@@ -538,6 +538,19 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
     assert!(h.engine.connections().await.unwrap().is_empty());
 }
 
+/// A log writer into a shared buffer.
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A spec shaped like Stripe's restricted keys in a query parameter.
 fn keyed(api: &str) -> ConnectorSpec {
     ConnectorSpec::parse(&format!(
@@ -565,6 +578,15 @@ mappings = [{{ source = "name", target = "name" }}]
 
 #[tokio::test]
 async fn i15_an_api_key_in_the_query_is_sent_there_and_never_stored_or_shown() {
+    // Everything the engine logs, at every level, on this (the test's only) thread.
+    let log = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = log.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogSink(sink.clone()))
+            .finish(),
+    );
     let p = Provider::start().await;
     let h = engine().await;
     let key = p.api_key();
@@ -616,6 +638,12 @@ async fn i15_an_api_key_in_the_query_is_sent_there_and_never_stored_or_shown() {
         let text = format!("{ev:?}");
         assert!(!text.contains(&key), "{text}");
     }
+    let logged = String::from_utf8_lossy(&log.lock().unwrap()).to_string();
+    assert!(
+        logged.contains("TRACE") || logged.contains("DEBUG"),
+        "logs were captured"
+    );
+    assert!(!logged.contains(&key), "the key was logged");
     h.engine.shutdown().await;
     for entry in std::fs::read_dir(h._dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
