@@ -1970,3 +1970,51 @@ fn refused(e: Error) -> Error {
         detail: format!("the provider refused these credentials ({e}); nothing was saved"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i15_auth_base_url_moves_absolute_sign_in_urls_and_keeps_their_paths() {
+        let mut spec = ConnectorSpec::parse(
+            r#"
+name = "Books"
+base_url = "https://api.books.test"
+[auth]
+kind = "oauth2_refresh_token"
+authorize_url = "https://login.books.test/identity/connect/authorize?prompt=login"
+token_url = "/connect/token"
+[entities.contacts]
+path = "/contacts"
+"#,
+        )
+        .unwrap();
+        move_sign_in(&mut spec, "http://127.0.0.1:8790").unwrap();
+        assert_eq!(
+            spec.auth.authorize_url.as_deref(),
+            Some("http://127.0.0.1:8790/identity/connect/authorize?prompt=login")
+        );
+        assert_eq!(
+            spec.auth.token_url.as_deref(),
+            Some("/connect/token"),
+            "a relative URL follows the base URL"
+        );
+        // A default port is dropped, not kept from the old URL.
+        move_sign_in(&mut spec, "https://sign-in.books.test").unwrap();
+        assert_eq!(
+            spec.auth.authorize_url.as_deref(),
+            Some("https://sign-in.books.test/identity/connect/authorize?prompt=login")
+        );
+        for bad in [
+            "https://sign-in.books.test/oauth",
+            "https://sign-in.books.test/?x=1",
+            "mailto:x@y.z",
+            "https://user:pw@sign-in.books.test",
+        ] {
+            let e = move_sign_in(&mut spec, bad).unwrap_err();
+            assert_eq!(e.field(), Some("auth_base_url"), "{bad}: {e}");
+            assert!(!e.to_string().contains("pw@"), "{e}");
+        }
+    }
+}
