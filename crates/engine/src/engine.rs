@@ -464,6 +464,10 @@ impl Engine {
         for (kind, value) in &c.secrets {
             crate::secrets::check_secret_value(*kind, value)?;
         }
+        // A value pasted with a space or a line break around it is the value.
+        for v in c.values.values_mut() {
+            *v = v.trim().to_string();
+        }
         check_values(&c.spec, &c.values)?;
         Ok(base_url)
     }

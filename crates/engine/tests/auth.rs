@@ -865,7 +865,7 @@ async fn i15_connection_values_are_checked_listed_from_the_provider_set_and_audi
     // The listed one may be chosen after the connection exists (it takes its credentials).
     let conn = h
         .engine
-        .create_connection(new(&[("region", "eu")]))
+        .create_connection(new(&[("region", " eu\n")]))
         .await
         .unwrap();
     assert_eq!(conn.values.get("region").map(String::as_str), Some("eu"));
