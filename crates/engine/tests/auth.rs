@@ -797,7 +797,21 @@ async fn i15_browser_sign_in_works_for_a_spec_whose_alternative_is_oauth() {
         .await
         .unwrap_err();
     assert_eq!(e.field(), Some("auth_kind"), "{e}");
-    assert!(e.to_string().contains("no browser sign-in"), "{e}");
+    assert!(
+        e.to_string().contains("Keyed has no browser sign-in"),
+        "{e}"
+    );
+    let e = h
+        .engine
+        .begin_sign_in(NewConnection {
+            client_id: Some("x".into()),
+            auth_kind: Some(AuthKind::Bearer),
+            ..NewConnection::new("crm2", hubspot_like(&p.api))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("auth_kind"), "{e}");
+    assert!(e.to_string().contains("not bearer"), "{e}");
 }
 
 /// A spec with connection-level values, one listed by the provider (as Xero's tenant).
