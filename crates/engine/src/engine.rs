@@ -1846,6 +1846,17 @@ fn check_secret_given(c: &NewConnection, kind: AuthKind) -> Result<()> {
         AuthKind::Oauth2ClientCredentials => SecretKind::ClientSecret,
         AuthKind::None => return Ok(()),
     };
+    let no_client_id = c.client_id.as_deref().is_none_or(|id| id.trim().is_empty());
+    if kind == AuthKind::Oauth2RefreshToken && no_client_id {
+        // A public client (no secret) is only known to the token endpoint by its id.
+        return Err(Error::invalid(
+            "client_id",
+            format!(
+                "the client id of your {} app is needed to refresh its tokens",
+                c.spec.name
+            ),
+        ));
+    }
     if c.secrets.iter().any(|(k, _)| *k == needed) {
         return Ok(());
     }

@@ -508,6 +508,7 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
         .engine
         .create_connection(NewConnection {
             auth_base_url: Some(format!("{}/somewhere", p.id)),
+            client_id: Some("public-app".into()),
             secrets: vec![(SecretKind::RefreshToken, Secret::new("rt-unused"))],
             ..NewConnection::new("x", xero_like(&p.api))
         })
@@ -518,6 +519,7 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
         .engine
         .create_connection(NewConnection {
             auth_base_url: Some("ftp://127.0.0.1:9".into()),
+            client_id: Some("public-app".into()),
             secrets: vec![(SecretKind::RefreshToken, Secret::new("rt-unused"))],
             ..NewConnection::new("x", xero_like(&p.api))
         })
@@ -529,6 +531,7 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
         .engine
         .create_connection(NewConnection {
             auth_base_url: Some("http://login.books.test".into()),
+            client_id: Some("public-app".into()),
             secrets: vec![(SecretKind::RefreshToken, Secret::new("rt-unused"))],
             ..NewConnection::new("x", xero_like(&p.api))
         })
@@ -708,6 +711,16 @@ async fn i15_a_connection_uses_the_specs_auth_kind_or_one_of_its_alternatives() 
         .engine
         .create_connection(NewConnection {
             auth_kind: Some(AuthKind::Oauth2RefreshToken),
+            ..NewConnection::new("crm", hubspot_like(&p.api))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("client_id"), "{e}");
+    let e = h
+        .engine
+        .create_connection(NewConnection {
+            auth_kind: Some(AuthKind::Oauth2RefreshToken),
+            client_id: Some("crm-app".into()),
             ..NewConnection::new("crm", hubspot_like(&p.api))
         })
         .await
