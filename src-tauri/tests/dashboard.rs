@@ -35,6 +35,10 @@ async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_runnin
             client_secret: Some("sandbox-secret".into()),
             api_key: None,
             refresh_token: None,
+            access_token: None,
+            auth_kind: None,
+            auth_base_url: None,
+            values: None,
         })
         .await
         .unwrap();
@@ -117,6 +121,10 @@ async fn a_connection_on_the_built_in_sandbox_spec_points_at_the_running_sandbox
         client_secret: Some("sandbox-secret".into()),
         api_key: None,
         refresh_token: None,
+        access_token: None,
+        auth_kind: None,
+        auth_base_url: None,
+        values: None,
     };
     // The form's "sandbox" spec with no base URL: the sandbox's port is new on every start,
     // so the spec's default address would refuse every request.
