@@ -3558,11 +3558,9 @@ mod i15 {
         pub async fn connect(&self, spec: &str, base: &str) {
             self.engine
                 .add_connection_unchecked(NewConnection {
-                    name: "p".into(),
-                    spec: ConnectorSpec::parse(spec).unwrap(),
                     base_url: Some(base.to_string()),
-                    client_id: None,
                     secrets: vec![(SecretKind::ApiKey, Secret::new("key_0123456789"))],
+                    ..NewConnection::new("p", ConnectorSpec::parse(spec).unwrap())
                 })
                 .await
                 .unwrap();
@@ -4036,7 +4034,7 @@ mappings = [
         let h = engine().await;
         let spec = XERO_LIKE.replace(
             "[request]\nheaders = { Accept = \"application/json\" }",
-            "[values.tenant_id]\nlabel = \"Xero organisation\"\n[request]\nheaders = { \"xero-tenant-id\" = \"{values.tenant_id}\" }",
+            "[values.tenant_id]\nlabel = \"Xero organisation\"\nchoices = { path = \"/connections\", value = \"tenantId\", label = \"tenantName\" }\n[request]\nheaders = { \"xero-tenant-id\" = \"{values.tenant_id}\" }",
         );
         h.connect(&spec, &p.url()).await;
         let job = h.job("contacts").await;

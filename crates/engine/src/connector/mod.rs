@@ -1644,6 +1644,7 @@ mod tests {
                 client_id: None,
                 scope: None,
                 api_key_header: None,
+                api_key_query: None,
                 token_expires_at: None,
             },
             secrets,
