@@ -832,3 +832,28 @@ async fn i15_hubspot_rate_limit_headers_faults_and_exchange_log() {
     assert_eq!(last.headers["authorization"], "Bearer redacted");
     assert_eq!(last.response_headers["x-hubspot-ratelimit-max"], "100");
 }
+
+#[tokio::test]
+async fn i15_a_persona_window_can_be_made_small_and_elapsed_by_a_test_clock() {
+    let sb = Sandbox::start(SandboxConfig {
+        persona: Some(Persona::Hubspot),
+        customers: 5,
+        rate_limit: Some(2),
+        ..Default::default()
+    })
+    .await
+    .expect("start");
+    let http = reqwest::Client::new();
+    for remaining in ["1", "0"] {
+        let r = send(hubspot(&http, &sb, "/contacts")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(header(&r, "x-hubspot-ratelimit-max"), "2");
+        assert_eq!(header(&r, "x-hubspot-ratelimit-remaining"), remaining);
+    }
+    let r = send(hubspot(&http, &sb, "/contacts")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    // A test whose engine waits on its own clock says the time passed.
+    sb.elapse_handle().elapse(Duration::from_secs(10));
+    let r = send(hubspot(&http, &sb, "/contacts")).await;
+    assert_eq!(r.status, StatusCode::OK);
+}

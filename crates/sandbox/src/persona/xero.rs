@@ -134,8 +134,9 @@ impl Provider for Xero {
         &self,
         sh: &Shared,
     ) -> Result<Vec<(header::HeaderName, header::HeaderValue)>, Response> {
-        let b = sh.spend(MINUTE_LIMIT, Duration::from_secs(60), DAY_LIMIT);
-        let used = MINUTE_LIMIT - b.remaining;
+        let max = sh.window_max(MINUTE_LIMIT);
+        let b = sh.spend(max, Duration::from_secs(60), DAY_LIMIT);
+        let used = max - b.remaining;
         let headers = vec![
             hdr("x-minlimit-remaining", b.remaining),
             hdr("x-daylimit-remaining", b.day_remaining),
