@@ -370,6 +370,7 @@ each_persona! {
     r_e3_rate_limits_in_the_providers_own_headers => rate_limited;
     r_e5_r_b1_r_b3_schema_drift_trips_the_breaker_which_resets => schema_drift;
     r_r1_r_r3_r_d1_r_d2_bad_records_fail_alone_and_become_dead_letters => bad_records;
+    r_r2_r_r4_duplicates_are_skipped_and_bad_dates_fail => duplicates_and_bad_dates;
 }
 
 /// Changes one record of each sandbox entity in a field the catalog maps; returns how many
@@ -717,4 +718,71 @@ async fn bad_records(p: Persona) {
     let e = h.run(first).await;
     assert_eq!(e.status, ExecutionStatus::Completed, "{:?}", e.note);
     assert_eq!((e.counts.failed, e.excluded), (0, 1));
+}
+
+/// R-R2: a record whose natural key (the email the catalog keys customers on) repeats an
+/// earlier one is skipped as a duplicate; R-R4: a date the catalog's transform cannot read
+/// fails that record (the catalog configures no default).
+async fn duplicates_and_bad_dates(p: Persona) {
+    let h = start(p).await;
+    let first = h.first();
+    let (date_entity, sandbox_entity, n) = match p {
+        Persona::Hubspot => ("contacts", Entity::Customers, 9),
+        _ => ("invoices", Entity::Invoices, 4),
+    };
+    h.sb.set_faults(Faults {
+        bad_records: vec![
+            BadRecord {
+                entity: Entity::Customers,
+                id: "cus_00000008".into(),
+                kind: BadKind::DuplicateKey,
+            },
+            BadRecord {
+                entity: sandbox_entity,
+                id: sandbox_entity.id(n),
+                kind: BadKind::InvalidDate,
+            },
+        ],
+        ..Faults::default()
+    });
+    h.set_mode(first, Mode::Full).await;
+    let e = h.run(first).await;
+    assert_eq!(e.counts.skipped, 1, "{p}: {:?}", e.counts);
+    let errors = h
+        .engine
+        .record_errors(&e.id, None, &PageRequest::first(50))
+        .await
+        .unwrap()
+        .items;
+    let duplicate = h.sb.served_id(Entity::Customers, 8);
+    assert!(
+        errors.iter().any(|r| r.record_id == duplicate
+            && r.kind == syncdesk_engine::RecordErrorKind::DuplicateConflict),
+        "{p}: {errors:?}"
+    );
+    let e = h.run(date_entity).await;
+    let bad = h.sb.served_id(sandbox_entity, n);
+    let errors = h
+        .engine
+        .record_errors(&e.id, None, &PageRequest::first(50))
+        .await
+        .unwrap()
+        .items;
+    let failed: Vec<_> = errors.iter().filter(|r| r.record_id == bad).collect();
+    assert_eq!(failed.len(), 1, "{p}: {errors:?}");
+    assert!(
+        matches!(
+            failed[0].kind,
+            syncdesk_engine::RecordErrorKind::TransformError
+                | syncdesk_engine::RecordErrorKind::SchemaMismatch
+        ),
+        "{p}: {:?}",
+        failed[0]
+    );
+    assert_eq!(
+        e.status,
+        ExecutionStatus::CompletedWithErrors,
+        "{:?}",
+        e.note
+    );
 }
