@@ -597,6 +597,20 @@ async fn list(
         ),
     };
     let records = sh.store.with_view(entity, since, |view| {
+        if clauses.is_empty() {
+            // Without a filter a page is a position: render only its records.
+            let numbers: Vec<u64> = match page {
+                None => view.after(0).collect(),
+                Some(p) => view
+                    .skipping(((p - 1) * PAGE_SIZE) as u64)
+                    .take(PAGE_SIZE)
+                    .collect(),
+            };
+            return numbers
+                .into_iter()
+                .map(|n| serve(&sh, &faults, entity, view, n))
+                .collect::<Vec<_>>();
+        }
         let all = view
             .after(0)
             .map(|n| serve(&sh, &faults, entity, view, n))
