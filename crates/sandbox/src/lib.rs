@@ -59,6 +59,9 @@ pub struct SandboxConfig {
     pub faults: Faults,
     /// Serve this provider's API instead of the sandbox's own (see docs/sandbox.md, "Personas").
     pub persona: Option<Persona>,
+    /// Calls a persona allows per rate-limit window (Xero: 60 a minute, HubSpot: 100 per 10 s
+    /// when `None`).
+    pub rate_limit: Option<u32>,
     /// Keep an exchange log ([`Sandbox::exchanges`]); always on with a persona.
     pub log_exchanges: bool,
     /// Also append every exchange to this file as JSON lines (implies `log_exchanges`).
@@ -80,6 +83,7 @@ impl Default for SandboxConfig {
             refresh_ttl_secs: 30 * 86_400,
             faults: Faults::default(),
             persona: None,
+            rate_limit: None,
             log_exchanges: false,
             record: None,
         }
@@ -281,6 +285,18 @@ impl Sandbox {
         self.shared.config.count(entity)
     }
 
+    /// Tells a persona's rate-limit window that `d` passed. Windows run on tokio's clock; a
+    /// test whose engine waits on an injected clock calls this from that clock's sleep (see
+    /// [`Elapse`]), so a wait the provider asked for really ends its window.
+    pub fn elapse(&self, d: std::time::Duration) {
+        self.shared.elapse(d);
+    }
+
+    /// A handle that does [`Sandbox::elapse`], for a clock that outlives borrows.
+    pub fn elapse_handle(&self) -> Elapse {
+        Elapse(self.shared.clone())
+    }
+
     /// The persona this sandbox plays, if any.
     pub fn persona(&self) -> Option<Persona> {
         self.shared.config.persona
@@ -320,6 +336,16 @@ impl Sandbox {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+}
+
+/// See [`Sandbox::elapse_handle`].
+#[derive(Clone, Debug)]
+pub struct Elapse(Arc<Shared>);
+
+impl Elapse {
+    pub fn elapse(&self, d: std::time::Duration) {
+        self.0.elapse(d);
     }
 }
 

@@ -87,9 +87,10 @@ impl Provider for Hubspot {
         &self,
         sh: &Shared,
     ) -> Result<Vec<(axum::http::HeaderName, axum::http::HeaderValue)>, Response> {
-        let b = sh.spend(WINDOW_MAX, Duration::from_millis(WINDOW_MS), DAILY_MAX);
+        let max = sh.window_max(WINDOW_MAX);
+        let b = sh.spend(max, Duration::from_millis(WINDOW_MS), DAILY_MAX);
         let headers = vec![
-            hdr("x-hubspot-ratelimit-max", WINDOW_MAX),
+            hdr("x-hubspot-ratelimit-max", max),
             hdr("x-hubspot-ratelimit-remaining", b.remaining),
             hdr("x-hubspot-ratelimit-interval-milliseconds", WINDOW_MS),
             hdr("x-hubspot-ratelimit-daily", DAILY_MAX),

@@ -153,6 +153,17 @@ impl Shared {
         }
     }
 
+    /// Tells the rate-limit window that `d` passed (for tests whose clock is not tokio's).
+    pub(crate) fn elapse(&self, d: Duration) {
+        let mut w = lock(&self.window);
+        w.start = w.start.and_then(|s| s.checked_sub(d));
+    }
+
+    /// The provider's window size, or the configured override.
+    pub(crate) fn window_max(&self, provider_max: u32) -> u32 {
+        self.config.rate_limit.unwrap_or(provider_max).max(1)
+    }
+
     /// Checks `Authorization: Bearer <token>` (or HTTP Basic with the key as user name when
     /// `basic_key`): an OAuth access token issued by this sandbox, or the configured API key.
     pub(crate) fn authorize_bearer(

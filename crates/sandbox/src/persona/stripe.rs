@@ -596,14 +596,17 @@ async fn events(
         let count = sh.store.gen.count(entity);
         let slot = entity.slot();
         sh.store.with_view(entity, None, |view| {
-            // Creation events sit at the records' base times, EPOCH + n.
-            let first = (lo.saturating_sub(EPOCH)).max(1) as u64;
-            let last = (hi.saturating_sub(EPOCH)).min(count as i64);
-            if last >= 1 {
-                for n in first..=last as u64 {
+            // A record's creation event is at its `created` time (as at Stripe, where the
+            // newest `created` in a list is the newest creation event), its update event at
+            // its change time.
+            for n in 1..=count {
+                let created = render_all(&sh, entity, view, n)["created"]
+                    .as_i64()
+                    .unwrap_or(EPOCH);
+                if (lo..=hi).contains(&created) {
                     keys.push((
                         EventKey {
-                            created: EPOCH + n as i64,
+                            created,
                             slot,
                             update: false,
                             n,

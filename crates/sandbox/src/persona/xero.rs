@@ -134,8 +134,9 @@ impl Provider for Xero {
         &self,
         sh: &Shared,
     ) -> Result<Vec<(header::HeaderName, header::HeaderValue)>, Response> {
-        let b = sh.spend(MINUTE_LIMIT, Duration::from_secs(60), DAY_LIMIT);
-        let used = MINUTE_LIMIT - b.remaining;
+        let max = sh.window_max(MINUTE_LIMIT);
+        let b = sh.spend(max, Duration::from_secs(60), DAY_LIMIT);
+        let used = max - b.remaining;
         let headers = vec![
             hdr("x-minlimit-remaining", b.remaining),
             hdr("x-daylimit-remaining", b.day_remaining),
@@ -596,6 +597,20 @@ async fn list(
         ),
     };
     let records = sh.store.with_view(entity, since, |view| {
+        if clauses.is_empty() {
+            // Without a filter a page is a position: render only its records.
+            let numbers: Vec<u64> = match page {
+                None => view.after(0).collect(),
+                Some(p) => view
+                    .skipping(((p - 1) * PAGE_SIZE) as u64)
+                    .take(PAGE_SIZE)
+                    .collect(),
+            };
+            return numbers
+                .into_iter()
+                .map(|n| serve(&sh, &faults, entity, view, n))
+                .collect::<Vec<_>>();
+        }
         let all = view
             .after(0)
             .map(|n| serve(&sh, &faults, entity, view, n))
