@@ -371,3 +371,26 @@ def test_i15_command_exits_non_zero_on_a_failure(tmp_path: Path, capsys):
     assert validate.main(["--provider", "stripe", str(log)]) == 1
     out = capsys.readouterr().out
     assert "FAIL stripe:2" in out and "ok 1, FAIL 1" in out
+
+
+# --- Allow-list ------------------------------------------------------------------------
+
+
+def test_i15_xero_error_status_is_noted_and_its_request_still_checked(xero):
+    ex = exchange(path="/api.xro/2.0/Contacts", headers=XERO_HEADERS, status=401,
+                  response_body={"Title": "Unauthorized", "Status": 401, "Detail": "TokenExpired"})
+    r = check("xero", xero, ex)
+    assert r.ok and any("outside its OpenAPI document" in n for n in r.notes), r
+    no_tenant = exchange(path="/api.xro/2.0/Contacts", headers={"authorization": "Bearer redacted"}, status=403,
+                         response_body={"Title": "Forbidden"})
+    assert not check("xero", xero, no_tenant).ok
+
+
+def test_i15_hubspot_error_answers_are_checked_against_the_error_model(hubspot):
+    body = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.", "errorType": "RATE_LIMIT",
+            "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24", "policyName": "TEN_SECONDLY_ROLLING", "category": "RATE_LIMITS"}
+    ex = exchange(path="/crm/v3/objects/contacts", headers=HS_HEADERS, status=429, response_body=body)
+    assert check("hubspot", hubspot, ex).ok
+    del body["category"]
+    r = check("hubspot", hubspot, exchange(path="/crm/v3/objects/contacts", headers=HS_HEADERS, status=429, response_body=body))
+    assert not r.ok and "category" in "; ".join(r.errors)

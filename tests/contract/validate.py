@@ -190,16 +190,6 @@ ALLOW_LIST: list[Allowance] = [
     ),
     # HubSpot's sign-in page (app.hubspot.com) is a browser page, not an API operation.
     Allowance("hubspot", "*", r"/oauth/authorize", "HubSpot's sign-in page (browser, no OpenAPI document)", "skip"),
-    # HubSpot's 429 body follows its "API usage guidelines" page (status, message, errorType,
-    # correlationId, policyName), not the CRM client's Error model (which requires `category`).
-    Allowance(
-        "hubspot",
-        "*",
-        r"/crm/v3/objects/.*",
-        "HubSpot's 429 body is described on its usage-guidelines page, not by its Error model",
-        "status",
-        statuses=(429,),
-    ),
 ]
 
 
