@@ -351,6 +351,9 @@ pub async fn create_job(engine: &Engine, url: &str) -> Result<Job, String> {
             base_url: Some(url.to_string()),
             client_id: Some(CLIENT_ID.into()),
             secrets: vec![(SecretKind::ClientSecret, Secret::new(CLIENT_SECRET))],
+            auth_base_url: None,
+            auth_kind: None,
+            values: Default::default(),
         })
         .await
         .map_err(|e| e.to_string())?;

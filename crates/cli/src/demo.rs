@@ -215,6 +215,9 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
             base_url: Some(sandbox.base_url()),
             client_id: Some("sandbox-client".into()),
             secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+            auth_base_url: None,
+            auth_kind: None,
+            values: Default::default(),
         })
         .await?;
     for entity in ["customers", "products", "invoices", "payments"] {

@@ -74,10 +74,11 @@ impl Inner {
             match auths.get(&conn.id) {
                 Some(a) => a.clone(),
                 None => {
-                    // The client secret and refresh token go there: the connection's own
-                    // origin only, over https unless on this machine.
+                    // The client secret and refresh token go there only (the connection's
+                    // origin, or the provider's sign-in server), over https unless on this
+                    // machine; the access token only to the base URL's origin.
                     let token_url = match &spec.auth.token_url {
-                        Some(u) => Some(crate::connector::spec::check_endpoint(
+                        Some(u) => Some(crate::connector::spec::resolve_auth_url(
                             "auth.token_url",
                             u,
                             &base,
@@ -93,6 +94,7 @@ impl Inner {
                             client_id,
                             scope: spec.auth.scope.clone(),
                             api_key_header: spec.auth.header.clone(),
+                            api_key_query: spec.auth.query.clone(),
                             token_expires_at: conn.token_expires_at,
                         },
                         self.secrets.clone(),
@@ -128,14 +130,43 @@ impl Inner {
 }
 
 /// A connection to create. Secrets go to the keychain, never to the database.
+/// [`NewConnection::new`] leaves every optional part out:
+/// `NewConnection { base_url: Some(url), ..NewConnection::new("name", spec) }`.
 #[derive(Debug)]
 pub struct NewConnection {
     pub name: String,
     pub spec: ConnectorSpec,
     /// Overrides the spec's base URL.
     pub base_url: Option<String>,
+    /// Where the provider's sign-in server is, when not where the spec says: replaces the
+    /// scheme, host and port of the spec's absolute `auth.token_url` and
+    /// `auth.authorize_url` (relative ones follow the base URL). The connection keeps the
+    /// spec with its sign-in URLs so moved.
+    pub auth_base_url: Option<String>,
+    /// How the connection authenticates: the spec's `auth.kind` when `None`, or one of its
+    /// `auth.alternatives`.
+    pub auth_kind: Option<AuthKind>,
     pub client_id: Option<String>,
     pub secrets: Vec<(SecretKind, Secret)>,
+    /// The spec's connection-level values (`[values.<name>]`), by name. Not secret.
+    pub values: std::collections::BTreeMap<String, String>,
+}
+
+impl NewConnection {
+    /// A connection named `name` to the provider `spec` describes, with the spec's own base
+    /// URL and auth kind, and no client id, secrets or values yet.
+    pub fn new(name: impl Into<String>, spec: ConnectorSpec) -> NewConnection {
+        NewConnection {
+            name: name.into(),
+            spec,
+            base_url: None,
+            auth_base_url: None,
+            auth_kind: None,
+            client_id: None,
+            secrets: Vec::new(),
+            values: Default::default(),
+        }
+    }
 }
 
 /// A job to create, as a user writes it (TOML/JSON or CLI flags).
@@ -267,13 +298,27 @@ impl Engine {
     /// Create a connection; its secrets go to the keychain first, so a keychain failure
     /// leaves nothing half-created.
     pub async fn create_connection(&self, c: NewConnection) -> Result<Connection> {
-        let kind = c.spec.auth.kind;
+        self.create_verified(c, Probe::Credentials).await
+    }
+
+    /// [`Engine::create_connection`], checked with `probe`: the catalog's connections are
+    /// checked with a real data request, since a pasted key is only known good once the
+    /// provider has answered one.
+    async fn create_verified(&self, c: NewConnection, probe: Probe<'_>) -> Result<Connection> {
+        let kind = Self::new_connection_auth_kind(&c)?;
         let secrets: Vec<SecretKind> = c.secrets.iter().map(|(k, _)| *k).collect();
         let conn = self.insert_connection(c, kind).await?;
         // Verified before it is called active (issue 14): credentials the provider refuses
         // leave nothing stored; a provider that cannot be reached leaves the connection in
-        // `error`, saying why, until a test or a run gets through.
-        match self.verify(&conn, false).await {
+        // `error`, saying why, until a test or a run gets through. OAuth2 is verified by its
+        // token request; a pasted key or token only by a request that uses it.
+        let probe = match probe {
+            Probe::Credentials if matches!(kind, AuthKind::ApiKey | AuthKind::Bearer) => {
+                Probe::Page(None)
+            }
+            p => p,
+        };
+        match self.verify(&conn, probe).await {
             Ok(()) => self.inner.store.connection(&conn.id).await,
             Err(e) if e.class() == crate::ErrorClass::Auth => {
                 self.forget_token(&conn.id);
@@ -291,7 +336,7 @@ impl Engine {
     /// provider is not to be contacted, and for tests of how runs meet a provider's refusals.
     /// Its first run or `test_connection` checks it.
     pub async fn add_connection_unchecked(&self, c: NewConnection) -> Result<Connection> {
-        let kind = c.spec.auth.kind;
+        let kind = Self::new_connection_auth_kind(&c)?;
         self.insert_connection(c, kind).await
     }
 
@@ -302,7 +347,7 @@ impl Engine {
         let conn = self.inner.store.connection(connection).await?;
         self.forget_token(&conn.id);
         let now = self.inner.clock.now();
-        match self.verify(&conn, true).await {
+        match self.verify(&conn, Probe::Page(None)).await {
             Ok(()) => {
                 self.inner
                     .store
@@ -322,15 +367,31 @@ impl Engine {
         }
     }
 
-    /// Get a credential (and, with `probe`, one page of one record of the first entity)
+    /// Get a credential (and, with [`Probe::Page`], one page of one record of an entity)
     /// under a short policy: no retries, no waits.
-    async fn verify(&self, conn: &Connection, probe: bool) -> Result<()> {
+    async fn verify(&self, conn: &Connection, probe: Probe<'_>) -> Result<()> {
         let connector = self.inner.connector(conn).await?;
         connector.verify_credentials().await?;
-        if !probe {
+        let Probe::Page(entity) = probe else {
+            return Ok(());
+        };
+        // A data request may need a value the provider lists once signed in (the Xero
+        // organisation): until it is chosen, listing the choices is the request that uses
+        // the credentials.
+        let unchosen = connector
+            .spec()
+            .values
+            .iter()
+            .find(|(name, v)| v.choices.is_some() && !conn.values.contains_key(*name))
+            .map(|(name, _)| name.clone());
+        if let Some(name) = unchosen {
+            self.value_choices(&conn.id, &name).await?;
             return Ok(());
         }
-        let Some(entity) = connector.spec().entities.keys().next().cloned() else {
+        let Some(entity) = entity
+            .map(str::to_string)
+            .or_else(|| connector.spec().entities.keys().next().cloned())
+        else {
             return Ok(());
         };
         let now = self.inner.clock.now();
@@ -368,12 +429,18 @@ impl Engine {
         self.inner.store.connection(&conn.id).await
     }
 
-    /// The base URL a new connection will use, checked.
-    pub(crate) fn new_connection_base_url(c: &NewConnection) -> Result<String> {
-        c.spec.validate()?;
+    /// Check a new connection and make its spec the one it will keep: its sign-in URLs
+    /// moved to `auth_base_url` (which is then spent), the spec valid, the sign-in URLs
+    /// allowed for the base URL, the secrets sendable, the values the spec declares.
+    /// Returns the base URL it will use.
+    pub(crate) fn prepare_new_connection(c: &mut NewConnection) -> Result<String> {
         if c.name.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty"));
         }
+        if let Some(auth_base) = c.auth_base_url.take() {
+            move_sign_in(&mut c.spec, &auth_base)?;
+        }
+        c.spec.validate()?;
         let base_url = c
             .base_url
             .clone()
@@ -381,22 +448,53 @@ impl Engine {
             .ok_or_else(|| {
                 Error::invalid("base_url", "the connector spec has no base_url; give one")
             })?;
-        // The spec's token and authorize URLs must be on this connection's origin.
-        c.spec.check_for_base(&base_url)?;
+        // Relative token and authorize URLs resolve on this connection's origin; absolute
+        // ones may be on the provider's sign-in server; either way https (or this machine).
+        let base = check_base_url(&base_url)?;
+        for (field, url) in [
+            ("auth.token_url", &c.spec.auth.token_url),
+            ("auth.authorize_url", &c.spec.auth.authorize_url),
+        ] {
+            if let Some(url) = url {
+                crate::connector::spec::resolve_auth_url(field, url, &base)?;
+            }
+        }
         for (kind, value) in &c.secrets {
             crate::secrets::check_secret_value(*kind, value)?;
         }
+        check_values(&c.spec, &c.values)?;
         Ok(base_url)
+    }
+
+    /// The auth kind a new connection asks for, if its spec allows it: its own `auth.kind`,
+    /// or one of its `auth.alternatives`.
+    pub(crate) fn new_connection_auth_kind(c: &NewConnection) -> Result<AuthKind> {
+        let Some(kind) = c.auth_kind else {
+            return Ok(c.spec.auth.kind);
+        };
+        let allowed = allowed_auth_kinds(&c.spec);
+        if allowed.contains(&kind) {
+            return Ok(kind);
+        }
+        let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
+        Err(Error::invalid(
+            "auth_kind",
+            format!(
+                "{} connections cannot use {kind}; they can use {}",
+                c.spec.name,
+                names.join(" or ")
+            ),
+        ))
     }
 
     /// Store a connection authenticating as `auth_kind` (a browser sign-in turns a spec's
     /// OAuth2 connection into a refresh-token one).
     pub(crate) async fn insert_connection(
         &self,
-        c: NewConnection,
+        mut c: NewConnection,
         auth_kind: AuthKind,
     ) -> Result<Connection> {
-        let base_url = Self::new_connection_base_url(&c)?;
+        let base_url = Self::prepare_new_connection(&mut c)?;
         let id = uuid::Uuid::new_v4().to_string();
         for (kind, value) in &c.secrets {
             self.put_secret(&id, *kind, value.clone()).await?;
@@ -410,6 +508,7 @@ impl Engine {
             auth_kind,
             client_id: c.client_id,
             spec: c.spec,
+            values: c.values,
             now,
         };
         match self.inner.store.insert_connection(row).await {
@@ -468,6 +567,144 @@ impl Engine {
             .map_err(|e| Error::Keychain(e.to_string()))?
     }
 
+    /// The values the connection's spec declares, with what the connection holds.
+    pub async fn connection_values(&self, connection: &str) -> Result<Vec<ConnectionValue>> {
+        let conn = self.inner.store.connection(connection).await?;
+        let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
+        Ok(spec
+            .values
+            .iter()
+            .map(|(name, v)| ConnectionValue {
+                name: name.clone(),
+                label: v.label.clone(),
+                help: v.help.clone(),
+                value: conn.values.get(name).cloned(),
+                listed: v.choices.is_some(),
+            })
+            .collect())
+    }
+
+    /// What the connection's value `name` may be (`[values.<name>].choices`), as the
+    /// provider lists it for the connection's credentials: the Xero organisations its
+    /// sign-in allowed. Sent without the spec's `[request]` headers and query, which may
+    /// need the very value being chosen.
+    pub async fn value_choices(&self, connection: &str, name: &str) -> Result<Vec<ValueChoice>> {
+        let conn = self.inner.store.connection(connection).await?;
+        let connector = self.inner.connector(&conn).await?;
+        let spec = connector.spec();
+        let field = format!("values.{name}");
+        let declared = declared_value(spec, name)?;
+        let Some(choices) = &declared.choices else {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{} does not list the possible values of the {}; type it",
+                    spec.name, declared.label
+                ),
+            ));
+        };
+        let base = check_base_url(&conn.base_url)?;
+        let url = crate::connector::spec::join_path(&base, &choices.path)
+            .map_err(|e| Error::invalid(format!("{field}.choices.path"), e))?;
+        let policy = crate::connector::RequestPolicy {
+            backoff: crate::policy::Backoff(Vec::new()),
+            request_timeout: std::time::Duration::from_secs(15),
+            max_rate_limit_waits: 0,
+            deadline: self.inner.clock.now() + chrono::Duration::seconds(60),
+        };
+        let (body, _) = connector
+            .get(
+                &url,
+                &policy,
+                &mut Default::default(),
+                &CancellationToken::new(),
+            )
+            .await?;
+        let path = url.path();
+        let raw = crate::record::read_json(&body).map_err(|e| Error::MalformedResponse {
+            path: path.to_string(),
+            detail: format!("not valid JSON ({e})"),
+        })?;
+        let items = crate::connector::take_records(
+            &crate::record::Fields::of(&raw),
+            &choices.records,
+            path,
+        )?;
+        let text = |v: Option<serde_json::Value>| match v {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        items
+            .iter()
+            .map(|item| {
+                let fields = item.fields();
+                let value =
+                    text(fields.at(&choices.value)).ok_or_else(|| Error::MalformedResponse {
+                        path: path.to_string(),
+                        detail: format!("a listed {} has no '{}'", declared.label, choices.value),
+                    })?;
+                let label = text(fields.at(&choices.label)).unwrap_or_else(|| value.clone());
+                Ok(ValueChoice { value, label })
+            })
+            .collect()
+    }
+
+    /// Set one of the connection's values (`[values.<name>]`). A value the provider lists
+    /// (`choices`) must be one it lists now for this connection. Audited, before and after.
+    pub async fn set_connection_value(
+        &self,
+        connection: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<Connection> {
+        let conn = self.inner.store.connection(connection).await?;
+        let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
+        let value = value.trim();
+        let declared = check_value(&spec, name, value)?;
+        if declared.choices.is_some() {
+            let choices = self.value_choices(&conn.id, name).await?;
+            if !choices.iter().any(|c| c.value == value) {
+                let listed: Vec<String> = choices
+                    .iter()
+                    .map(|c| format!("{} ({})", c.label, c.value))
+                    .collect();
+                return Err(Error::invalid(
+                    format!("values.{name}"),
+                    if listed.is_empty() {
+                        format!(
+                            "{} lists no {} for this connection",
+                            spec.name, declared.label
+                        )
+                    } else {
+                        format!(
+                            "'{value}' is not a {} this connection can use; choose one of: {}",
+                            declared.label,
+                            listed.join(", ")
+                        )
+                    },
+                ));
+            }
+        }
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .set_connection_value(&conn.id, name, Some(value), now)
+            .await?;
+        let before = conn.values.get(name).map_or("(none)", String::as_str);
+        self.inner
+            .store
+            .insert_audit(
+                &self.inner.actor,
+                "connection.value",
+                &format!("connection {}", conn.name),
+                Some(&format!("{}: {before} → {value}", declared.label)),
+                now,
+            )
+            .await?;
+        self.inner.store.connection(&conn.id).await
+    }
+
     /// Replace a connection's secret (re-authentication); the connection becomes active
     /// again and its cached token is dropped.
     pub async fn set_connection_secret(
@@ -487,8 +724,13 @@ impl Engine {
         }
         self.forget_token(&conn.id);
         // The new secret must work before the connection is called active again: one the
-        // provider refuses is taken back and nothing changes.
-        if let Err(e) = self.verify(&conn, false).await {
+        // provider refuses is taken back and nothing changes. A pasted key or token is only
+        // known good once a request that uses it has been answered.
+        let probe = match conn.auth_kind {
+            AuthKind::ApiKey | AuthKind::Bearer => Probe::Page(None),
+            _ => Probe::Credentials,
+        };
+        if let Err(e) = self.verify(&conn, probe).await {
             if e.class() == crate::ErrorClass::Auth {
                 self.forget_token(&conn.id);
                 match before {
@@ -615,7 +857,7 @@ impl Engine {
         }
         settings.validate()?;
         settings.check_references(spec.entities.keys().map(String::as_str))?;
-        if j.mode == Mode::Incremental && entity.incremental_param.is_none() {
+        if j.mode == Mode::Incremental && !entity.filters_changes() {
             return Err(Error::invalid(
                 "mode",
                 format!(
@@ -1443,6 +1685,282 @@ pub struct ConnectionDeletion {
     /// The entities whose last-seen fields go with it.
     pub observed_entities: Vec<String>,
     pub deleted: bool,
+}
+
+// ---- connecting a provider with its jobs (issue 15, the connection wizard) ------------
+
+/// How much of a connection [`Engine::verify`] checks.
+#[derive(Debug, Clone, Copy)]
+enum Probe<'a> {
+    /// Get a credential (a token request for OAuth2; nothing for a static key).
+    Credentials,
+    /// And read one small page of this entity (the spec's first when `None`).
+    Page(Option<&'a str>),
+}
+
+/// The schedule of jobs the wizard creates when the admin does not choose one.
+pub const DEFAULT_SCHEDULE: &str = "every 1h";
+
+/// A connection and its first jobs, made in one go (the connection wizard, `connection add
+/// --connector … --jobs …`). The connection's spec is usually a catalog entry's
+/// ([`crate::catalog::get`]), copied into the connection like any spec.
+#[derive(Debug)]
+pub struct NewSetup {
+    pub connection: NewConnection,
+    /// Entities to make a pull job for, each with the spec's default mappings and natural
+    /// keys, incremental when the spec can filter the entity by change time. May be empty
+    /// (the jobs are chosen later, [`Engine::create_default_jobs`]).
+    pub entities: Vec<String>,
+    /// The jobs' schedule (`manual`, `every 15m`, `cron …`); [`DEFAULT_SCHEDULE`] if `None`.
+    pub schedule: Option<String>,
+}
+
+/// What [`Engine::create_setup`] made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Setup {
+    pub connection: Connection,
+    pub jobs: Vec<Job>,
+}
+
+impl Engine {
+    /// Create a connection and a job per chosen entity. The connection is checked with a
+    /// real request first (its credentials, then one record of the first chosen entity):
+    /// credentials the provider refuses store nothing, no connection and no job. Every
+    /// job setting is checked before anything is stored, so a bad entity or schedule stores
+    /// nothing either.
+    pub async fn create_setup(&self, s: NewSetup) -> Result<Setup> {
+        let plans = plan_jobs(
+            &s.connection.spec,
+            &s.connection.name,
+            &s.entities,
+            s.schedule.as_deref(),
+        )?;
+        let probe = Probe::Page(s.entities.first().map(String::as_str));
+        let connection = self.create_verified(s.connection, probe).await?;
+        match self.insert_planned_jobs(&connection, plans).await {
+            Ok(jobs) => Ok(Setup { connection, jobs }),
+            Err(e) => {
+                // Nothing half-made: the connection goes with the jobs that could not all be
+                // made (a name taken meanwhile, the store failing).
+                let _ = self.delete_connection(&connection.id, false).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A pull job for each of `entities` on an existing connection, with its spec's default
+    /// mappings and natural keys, incremental where the spec allows, on `schedule`
+    /// ([`DEFAULT_SCHEDULE`] if `None`): the wizard's last step. All or nothing: the names
+    /// and settings are checked first, and jobs made before a failure are deleted again.
+    pub async fn create_default_jobs(
+        &self,
+        connection: &str,
+        entities: &[String],
+        schedule: Option<&str>,
+    ) -> Result<Vec<Job>> {
+        let conn = self.inner.store.connection(connection).await?;
+        let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
+        if entities.is_empty() {
+            return Err(Error::invalid("entities", "choose at least one"));
+        }
+        let plans = plan_jobs(&spec, &conn.name, entities, schedule)?;
+        self.insert_planned_jobs(&conn, plans).await
+    }
+
+    async fn insert_planned_jobs(&self, conn: &Connection, plans: Vec<NewJob>) -> Result<Vec<Job>> {
+        let mut jobs: Vec<Job> = Vec::with_capacity(plans.len());
+        for mut plan in plans {
+            plan.name = self.free_job_name(&plan.name).await?;
+            plan.connection = conn.id.clone();
+            match self.create_job(plan).await {
+                Ok(j) => jobs.push(j),
+                Err(e) => {
+                    for j in &jobs {
+                        let _ = self.delete_job(&j.id, false).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// `name`, or `name 2`, `name 3`, … when a job already has it.
+    async fn free_job_name(&self, name: &str) -> Result<String> {
+        for n in 1..1000 {
+            let candidate = if n == 1 {
+                name.to_string()
+            } else {
+                format!("{name} {n}")
+            };
+            if !self.inner.store.job_name_taken(&candidate).await? {
+                return Ok(candidate);
+            }
+        }
+        Err(Error::Conflict(format!("too many jobs are named '{name}'")))
+    }
+}
+
+/// The jobs for `entities` of `spec`, checked as far as they can be without the connection:
+/// entities the spec has (each once), a schedule that parses, mappings that validate.
+fn plan_jobs(
+    spec: &ConnectorSpec,
+    connection_name: &str,
+    entities: &[String],
+    schedule: Option<&str>,
+) -> Result<Vec<NewJob>> {
+    let schedule = schedule.unwrap_or(DEFAULT_SCHEDULE).to_string();
+    Schedule::parse(&schedule)?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut plans = Vec::with_capacity(entities.len());
+    for name in entities {
+        if !seen.insert(name.as_str()) {
+            return Err(Error::invalid(
+                "entities",
+                format!("'{name}' is chosen twice"),
+            ));
+        }
+        let entity = spec.entity(name)?;
+        let mut settings = JobSettings {
+            mappings: entity.mappings.clone(),
+            natural_keys: entity.natural_keys.clone(),
+            ..JobSettings::default()
+        };
+        if settings.natural_keys.is_empty() {
+            settings.duplicate_detection = false;
+        }
+        settings.validate()?;
+        settings.check_references(spec.entities.keys().map(String::as_str))?;
+        plans.push(NewJob {
+            name: format!("{} {}", connection_name.trim(), name),
+            connection: String::new(),
+            entity: name.clone(),
+            direction: Direction::Pull,
+            mode: if entity.incremental_param.is_some() {
+                Mode::Incremental
+            } else {
+                Mode::Full
+            },
+            schedule: Some(schedule.clone()),
+            enabled: true,
+            settings,
+        });
+    }
+    Ok(plans)
+}
+
+/// The auth kinds connections of `spec` may use: its own first, then its alternatives.
+pub fn allowed_auth_kinds(spec: &ConnectorSpec) -> Vec<AuthKind> {
+    spec.auth.kinds()
+}
+
+/// Move the spec's absolute sign-in URLs (`auth.token_url`, `auth.authorize_url`) to the
+/// scheme, host and port of `auth_base`, keeping their paths and queries. Relative ones
+/// already follow the connection's base URL.
+fn move_sign_in(spec: &mut ConnectorSpec, auth_base: &str) -> Result<()> {
+    let field = "auth_base_url";
+    let to = check_base_url(auth_base).map_err(|e| match e {
+        Error::Invalid { message, .. } => Error::invalid(field, message),
+        e => e,
+    })?;
+    if to.path() != "/" || to.query().is_some() || to.fragment().is_some() {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "'{auth_base}' must be only a scheme, host and port (like https://login.example.com); the paths come from the connector"
+            ),
+        ));
+    }
+    for url in [&mut spec.auth.token_url, &mut spec.auth.authorize_url]
+        .into_iter()
+        .flatten()
+    {
+        let Ok(mut moved) = url::Url::parse(url) else {
+            continue;
+        };
+        let ok = moved.set_scheme(to.scheme()).is_ok()
+            && moved.set_host(to.host_str()).is_ok()
+            && moved.set_port(to.port()).is_ok();
+        if !ok {
+            return Err(Error::invalid(
+                field,
+                format!("cannot move {url} to {auth_base}"),
+            ));
+        }
+        *url = moved.to_string();
+    }
+    Ok(())
+}
+
+/// The values given for a new connection against those its spec declares: none unknown,
+/// and every declared one given, except those listed from the provider after sign-in
+/// (`choices`), which may be chosen later ([`Engine::set_connection_value`]).
+fn check_values(
+    spec: &ConnectorSpec,
+    values: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    for (name, value) in values {
+        check_value(spec, name, value)?;
+    }
+    for (name, v) in &spec.values {
+        let given = values.get(name).is_some_and(|v| !v.trim().is_empty());
+        if !given && v.choices.is_none() {
+            return Err(Error::invalid(
+                format!("values.{name}"),
+                format!("the {} is needed (give {name}=…)", v.label),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The spec's value `name`, or an error saying which values it has.
+fn declared_value<'s>(
+    spec: &'s ConnectorSpec,
+    name: &str,
+) -> Result<&'s crate::connector::spec::ValueSpec> {
+    spec.values.get(name).ok_or_else(|| {
+        let names: Vec<&str> = spec.values.keys().map(String::as_str).collect();
+        Error::invalid(
+            format!("values.{name}"),
+            if names.is_empty() {
+                format!("{} connections take no values", spec.name)
+            } else {
+                format!(
+                    "{} connections take no value named '{name}'; they take {}",
+                    spec.name,
+                    names.join(", ")
+                )
+            },
+        )
+    })
+}
+
+/// One value against the spec: declared, and text that fits a header or a URL.
+fn check_value<'s>(
+    spec: &'s ConnectorSpec,
+    name: &str,
+    value: &str,
+) -> Result<&'s crate::connector::spec::ValueSpec> {
+    let field = format!("values.{name}");
+    let declared = declared_value(spec, name)?;
+    if value.trim().is_empty() {
+        return Err(Error::invalid(
+            field,
+            format!("the {} must not be empty", declared.label),
+        ));
+    }
+    // Values go into headers and URLs as they are: no line breaks or other controls.
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "the {} must be one line without control characters",
+                declared.label
+            ),
+        ));
+    }
+    Ok(declared)
 }
 
 /// The provider's refusal of credentials, as said to whoever just entered them.

@@ -24,7 +24,7 @@ pub use connector::ConnectorSpec;
 pub use diagnosis::{Action, Diagnosis, SchemaChange};
 pub use engine::{
     ConnectionDeletion, Engine, EngineOptions, ExecutionDetail, JobDeletion, NewConnection, NewJob,
-    RecordRetryOutcome, RunOptions,
+    NewSetup, RecordRetryOutcome, RunOptions, Setup, DEFAULT_SCHEDULE,
 };
 pub use error::{Error, ErrorClass, Result};
 pub use events::Event;

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::connector::spec::{normalised, TimeFormat};
 use crate::error::{Error, Result};
 use crate::model::RecordErrorKind;
 use crate::record::Fields;
@@ -100,6 +101,12 @@ enum Transform {
     Date(Option<String>),
     /// Parse RFC 3339 → normalised UTC RFC 3339.
     DateTime,
+    /// Unix seconds (a number or a numeric string) → RFC 3339 UTC.
+    UnixSeconds,
+    /// Unix milliseconds → RFC 3339 UTC.
+    UnixMs,
+    /// A Microsoft JSON date (`/Date(1573755038314+0000)/`) → RFC 3339 UTC.
+    MsjsonDate,
     CentsToDecimal,
     Enum(BTreeMap<String, String>),
     /// A provider id of another entity, resolved to its local id (R-R3).
@@ -123,6 +130,9 @@ impl Transform {
             ("number", None) => Transform::Number,
             ("integer", None) => Transform::Integer,
             ("boolean", None) => Transform::Boolean,
+            ("unix_seconds", None) => Transform::UnixSeconds,
+            ("unix_ms", None) => Transform::UnixMs,
+            ("msjson_date", None) => Transform::MsjsonDate,
             ("date", fmt) => {
                 if let Some(f) = fmt {
                     // Reject formats chrono cannot use, now rather than on every record.
@@ -398,6 +408,14 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// A value as a message shows it: a string as its text in quotes, else its JSON.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{s}'"),
+        other => other.to_string(),
+    }
+}
+
 fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFail> {
     use TransformFail::Failed;
     Ok(match t {
@@ -475,6 +493,17 @@ fn apply_one(t: &Transform, v: Value) -> std::result::Result<Value, TransformFai
                 d.to_utc()
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             )
+        }
+        Transform::UnixSeconds | Transform::UnixMs | Transform::MsjsonDate => {
+            let (format, what) = match t {
+                Transform::UnixSeconds => (TimeFormat::Unix, "unix seconds"),
+                Transform::UnixMs => (TimeFormat::UnixMs, "unix milliseconds"),
+                _ => (TimeFormat::Msjson, "a /Date(…)/ date"),
+            };
+            let d = format
+                .read(&v)
+                .ok_or_else(|| Failed(format!("Cannot read {} as {what}", shown(&v))))?;
+            Value::String(normalised(d))
         }
         Transform::CentsToDecimal => {
             let cents = v
@@ -718,5 +747,49 @@ mod tests {
             natural_key(json!({"a": ""}).as_object().unwrap(), &keys),
             None
         );
+    }
+
+    #[test]
+    fn i15_unix_and_msjson_transforms_give_rfc3339_and_chain_into_date() {
+        let plan = |t: &str| {
+            MappingPlan::new(&[FieldMapping {
+                transform: Some(t.into()),
+                ..m("v", "out")
+            }])
+            .unwrap()
+        };
+        let run = |t: &str, v: Value| {
+            plan(t)
+                .apply(&rec(json!({ "v": v })).fields())
+                .map(|m| m.fields["out"].clone())
+                .map_err(|f| f.message)
+        };
+        assert_eq!(
+            run("unix_seconds", json!(1_800_000_000)),
+            Ok(json!("2027-01-15T08:00:00Z"))
+        );
+        assert_eq!(
+            run("unix_seconds|date", json!("1800000000")),
+            Ok(json!("2027-01-15"))
+        );
+        assert_eq!(
+            run("unix_ms", json!(1_573_755_038_314_i64)),
+            Ok(json!("2019-11-14T18:10:38.314Z"))
+        );
+        assert_eq!(
+            run("msjson_date", json!("/Date(1573755038314+0000)/")),
+            Ok(json!("2019-11-14T18:10:38.314Z"))
+        );
+        assert_eq!(
+            run("msjson_date|date", json!("/Date(1573689600000+0000)/")),
+            Ok(json!("2019-11-14"))
+        );
+        let e = run("msjson_date", json!("2019-11-14")).unwrap_err();
+        assert!(
+            e.contains("Cannot read '2019-11-14' as a /Date(…)/ date"),
+            "{e}"
+        );
+        let e = run("unix_seconds", json!(true)).unwrap_err();
+        assert!(e.contains("Cannot read true as unix seconds"), "{e}");
     }
 }

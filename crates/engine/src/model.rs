@@ -232,6 +232,32 @@ pub struct Connection {
     pub refresh_expires_at: Option<DateTime<Utc>>,
     pub last_checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Values chosen when connecting (the spec's `[values.*]`, e.g. a Xero organisation),
+    /// by name. Not secret.
+    pub values: std::collections::BTreeMap<String, String>,
+}
+
+/// One of a connection's values (`[values.<name>]`): what the spec asks for and what the
+/// connection holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionValue {
+    pub name: String,
+    /// What the admin is asked for ("Xero organisation").
+    pub label: String,
+    pub help: Option<String>,
+    /// `None` until chosen.
+    pub value: Option<String>,
+    /// Whether the provider lists the possible values ([`crate::Engine::value_choices`]).
+    pub listed: bool,
+}
+
+/// One possible value of a connection-level value, as the provider lists it (a Xero
+/// organisation: its tenant id and its name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueChoice {
+    pub value: String,
+    /// What the admin sees.
+    pub label: String,
 }
 
 /// The top-level fields a provider sent for one entity of a connection, and its last change

@@ -38,6 +38,37 @@ impl SignIn {
     }
 }
 
+/// Whether connections of the spec may sign in through the browser: it is OAuth2, or lists
+/// `oauth2_refresh_token` among its alternatives (a private-app token first, sign-in as the
+/// other way). The connection then keeps a refresh token.
+fn check_signs_in(c: &NewConnection) -> Result<()> {
+    let kinds = crate::engine::allowed_auth_kinds(&c.spec);
+    let oauth = kinds.iter().any(|k| {
+        matches!(
+            k,
+            AuthKind::Oauth2RefreshToken | AuthKind::Oauth2ClientCredentials
+        )
+    });
+    let wanted = c.auth_kind.unwrap_or(AuthKind::Oauth2RefreshToken);
+    if !oauth
+        || !matches!(
+            wanted,
+            AuthKind::Oauth2RefreshToken | AuthKind::Oauth2ClientCredentials
+        )
+    {
+        let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        return Err(Error::invalid(
+            "auth_kind",
+            format!(
+                "{} connections have no browser sign-in with {wanted}; they use {}",
+                c.spec.name,
+                names.join(" or ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Where the spec's OAuth2 endpoints are, resolved against the connection's base URL.
 fn endpoints(spec: &crate::ConnectorSpec, base_url: &str) -> Result<(Url, Url)> {
     let base = crate::connector::spec::check_base_url(base_url)?;
@@ -52,9 +83,9 @@ fn endpoints(spec: &crate::ConnectorSpec, base_url: &str) -> Result<(Url, Url)> 
                 ),
             )
         })?;
-        // The code, the verifier and any client secret go there: the connection's own
-        // origin only, over https unless on this machine.
-        crate::connector::spec::check_endpoint(field, u, &base)
+        // The code, the verifier and any client secret go there only: the connection's
+        // origin, or the provider's sign-in server; over https unless on this machine.
+        crate::connector::spec::resolve_auth_url(field, u, &base)
     };
     Ok((
         resolve("auth.authorize_url", &spec.auth.authorize_url)?,
@@ -66,8 +97,9 @@ impl Engine {
     /// Start signing in to create `c`. Nothing is stored until [`Engine::finish_sign_in`]
     /// has the tokens. A client secret in `c.secrets` is sent with the code (confidential
     /// clients); PKCE alone suffices for public ones.
-    pub async fn begin_sign_in(&self, c: NewConnection) -> Result<SignIn> {
-        let base_url = Self::new_connection_base_url(&c)?;
+    pub async fn begin_sign_in(&self, mut c: NewConnection) -> Result<SignIn> {
+        let base_url = Self::prepare_new_connection(&mut c)?;
+        check_signs_in(&c)?;
         if self.inner.store.connection(c.name.trim()).await.is_ok() {
             return Err(Error::Conflict(format!(
                 "a connection named '{}' already exists",

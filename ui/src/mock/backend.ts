@@ -120,6 +120,7 @@ export function createBackend(opts: BackendOptions = {}) {
           // The sandbox also hands client-credentials grants a refresh token, as some providers do.
           refresh_expires_at: iso(now + 30 * DAY),
           last_checked_at: iso(now - 3 * MIN),
+          values: {},
         },
         {
           id: "c1acmebooks",
@@ -132,6 +133,7 @@ export function createBackend(opts: BackendOptions = {}) {
           token_expires_at: iso(now - 61 * MIN),
           refresh_expires_at: iso(now - 62 * MIN),
           last_checked_at: iso(now - 62 * MIN),
+          values: {},
         },
       ];
 
@@ -645,6 +647,7 @@ export function createBackend(opts: BackendOptions = {}) {
         token_expires_at: input.api_key ? null : iso(now + HOUR),
         refresh_expires_at: null,
         last_checked_at: iso(now),
+        values: {},
       };
       connections.push(c);
       audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection_created", subject: c.name, note: null });
@@ -668,6 +671,7 @@ export function createBackend(opts: BackendOptions = {}) {
         token_expires_at: iso(now + HOUR),
         refresh_expires_at: iso(now + 30 * DAY),
         last_checked_at: iso(now),
+        values: {},
       };
       connections.push(c);
       audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection.sign_in", subject: c.name, note: "browser sign-in" });
@@ -866,6 +870,7 @@ export function createBackend(opts: BackendOptions = {}) {
             token_expires_at: iso(now + HOUR),
             refresh_expires_at: null,
             last_checked_at: iso(now),
+            values: {},
           };
           connections.push(conn);
         }

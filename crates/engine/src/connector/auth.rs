@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use reqwest::RequestBuilder;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
@@ -68,11 +69,28 @@ struct TokenState {
     refresh_token: Option<Option<Secret>>,
 }
 
-/// A credential ready to put on a request.
+/// A credential ready to put on a request: [`Credential::apply`] puts it there.
 #[derive(Debug)]
 pub struct Credential {
     pub header: Option<(HeaderName, HeaderValue)>,
+    /// An API key sent as a query parameter (`auth.query`): name and value. Only
+    /// [`Credential::apply`] adds it, at send time, so the URLs the connector keeps, hashes,
+    /// logs or names in errors never hold the key.
+    pub query: Option<(String, Secret)>,
     pub generation: u64,
+}
+
+impl Credential {
+    /// The request with this credential on it.
+    pub fn apply(&self, mut req: RequestBuilder) -> RequestBuilder {
+        if let Some((k, v)) = &self.header {
+            req = req.header(k.clone(), v.clone());
+        }
+        if let Some((name, key)) = &self.query {
+            req = req.query(&[(name.as_str(), key.expose())]);
+        }
+        req
+    }
 }
 
 /// How a connection authenticates, with its cached token.
@@ -85,6 +103,8 @@ pub struct Auth {
     client_id: Option<String>,
     scope: Option<String>,
     api_key_header: HeaderName,
+    /// Where an API key goes instead of the header (`auth.query`).
+    api_key_query: Option<String>,
     secrets: Arc<dyn SecretStore>,
     state: tokio::sync::Mutex<TokenState>,
     /// Every credential value this connection has held in memory, for redacting provider
@@ -141,6 +161,8 @@ pub struct AuthConfig {
     pub client_id: Option<String>,
     pub scope: Option<String>,
     pub api_key_header: Option<String>,
+    /// Query parameter carrying an API key instead of a header (`auth.query`).
+    pub api_key_query: Option<String>,
     pub token_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -150,6 +172,11 @@ impl Auth {
         let api_key_header = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
             Error::invalid("auth.header", format!("'{header}' is not a header name"))
         })?;
+        if let Some(q) = &cfg.api_key_query {
+            if q.trim().is_empty() {
+                return Err(Error::invalid("auth.query", "must not be empty"));
+            }
+        }
         Ok(Auth {
             connection_id: cfg.connection_id,
             connection_name: cfg.connection_name,
@@ -158,6 +185,7 @@ impl Auth {
             client_id: cfg.client_id,
             scope: cfg.scope,
             api_key_header,
+            api_key_query: cfg.api_key_query,
             secrets,
             state: tokio::sync::Mutex::new(TokenState {
                 expires_at: cfg.token_expires_at,
@@ -257,6 +285,7 @@ impl Auth {
             AuthKind::None => Ok((
                 Credential {
                     header: None,
+                    query: None,
                     generation: 0,
                 },
                 None,
@@ -267,10 +296,16 @@ impl Auth {
                     .cached(&mut st.api_key, SecretKind::ApiKey)
                     .await?
                     .ok_or_else(|| self.missing(SecretKind::ApiKey))?;
+                // Checked like a header value wherever it goes: no line breaks or controls.
                 let v = header_value(key.expose(), SecretKind::ApiKey)?;
+                let (header, query) = match &self.api_key_query {
+                    Some(name) => (None, Some((name.clone(), key))),
+                    None => (Some((self.api_key_header.clone(), v)), None),
+                };
                 Ok((
                     Credential {
-                        header: Some((self.api_key_header.clone(), v)),
+                        header,
+                        query,
                         generation: st.generation,
                     },
                     None,
@@ -290,6 +325,7 @@ impl Auth {
                 Ok((
                     Credential {
                         header: Some(bearer(&t)?),
+                        query: None,
                         generation: st.generation,
                     },
                     None,
@@ -321,6 +357,7 @@ impl Auth {
                 Ok((
                     Credential {
                         header: Some(bearer(token)?),
+                        query: None,
                         generation: st.generation,
                     },
                     times,
@@ -786,6 +823,7 @@ mod tests {
                 client_id: None,
                 scope: None,
                 api_key_header: None,
+                api_key_query: None,
                 token_expires_at: None,
             },
             Arc::new(crate::secrets::MemorySecretStore::default()),

@@ -25,10 +25,17 @@ struct Row {
     refresh_expires_at: Option<i64>,
     last_checked_at: Option<i64>,
     created_at: i64,
+    values: String,
 }
 
 impl Row {
     fn into_model(self) -> Result<Connection> {
+        let values = serde_json::from_str(&self.values).map_err(|e| {
+            Error::Store(format!(
+                "the values of connection {} are unreadable: {e}",
+                self.name
+            ))
+        })?;
         Ok(Connection {
             auth_kind: self
                 .auth_kind
@@ -44,6 +51,7 @@ impl Row {
             refresh_expires_at: self.refresh_expires_at.map(from_millis),
             last_checked_at: self.last_checked_at.map(from_millis),
             created_at: from_millis(self.created_at),
+            values,
         })
     }
 }
@@ -55,7 +63,7 @@ struct Ranked {
     row: Row,
 }
 
-const COLUMNS: &str = "id, name, provider, base_url, auth_kind, status, status_note, token_expires_at, refresh_expires_at, last_checked_at, created_at";
+const COLUMNS: &str = "id, name, provider, base_url, auth_kind, status, status_note, token_expires_at, refresh_expires_at, last_checked_at, created_at, \"values\"";
 
 /// A connection about to be stored.
 #[derive(Debug)]
@@ -67,15 +75,17 @@ pub struct NewConnectionRow {
     pub auth_kind: AuthKind,
     pub client_id: Option<String>,
     pub spec: ConnectorSpec,
+    pub values: BTreeMap<String, String>,
     pub now: DateTime<Utc>,
 }
 
 impl Store {
     pub async fn insert_connection(&self, c: NewConnectionRow) -> Result<Connection> {
         let spec = serde_json::to_string(&c.spec).map_err(|e| Error::Store(e.to_string()))?;
+        let values = serde_json::to_string(&c.values).map_err(|e| Error::Store(e.to_string()))?;
         let res = sqlx::query(
-            "INSERT INTO connections (id, name, provider, base_url, auth_kind, client_id, spec, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+            "INSERT INTO connections (id, name, provider, base_url, auth_kind, client_id, spec, \"values\", status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -84,6 +94,7 @@ impl Store {
         .bind(c.auth_kind.as_str())
         .bind(&c.client_id)
         .bind(spec)
+        .bind(values)
         .bind(to_millis(c.now))
         .bind(to_millis(c.now))
         .execute(&mut *self.writer().await?)
@@ -191,6 +202,38 @@ impl Store {
             .bind(id)
             .execute(&mut *self.writer().await?)
             .await?;
+        Ok(())
+    }
+
+    /// Set (or, with `None`, remove) one connection-level value.
+    pub async fn set_connection_value(
+        &self,
+        id: &str,
+        name: &str,
+        value: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        // One statement: a concurrent change of another value is not lost.
+        let path = format!("$.{}", serde_json::Value::String(name.to_string()));
+        let sql = match value {
+            Some(_) => "UPDATE connections SET \"values\" = json_set(\"values\", ?, ?), updated_at = ? WHERE id = ?",
+            None => "UPDATE connections SET \"values\" = json_remove(\"values\", ?), updated_at = ? WHERE id = ?",
+        };
+        let mut q = sqlx::query(sql).bind(path);
+        if let Some(v) = value {
+            q = q.bind(v);
+        }
+        let r = q
+            .bind(to_millis(now))
+            .bind(id)
+            .execute(&mut *self.writer().await?)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::NotFound {
+                what: "connection",
+                id: id.to_string(),
+            });
+        }
         Ok(())
     }
 

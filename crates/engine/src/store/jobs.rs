@@ -137,6 +137,15 @@ impl Store {
         .into_model()
     }
 
+    /// Whether a job has exactly this name.
+    pub async fn job_name_taken(&self, name: &str) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM jobs WHERE name = ?")
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Jobs in creation order.
     pub async fn jobs(&self, page: &PageRequest) -> Result<Page<Job>> {
         let after = parse_cursor(&page.cursor)?.unwrap_or(0);
