@@ -125,7 +125,8 @@ impl Inner {
             auth,
             self.clock.clone(),
             on_tokens,
-        ))
+        )
+        .with_values(conn.values.clone()))
     }
 }
 
