@@ -371,3 +371,38 @@ def test_i15_command_exits_non_zero_on_a_failure(tmp_path: Path, capsys):
     assert validate.main(["--provider", "stripe", str(log)]) == 1
     out = capsys.readouterr().out
     assert "FAIL stripe:2" in out and "ok 1, FAIL 1" in out
+
+
+# --- Allow-list ------------------------------------------------------------------------
+
+
+def test_i15_xero_error_status_is_noted_and_its_request_still_checked(xero):
+    ex = exchange(path="/api.xro/2.0/Contacts", headers=XERO_HEADERS, status=401,
+                  response_body={"Title": "Unauthorized", "Status": 401, "Detail": "TokenExpired"})
+    r = check("xero", xero, ex)
+    assert r.ok and any("outside its OpenAPI document" in n for n in r.notes), r
+    no_tenant = exchange(path="/api.xro/2.0/Contacts", headers={"authorization": "Bearer redacted"}, status=403,
+                         response_body={"Title": "Forbidden"})
+    assert not check("xero", xero, no_tenant).ok
+
+
+def test_i15_hubspot_token_request_may_carry_pkce_and_scope_but_nothing_else(hubspot):
+    form = {"grant_type": "authorization_code", "client_id": "abc", "client_secret": "redacted", "code": "redacted",
+            "redirect_uri": "http://127.0.0.1:1/callback", "code_verifier": "redacted"}
+    answer = {"access_token": "redacted", "refresh_token": "redacted", "expires_in": 1800, "token_type": "bearer"}
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    ex = exchange(method="POST", path="/oauth/v1/token", headers=headers, body=form, response_body=answer)
+    assert check("hubspot", hubspot, ex).ok
+    ex = exchange(method="POST", path="/oauth/v1/token", headers=headers, body=dict(form, audience="x"), response_body=answer)
+    r = check("hubspot", hubspot, ex)
+    assert not r.ok and "form field audience is not declared" in "; ".join(r.errors)
+
+
+def test_i15_hubspot_error_answers_are_checked_against_the_error_model(hubspot):
+    body = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.", "errorType": "RATE_LIMIT",
+            "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24", "policyName": "TEN_SECONDLY_ROLLING", "category": "RATE_LIMITS"}
+    ex = exchange(path="/crm/v3/objects/contacts", headers=HS_HEADERS, status=429, response_body=body)
+    assert check("hubspot", hubspot, ex).ok
+    del body["category"]
+    r = check("hubspot", hubspot, exchange(path="/crm/v3/objects/contacts", headers=HS_HEADERS, status=429, response_body=body))
+    assert not r.ok and "category" in "; ".join(r.errors)

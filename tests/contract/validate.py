@@ -140,10 +140,12 @@ class Allowance:
     reason: str
     # What is allowed: "skip" (no published contract covers this exchange; reported as skip),
     # "alias" (check against `alias` instead of the recorded path), "status" (this answer's
-    # status is not in the document: the request is checked, the answer's body is not).
+    # status is not in the document: the request is checked, the answer's body is not),
+    # "fields" (these form fields may be sent although the document does not declare them).
     kind: str
     alias: str = ""
     statuses: tuple[int, ...] = ()
+    fields: tuple[str, ...] = ()
 
     def matches(self, provider: str, ex: Exchange) -> bool:
         return (
@@ -188,18 +190,22 @@ ALLOW_LIST: list[Allowance] = [
         "status",
         statuses=(401, 403, 429, 500, 502, 503, 504),
     ),
-    # HubSpot's sign-in page (app.hubspot.com) is a browser page, not an API operation.
-    Allowance("hubspot", "*", r"/oauth/authorize", "HubSpot's sign-in page (browser, no OpenAPI document)", "skip"),
-    # HubSpot's 429 body follows its "API usage guidelines" page (status, message, errorType,
-    # correlationId, policyName), not the CRM client's Error model (which requires `category`).
+    # HubSpot's token endpoint document declares the form fields of RFC 6749 only. Syncdesk
+    # also sends two standard OAuth 2.0 fields it does not list: the PKCE `code_verifier`
+    # (RFC 7636) with the code, and `scope` with a refresh (RFC 6749 section 6: the scope
+    # asked for, which may not exceed the one granted). RFC 6749 section 3.2 has a token
+    # endpoint ignore request parameters it does not recognise, so neither can change what
+    # HubSpot does; every other undeclared field still fails.
     Allowance(
         "hubspot",
-        "*",
-        r"/crm/v3/objects/.*",
-        "HubSpot's 429 body is described on its usage-guidelines page, not by its Error model",
-        "status",
-        statuses=(429,),
+        "POST",
+        r"/oauth/v1/token",
+        "standard OAuth 2.0 fields HubSpot's document does not list (RFC 6749 section 3.2)",
+        "fields",
+        fields=("code_verifier", "scope"),
     ),
+    # HubSpot's sign-in page (app.hubspot.com) is a browser page, not an API operation.
+    Allowance("hubspot", "*", r"/oauth/authorize", "HubSpot's sign-in page (browser, no OpenAPI document)", "skip"),
 ]
 
 
@@ -542,11 +548,13 @@ class OpenAPIContract:
         if schema.get("additionalProperties") not in (None, False):
             return []
         declared = set(schema.get("properties", {}))
+        allowed = allowance(self.provider, ex, "fields")
+        extra = set(allowed.fields) if allowed else set()
         return [
             f"form field {name} is not declared by {doc.label} for {ex.method} {ex.path} "
             f"(it declares: {', '.join(sorted(declared))})"
             for name, _ in parse_qsl(ex.body.decode(errors="replace"), keep_blank_values=True)
-            if name not in declared
+            if name not in declared and name not in extra
         ]
 
     def _oauth2(self, doc: OpenAPIDocument, op: dict, ex: Exchange) -> list[str]:

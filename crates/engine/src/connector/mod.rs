@@ -924,7 +924,8 @@ impl Connector {
         };
         let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
         let mut url = self.url(&get.replace("{id}", &encoded))?;
-        let (headers, query) = self.extras(&[(&spec.headers, &spec.query)])?;
+        let query = spec.get_query.as_ref().unwrap_or(&spec.query);
+        let (headers, query) = self.extras(&[(&spec.headers, query)])?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(&query);
         }
@@ -1752,6 +1753,54 @@ pagination = { style = "none" }
         let e = c.pager("contacts", None, 100).unwrap_err();
         assert_eq!(e.field(), Some("values.tenant_id"));
         assert!(e.to_string().contains("no Xero organisation set"), "{e}");
+    }
+
+    /// Issue 15 (found by the contract tests): a list filter is no parameter of Xero's
+    /// get-by-id operations, so `get_query` replaces `query` there.
+    #[tokio::test]
+    async fn i15_get_by_id_sends_get_query_instead_of_the_list_query() {
+        let spec = |get_query: &str| {
+            format!(
+                r#"
+name = "Xero-like"
+[auth]
+kind = "api_key"
+[entities.invoices]
+path = "/Invoices"
+records = "Invoices"
+id = "InvoiceID"
+get = "/Invoices/{{id}}"
+get_record = "Invoices.0"
+query = {{ where = "Type==\"ACCREC\"" }}
+{get_query}
+pagination = {{ style = "none" }}
+"#
+            )
+        };
+        let (base, seen) = provider(|_| r#"{"Invoices":[{"InvoiceID":"i1"}]}"#.into()).await;
+        let (mut stats, cancel) = (RequestStats::default(), CancellationToken::new());
+        for (extra, wanted) in [
+            ("", "get /invoices/i1?where=type%3d%3d%22accrec%22 "),
+            ("get_query = {}", "get /invoices/i1 "),
+            (
+                "get_query = { unitdp = \"4\" }",
+                "get /invoices/i1?unitdp=4 ",
+            ),
+        ] {
+            let c = connector(&spec(extra), base.clone());
+            let record = c
+                .fetch_one("invoices", "i1", &policy(), &mut stats, &cancel)
+                .await
+                .unwrap();
+            assert!(record.is_some());
+            let head = seen.lock().unwrap().last().unwrap().clone();
+            assert!(head.starts_with(wanted), "{extra}: {head}");
+        }
+        let e = ConnectorSpec::parse(&spec("get_query = { x = \"{values.nope}\" }")).unwrap_err();
+        assert!(
+            e.to_string().contains("entities.invoices.get_query.x"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -284,6 +284,10 @@ pub struct EntitySpec {
     /// Extra query parameters for this entity's list and get-by-id requests.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, String>,
+    /// Query parameters of get-by-id requests instead of `query` (absent: `query`). A list
+    /// filter is no parameter of the provider's get-by-id operation (Xero's `where`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub get_query: Option<BTreeMap<String, String>>,
     /// Dotted path of the record in a get-by-id body (`Contacts.0`); absent: the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub get_record: Option<String>,
@@ -1116,6 +1120,13 @@ impl ConnectorSpec {
             &e.query,
             &self.values,
         )?;
+        for (param, value) in e.get_query.iter().flatten() {
+            let f = format!("entities.{name}.get_query.{param}");
+            if param.trim().is_empty() {
+                return Err(Error::invalid(f, "a parameter name must not be empty"));
+            }
+            check_template(&f, value, &self.values)?;
+        }
         if let Some(inc) = &e.incremental {
             let old = [
                 ("incremental_param", e.incremental_param.is_some()),
