@@ -840,7 +840,7 @@ impl Engine {
         }
         settings.validate()?;
         settings.check_references(spec.entities.keys().map(String::as_str))?;
-        if j.mode == Mode::Incremental && entity.incremental_param.is_none() {
+        if j.mode == Mode::Incremental && !entity.filters_by_change() {
             return Err(Error::invalid(
                 "mode",
                 format!(
@@ -1819,7 +1819,7 @@ fn plan_jobs(
             connection: String::new(),
             entity: name.clone(),
             direction: Direction::Pull,
-            mode: if entity.incremental_param.is_some() {
+            mode: if entity.filters_by_change() {
                 Mode::Incremental
             } else {
                 Mode::Full

@@ -310,6 +310,12 @@ impl EntitySpec {
             ..Incremental::default()
         })
     }
+
+    /// Whether the provider can be asked for this entity's changes only (an incremental
+    /// job's requirement): its watermark is sent somewhere, not just tracked.
+    pub fn filters_by_change(&self) -> bool {
+        self.incremental_config().is_some_and(|i| i.send.is_some())
+    }
 }
 
 /// How an entity's changes since the last successful run are fetched.
