@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite: formatting, lints, unit and integration tests,
 # the keychain tests against a real gnome-keyring, and the process restart tests.
-# Then the UI's component and browser tests (scripts/test-ui.sh). The desktop shell
+# Then the contract checks' own tests (scripts/contract.sh; the Rust contract tests use the
+# validator it sets up before cargo test runs) and the UI's component and browser tests
+# (scripts/test-ui.sh). The desktop shell
 # (src-tauri) and the end-to-end test have their own script, scripts/test-desktop.sh, run
 # last; SYNCDESK_TEST_DESKTOP=0 skips it (it builds WebKit code: see docs/desktop.md).
 set -euo pipefail
@@ -17,6 +19,8 @@ echo "== cargo clippy"
 cargo clippy "${not_desktop[@]}" --all-targets --locked -- -D warnings
 echo "== build"
 cargo build "${not_desktop[@]}" --all-targets --locked
+echo "== contract checks: set up (the providers' documents and the validator, cached under ~/.cache)"
+bash scripts/contract.sh setup
 echo "== tests (with a real Secret Service on a private session bus)"
 set +e
 dbus-run-session -- bash scripts/with-keyring.sh cargo test "${not_desktop[@]}" --locked 2>&1 | tee "${CARGO_TARGET_DIR}/test-output.txt"
@@ -24,7 +28,14 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$1} END {print s+0}')
-# The UI's component and browser tests (TAP counts: "# pass N" / "# fail N").
+# The contract validator's own tests, then the UI's component and browser tests (both print
+# TAP counts: "# pass N" / "# fail N").
+set +e
+bash scripts/contract.sh test 2>&1 | tee "${CARGO_TARGET_DIR}/test-contract-output.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+set -e
+passed=$((passed + $(grep -Eo '^# pass [0-9]+' "${CARGO_TARGET_DIR}/test-contract-output.txt" | awk '{s+=$3} END {print s+0}')))
+failed=$((failed + $(grep -Eo '^# fail [0-9]+' "${CARGO_TARGET_DIR}/test-contract-output.txt" | awk '{s+=$3} END {print s+0}')))
 set +e
 bash scripts/test-ui.sh 2>&1 | tee "${CARGO_TARGET_DIR}/test-ui-output.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

@@ -107,19 +107,29 @@ fn new_connection(input: NewConnectionDto, sandbox_url: Option<String>) -> Resul
         (SecretKind::ClientSecret, input.client_secret),
         (SecretKind::ApiKey, input.api_key),
         (SecretKind::RefreshToken, input.refresh_token),
+        (SecretKind::AccessToken, input.access_token),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, Secret::new(v))))
     .collect();
+    let auth_kind = input
+        .auth_kind
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| {
+            k.parse::<engine::AuthKind>().map_err(|_| {
+                engine::Error::invalid("auth_kind", format!("'{k}' is not a way to sign in"))
+            })
+        })
+        .transpose()?;
     Ok(NewConnection {
         name: input.name,
         spec,
         base_url,
         client_id: input.client_id.filter(|c| !c.trim().is_empty()),
         secrets,
-        auth_base_url: None,
-        auth_kind: None,
-        values: Default::default(),
+        auth_base_url: input.auth_base_url.filter(|u| !u.trim().is_empty()),
+        auth_kind,
+        values: input.values.unwrap_or_default(),
     })
 }
 
@@ -353,13 +363,7 @@ impl Desktop {
         name: String,
     ) -> Result<Vec<ValueChoiceDto>> {
         let choices = self.engine.value_choices(&id, &name).await?;
-        Ok(choices
-            .into_iter()
-            .map(|c| ValueChoiceDto {
-                value: c.value,
-                label: c.label,
-            })
-            .collect())
+        Ok(choices.iter().map(ValueChoiceDto::from).collect())
     }
 
     pub async fn connection_set_value(

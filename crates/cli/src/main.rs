@@ -124,6 +124,12 @@ enum SandboxCmd {
         /// Faults to start with (JSON, see docs/sandbox.md); change them at runtime with PUT /_admin/faults.
         #[arg(long)]
         faults: Option<PathBuf>,
+        /// Play a real provider's API: stripe, xero or hubspot (default: the sandbox's own API).
+        #[arg(long)]
+        persona: Option<syncdesk_sandbox::Persona>,
+        /// Append every request and response (credentials redacted) to this file as JSON lines.
+        #[arg(long)]
+        record: Option<PathBuf>,
     },
     /// Print the connector spec of the sandbox (TOML).
     Spec,
@@ -204,6 +210,38 @@ enum ConnectionCmd {
         client_id: Option<String>,
         #[command(flatten)]
         secrets: SecretArgs,
+        /// Sign in another way than the connector's first one, when it offers one
+        /// (e.g. oauth2_refresh_token for a connector that takes a pasted token first).
+        #[arg(long = "auth", value_name = "KIND")]
+        auth_kind: Option<String>,
+        /// Where the provider's sign-in server is, when not where the connector says
+        /// (scheme, host and port only; for a test server).
+        #[arg(long, value_name = "URL")]
+        auth_base_url: Option<String>,
+        /// A value the connector asks for, as NAME=VALUE (repeat for each), e.g.
+        /// --value tenant_id=… ; `connection values` shows which.
+        #[arg(long = "value", value_name = "NAME=VALUE")]
+        values: Vec<String>,
+        /// Print the connection as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The values a connection's connector asks for (a Xero organisation), what the
+    /// connection holds, and the possible ones the provider lists.
+    Values {
+        /// The connection's name, id or id prefix.
+        connection: String,
+        /// Print the values as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set one of a connection's values; a value the provider lists must be one it lists.
+    SetValue {
+        /// The connection's name, id or id prefix.
+        connection: String,
+        /// NAME=VALUE, e.g. tenant_id=… (`connection values` lists the possible ones).
+        #[arg(value_name = "NAME=VALUE")]
+        value: String,
         /// Print the connection as JSON.
         #[arg(long)]
         json: bool,
@@ -642,6 +680,8 @@ fn wants_json(c: &Command) -> bool {
             | ConnectionCmd::Test { json, .. }
             | ConnectionCmd::List { json }
             | ConnectionCmd::Show { json, .. }
+            | ConnectionCmd::Values { json, .. }
+            | ConnectionCmd::SetValue { json, .. }
             | ConnectionCmd::Delete { json, .. },
         ) => *json,
         Command::Job(JobCmd::Add(a)) => a.json,
@@ -732,6 +772,44 @@ fn more(next: &Option<String>) {
 }
 
 /// Read one secret from the flags: stdin or a named environment variable, never argv.
+/// `NAME=VALUE` from `--value` / `set-value`.
+fn parse_value(arg: &str) -> CliResult<(String, String)> {
+    match arg.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(CliError::Usage(format!(
+            "'{arg}' is not NAME=VALUE (e.g. tenant_id=…)"
+        ))),
+    }
+}
+
+/// `--auth KIND`.
+fn parse_auth_kind(kind: &str) -> CliResult<engine::AuthKind> {
+    kind.trim().parse().map_err(|_| {
+        CliError::Usage(format!(
+            "'{kind}' is not a way to sign in; use one of: oauth2_client_credentials, oauth2_refresh_token, bearer, api_key, none"
+        ))
+    })
+}
+
+/// A connection's values, each with the possible ones when the provider lists them.
+async fn connection_values(
+    e: &Engine,
+    connection: &str,
+) -> CliResult<Vec<(engine::ConnectionValue, Option<Vec<engine::ValueChoice>>)>> {
+    let mut out = Vec::new();
+    for v in e.connection_values(connection).await? {
+        let choices = if v.listed {
+            Some(e.value_choices(connection, &v.name).await?)
+        } else {
+            None
+        };
+        out.push((v, choices));
+    }
+    Ok(out)
+}
+
 fn read_secrets(a: &SecretArgs) -> CliResult<Vec<(SecretKind, Secret)>> {
     let mut out = Vec::new();
     let mut stdin_used = false;
@@ -824,6 +902,8 @@ async fn run(cli: Cli) -> CliResult {
             invoices,
             payments,
             faults,
+            persona,
+            record,
         }) => {
             let faults: Faults = match faults {
                 Some(p) => {
@@ -843,13 +923,26 @@ async fn run(cli: Cli) -> CliResult {
                 invoices: *invoices,
                 payments: *payments,
                 faults,
+                persona: *persona,
+                record: record.clone(),
                 ..Default::default()
             };
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
             let sandbox = Sandbox::start_on(addr, config)
                 .await
                 .map_err(|e| CliError::Io(format!("cannot listen on {addr}: {e}")))?;
-            println!("sandbox listening on {} (client id sandbox-client, secret sandbox-secret); Ctrl-C stops it", sandbox.base_url());
+            match sandbox.persona() {
+                None => println!("sandbox listening on {} (client id sandbox-client, secret sandbox-secret); Ctrl-C stops it", sandbox.base_url()),
+                Some(persona) => {
+                    let key = sandbox
+                        .config()
+                        .api_key
+                        .as_deref()
+                        .map(|k| format!(", API key {k}"))
+                        .unwrap_or_default();
+                    println!("{persona} persona listening on {} (OAuth client id sandbox-client, secret sandbox-secret{key}); Ctrl-C stops it", sandbox.base_url());
+                }
+            }
             let _ = tokio::signal::ctrl_c().await;
             sandbox.shutdown().await;
             Ok(ExitCode::SUCCESS)
@@ -1395,6 +1488,9 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
             base_url,
             client_id,
             secrets,
+            auth_kind,
+            auth_base_url,
+            values,
             json,
         } => {
             let spec = match (connector, spec) {
@@ -1411,11 +1507,19 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
             } else {
                 jobs.iter().map(|j| j.trim().to_string()).collect()
             };
+            let auth_kind = auth_kind.as_deref().map(parse_auth_kind).transpose()?;
+            let values = values
+                .iter()
+                .map(|v| parse_value(v))
+                .collect::<CliResult<std::collections::BTreeMap<_, _>>>()?;
             let secrets = read_secrets(secrets)?;
             let new = NewConnection {
                 base_url: base_url.clone(),
                 client_id: client_id.clone(),
                 secrets,
+                auth_base_url: auth_base_url.clone(),
+                auth_kind,
+                values,
                 ..NewConnection::new(name.clone(), spec)
             };
             let e = open(cli).await?;
@@ -1435,6 +1539,13 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
                         connection,
                         jobs: Vec::new(),
                     })
+            };
+            let unchosen = match &made {
+                Ok(m) => e
+                    .connection_values(&m.connection.id)
+                    .await
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
             };
             e.shutdown().await;
             let made = made?;
@@ -1472,6 +1583,69 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
                     j.name, j.id, j.mode, j.entity, j.schedule
                 );
             }
+            for v in unchosen.iter().filter(|v| v.value.is_none()) {
+                println!(
+                    "choose the {}: `syncdesk connection values {}` lists them; then `syncdesk connection set-value {} {}=…`",
+                    v.label, conn.name, conn.name, v.name
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionCmd::Values { connection, json } => {
+            let e = open(cli).await?;
+            let listed = connection_values(&e, connection).await;
+            e.shutdown().await;
+            let listed = listed?;
+            if *json {
+                let out: Vec<serde_json::Value> = listed
+                    .iter()
+                    .map(|(v, choices)| {
+                        serde_json::json!({
+                            "value": ConnectionValueDto::from(v),
+                            "choices": choices.as_ref().map(|c| c.iter().map(ValueChoiceDto::from).collect::<Vec<_>>()),
+                        })
+                    })
+                    .collect();
+                return print_json(&out);
+            }
+            if listed.is_empty() {
+                println!("this connection's connector asks for no values");
+            }
+            for (v, choices) in &listed {
+                println!(
+                    "{} ({}): {}",
+                    v.label,
+                    v.name,
+                    v.value.as_deref().unwrap_or("not chosen yet")
+                );
+                if let Some(help) = &v.help {
+                    println!("  {help}");
+                }
+                for c in choices.iter().flatten() {
+                    let mark = if v.value.as_deref() == Some(c.value.as_str()) {
+                        "*"
+                    } else {
+                        " "
+                    };
+                    println!("  {mark} {}  {}", c.value, c.label);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionCmd::SetValue {
+            connection,
+            value,
+            json,
+        } => {
+            let (name, value) = parse_value(value)?;
+            let e = open(cli).await?;
+            let conn = e.set_connection_value(connection, &name, &value).await;
+            e.shutdown().await;
+            let conn = conn?;
+            if *json {
+                return print_json(&ConnectionDto::from(&conn));
+            }
+            println!("connection {}: {name} is now {value}", conn.name);
             Ok(ExitCode::SUCCESS)
         }
         ConnectionCmd::Test { connection, json } => {
@@ -2077,6 +2251,71 @@ mod tests {
         assert!(e.to_string().contains("is too long; at most"), "{e}");
         let e = refused(&["job", "add", "--retry-delays", "5m,99999999999999999999d"]);
         assert!(e.to_string().contains("is too long; at most"), "{e}");
+    }
+
+    /// Issue 15: values as NAME=VALUE, an auth kind by its name, both refused clearly.
+    #[test]
+    fn i15_connection_add_takes_values_an_auth_kind_and_a_sign_in_server() {
+        let cli = Cli::try_parse_from([
+            "syncdesk",
+            "connection",
+            "add",
+            "--name",
+            "books",
+            "--spec",
+            "x.toml",
+            "--auth",
+            "oauth2_refresh_token",
+            "--auth-base-url",
+            "http://127.0.0.1:9",
+            "--value",
+            "tenant_id=t-1",
+            "--value",
+            "region=eu=west",
+        ])
+        .unwrap();
+        let Command::Connection(ConnectionCmd::Add {
+            auth_kind,
+            auth_base_url,
+            values,
+            ..
+        }) = cli.command
+        else {
+            panic!("connection add")
+        };
+        assert_eq!(
+            parse_auth_kind(auth_kind.as_deref().unwrap()).unwrap(),
+            engine::AuthKind::Oauth2RefreshToken
+        );
+        assert_eq!(auth_base_url.as_deref(), Some("http://127.0.0.1:9"));
+        let parsed: Vec<(String, String)> =
+            values.iter().map(|v| parse_value(v).unwrap()).collect();
+        assert_eq!(
+            parsed,
+            [
+                ("tenant_id".to_string(), "t-1".to_string()),
+                ("region".to_string(), "eu=west".to_string())
+            ]
+        );
+        for bad in ["tenant_id", "=x", ""] {
+            let e = parse_value(bad).unwrap_err();
+            assert_eq!(e.exit_status(), 2);
+            assert!(e.to_string().contains("NAME=VALUE"), "{e}");
+        }
+        let e = parse_auth_kind("oauth").unwrap_err().to_string();
+        assert!(e.contains("oauth2_refresh_token"), "{e}");
+        let cli = Cli::try_parse_from([
+            "syncdesk",
+            "connection",
+            "set-value",
+            "books",
+            "tenant_id=t",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Connection(ConnectionCmd::SetValue { .. })
+        ));
     }
 
     /// Issue 14 item 9: every subcommand and every flag or argument says what it is for.

@@ -22,6 +22,8 @@ pub struct ConnectionDto {
     pub token_expires_at: Option<String>,
     pub refresh_expires_at: Option<String>,
     pub last_checked_at: Option<String>,
+    /// Values chosen when connecting (a Xero organisation's id), by name. Not secret.
+    pub values: std::collections::BTreeMap<String, String>,
 }
 
 impl From<&engine::Connection> for ConnectionDto {
@@ -37,6 +39,46 @@ impl From<&engine::Connection> for ConnectionDto {
             token_expires_at: ts(c.token_expires_at),
             refresh_expires_at: ts(c.refresh_expires_at),
             last_checked_at: ts(c.last_checked_at),
+            values: c.values.clone(),
+        }
+    }
+}
+
+/// One of a connection's values: what the connector asks for and what the connection holds.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ConnectionValueDto {
+    pub name: String,
+    pub label: String,
+    pub help: Option<String>,
+    pub value: Option<String>,
+    /// Whether the provider lists the possible values (`connection_value_choices`).
+    pub listed: bool,
+}
+
+impl From<&engine::ConnectionValue> for ConnectionValueDto {
+    fn from(v: &engine::ConnectionValue) -> Self {
+        ConnectionValueDto {
+            name: v.name.clone(),
+            label: v.label.clone(),
+            help: v.help.clone(),
+            value: v.value.clone(),
+            listed: v.listed,
+        }
+    }
+}
+
+/// A possible value as the provider lists it (a Xero organisation).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ValueChoiceDto {
+    pub value: String,
+    pub label: String,
+}
+
+impl From<&engine::ValueChoice> for ValueChoiceDto {
+    fn from(c: &engine::ValueChoice) -> Self {
+        ValueChoiceDto {
+            value: c.value.clone(),
+            label: c.label.clone(),
         }
     }
 }
@@ -584,6 +626,23 @@ pub struct NewConnectionDto {
     #[serde(default)]
     #[ts(optional)]
     pub refresh_token: Option<String>,
+    /// A pasted bearer token (a HubSpot private app's access token).
+    #[serde(default)]
+    #[ts(optional)]
+    pub access_token: Option<String>,
+    /// How the connection authenticates when not the connector's first way: one of the
+    /// connector's `auth.alternatives` (`"oauth2_refresh_token"`).
+    #[serde(default)]
+    #[ts(optional)]
+    pub auth_kind: Option<String>,
+    /// Where the provider's sign-in server is when not where the connector says (tests).
+    #[serde(default)]
+    #[ts(optional)]
+    pub auth_base_url: Option<String>,
+    /// The connector's values (`[values.<name>]`) by name.
+    #[serde(default)]
+    #[ts(optional)]
+    pub values: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A built-in connector (issue 15): what the connection wizard offers and `syncdesk
@@ -659,7 +718,7 @@ impl From<&engine::catalog::CatalogEntry> for ConnectorDto {
                 .map(|(name, x)| ConnectorEntityDto {
                     name: name.clone(),
                     label: x.label.clone().unwrap_or_else(|| name.clone()),
-                    incremental: x.filters_by_change(),
+                    incremental: x.filters_changes(),
                     fields: x.mappings.iter().map(|m| m.target.clone()).collect(),
                     natural_keys: x.natural_keys.clone(),
                 })
@@ -722,13 +781,6 @@ pub struct ConnectDto {
     #[serde(default)]
     #[ts(optional)]
     pub schedule: Option<String>,
-}
-
-/// One possible value of a connection-level value, as the provider listed it.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct ValueChoiceDto {
-    pub value: String,
-    pub label: String,
 }
 
 /// A connection and the jobs made with it (`connection_connect`, `connection add --jobs`).
@@ -1240,6 +1292,7 @@ mod bindings {
         ConnectorDto::export_all(&cfg).unwrap();
         SetupDto::export_all(&cfg).unwrap();
         ConnectDto::export_all(&cfg).unwrap();
+        ConnectionValueDto::export_all(&cfg).unwrap();
         ValueChoiceDto::export_all(&cfg).unwrap();
         ReauthDto::export_all(&cfg).unwrap();
         JobSummaryDto::export_all(&cfg).unwrap();

@@ -101,7 +101,7 @@ mod tests {
             let spec = &e.spec;
             for (name, entity) in &spec.entities {
                 assert!(
-                    entity.filters_by_change(),
+                    entity.filters_changes(),
                     "{}.{name}: the provider can be asked for changes only",
                     e.key
                 );

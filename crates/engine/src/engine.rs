@@ -567,6 +567,23 @@ impl Engine {
             .map_err(|e| Error::Keychain(e.to_string()))?
     }
 
+    /// The values the connection's spec declares, with what the connection holds.
+    pub async fn connection_values(&self, connection: &str) -> Result<Vec<ConnectionValue>> {
+        let conn = self.inner.store.connection(connection).await?;
+        let (spec, _) = self.inner.store.connection_spec(&conn.id).await?;
+        Ok(spec
+            .values
+            .iter()
+            .map(|(name, v)| ConnectionValue {
+                name: name.clone(),
+                label: v.label.clone(),
+                help: v.help.clone(),
+                value: conn.values.get(name).cloned(),
+                listed: v.choices.is_some(),
+            })
+            .collect())
+    }
+
     /// What the connection's value `name` may be (`[values.<name>].choices`), as the
     /// provider lists it for the connection's credentials: the Xero organisations its
     /// sign-in allowed. Sent without the spec's `[request]` headers and query, which may
@@ -840,7 +857,7 @@ impl Engine {
         }
         settings.validate()?;
         settings.check_references(spec.entities.keys().map(String::as_str))?;
-        if j.mode == Mode::Incremental && !entity.filters_by_change() {
+        if j.mode == Mode::Incremental && !entity.filters_changes() {
             return Err(Error::invalid(
                 "mode",
                 format!(
@@ -1819,7 +1836,7 @@ fn plan_jobs(
             connection: String::new(),
             entity: name.clone(),
             direction: Direction::Pull,
-            mode: if entity.filters_by_change() {
+            mode: if entity.filters_changes() {
                 Mode::Incremental
             } else {
                 Mode::Full

@@ -237,6 +237,20 @@ pub struct Connection {
     pub values: std::collections::BTreeMap<String, String>,
 }
 
+/// One of a connection's values (`[values.<name>]`): what the spec asks for and what the
+/// connection holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionValue {
+    pub name: String,
+    /// What the admin is asked for ("Xero organisation").
+    pub label: String,
+    pub help: Option<String>,
+    /// `None` until chosen.
+    pub value: Option<String>,
+    /// Whether the provider lists the possible values ([`crate::Engine::value_choices`]).
+    pub listed: bool,
+}
+
 /// One possible value of a connection-level value, as the provider lists it (a Xero
 /// organisation: its tenant id and its name).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

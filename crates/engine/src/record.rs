@@ -73,12 +73,20 @@ impl<'a> Fields<'a> {
             .map(|(_, v)| *v)
     }
 
-    /// The text at a path of keys into nested objects.
+    /// The text at a path of keys into nested objects; a number steps into an array
+    /// (`Addresses.0.City`).
     pub fn lookup<'k>(&self, path: impl IntoIterator<Item = &'k str>) -> Option<&'a RawValue> {
         let mut path = path.into_iter();
-        let mut v = self.get(path.next()?)?;
+        let first = path.next()?;
+        let mut v = match self.get(first) {
+            Some(v) => v,
+            None => element(self.whole, first)?,
+        };
         for key in path {
-            v = Fields::of(v).get(key)?;
+            v = match Fields::of(v).get(key) {
+                Some(next) => next,
+                None => element(v, key)?,
+            };
         }
         Some(v)
     }
@@ -103,6 +111,16 @@ impl<'a> Fields<'a> {
         self.raw_at(dotted)
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
     }
+}
+
+/// The element of an array text at a decimal index; none when the text is not an array.
+fn element<'a>(raw: &'a RawValue, index: &str) -> Option<&'a RawValue> {
+    if !raw.get().trim_start().starts_with('[') || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let i: usize = index.parse().ok()?;
+    let items: Vec<&'a RawValue> = serde_json::from_str(raw.get()).ok()?;
+    items.get(i).copied()
 }
 
 /// An object's members as they are read.
@@ -311,5 +329,36 @@ mod tests {
         let r = Record::from_value(&v);
         assert_eq!(serde_json::from_str::<Value>(r.text()).unwrap(), v);
         assert_eq!(r.fields().value(["n"]), Some(Value::Null));
+    }
+
+    #[test]
+    fn i15_dotted_paths_step_into_arrays_by_index() {
+        let r = record(
+            r#"{"Addresses":[{"City":"Oslo"},{"City":"Bergen"}],"Contacts":[{"ContactID":"c1"}],"0":"key","n":[[1,2],[3]]}"#,
+        );
+        let f = r.fields();
+        assert_eq!(f.at("Addresses.0.City"), Some(Value::from("Oslo")));
+        assert_eq!(f.at("Addresses.1.City"), Some(Value::from("Bergen")));
+        assert_eq!(f.at("Addresses.2.City"), None);
+        assert_eq!(f.at("Contacts.0.ContactID"), Some(Value::from("c1")));
+        assert_eq!(f.at("n.1.0"), Some(Value::from(3)));
+        assert_eq!(f.at("Addresses.x"), None);
+        assert_eq!(f.at("Addresses.-1"), None);
+        assert_eq!(
+            f.at("0"),
+            Some(Value::from("key")),
+            "an object's key \"0\" stays a key"
+        );
+        assert_eq!(
+            f.value(["Addresses", "0", "City"]),
+            Some(Value::from("Oslo"))
+        );
+        // A body that is an array.
+        let list = record(r#"[{"id":"a"},{"id":"b"}]"#);
+        assert_eq!(list.fields().at("1.id"), Some(Value::from("b")));
+        assert_eq!(
+            list.fields().raw_at("0").map(|r| r.get()),
+            Some(r#"{"id":"a"}"#)
+        );
     }
 }

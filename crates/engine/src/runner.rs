@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::connector::{record_id, Connector, FetchedPage, Pager, RequestPolicy, RequestStats};
+use crate::connector::spec::{normalised, TimeFormat};
+use crate::connector::{
+    record_id, ChangeTime, Connector, FetchedPage, Pager, RequestPolicy, RequestStats,
+};
 use crate::engine::Inner;
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -123,7 +126,9 @@ pub(crate) struct Run {
     breaker: Breaker,
     cancel: CancellationToken,
     id_field: String,
-    updated_field: Option<String>,
+    /// Where a record fetched by id holds its change time (when the listed item is the
+    /// record), and in what format; listed pages bring their records' times themselves.
+    change_field: Option<(String, TimeFormat)>,
     watermark: Option<(DateTime<Utc>, String)>,
     observed: BTreeSet<String>,
     /// Dead-letter retry (R-D4): the records that run even though they are dead letters,
@@ -221,7 +226,10 @@ impl Run {
             breaker: Breaker::default(),
             cancel,
             id_field: entity.id.clone(),
-            updated_field: entity.updated_at.clone(),
+            change_field: entity
+                .incremental_config()
+                .filter(|i| i.record.is_none())
+                .map(|i| (i.field, i.field_format)),
             watermark: None,
             observed: BTreeSet::new(),
             force,
@@ -383,6 +391,7 @@ impl Run {
             if let Some(note) = self
                 .process_page(FetchedPage {
                     records,
+                    change_times: Vec::new(),
                     number: 0,
                     position,
                 })
@@ -454,6 +463,7 @@ impl Run {
         match self
             .process_page(FetchedPage {
                 records: page,
+                change_times: Vec::new(),
                 number: 1,
                 position: format!("record {record}"),
             })
@@ -696,7 +706,7 @@ impl Run {
                 Outcome::Skipped => self.progress.counts.skipped += 1,
             }
             self.progress.counts.processed += 1;
-            self.track_watermark(fields);
+            self.track_watermark(fields, page.change_times.get(i).cloned().flatten());
             let c = self.progress.counts;
             if self.breaker.tripped(c.processed, c.failed) {
                 tripped = Some(Breaker::note(c.processed, c.failed));
@@ -837,19 +847,23 @@ impl Run {
         });
     }
 
-    fn track_watermark(&mut self, fields: &Fields<'_>) {
-        let Some(field) = &self.updated_field else {
+    /// The watermark is the newest change time of the processed records: the one the page
+    /// read from the listed item, else (records fetched by id) the record's own field.
+    fn track_watermark(&mut self, fields: &Fields<'_>, listed: Option<ChangeTime>) {
+        let time = listed.or_else(|| {
+            let (field, format) = self.change_field.as_ref()?;
+            let v = fields.at(field)?;
+            let t = format.read(&v)?;
+            Some(match (format, v) {
+                (TimeFormat::Rfc3339, Value::String(s)) => (t, s),
+                _ => (t, normalised(t)),
+            })
+        });
+        let Some((t, text)) = time else {
             return;
         };
-        let Some(Value::String(s)) = fields.value([field.as_str()]) else {
-            return;
-        };
-        let Ok(t) = DateTime::parse_from_rfc3339(&s) else {
-            return;
-        };
-        let t = t.to_utc();
         if self.watermark.as_ref().is_none_or(|(w, _)| t > *w) {
-            self.watermark = Some((t, s));
+            self.watermark = Some((t, text));
         }
     }
 

@@ -3380,3 +3380,708 @@ async fn i14_pause_and_resume_go_through_update_job_and_are_audited() {
         audit.items
     );
 }
+
+// ---- issue 15: the spec language real APIs fit -----------------------------------------------
+
+/// Specs shaped like Stripe's, Xero's and HubSpot's APIs, run by the engine against a
+/// provider on 127.0.0.1 that answers each request from a closure and keeps what it got.
+mod i15 {
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+    use syncdesk_engine::{
+        ConnectorSpec, Engine, EngineOptions, Execution, ExecutionStatus, FailureKind, Job,
+        ManualClock, MemorySecretStore, Mode, NewConnection, NewJob, PageRequest, RunOptions,
+        Secret, SecretKind,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A request as the provider saw it.
+    #[derive(Debug, Clone)]
+    pub(super) struct Req {
+        pub method: String,
+        /// Path and query exactly as sent.
+        pub target: String,
+        pub headers: Vec<(String, String)>,
+        pub body: String,
+    }
+
+    impl Req {
+        pub fn path(&self) -> &str {
+            self.target.split('?').next().unwrap_or("")
+        }
+        pub fn raw_query(&self) -> &str {
+            self.target.split_once('?').map(|(_, q)| q).unwrap_or("")
+        }
+        pub fn query(&self) -> HashMap<String, String> {
+            url::form_urlencoded::parse(self.raw_query().as_bytes())
+                .into_owned()
+                .collect()
+        }
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+        pub fn json(&self) -> Value {
+            serde_json::from_str(&self.body).unwrap_or(Value::Null)
+        }
+    }
+
+    /// An answer: status, extra headers, JSON body.
+    pub(super) struct Resp(u16, Vec<(String, String)>, String);
+
+    pub(super) fn ok(body: Value) -> Resp {
+        Resp(200, Vec::new(), body.to_string())
+    }
+
+    impl Resp {
+        fn header(mut self, k: &str, v: &str) -> Resp {
+            self.1.push((k.into(), v.into()));
+            self
+        }
+    }
+
+    type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
+
+    pub(super) struct Provider {
+        addr: SocketAddr,
+        seen: Arc<Mutex<Vec<Req>>>,
+    }
+
+    impl Provider {
+        pub async fn start(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Provider {
+            let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let handler: Handler = Arc::new(handler);
+            let s = seen.clone();
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let (handler, seen) = (handler.clone(), s.clone());
+                    tokio::spawn(async move {
+                        let mut buf = Vec::new();
+                        let mut chunk = [0u8; 4096];
+                        let head_end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                        let mut lines = head.split("\r\n");
+                        let mut first = lines.next().unwrap_or("").split(' ');
+                        let method = first.next().unwrap_or("").to_string();
+                        let target = first.next().unwrap_or("").to_string();
+                        let headers: Vec<(String, String)> = lines
+                            .filter_map(|l| l.split_once(':'))
+                            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                            .collect();
+                        let len: usize = headers
+                            .iter()
+                            .find(|(k, _)| k == "content-length")
+                            .and_then(|(_, v)| v.parse().ok())
+                            .unwrap_or(0);
+                        let mut body = buf[head_end..].to_vec();
+                        while body.len() < len {
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => body.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let req = Req {
+                            method,
+                            target,
+                            headers,
+                            body: String::from_utf8_lossy(&body).to_string(),
+                        };
+                        seen.lock().unwrap().push(req.clone());
+                        let Resp(status, extra, body) = handler(&req);
+                        let mut out = format!(
+                            "HTTP/1.1 {status} X\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+                            body.len()
+                        );
+                        for (k, v) in extra {
+                            out.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                        out.push_str("\r\n");
+                        out.push_str(&body);
+                        let _ = stream.write_all(out.as_bytes()).await;
+                        let _ = stream.flush().await;
+                    });
+                }
+            });
+            Provider { addr, seen }
+        }
+
+        pub fn url(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+
+        /// The requests so far, and forget them.
+        pub fn take(&self) -> Vec<Req> {
+            std::mem::take(&mut *self.seen.lock().unwrap())
+        }
+    }
+
+    pub(super) struct H {
+        pub engine: Engine,
+        pub clock: Arc<ManualClock>,
+        pub dir: tempfile::TempDir,
+    }
+
+    pub(super) async fn engine() -> H {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(
+            chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
+        let engine = Engine::open(EngineOptions {
+            database: dir.path().join("syncdesk.db"),
+            secrets: Arc::new(MemorySecretStore::default()),
+            clock: clock.clone(),
+            actor: "admin@test".into(),
+        })
+        .await
+        .unwrap();
+        H { engine, clock, dir }
+    }
+
+    impl H {
+        pub async fn connect(&self, spec: &str, base: &str) {
+            self.engine
+                .add_connection_unchecked(NewConnection {
+                    base_url: Some(base.to_string()),
+                    secrets: vec![(SecretKind::ApiKey, Secret::new("key_0123456789"))],
+                    ..NewConnection::new("p", ConnectorSpec::parse(spec).unwrap())
+                })
+                .await
+                .unwrap();
+        }
+
+        pub async fn job(&self, entity: &str) -> Job {
+            self.job_in(entity, Mode::Incremental).await
+        }
+
+        pub async fn job_in(&self, entity: &str, mode: Mode) -> Job {
+            let mut j = NewJob {
+                name: entity.into(),
+                connection: "p".into(),
+                entity: entity.into(),
+                direction: syncdesk_engine::Direction::Pull,
+                mode,
+                schedule: None,
+                enabled: true,
+                settings: Default::default(),
+            };
+            j.settings.batch_size = 10;
+            self.engine.create_job(j).await.unwrap()
+        }
+
+        pub async fn run(&self, job: &Job) -> Execution {
+            let e = self
+                .engine
+                .run_job(&job.id, RunOptions::default())
+                .await
+                .unwrap();
+            let c = e.counts;
+            assert_eq!(
+                c.processed,
+                c.created + c.updated + c.skipped + c.failed,
+                "count invariant"
+            );
+            e
+        }
+
+        pub async fn watermark(&self, job: &Job) -> Option<String> {
+            self.engine.job(&job.id).await.unwrap().watermark
+        }
+
+        pub async fn error_count(&self, exec: &Execution) -> usize {
+            self.engine
+                .record_errors(&exec.id, None, &PageRequest::first(100))
+                .await
+                .unwrap()
+                .items
+                .len()
+        }
+
+        /// The stored records of an entity, as JSON, in no particular order.
+        pub async fn records(&self, entity: &str) -> Vec<Value> {
+            use sqlx::Connection;
+            let mut db = sqlx::SqliteConnection::connect(&format!(
+                "sqlite://{}",
+                self.dir.path().join("syncdesk.db").display()
+            ))
+            .await
+            .unwrap();
+            let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM records WHERE entity = ?")
+                .bind(entity)
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|(d,)| serde_json::from_str(d).unwrap())
+                .collect()
+        }
+    }
+
+    fn completed(e: &Execution) {
+        assert_eq!(e.status, ExecutionStatus::Completed, "{:?}", e.note);
+    }
+
+    fn event(id: &str, created: i64, object: Value) -> Value {
+        json!({ "id": id, "object": "event", "type": "customer.updated", "created": created, "data": { "object": object } })
+    }
+
+    fn customer(id: &str, name: &str, created: i64) -> Value {
+        json!({ "id": id, "object": "customer", "name": name, "created": created })
+    }
+
+    const STRIPE_LIKE: &str = r#"
+name = "Stripe-like"
+[auth]
+kind = "api_key"
+[entities.customers]
+path = "/v1/customers"
+records = "data"
+get = "/v1/customers/{id}"
+pagination = { style = "cursor", limit_param = "limit", cursor_param = "starting_after", has_more = "has_more" }
+mappings = [
+  { source = "name", target = "name", required = true },
+  { source = "created", target = "since", transform = "unix_seconds|date", type = "integer" },
+]
+[entities.customers.incremental]
+path = "/v1/events"
+query = { type = "customer.*" }
+records = "data"
+only = { "data.object.object" = "customer" }
+record = "data.object"
+field = "created"
+field_format = "unix"
+send = { in = "query", name = "created[gte]", format = "unix" }
+pagination = { style = "cursor" }
+"#;
+
+    /// Stripe: the list pages by `starting_after`; changes come from the event list,
+    /// filtered by `created[gte]` (unix seconds, deepObject name) and by type, each
+    /// event carrying the record. A record changed twice is written once, newest first.
+    #[tokio::test]
+    async fn i15_stripe_shape_event_feed_query_filter_and_newest_listing_wins() {
+        const T: i64 = 1_800_000_000;
+        let p = Provider::start(|r| {
+            let q = r.query();
+            match (r.path(), q.get("starting_after").map(String::as_str)) {
+                ("/v1/customers", None) => ok(
+                    json!({"object": "list", "has_more": true, "url": "/v1/customers",
+                    "data": [customer("cus_1", "Ann", T), customer("cus_2", "Bo", T + 100)]}),
+                ),
+                ("/v1/customers", Some("cus_2")) => ok(
+                    json!({"object": "list", "has_more": false, "url": "/v1/customers",
+                    "data": [customer("cus_3", "Cy", T + 200)]}),
+                ),
+                ("/v1/events", None) => ok(
+                    json!({"object": "list", "has_more": true, "url": "/v1/events", "data": [
+                        event("evt_5", T + 500, customer("cus_1", "Ann v3", T)),
+                        event("evt_3", T + 300, customer("cus_1", "Ann v2", T)),
+                        // Not a customer (a card of one): skipped, though it pages the feed.
+                        event("evt_2", T + 400, json!({"id": "card_1", "object": "card"})),
+                    ]}),
+                ),
+                ("/v1/events", Some("evt_2")) => ok(
+                    json!({"object": "list", "has_more": false, "url": "/v1/events", "data": [
+                        event("evt_1", T + 250, customer("cus_2", "Bo v2", T + 100)),
+                        event("evt_0", T + 210, customer("cus_1", "Ann v1.5", T)),
+                    ]}),
+                ),
+                _ => Resp(404, Vec::new(), "{}".into()),
+            }
+        })
+        .await;
+        let h = engine().await;
+        h.connect(STRIPE_LIKE, &p.url()).await;
+        let job = h.job("customers").await;
+
+        let full = h.run(&job).await;
+        completed(&full);
+        assert_eq!(full.counts.created, 3);
+        let reqs = p.take();
+        assert_eq!(reqs[0].target, "/v1/customers?limit=10");
+        assert_eq!(
+            reqs[1].target,
+            "/v1/customers?limit=10&starting_after=cus_2"
+        );
+        // The watermark is the newest change time, stored as RFC 3339 UTC.
+        assert_eq!(
+            h.watermark(&job).await.as_deref(),
+            Some("2027-01-15T08:03:20Z")
+        );
+
+        let inc = h.run(&job).await;
+        completed(&inc);
+        assert_eq!(inc.mode, Mode::Incremental);
+        assert_eq!(
+            (inc.counts.processed, inc.counts.updated, inc.counts.failed),
+            (2, 2, 0),
+            "cus_1 once (its newest listing), cus_2 once; the card skipped"
+        );
+        assert_eq!(
+            h.error_count(&inc).await,
+            0,
+            "a repeated listing is not a duplicate error"
+        );
+        let reqs = p.take();
+        assert_eq!(reqs.len(), 2, "{reqs:?}");
+        assert_eq!(reqs[0].path(), "/v1/events");
+        // deepObject name sent literally, percent-encoded as a URL does.
+        assert_eq!(
+            reqs[0].raw_query(),
+            "type=customer.*&limit=10&created%5Bgte%5D=1800000200"
+        );
+        // The feed pages by the last listed item's (event's) id, not the record's.
+        assert_eq!(reqs[1].query()["starting_after"], "evt_2");
+        let names: Vec<String> = h
+            .records("customers")
+            .await
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect();
+        assert!(names.contains(&"Ann v3".to_string()), "{names:?}");
+        assert!(names.contains(&"Bo v2".to_string()), "{names:?}");
+        assert_eq!(
+            h.records("customers")
+                .await
+                .iter()
+                .filter(|r| r["since"] == "2027-01-15")
+                .count(),
+            3
+        );
+        assert_eq!(
+            h.watermark(&job).await.as_deref(),
+            Some("2027-01-15T08:08:20Z")
+        );
+    }
+
+    const HUBSPOT_LIKE: &str = r#"
+name = "HubSpot-like"
+[auth]
+kind = "api_key"
+[rate_limit]
+remaining = ["X-HubSpot-RateLimit-Remaining"]
+reset = "X-HubSpot-RateLimit-Interval-Milliseconds"
+reset_format = "milliseconds"
+[entities.contacts]
+path = "/crm/v3/objects/contacts"
+records = "results"
+get = "/crm/v3/objects/contacts/{id}"
+query = { properties = "email,firstname", archived = "false" }
+pagination = { style = "next_cursor", limit_param = "limit", cursor_param = "after", cursor_field = "paging.next.after" }
+mappings = [{ source = "properties.email", target = "email", required = true }]
+[entities.contacts.incremental]
+path = "/crm/v3/objects/contacts/search"
+method = "POST"
+body = { filterGroups = [{ filters = [{ propertyName = "lastmodifieddate", operator = "GTE", value = "{since}" }] }], sorts = ["lastmodifieddate"] }
+records = "results"
+field = "updatedAt"
+field_format = "rfc3339"
+send = { in = "body", format = "unix_ms" }
+pagination = { style = "next_cursor", limit_param = "limit", cursor_param = "after", cursor_field = "paging.next.after" }
+"#;
+
+    fn contact(id: &str, email: &str, updated: &str) -> Value {
+        json!({ "id": id, "properties": { "email": email }, "updatedAt": updated, "archived": false })
+    }
+
+    /// HubSpot: the next cursor is nested (`paging.next.after`) and absent on the last
+    /// page; changes come from a POST search whose body gets the time (unix ms) and the
+    /// paging (`limit`, `after`); its own rate-limit headers pace the run.
+    #[tokio::test]
+    async fn i15_hubspot_shape_nested_cursor_post_search_and_own_rate_limit_headers() {
+        let p = Provider::start(|r| {
+            let q = r.query();
+            match (r.method.as_str(), r.path()) {
+                ("GET", "/crm/v3/objects/contacts") => match q.get("after").map(String::as_str) {
+                    None => ok(json!({"results": [
+                        contact("1", "a@x.test", "2026-12-01T10:00:00.000Z"),
+                        contact("2", "b@x.test", "2026-12-01T11:00:00.000Z"),
+                    ], "paging": {"next": {"after": "2", "link": "?after=2"}}}))
+                    .header("X-HubSpot-RateLimit-Remaining", "0")
+                    .header("X-HubSpot-RateLimit-Interval-Milliseconds", "10000"),
+                    Some("2") => ok(
+                        json!({"results": [contact("3", "c@x.test", "2026-12-01T12:00:00.500Z")]}),
+                    ),
+                    _ => Resp(400, Vec::new(), "{}".into()),
+                },
+                ("POST", "/crm/v3/objects/contacts/search") => {
+                    match r.json().get("after").and_then(Value::as_str) {
+                        None => ok(json!({"total": 2, "results": [
+                            contact("2", "b2@x.test", "2026-12-01T13:00:00Z"),
+                        ], "paging": {"next": {"after": "p2"}}})),
+                        Some("p2") => ok(json!({"total": 2, "results": [
+                            // Listed again with the same time: already written.
+                            contact("2", "b2@x.test", "2026-12-01T13:00:00Z"),
+                        ]})),
+                        _ => Resp(400, Vec::new(), "{}".into()),
+                    }
+                }
+                _ => Resp(404, Vec::new(), "{}".into()),
+            }
+        })
+        .await;
+        let h = engine().await;
+        h.connect(HUBSPOT_LIKE, &p.url()).await;
+        let job = h.job("contacts").await;
+
+        let full = h.run(&job).await;
+        completed(&full);
+        assert_eq!(full.counts.created, 3);
+        assert_eq!(
+            h.clock.take_sleeps(),
+            vec![Duration::from_secs(10)],
+            "paced by its own headers"
+        );
+        let reqs = p.take();
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[0].query()["properties"], "email,firstname");
+        assert_eq!(reqs[0].query()["archived"], "false");
+        assert_eq!(reqs[1].query()["after"], "2");
+        // RFC 3339 change times are kept as the provider wrote them.
+        assert_eq!(
+            h.watermark(&job).await.as_deref(),
+            Some("2026-12-01T12:00:00.500Z")
+        );
+
+        let inc = h.run(&job).await;
+        completed(&inc);
+        assert_eq!((inc.counts.processed, inc.counts.updated), (1, 1));
+        assert_eq!(h.error_count(&inc).await, 0);
+        let reqs = p.take();
+        assert_eq!(reqs.len(), 2, "{reqs:?}");
+        for r in &reqs {
+            assert_eq!(r.method, "POST");
+            assert_eq!(
+                r.target, "/crm/v3/objects/contacts/search",
+                "no list parameters on the search"
+            );
+            assert_eq!(r.header("content-type"), Some("application/json"));
+        }
+        let since = chrono::DateTime::parse_from_rfc3339("2026-12-01T12:00:00.500Z")
+            .unwrap()
+            .timestamp_millis()
+            .to_string();
+        let body = reqs[0].json();
+        assert_eq!(
+            body["filterGroups"][0]["filters"][0]["value"],
+            since.as_str()
+        );
+        assert_eq!(body["sorts"], json!(["lastmodifieddate"]));
+        assert_eq!(body["limit"], 10);
+        assert!(body.get("after").is_none());
+        assert_eq!(reqs[1].json()["after"], "p2");
+        assert!(h
+            .records("contacts")
+            .await
+            .iter()
+            .any(|r| r["email"] == "b2@x.test"));
+    }
+
+    const XERO_LIKE: &str = r#"
+name = "Xero-like"
+[auth]
+kind = "api_key"
+[request]
+headers = { Accept = "application/json" }
+[rate_limit]
+remaining = ["X-MinLimit-Remaining", "X-AppMinLimit-Remaining"]
+window_secs = 60
+[entities.contacts]
+path = "/api.xro/2.0/Contacts"
+records = "Contacts"
+id = "ContactID"
+get = "/api.xro/2.0/Contacts/{id}"
+get_record = "Contacts.0"
+query = { where = "IsCustomer==true" }
+pagination = { style = "page", page_param = "page", page_size = 3 }
+incremental = { field = "UpdatedDateUTC", field_format = "msjson", send = { in = "header", name = "If-Modified-Since", format = "rfc3339" } }
+mappings = [
+  { source = "Name", target = "name", required = true },
+  { source = "Addresses.0.City", target = "city", optional = true },
+  { source = "UpdatedDateUTC", target = "updated", transform = "msjson_date" },
+]
+"#;
+
+    fn xcontact(id: &str, name: Option<&str>, ms: i64) -> Value {
+        json!({ "ContactID": id, "Name": name, "Addresses": [{"AddressType": "POBOX", "City": format!("City {id}")}],
+                "UpdatedDateUTC": format!("/Date({ms}+0000)/") })
+    }
+
+    /// Xero: fixed pages of a size the request does not name (a short page is the last),
+    /// the change filter in an `If-Modified-Since` header, change times as `/Date(ms)/`,
+    /// records wrapped in `{"Contacts": [...]}` also when fetched by id, array indices in
+    /// mapping sources, and its per-minute limit headers pacing the run.
+    #[tokio::test]
+    async fn i15_xero_shape_fixed_pages_header_filter_msjson_and_wrapped_get() {
+        let fixed = Arc::new(Mutex::new(false));
+        let f = fixed.clone();
+        let p = Provider::start(move |r| {
+            let q = r.query();
+            if let Some(id) = r.path().strip_prefix("/api.xro/2.0/Contacts/") {
+                return ok(
+                    json!({"Contacts": [xcontact(id, Some("Now named"), 1_573_755_040_000)]}),
+                );
+            }
+            let since = r.header("if-modified-since").is_some();
+            match (since, q.get("page").map(String::as_str)) {
+                (false, Some("1")) => ok(json!({"Contacts": [
+                    xcontact("C1", Some("One"), 1_573_755_038_314),
+                    xcontact("C2", None, 1_573_755_000_000),
+                    xcontact("C3", Some("Three"), 1_573_755_010_000),
+                ]}))
+                .header("X-MinLimit-Remaining", "12")
+                .header("X-AppMinLimit-Remaining", "0"),
+                (false, Some("2")) => {
+                    ok(json!({"Contacts": [xcontact("C4", Some("Four"), 1_573_755_020_000)]}))
+                }
+                (true, Some("1")) => {
+                    *f.lock().unwrap() = true;
+                    ok(json!({"Contacts": [xcontact("C1", Some("One again"), 1_573_755_039_000)]}))
+                }
+                _ => ok(json!({"Contacts": []})),
+            }
+        })
+        .await;
+        let h = engine().await;
+        h.connect(XERO_LIKE, &p.url()).await;
+        let job = h.job("contacts").await;
+
+        let full = h.run(&job).await;
+        assert_eq!(
+            full.status,
+            ExecutionStatus::CompletedWithErrors,
+            "{:?}",
+            full.note
+        );
+        assert_eq!((full.counts.created, full.counts.failed), (3, 1));
+        assert_eq!(
+            h.clock.take_sleeps(),
+            vec![Duration::from_secs(60)],
+            "window_secs when none are left"
+        );
+        let reqs = p.take();
+        assert_eq!(reqs.len(), 2, "a short second page is the last: {reqs:?}");
+        assert_eq!(
+            reqs[0].raw_query(),
+            "where=IsCustomer%3D%3Dtrue&page=1",
+            "no page size is sent"
+        );
+        assert_eq!(reqs[1].query()["page"], "2");
+        assert_eq!(reqs[0].header("accept"), Some("application/json"));
+        assert_eq!(
+            h.watermark(&job).await.as_deref(),
+            Some("2019-11-14T18:10:38.314Z")
+        );
+        let one = h
+            .records("contacts")
+            .await
+            .into_iter()
+            .find(|r| r["name"] == "One")
+            .unwrap();
+        assert_eq!(one["city"], "City C1");
+        assert_eq!(one["updated"], "2019-11-14T18:10:38.314Z");
+
+        let inc = h.run(&job).await;
+        completed(&inc);
+        assert!(*fixed.lock().unwrap());
+        assert_eq!(
+            (inc.counts.updated, inc.counts.created),
+            (1, 1),
+            "C1 changed; C2 re-fetched by id"
+        );
+        let reqs = p.take();
+        assert_eq!(
+            reqs[0].header("if-modified-since"),
+            Some("2019-11-14T18:10:38.314Z")
+        );
+        assert_eq!(reqs[0].query()["where"], "IsCustomer==true");
+        let get = reqs
+            .iter()
+            .find(|r| r.path() == "/api.xro/2.0/Contacts/C2")
+            .unwrap();
+        assert_eq!(get.header("accept"), Some("application/json"));
+        assert!(h
+            .records("contacts")
+            .await
+            .iter()
+            .any(|r| r["name"] == "Now named"));
+        assert_eq!(
+            h.watermark(&job).await.as_deref(),
+            Some("2019-11-14T18:10:40Z")
+        );
+    }
+
+    /// A connection-level value the connection does not have: the run fails before any
+    /// request, saying which value (by its label) to choose.
+    #[tokio::test]
+    async fn i15_a_missing_connection_value_fails_the_run_naming_its_label() {
+        let p = Provider::start(|_| ok(json!({"Contacts": []}))).await;
+        let h = engine().await;
+        let spec = XERO_LIKE.replace(
+            "[request]\nheaders = { Accept = \"application/json\" }",
+            "[values.tenant_id]\nlabel = \"Xero organisation\"\nchoices = { path = \"/connections\", value = \"tenantId\", label = \"tenantName\" }\n[request]\nheaders = { \"xero-tenant-id\" = \"{values.tenant_id}\" }",
+        );
+        h.connect(&spec, &p.url()).await;
+        let job = h.job("contacts").await;
+        let e = h.run(&job).await;
+        assert_eq!(e.status, ExecutionStatus::Failed);
+        assert_eq!(e.failure_kind, Some(FailureKind::Internal));
+        let note = e.note.unwrap_or_default();
+        assert!(note.contains("no Xero organisation set"), "{note}");
+        assert!(p.take().is_empty(), "nothing was sent");
+    }
+
+    /// Numbered pages that say how many there are stop at the last, full or not.
+    #[tokio::test]
+    async fn i15_total_pages_stops_at_the_last_page() {
+        let p = Provider::start(|r| {
+            let page: u64 = r.query()["page"].parse().unwrap();
+            let items: Vec<Value> = (0..10)
+                .map(|i| json!({"id": format!("{page}-{i}"), "n": i}))
+                .collect();
+            ok(json!({"items": items, "meta": {"pages": 2}}))
+        })
+        .await;
+        let h = engine().await;
+        h.connect(
+            r#"
+name = "Paged"
+[auth]
+kind = "api_key"
+[entities.items]
+path = "/items"
+records = "items"
+pagination = { style = "page", size_param = "pageSize", total_pages = "meta.pages" }
+mappings = [{ source = "n", target = "n" }]
+"#,
+            &p.url(),
+        )
+        .await;
+        let job = h.job_in("items", Mode::Full).await;
+        let e = h.run(&job).await;
+        completed(&e);
+        assert_eq!(e.counts.created, 20);
+        let reqs = p.take();
+        assert_eq!(
+            reqs.iter()
+                .map(|r| r.raw_query().to_string())
+                .collect::<Vec<_>>(),
+            ["page=1&pageSize=10", "page=2&pageSize=10"]
+        );
+    }
+}

@@ -54,6 +54,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/faults", get(get_faults).put(put_faults))
         .route("/stats", get(get_stats))
         .route("/stats/reset", post(reset_stats))
+        .route("/exchanges", get(get_exchanges))
         .route("/tokens/expire", post(expire_tokens))
         .route("/tokens/revoke", post(revoke_tokens))
         .route("/credentials/revoke", post(revoke_credentials))
@@ -81,8 +82,17 @@ async fn get_stats(State(sh): State<Arc<Shared>>) -> Json<Stats> {
 }
 
 async fn reset_stats(State(sh): State<Arc<Shared>>) -> Response {
-    *lock(&sh.stats) = Stats::default();
+    sh.reset_stats();
     ok()
+}
+
+async fn get_exchanges(State(sh): State<Arc<Shared>>) -> Response {
+    let log = sh
+        .exchanges
+        .as_ref()
+        .map(crate::exchange::ExchangeLog::snapshot)
+        .unwrap_or_default();
+    Json(log).into_response()
 }
 
 async fn expire_tokens(State(sh): State<Arc<Shared>>) -> Response {

@@ -27,9 +27,9 @@ const DEFAULT_LIMIT: u64 = 100;
 
 /// Response extension telling the data middleware how many records a response carried.
 #[derive(Clone, Copy, Debug)]
-struct Served(u64);
+pub(crate) struct Served(pub(crate) u64);
 
-fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -39,7 +39,7 @@ fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     resp
 }
 
-fn served(mut resp: Response, records: u64) -> Response {
+pub(crate) fn served(mut resp: Response, records: u64) -> Response {
     resp.extensions_mut().insert(Served(records));
     resp
 }
@@ -80,7 +80,7 @@ fn unauthorized(failure: AuthFailure) -> Response {
         AuthFailure::Expired => {
             json!({"error": "invalid_token", "error_description": "token expired"})
         }
-        AuthFailure::Invalid => {
+        AuthFailure::Invalid | AuthFailure::Revoked => {
             json!({"error": "invalid_token", "error_description": "unknown or revoked token"})
         }
         AuthFailure::Missing => {
@@ -97,7 +97,7 @@ fn unauthorized(failure: AuthFailure) -> Response {
 
 /// Sleeps on tokio's clock (so paused-time tests skip it) but wakes early on shutdown, so a
 /// hanging request never holds up a graceful stop.
-async fn stall(sh: &Shared, ms: u64) {
+pub(crate) async fn stall(sh: &Shared, ms: u64) {
     if ms > 0 {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(ms)) => {}
@@ -115,6 +115,40 @@ fn injected_error(status: u16) -> Response {
 fn rate_limited(retry_after: &RetryAfter) -> Response {
     let body = json!({"error": "rate_limited", "message": "too many requests"});
     let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    if let Some(v) = retry_after_value(retry_after) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// A request-level fault that fired: each API (the generic one, each persona) words it in its
+/// own provider's shape.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Injected {
+    /// An injected server error with this status.
+    Error(u16),
+    /// An injected 429 with this `Retry-After`.
+    RateLimited(RetryAfter),
+    /// A 200 whose body is cut off mid-record.
+    Malformed,
+}
+
+impl Injected {
+    /// The generic sandbox's answer to an injected fault.
+    fn into_response(self) -> Response {
+        match self {
+            Injected::Error(status) => injected_error(status),
+            Injected::RateLimited(retry_after) => rate_limited(&retry_after),
+            Injected::Malformed => {
+                let body = br#"{"object":"list","has_more":true,"data":[{"id":"cus_000"#.to_vec();
+                json_bytes(StatusCode::OK, body)
+            }
+        }
+    }
+}
+
+/// The `Retry-After` header value for an injected 429, if any.
+pub(crate) fn retry_after_value(retry_after: &RetryAfter) -> Option<HeaderValue> {
     let value = match *retry_after {
         RetryAfter::None => None,
         RetryAfter::Seconds(s) => Some(s.to_string()),
@@ -123,14 +157,11 @@ fn rate_limited(retry_after: &RetryAfter) -> Response {
             SystemTime::now() + Duration::from_secs(s),
         )),
     };
-    if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    resp
+    value.and_then(|v| HeaderValue::from_str(&v).ok())
 }
 
-/// Applies request-level faults in the documented order; `Err` is the faulty response.
-async fn inject_faults(sh: &Shared) -> Result<Arc<Faults>, Response> {
+/// Applies request-level faults in the documented order; `Err` is the fault that fired.
+pub(crate) async fn inject_faults(sh: &Shared) -> Result<Arc<Faults>, Injected> {
     let (hang_ms, latency_ms) = {
         let mut state = lock(&sh.faults);
         let seen = state.since_hang_set;
@@ -147,23 +178,22 @@ async fn inject_faults(sh: &Shared) -> Result<Arc<Faults>, Response> {
     let f = Arc::make_mut(&mut state.faults);
     if f.error_burst > 0 {
         f.error_burst -= 1;
-        return Err(injected_error(f.effective_error_status()));
+        return Err(Injected::Error(f.effective_error_status()));
     }
     if f.rate_limit_burst > 0 {
         f.rate_limit_burst -= 1;
-        return Err(rate_limited(&f.retry_after));
+        return Err(Injected::RateLimited(f.retry_after.clone()));
     }
     if f.malformed_burst > 0 {
         f.malformed_burst -= 1;
-        let body = br#"{"object":"list","has_more":true,"data":[{"id":"cus_000"#.to_vec();
-        return Err(json_bytes(StatusCode::OK, body));
+        return Err(Injected::Malformed);
     }
     let seed = sh.config.seed;
     if f.error_rate > 0.0 && unit(hash3(seed, salt::ERROR_RATE, counter)) < f.error_rate {
-        return Err(injected_error(f.effective_error_status()));
+        return Err(Injected::Error(f.effective_error_status()));
     }
     if f.rate_limit_rate > 0.0 && unit(hash3(seed, salt::RATE_LIMIT, counter)) < f.rate_limit_rate {
-        return Err(rate_limited(&f.retry_after));
+        return Err(Injected::RateLimited(f.retry_after.clone()));
     }
     Ok(state.faults.clone())
 }
@@ -178,7 +208,7 @@ pub(crate) async fn data_layer(
     let resp = match sh.authorize(req.headers()) {
         Err(failure) => unauthorized(failure),
         Ok(()) => match inject_faults(&sh).await {
-            Err(resp) => resp,
+            Err(injected) => injected.into_response(),
             Ok(faults) => {
                 req.extensions_mut().insert(faults);
                 next.run(req).await
@@ -310,7 +340,7 @@ fn render_page(
 }
 
 /// The first `limit` numbers of `iter`, and whether more follow.
-fn take_page(iter: impl Iterator<Item = u64>, limit: u64) -> (Vec<u64>, bool) {
+pub(crate) fn take_page(iter: impl Iterator<Item = u64>, limit: u64) -> (Vec<u64>, bool) {
     let mut numbers: Vec<u64> = iter.take(limit as usize + 1).collect();
     let more = numbers.len() as u64 > limit;
     numbers.truncate(limit as usize);

@@ -187,6 +187,15 @@ impl<'a> RecordFaults<'a> {
         kinds
     }
 
+    /// Applies only the schema drift, to a record already in a persona's shape.
+    pub(crate) fn apply_drift(&self, record: &mut Value) {
+        if let Value::Object(map) = record {
+            for drift in &self.drift {
+                apply_drift(drift, map);
+            }
+        }
+    }
+
     pub(crate) fn has_drift(&self) -> bool {
         !self.drift.is_empty()
     }

@@ -5,10 +5,12 @@
 mod admin;
 mod api;
 mod emit;
+mod exchange;
 mod faults;
 mod hash;
 mod model;
 mod oauth;
+pub mod persona;
 mod state;
 mod store;
 mod time;
@@ -26,8 +28,10 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use exchange::Exchange;
 pub use faults::{BadKind, BadRecord, Faults, RetryAfter, SchemaDrift};
 pub use model::{Entity, UnknownEntity};
+pub use persona::{Persona, UnknownPersona};
 
 /// The connector spec describing this sandbox to the engine's generic connector.
 pub const CONNECTOR_SPEC: &str = include_str!("../connector.toml");
@@ -53,6 +57,12 @@ pub struct SandboxConfig {
     pub refresh_ttl_secs: u64,
     /// Faults active from the start.
     pub faults: Faults,
+    /// Serve this provider's API instead of the sandbox's own (see docs/sandbox.md, "Personas").
+    pub persona: Option<Persona>,
+    /// Keep an exchange log ([`Sandbox::exchanges`]); always on with a persona.
+    pub log_exchanges: bool,
+    /// Also append every exchange to this file as JSON lines (implies `log_exchanges`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -69,6 +79,9 @@ impl Default for SandboxConfig {
             token_ttl_secs: 3_600,
             refresh_ttl_secs: 30 * 86_400,
             faults: Faults::default(),
+            persona: None,
+            log_exchanges: false,
+            record: None,
         }
     }
 }
@@ -123,7 +136,7 @@ impl Sandbox {
 
     /// Starts a sandbox on `addr`, which must be a loopback address: the admin endpoints have
     /// no authentication.
-    pub async fn start_on(addr: SocketAddr, config: SandboxConfig) -> io::Result<Sandbox> {
+    pub async fn start_on(addr: SocketAddr, mut config: SandboxConfig) -> io::Result<Sandbox> {
         if !addr.ip().is_loopback() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -133,6 +146,17 @@ impl Sandbox {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let counts = Entity::ALL.map(|e| config.count(e) as u64);
+        if let Some(persona) = config.persona {
+            if config.api_key.is_none() {
+                config.api_key = persona.default_api_key().map(str::to_owned);
+            }
+        }
+        let exchanges =
+            if config.log_exchanges || config.record.is_some() || config.persona.is_some() {
+                Some(exchange::ExchangeLog::new(config.record.as_deref())?)
+            } else {
+                None
+            };
         let shared = Arc::new(Shared {
             store: store::Store::new(model::Generator {
                 seed: config.seed,
@@ -145,6 +169,8 @@ impl Sandbox {
             auth: Mutex::new(AuthState::default()),
             stats: Mutex::new(Stats::default()),
             request_counter: AtomicU64::new(0),
+            exchanges,
+            window: Mutex::new(persona::RateWindow::default()),
             cancel: CancellationToken::new(),
             addr,
             config,
@@ -192,8 +218,20 @@ impl Sandbox {
         lock(&self.shared.stats).clone()
     }
 
+    /// Zeroes the statistics and clears the exchange log.
     pub fn reset_stats(&self) {
-        *lock(&self.shared.stats) = Stats::default();
+        self.shared.reset_stats();
+    }
+
+    /// The requests answered so far (oldest first, at most the last 10 000), if the log is on
+    /// (`log_exchanges`, `record` or a persona); empty otherwise. [`Sandbox::reset_stats`]
+    /// clears it.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.shared
+            .exchanges
+            .as_ref()
+            .map(exchange::ExchangeLog::snapshot)
+            .unwrap_or_default()
     }
 
     /// Expires every access token issued so far; refresh tokens keep working.
@@ -243,6 +281,20 @@ impl Sandbox {
         self.shared.config.count(entity)
     }
 
+    /// The persona this sandbox plays, if any.
+    pub fn persona(&self) -> Option<Persona> {
+        self.shared.config.persona
+    }
+
+    /// The id record `n` (1-based) of `entity` is served under: the sandbox's own id
+    /// (`cus_00000001`), or the persona's (`ch_00000001`, a Xero UUID, a HubSpot number).
+    pub fn served_id(&self, entity: Entity, n: usize) -> String {
+        match self.shared.config.persona {
+            None => entity.id(n),
+            Some(p) => p.served_id(self.shared.config.seed, entity, n),
+        }
+    }
+
     pub fn config(&self) -> &SandboxConfig {
         &self.shared.config
     }
@@ -278,22 +330,27 @@ impl Drop for Sandbox {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    let data = Router::new()
-        .route("/v1/{entity}", get(api::list_v1))
-        .route("/v1/{entity}/{id}", get(api::get_one))
-        .route("/alt/next-cursor/{entity}", get(api::list_next_cursor))
-        .route("/alt/page/{entity}", get(api::list_page))
-        .route("/alt/offset/{entity}", get(api::list_offset))
-        .route("/alt/link/{entity}", get(api::list_link))
-        .route_layer(axum::middleware::from_fn_with_state(
+    let api = match shared.config.persona {
+        Some(persona) => persona::router(persona, shared.clone()),
+        None => Router::new()
+            .route("/v1/{entity}", get(api::list_v1))
+            .route("/v1/{entity}/{id}", get(api::get_one))
+            .route("/alt/next-cursor/{entity}", get(api::list_next_cursor))
+            .route("/alt/page/{entity}", get(api::list_page))
+            .route("/alt/offset/{entity}", get(api::list_offset))
+            .route("/alt/link/{entity}", get(api::list_link))
+            .route_layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                api::data_layer,
+            ))
+            .route("/oauth/token", post(oauth::token))
+            .route("/oauth/authorize", get(oauth::authorize))
+            .fallback(api::fallback),
+    };
+    api.nest("/_admin", admin::router())
+        .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
-            api::data_layer,
-        ));
-    Router::new()
-        .merge(data)
-        .route("/oauth/token", post(oauth::token))
-        .route("/oauth/authorize", get(oauth::authorize))
-        .nest("/_admin", admin::router())
-        .fallback(api::fallback)
+            exchange::record,
+        ))
         .with_state(shared)
 }

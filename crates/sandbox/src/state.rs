@@ -56,6 +56,8 @@ pub(crate) enum AuthFailure {
     Missing,
     Invalid,
     Expired,
+    /// An API key the provider no longer accepts (the revoked-credentials fault).
+    Revoked,
 }
 
 /// A freshly issued access/refresh token pair.
@@ -139,6 +141,10 @@ pub(crate) struct Shared {
     pub(crate) stats: Mutex<Stats>,
     /// Authenticated data requests so far; rate-based faults hash it so they replay exactly.
     pub(crate) request_counter: AtomicU64,
+    /// The exchange log, when it is on.
+    pub(crate) exchanges: Option<crate::exchange::ExchangeLog>,
+    /// A persona's rate-limit window.
+    pub(crate) window: Mutex<crate::persona::RateWindow>,
     pub(crate) cancel: CancellationToken,
 }
 
@@ -180,6 +186,13 @@ impl Shared {
             None => Err(AuthFailure::Invalid),
             Some(&expires) if Instant::now() >= expires => Err(AuthFailure::Expired),
             Some(_) => Ok(()),
+        }
+    }
+
+    pub(crate) fn reset_stats(&self) {
+        *lock(&self.stats) = Stats::default();
+        if let Some(log) = &self.exchanges {
+            log.clear();
         }
     }
 

@@ -198,6 +198,31 @@ impl View<'_> {
 
     /// The record as served, as a JSON value.
     pub(crate) fn value(&self, n: u64, faults: &RecordFaults<'_>) -> Value {
+        let mut value = self.plain_value(n);
+        faults.apply(self.gen, n, &faults.kinds(n), &mut value);
+        value
+    }
+
+    /// Records changed since generation with their change times, by number.
+    pub(crate) fn modified_records(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        self.overlay.iter().map(|(&n, o)| (n, o.updated_at))
+    }
+
+    /// How many records the entity has (selected or not).
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// When record `n` last changed (Unix seconds).
+    pub(crate) fn updated_at(&self, n: u64) -> i64 {
+        self.overlay
+            .get(&n)
+            .map_or(Generator::base_updated_at(n), |o| o.updated_at)
+    }
+
+    /// The record with its patches but without record faults: personas render this in their
+    /// provider's shape and then apply the faults in that shape.
+    pub(crate) fn plain_value(&self, n: u64) -> Value {
         let overlay = self.overlay.get(&n);
         let updated_at = overlay.map_or(Generator::base_updated_at(n), |o| o.updated_at);
         let mut value = self.gen.record(self.entity, n, updated_at).to_value();
@@ -208,7 +233,6 @@ impl View<'_> {
                 map.insert(key.clone(), v.clone());
             }
         }
-        faults.apply(self.gen, n, &faults.kinds(n), &mut value);
         value
     }
 

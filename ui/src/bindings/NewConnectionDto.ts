@@ -8,4 +8,21 @@ export type NewConnectionDto = { name: string,
  * `"sandbox"` for the built-in sandbox's connector spec, or a spec document (TOML or
  * JSON, docs/connectors.md).
  */
-spec: string, base_url?: string, client_id?: string, client_secret?: string, api_key?: string, refresh_token?: string, };
+spec: string, base_url?: string, client_id?: string, client_secret?: string, api_key?: string, refresh_token?: string, 
+/**
+ * A pasted bearer token (a HubSpot private app's access token).
+ */
+access_token?: string, 
+/**
+ * How the connection authenticates when not the connector's first way: one of the
+ * connector's `auth.alternatives` (`"oauth2_refresh_token"`).
+ */
+auth_kind?: string, 
+/**
+ * Where the provider's sign-in server is when not where the connector says (tests).
+ */
+auth_base_url?: string, 
+/**
+ * The connector's values (`[values.<name>]`) by name.
+ */
+values?: { [key in string]: string }, };

@@ -19,6 +19,7 @@ const conn: ConnectionDto = {
   token_expires_at: null,
   refresh_expires_at: null,
   last_checked_at: null,
+  values: {},
 };
 
 const fieldError = (name: string) => screen.queryByTestId(`${T.fieldErrorPrefix}${name}`)?.textContent;

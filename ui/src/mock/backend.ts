@@ -174,6 +174,7 @@ export function createBackend(opts: BackendOptions = {}) {
           // The sandbox also hands client-credentials grants a refresh token, as some providers do.
           refresh_expires_at: iso(now + 30 * DAY),
           last_checked_at: iso(now - 3 * MIN),
+          values: {},
         },
         {
           id: "c1acmebooks",
@@ -186,6 +187,7 @@ export function createBackend(opts: BackendOptions = {}) {
           token_expires_at: iso(now - 61 * MIN),
           refresh_expires_at: iso(now - 62 * MIN),
           last_checked_at: iso(now - 62 * MIN),
+          values: {},
         },
       ];
 
@@ -601,6 +603,7 @@ export function createBackend(opts: BackendOptions = {}) {
       token_expires_at: how === "browser" ? iso(now + HOUR) : null,
       refresh_expires_at: null,
       last_checked_at: iso(now),
+      values: { ...(input.values ?? {}) },
     };
     connections.push(c);
     audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection.create", subject: `connection ${c.name}`, note: `${k.name} at ${c.base_url}` });
@@ -743,6 +746,7 @@ export function createBackend(opts: BackendOptions = {}) {
         token_expires_at: input.api_key ? null : iso(now + HOUR),
         refresh_expires_at: null,
         last_checked_at: iso(now),
+        values: {},
       };
       connections.push(c);
       audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection_created", subject: c.name, note: null });
@@ -766,6 +770,7 @@ export function createBackend(opts: BackendOptions = {}) {
         token_expires_at: iso(now + HOUR),
         refresh_expires_at: iso(now + 30 * DAY),
         last_checked_at: iso(now),
+        values: {},
       };
       connections.push(c);
       audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection.sign_in", subject: c.name, note: "browser sign-in" });
@@ -805,7 +810,11 @@ export function createBackend(opts: BackendOptions = {}) {
         { value: "t-2", label: "Harbour Bikes Ltd" },
       ];
     },
-    connection_set_value: (a) => connections.find((x) => x.id === a.id) ?? fail("not_found", `connection not found: ${String(a.id)}`),
+    connection_set_value: (a) => {
+      const c = connections.find((x) => x.id === a.id) ?? fail("not_found", `connection not found: ${String(a.id)}`);
+      c.values = { ...c.values, [String(a.name)]: String(a.value) };
+      return c;
+    },
     jobs_create_defaults: (a) => {
       const c = connections.find((x) => x.id === a.connection) ?? fail("not_found", `connection not found: ${String(a.connection)}`);
       const entities = a.entities as string[];
@@ -988,6 +997,7 @@ export function createBackend(opts: BackendOptions = {}) {
             token_expires_at: iso(now + HOUR),
             refresh_expires_at: null,
             last_checked_at: iso(now),
+            values: {},
           };
           connections.push(conn);
         }

@@ -1,16 +1,18 @@
-//! The generic REST connector: sends requests under the request policy (R-E1–R-E3), walks
-//! pages in every supported pagination style, and fetches single records by id.
+//! The generic REST connector: builds requests from the spec (fixed headers and parameters,
+//! the connection's values, the watermark where the spec sends it), sends them under the
+//! request policy (R-E1–R-E3) paced by the provider's rate-limit headers, walks pages in
+//! every supported pagination style (change feeds included), and fetches records by id.
 
 pub mod auth;
 pub mod signin;
 pub mod spec;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::StatusCode;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -24,6 +26,8 @@ use crate::record::{kind_of, read_json, Fields, Record};
 
 pub use auth::{Auth, AuthConfig, TokenTimes};
 pub use spec::{ConnectorSpec, EntitySpec, Pagination};
+
+use spec::{Incremental, SendIn, TimeFormat};
 
 /// Limits for the requests of one execution.
 #[derive(Debug, Clone)]
@@ -56,6 +60,43 @@ pub struct Connector {
     clock: Arc<dyn Clock>,
     on_tokens: TokenSink,
     on_wait: Option<WaitSink>,
+    /// The connection's `[values]` (a tenant id), for `{values.<name>}` in requests.
+    values: BTreeMap<String, String>,
+}
+
+/// One request as it is sent: method, URL, the spec's fixed headers and a JSON body.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: reqwest::Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    /// JSON text, sent as `application/json`.
+    pub body: Option<Vec<u8>>,
+}
+
+impl Call {
+    /// A GET with no headers of its own.
+    pub fn get(url: Url) -> Call {
+        Call {
+            method: reqwest::Method::GET,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+        }
+    }
+}
+
+/// A set of fixed headers and query parameters (`headers`, `query` of a spec table).
+type Extras<'a> = (&'a BTreeMap<String, String>, &'a BTreeMap<String, String>);
+
+/// A record's change time, and its text as the watermark stores it.
+pub type ChangeTime = (DateTime<Utc>, String);
+
+/// One possible value of a connection-level value (`[values.<name>.choices]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
 }
 
 /// Told what a run waits for (in words) and until when, before every wait, so the admin
@@ -236,7 +277,14 @@ impl Connector {
             clock,
             on_tokens,
             on_wait: None,
+            values: BTreeMap::new(),
         }
+    }
+
+    /// The same connector with the connection's values (`{values.<name>}` in requests).
+    pub fn with_values(mut self, values: BTreeMap<String, String>) -> Self {
+        self.values = values;
+        self
     }
 
     /// The same connector, telling `sink` about each wait.
@@ -332,6 +380,20 @@ impl Connector {
         stats: &mut RequestStats,
         cancel: &CancellationToken,
     ) -> Result<(Vec<u8>, HeaderMap)> {
+        self.send(&Call::get(url.clone()), policy, stats, cancel)
+            .await
+    }
+
+    /// Send a request under the request policy (as [`Connector::get`]); the credential is
+    /// added to the call's own headers.
+    pub async fn send(
+        &self,
+        call: &Call,
+        policy: &RequestPolicy,
+        stats: &mut RequestStats,
+        cancel: &CancellationToken,
+    ) -> Result<(Vec<u8>, HeaderMap)> {
+        let url = &call.url;
         let path = url.path().to_string();
         self.check_origin(url)?;
         let limit = self.spec.limits.max_body_bytes();
@@ -364,8 +426,14 @@ impl Connector {
             // that never ends is cut by it too.
             let mut req = self
                 .http
-                .get(url.clone())
+                .request(call.method.clone(), url.clone())
+                .headers(call.headers.clone())
                 .timeout(remaining.min(policy.request_timeout));
+            if let Some(body) = &call.body {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
             req = cred.apply(req);
             let sent = tokio::select! {
                 _ = cancel.cancelled() => return Err(Error::Cancelled),
@@ -574,15 +642,41 @@ impl Connector {
         stats: &mut RequestStats,
         cancel: &CancellationToken,
     ) -> Result<(Box<RawValue>, HeaderMap)> {
-        let (body, headers) = self.get(url, policy, stats, cancel).await?;
+        self.send_json(&Call::get(url.clone()), policy, stats, cancel)
+            .await
+    }
+
+    /// Send a request for a JSON body (see [`Connector::get_json`]).
+    async fn send_json(
+        &self,
+        call: &Call,
+        policy: &RequestPolicy,
+        stats: &mut RequestStats,
+        cancel: &CancellationToken,
+    ) -> Result<(Box<RawValue>, HeaderMap)> {
+        let (body, headers) = self.send(call, policy, stats, cancel).await?;
         let not_json = |e: serde_json::Error| Error::MalformedResponse {
-            path: url.path().to_string(),
+            path: call.url.path().to_string(),
             detail: format!(
                 "not valid JSON ({e}); body starts: {}",
                 excerpt(&body, &self.auth)
             ),
         };
         let value = read_json(&body).map_err(not_json)?;
+        if let Some(wait) = self.pace(&headers) {
+            stats.rate_limit_waits += 1;
+            self.wait(wait, policy, cancel, "pacing to the provider's rate limit")
+                .await?;
+        }
+        Ok((value, headers))
+    }
+
+    /// How long to pause before the next request, from an answer's rate-limit headers:
+    /// the spec's `[rate_limit]`, else the common `X-RateLimit-*` / `RateLimit-*` names.
+    fn pace(&self, headers: &HeaderMap) -> Option<Duration> {
+        if let Some(r) = &self.spec.rate_limit {
+            return r.pace(headers, self.clock.now());
+        }
         let header = |names: &[&str]| {
             names.iter().find_map(|n| {
                 headers
@@ -591,35 +685,220 @@ impl Connector {
                     .map(str::to_string)
             })
         };
-        if let Some(wait) = pace_from_headers(
+        pace_from_headers(
             header(&["x-ratelimit-remaining", "ratelimit-remaining"]).as_deref(),
             header(&["x-ratelimit-reset", "ratelimit-reset"]).as_deref(),
             self.clock.now(),
-        ) {
-            stats.rate_limit_waits += 1;
-            self.wait(wait, policy, cancel, "pacing to the provider's rate limit")
-                .await?;
-        }
-        Ok((value, headers))
+        )
     }
 
-    /// Start walking an entity's records.
-    pub fn pager(&self, entity: &str, since: Option<&str>, page_size: u32) -> Result<Pager> {
-        let spec = self.spec.entity(entity)?.clone();
-        let first = self.url(&spec.path)?;
-        let since = match (&spec.incremental_param, since) {
-            (Some(p), Some(s)) => Some((p.clone(), s.to_string())),
+    /// A text of the spec with the connection's values filled in.
+    fn fill(&self, text: &str) -> Result<String> {
+        spec::fill_values(text, &self.values, &self.spec.values)
+    }
+
+    /// The fixed headers and query parameters of a data request: `[request]`'s, then each
+    /// further set's (an entity's, a changes endpoint's); a later one replaces an earlier
+    /// one of the same name.
+    fn extras(&self, sets: &[Extras<'_>]) -> Result<(HeaderMap, Vec<(String, String)>)> {
+        let mut headers = HeaderMap::new();
+        let mut query: Vec<(String, String)> = Vec::new();
+        let all = std::iter::once((&self.spec.request.headers, &self.spec.request.query))
+            .chain(sets.iter().copied());
+        for (h, q) in all {
+            for (name, value) in h {
+                let field = || format!("headers.{name}");
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| Error::invalid(field(), "is not a header name"))?;
+                let value = HeaderValue::from_str(&self.fill(value)?)
+                    .map_err(|_| Error::invalid(field(), "is not a valid header value"))?;
+                headers.insert(name, value);
+            }
+            for (name, value) in q {
+                let value = self.fill(value)?;
+                query.retain(|(n, _)| n != name);
+                query.push((name.clone(), value));
+            }
+        }
+        Ok((headers, query))
+    }
+
+    /// The possible values of a connection-level value, listed with the connection's
+    /// credentials (Xero's organisations). No `[request]` extras are sent: they may need
+    /// the very value being chosen.
+    pub async fn list_choices(
+        &self,
+        name: &str,
+        policy: &RequestPolicy,
+        stats: &mut RequestStats,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Choice>> {
+        let choices = self
+            .spec
+            .values
+            .get(name)
+            .and_then(|v| v.choices.as_ref())
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("values.{name}"),
+                    "the spec does not say where its choices are listed",
+                )
+            })?;
+        let url = self.url(&choices.path)?;
+        let (body, _) = self.get_json(&url, policy, stats, cancel).await?;
+        let items = take_records(&Fields::of(&body), &choices.records, url.path())?;
+        let text = |v: Option<Value>| match v {
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let f = item.fields();
+                let value = text(f.at(&choices.value))?;
+                let label = text(f.at(&choices.label)).unwrap_or_else(|| value.clone());
+                Some(Choice { value, label })
+            })
+            .collect())
+    }
+
+    /// Start walking an entity's records: the list endpoint, or with `since` (an
+    /// incremental run's watermark) what the entity's incremental configuration says
+    /// lists the changes since then.
+    pub fn pager(&self, entity: &str, since: Option<&str>, page_size: u32) -> Result<Pager> {
+        let spec = self.spec.entity(entity)?.clone();
+        let inc = spec.incremental_config();
+        let change = inc.as_ref().map(|i| (i.field.clone(), i.field_format));
+        let plan = match (inc, since) {
+            (Some(inc), Some(since)) if inc.send.is_some() => {
+                self.changes_plan(&spec, inc, since)?
+            }
+            _ => {
+                let (headers, query) = self.extras(&[(&spec.headers, &spec.query)])?;
+                ListPlan {
+                    path: spec.path.clone(),
+                    method: reqwest::Method::GET,
+                    query,
+                    since: None,
+                    headers,
+                    body: None,
+                    records: spec.records.clone(),
+                    record: None,
+                    only: BTreeMap::new(),
+                    change,
+                    pagination: spec.pagination.clone(),
+                    item_id: spec.id.clone(),
+                    feed: false,
+                }
+            }
+        };
+        self.url(&plan.path)?;
         Ok(Pager {
             spec,
-            next: Some(Next::Start(first)),
-            since,
+            plan,
+            next: Some(Next::Start),
             page_size,
             number: 0,
             requested: HashMap::new(),
             last_ids: None,
+            emitted: HashMap::new(),
         })
+    }
+
+    /// The requests listing an entity's changes since `since`.
+    fn changes_plan(&self, spec: &EntitySpec, inc: Incremental, since: &str) -> Result<ListPlan> {
+        let send = inc.send.clone().expect("checked by the caller");
+        let own = inc.has_own_endpoint();
+        // Another endpoint is another resource: the entity's own extras are for its list.
+        let mut sets = Vec::new();
+        if !own {
+            sets.push((&spec.headers, &spec.query));
+        }
+        sets.push((&inc.headers, &inc.query));
+        let (mut headers, query) = self.extras(&sets)?;
+        let at = send.format.render(since)?;
+        let mut since_param = None;
+        match send.to {
+            SendIn::Query => {
+                since_param = Some((send.name.clone().unwrap_or_default(), at.clone()))
+            }
+            SendIn::Header => {
+                let name = send.name.clone().unwrap_or_default();
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| Error::invalid("incremental.send.name", "is not a header name"))?;
+                let value = HeaderValue::from_str(&at)
+                    .map_err(|_| Error::invalid("incremental.send", "is not a header value"))?;
+                headers.insert(name, value);
+            }
+            SendIn::Body => {}
+        }
+        let body = match inc.method {
+            spec::Method::Get => None,
+            spec::Method::Post => {
+                let mut body = inc
+                    .body
+                    .clone()
+                    .unwrap_or_else(|| Value::Object(Default::default()));
+                self.fill_body(&mut body, (send.to == SendIn::Body).then_some(at.as_str()))?;
+                match body {
+                    Value::Object(m) => Some(m),
+                    _ => return Err(Error::invalid("incremental.body", "must be a table")),
+                }
+            }
+        };
+        let feed = inc.record.is_some() || own;
+        Ok(ListPlan {
+            path: inc.path.clone().unwrap_or_else(|| spec.path.clone()),
+            method: match inc.method {
+                spec::Method::Get => reqwest::Method::GET,
+                spec::Method::Post => reqwest::Method::POST,
+            },
+            query,
+            since: since_param,
+            headers,
+            body,
+            records: inc.records.clone().unwrap_or_else(|| spec.records.clone()),
+            // An item of a change feed is not the record: its own id pages the feed.
+            item_id: if inc.record.is_some() {
+                "id".to_string()
+            } else {
+                spec.id.clone()
+            },
+            record: inc.record.clone(),
+            only: inc.only.clone(),
+            change: Some((inc.field.clone(), inc.field_format)),
+            pagination: inc
+                .pagination
+                .clone()
+                .unwrap_or_else(|| spec.pagination.clone()),
+            feed,
+        })
+    }
+
+    /// Fill a body template: `{values.<name>}` everywhere, and `{since}` with the time.
+    fn fill_body(&self, v: &mut Value, since: Option<&str>) -> Result<()> {
+        match v {
+            Value::String(s) => {
+                let mut t = self.fill(s)?;
+                if let Some(at) = since {
+                    t = t.replace("{since}", at);
+                }
+                *s = t;
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.fill_body(item, since)?;
+                }
+            }
+            Value::Object(m) => {
+                for item in m.values_mut() {
+                    self.fill_body(item, since)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Fetch one record by id (`None` when the provider says 404, or cannot fetch by id).
@@ -636,9 +915,22 @@ impl Connector {
             return Ok(None);
         };
         let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
-        let url = self.url(&get.replace("{id}", &encoded))?;
-        match self.get_json(&url, policy, stats, cancel).await {
-            Ok((v, _)) => Ok(Some(Record::new(v))),
+        let mut url = self.url(&get.replace("{id}", &encoded))?;
+        let (headers, query) = self.extras(&[(&spec.headers, &spec.query)])?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&query);
+        }
+        let call = Call {
+            headers,
+            ..Call::get(url)
+        };
+        match self.send_json(&call, policy, stats, cancel).await {
+            Ok((v, _)) => match &spec.get_record {
+                None => Ok(Some(Record::new(v))),
+                // Where a provider wraps the record (`{"Contacts": [ {...} ]}`); nothing
+                // there is a record that no longer exists.
+                Some(at) => Ok(Fields::of(&v).raw_at(at).map(|r| Record::new(r.to_owned()))),
+            },
             Err(Error::ProviderRejected { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -652,7 +944,7 @@ impl Connector {
 
 #[derive(Debug, Clone)]
 enum Next {
-    Start(Url),
+    Start,
     Cursor(String),
     Page(u64),
     Offset(u64),
@@ -663,27 +955,58 @@ enum Next {
 #[derive(Debug)]
 pub struct FetchedPage {
     pub records: Vec<Record>,
+    /// Each record's change time (as the watermark would store it), when the page's
+    /// listing says one; may be shorter than `records` (records fetched by id).
+    pub change_times: Vec<Option<ChangeTime>>,
     /// 1-based page number within the execution.
     pub number: u64,
     /// Where the page started, for "batch in progress" notes.
     pub position: String,
 }
 
+/// The requests an entity's pages are fetched with, and how their items are read.
+#[derive(Debug, Clone)]
+struct ListPlan {
+    path: String,
+    method: reqwest::Method,
+    /// Fixed query parameters, values filled in.
+    query: Vec<(String, String)>,
+    /// The watermark as a query parameter, sent after the paging parameters.
+    since: Option<(String, String)>,
+    headers: HeaderMap,
+    /// A POST's JSON body; paging parameters are added to it.
+    body: Option<serde_json::Map<String, Value>>,
+    records: String,
+    /// Where the record sits in each listed item; `None`: the item is the record.
+    record: Option<String>,
+    only: BTreeMap<String, spec::OneOrMany>,
+    /// The change time's field in each item, and its format.
+    change: Option<(String, TimeFormat)>,
+    pagination: Pagination,
+    /// The id field of listed items (cursors and the "does not advance" check).
+    item_id: String,
+    /// A change feed: one record may be listed several times; the newest wins.
+    feed: bool,
+}
+
 /// Walks an entity's pages.
 #[derive(Debug)]
 pub struct Pager {
     spec: EntitySpec,
+    plan: ListPlan,
     next: Option<Next>,
-    since: Option<(String, String)>,
     page_size: u32,
     number: u64,
-    /// A hash of every URL requested so far, with its page number: pagination that asks
-    /// for a page again never advances (a repeated cursor, a link to itself). Hashes keep
-    /// this at a few bytes a page.
+    /// A hash of every request made so far (URL and body), with its page number:
+    /// pagination that asks for a page again never advances (a repeated cursor, a link to
+    /// itself). Hashes keep this at a few bytes a page.
     requested: HashMap<u64, u64>,
     /// The previous page's ids, hashed, with its first and last id: numbered pages that
     /// keep returning the same ids never advance either.
     last_ids: Option<PageIds>,
+    /// A change feed's records already handed out, with their change time: an older or
+    /// equal listing of one of them later in the feed is dropped.
+    emitted: HashMap<String, Option<DateTime<Utc>>>,
 }
 
 /// A page's id list in brief.
@@ -731,10 +1054,6 @@ impl Pager {
         }
     }
 
-    fn base_url(&self, connector: &Connector) -> Result<Url> {
-        connector.url(&self.spec.path)
-    }
-
     /// Fetch the next page, or `None` after the last. What a malformed page is said to
     /// hold (cursors, ids, a Link header) is the provider's text: redacted like any.
     pub async fn next_page(
@@ -755,6 +1074,103 @@ impl Pager {
             })
     }
 
+    /// The request for the page `next` names: paging parameters in the query, or in a
+    /// POST's body.
+    fn call(&self, connector: &Connector, next: &Next) -> Result<Call> {
+        let plan = &self.plan;
+        if let Next::Url(u) = next {
+            return Ok(Call {
+                method: plan.method.clone(),
+                url: u.clone(),
+                headers: plan.headers.clone(),
+                body: None,
+            });
+        }
+        let size = u64::from(self.page_size);
+        let mut paging: Vec<(&str, Value)> = Vec::new();
+        match &plan.pagination {
+            Pagination::None => {}
+            Pagination::Cursor {
+                limit_param,
+                cursor_param,
+                ..
+            }
+            | Pagination::NextCursor {
+                limit_param,
+                cursor_param,
+                ..
+            } => {
+                paging.push((limit_param, Value::from(size)));
+                if let Next::Cursor(c) = next {
+                    paging.push((cursor_param, Value::from(c.as_str())));
+                }
+            }
+            p @ Pagination::Page {
+                page_param,
+                first_page,
+                ..
+            } => {
+                let n = match next {
+                    Next::Page(n) => *n,
+                    _ => *first_page,
+                };
+                paging.push((page_param, Value::from(n)));
+                if let Some(size_param) = p.size_param() {
+                    paging.push((size_param, Value::from(size)));
+                }
+            }
+            Pagination::Offset {
+                offset_param,
+                limit_param,
+            } => {
+                let o = match next {
+                    Next::Offset(o) => *o,
+                    _ => 0,
+                };
+                paging.push((offset_param, Value::from(o)));
+                paging.push((limit_param, Value::from(size)));
+            }
+            Pagination::Link { limit_param } => {
+                paging.push((limit_param, Value::from(size)));
+            }
+        }
+        let mut url = connector.url(&plan.path)?;
+        let mut body = plan.body.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.extend_pairs(&plan.query);
+            match &mut body {
+                Some(b) => {
+                    for (k, v) in paging {
+                        b.insert(k.to_string(), v);
+                    }
+                }
+                None => {
+                    for (k, v) in paging {
+                        let text = match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        q.append_pair(k, &text);
+                    }
+                }
+            }
+            if let Some((param, since)) = &plan.since {
+                q.append_pair(param, since);
+            }
+        }
+        // A URL without parameters keeps no empty `?`.
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        Ok(Call {
+            method: plan.method.clone(),
+            url,
+            headers: plan.headers.clone(),
+            body: body.map(|b| serde_json::to_vec(&b).expect("a JSON map serialises")),
+        })
+    }
+
     async fn fetch_next(
         &mut self,
         connector: &Connector,
@@ -766,71 +1182,16 @@ impl Pager {
             return Ok(None);
         };
         let position = self.position();
-        let size = self.page_size.to_string();
-        let mut url = match &next {
-            Next::Url(u) => u.clone(),
-            Next::Start(u) => u.clone(),
-            _ => self.base_url(connector)?,
-        };
-        if !matches!(next, Next::Url(_)) {
-            let mut q = url.query_pairs_mut();
-            match &self.spec.pagination {
-                Pagination::None => {}
-                Pagination::Cursor {
-                    limit_param,
-                    cursor_param,
-                    ..
-                } => {
-                    q.append_pair(limit_param, &size);
-                    if let Next::Cursor(c) = &next {
-                        q.append_pair(cursor_param, c);
-                    }
-                }
-                Pagination::NextCursor {
-                    limit_param,
-                    cursor_param,
-                    ..
-                } => {
-                    q.append_pair(limit_param, &size);
-                    if let Next::Cursor(c) = &next {
-                        q.append_pair(cursor_param, c);
-                    }
-                }
-                p @ Pagination::Page {
-                    page_param,
-                    first_page,
-                    ..
-                } => {
-                    let n = match &next {
-                        Next::Page(n) => *n,
-                        _ => *first_page,
-                    };
-                    q.append_pair(page_param, &n.to_string());
-                    if let Some(size_param) = p.size_param() {
-                        q.append_pair(size_param, &size);
-                    }
-                }
-                Pagination::Offset {
-                    offset_param,
-                    limit_param,
-                } => {
-                    let o = match &next {
-                        Next::Offset(o) => *o,
-                        _ => 0,
-                    };
-                    q.append_pair(offset_param, &o.to_string());
-                    q.append_pair(limit_param, &size);
-                }
-                Pagination::Link { limit_param } => {
-                    q.append_pair(limit_param, &size);
-                }
-            }
-            if let Some((param, since)) = &self.since {
-                q.append_pair(param, since);
-            }
-        }
+        let call = self.call(connector, &next)?;
+        let url = call.url.clone();
         let path = url.path().to_string();
-        let key = xxhash_rust::xxh3::xxh3_64(url.as_str().as_bytes());
+        let key = {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.update(url.as_str().as_bytes());
+            h.update(b"\0");
+            h.update(call.body.as_deref().unwrap_or_default());
+            h.digest()
+        };
         if let Some(earlier) = self.requested.insert(key, self.number + 1) {
             let what = match &next {
                 Next::Cursor(c) => format!("the cursor '{c}'"),
@@ -845,24 +1206,35 @@ impl Pager {
                 ),
             });
         }
-        let (body, headers) = connector.get_json(&url, policy, stats, cancel).await?;
+        let (body, headers) = connector.send_json(&call, policy, stats, cancel).await?;
         // The body's top level is read once, for the records and for the paging fields.
         let top = Fields::of(&body);
-        let records = take_records(&top, &self.spec.records, &path)?;
+        let items = take_records(&top, &self.plan.records, &path)?;
         self.number += 1;
-        let n = records.len() as u64;
-        if !matches!(self.spec.pagination, Pagination::None) {
-            let cap = connector.spec.limits.max_page_records(self.page_size);
+        let n = items.len() as u64;
+        let size = self
+            .plan
+            .pagination
+            .fixed_page_size()
+            .unwrap_or(self.page_size);
+        if !matches!(self.plan.pagination, Pagination::None) {
+            let cap = connector.spec.limits.max_page_records(size);
             if n > cap {
                 return Err(Error::MalformedResponse {
                     path,
                     detail: format!(
                         "page {} holds {n} records though {} were asked for; more than {cap} in one page is refused (limits.max_page_records)",
-                        self.number, self.page_size
+                        self.number, size
                     ),
                 });
             }
-            let ids = PageIds::of(&records, &self.spec.id);
+            // A change feed may list a record again on the next page (it changed while
+            // the feed was read): its cursors and request checks show whether it advances.
+            let ids = if self.plan.feed {
+                None
+            } else {
+                PageIds::of(&items, &self.plan.item_id)
+            };
             if let (Some(now), Some(before)) = (&ids, &self.last_ids) {
                 if now == before {
                     return Err(Error::MalformedResponse {
@@ -880,8 +1252,33 @@ impl Pager {
             }
             self.last_ids = ids;
         }
-        let full = n >= u64::from(self.page_size);
-        self.next = match &self.spec.pagination {
+        let full = n >= u64::from(size);
+        let following = self.following(connector, &top, &headers, &url, &items, next, n, full)?;
+        let (records, change_times) = self.read_items(&items, &path)?;
+        self.next = following;
+        Ok(Some(FetchedPage {
+            records,
+            change_times,
+            number: self.number,
+            position,
+        }))
+    }
+
+    /// The page after this one, or `None` after the last.
+    #[allow(clippy::too_many_arguments)]
+    fn following(
+        &self,
+        connector: &Connector,
+        top: &Fields<'_>,
+        headers: &HeaderMap,
+        url: &Url,
+        items: &[Record],
+        next: Next,
+        n: u64,
+        full: bool,
+    ) -> Result<Option<Next>> {
+        let path = url.path().to_string();
+        Ok(match &self.plan.pagination {
             Pagination::None => None,
             Pagination::Cursor { has_more, .. } => {
                 let more = match top.at(has_more) {
@@ -894,10 +1291,10 @@ impl Pager {
                         })
                     }
                 };
-                match records.last() {
+                match items.last() {
                     Some(last) if more => Some(Next::Cursor(record_id(
                         &last.fields(),
-                        &self.spec.id,
+                        &self.plan.item_id,
                         &path,
                     )?)),
                     _ => None,
@@ -913,13 +1310,36 @@ impl Pager {
                     })
                 }
             },
-            Pagination::Page { first_page, .. } => full.then(|| {
+            Pagination::Page {
+                first_page,
+                total_pages,
+                ..
+            } => {
                 let current = match next {
                     Next::Page(p) => p,
                     _ => *first_page,
                 };
-                Next::Page(current + 1)
-            }),
+                // The last page by the provider's count, counted from the first page.
+                let last = match total_pages {
+                    None => None,
+                    Some(field) => match top.at(field) {
+                        Some(Value::Number(t)) if t.as_u64().is_some() => {
+                            t.as_u64().map(|t| first_page + t.saturating_sub(1))
+                        }
+                        None | Some(Value::Null) => None,
+                        Some(other) => {
+                            return Err(Error::MalformedResponse {
+                                path,
+                                detail: format!("'{field}' should be a page count, got {other}"),
+                            })
+                        }
+                    },
+                };
+                match last {
+                    Some(last) if current >= last => None,
+                    _ => full.then_some(Next::Page(current + 1)),
+                }
+            }
             Pagination::Offset { .. } => full.then(|| {
                 let current = match next {
                     Next::Offset(o) => o,
@@ -928,7 +1348,7 @@ impl Pager {
                 Next::Offset(current + n)
             }),
             Pagination::Link { .. } => {
-                match link_next(&headers, &url).map_err(|detail| Error::MalformedResponse {
+                match link_next(headers, url).map_err(|detail| Error::MalformedResponse {
                     path: path.clone(),
                     detail,
                 })? {
@@ -944,12 +1364,78 @@ impl Pager {
                     _ => None,
                 }
             }
-        };
-        Ok(Some(FetchedPage {
-            records,
-            number: self.number,
-            position,
-        }))
+        })
+    }
+
+    /// A page's items as records: filtered by `only`, taken from `record`, each with its
+    /// change time; in a change feed, only the newest listing of each record.
+    fn read_items(
+        &mut self,
+        items: &[Record],
+        path: &str,
+    ) -> Result<(Vec<Record>, Vec<Option<ChangeTime>>)> {
+        let plan = &self.plan;
+        let mut records = Vec::with_capacity(items.len());
+        let mut times: Vec<Option<ChangeTime>> = Vec::with_capacity(items.len());
+        // In a feed: the index in `records` of each id handed out from this page.
+        let mut at: HashMap<String, usize> = HashMap::new();
+        for item in items {
+            let fields = item.fields();
+            if !spec::admits(&plan.only, &fields) {
+                continue;
+            }
+            let time = plan.change.as_ref().and_then(|(field, format)| {
+                let v = fields.at(field)?;
+                let t = format.read(&v)?;
+                // RFC 3339 texts are kept as the provider wrote them (as before issue
+                // 15); other formats are stored normalised.
+                let text = match (format, v) {
+                    (TimeFormat::Rfc3339, Value::String(s)) => s,
+                    _ => spec::normalised(t),
+                };
+                Some((t, text))
+            });
+            let record = match &plan.record {
+                None => item.clone(),
+                Some(inner) => match fields.raw_at(inner) {
+                    Some(raw) => Record::new(raw.to_owned()),
+                    None => {
+                        return Err(Error::MalformedResponse {
+                            path: path.to_string(),
+                            detail: format!(
+                                "a listed item has no '{inner}' (where the record should be)"
+                            ),
+                        })
+                    }
+                },
+            };
+            if plan.feed {
+                if let Ok(id) = record_id(&record.fields(), &self.spec.id, path) {
+                    let t = time.as_ref().map(|(t, _)| *t);
+                    if let Some(before) = self.emitted.get(&id) {
+                        if t <= *before {
+                            continue;
+                        }
+                    }
+                    if let Some(&i) = at.get(&id) {
+                        let earlier = times[i].as_ref().map(|(t, _)| *t);
+                        if t > earlier {
+                            records[i] = record;
+                            times[i] = time;
+                        }
+                        continue;
+                    }
+                    at.insert(id, records.len());
+                }
+            }
+            records.push(record);
+            times.push(time);
+        }
+        for (id, i) in at {
+            let t = times[i].as_ref().map(|(t, _)| *t);
+            self.emitted.insert(id, t);
+        }
+        Ok((records, times))
     }
 }
 
@@ -1107,5 +1593,270 @@ mod tests {
             [r#"{"id": 1}"#, "2"]
         );
         assert_eq!(take("[1, 2]", "", "/").unwrap().len(), 2);
+    }
+
+    /// A provider on 127.0.0.1 answering every request from `answer(path)`, keeping each
+    /// request's head (lower-cased) for the test to read.
+    async fn provider(answer: fn(&str) -> String) -> (Url, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_lowercase();
+                let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                s.lock().unwrap().push(head);
+                let body = answer(path.split('?').next().unwrap_or(""));
+                let out = format!(
+                    "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(out.as_bytes()).await;
+            }
+        });
+        (base, seen)
+    }
+
+    fn connector(spec: &str, base: Url) -> Connector {
+        use crate::secrets::{MemorySecretStore, Secret, SecretKind, SecretStore};
+        let secrets = Arc::new(MemorySecretStore::default());
+        secrets
+            .set("c1", SecretKind::ApiKey, &Secret::new("key_0123456789"))
+            .unwrap();
+        let auth = Auth::new(
+            AuthConfig {
+                connection_id: "c1".into(),
+                connection_name: "c".into(),
+                kind: crate::model::AuthKind::ApiKey,
+                token_url: None,
+                client_id: None,
+                scope: None,
+                api_key_header: None,
+                api_key_query: None,
+                token_expires_at: None,
+            },
+            secrets,
+        )
+        .unwrap();
+        let clock = Arc::new(crate::clock::ManualClock::new(
+            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
+        Connector::new(
+            reqwest::Client::new(),
+            base,
+            Arc::new(ConnectorSpec::parse(spec).unwrap()),
+            Arc::new(auth),
+            clock,
+            Arc::new(|_| {}),
+        )
+    }
+
+    fn policy() -> RequestPolicy {
+        RequestPolicy {
+            backoff: crate::policy::Backoff::default(),
+            request_timeout: Duration::from_secs(10),
+            max_rate_limit_waits: 3,
+            deadline: DateTime::<Utc>::MAX_UTC,
+        }
+    }
+
+    const TENANT_SPEC: &str = r#"
+name = "Xero-like"
+[auth]
+kind = "api_key"
+[values.tenant_id]
+label = "Xero organisation"
+choices = { path = "/connections", records = "", value = "tenantId", label = "tenantName" }
+[request]
+headers = { "xero-tenant-id" = "{values.tenant_id}" }
+[entities.contacts]
+path = "/Contacts"
+records = "Contacts"
+id = "ContactID"
+query = { where = "Org==\"{values.tenant_id}\"" }
+pagination = { style = "none" }
+"#;
+
+    #[tokio::test]
+    async fn i15_connection_values_fill_request_and_entity_extras_and_choices_are_listed() {
+        let (base, seen) = provider(|path| match path {
+            "/connections" => r#"[{"tenantId":"t-1","tenantName":"Acme Ltd"},{"tenantId":"t-2","tenantName":"Beta"},{"nope":1}]"#.into(),
+            _ => r#"{"Contacts":[{"ContactID":"c1"}]}"#.into(),
+        })
+        .await;
+        let values = [("tenant_id".to_string(), "t-1".to_string())].into();
+        let c = connector(TENANT_SPEC, base).with_values(values);
+        let (mut stats, cancel) = (RequestStats::default(), CancellationToken::new());
+        let choices = c
+            .list_choices("tenant_id", &policy(), &mut stats, &cancel)
+            .await
+            .unwrap();
+        assert_eq!(
+            choices,
+            [
+                Choice {
+                    value: "t-1".into(),
+                    label: "Acme Ltd".into()
+                },
+                Choice {
+                    value: "t-2".into(),
+                    label: "Beta".into()
+                }
+            ]
+        );
+        let mut pager = c.pager("contacts", None, 100).unwrap();
+        let page = pager
+            .next_page(&c, &policy(), &mut stats, &cancel)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(page.records.len(), 1);
+        let heads = seen.lock().unwrap().clone();
+        assert!(heads[0].starts_with("get /connections "), "{}", heads[0]);
+        assert!(
+            !heads[0].contains("xero-tenant-id"),
+            "choices are listed before a value is chosen: {}",
+            heads[0]
+        );
+        assert!(heads[0].contains("x-api-key: key_0123456789"));
+        assert!(
+            heads[1].starts_with("get /contacts?where=org%3d%3d%22t-1%22 "),
+            "{}",
+            heads[1]
+        );
+        assert!(heads[1].contains("xero-tenant-id: t-1"), "{}", heads[1]);
+        assert!(heads[1].contains("x-api-key: key_0123456789"));
+
+        // Without the value: a configuration error naming it, before any request.
+        let c = connector(TENANT_SPEC, Url::parse("http://127.0.0.1:9/").unwrap());
+        let e = c.pager("contacts", None, 100).unwrap_err();
+        assert_eq!(e.field(), Some("values.tenant_id"));
+        assert!(e.to_string().contains("no Xero organisation set"), "{e}");
+    }
+
+    #[test]
+    fn i15_changes_requests_carry_the_watermark_where_and_how_the_spec_says() {
+        let spec = |pagination: &str, send: &str| {
+            format!(
+                r#"
+name = "p"
+[auth]
+kind = "api_key"
+[request]
+query = {{ v = "2" }}
+[entities.items]
+path = "/items"
+query = {{ fields = "all" }}
+pagination = {pagination}
+[entities.items.incremental]
+path = "/items/search"
+method = "POST"
+body = {{ filter = {{ after = "{{since}}", kind = ["a", "{{since}}"] }} }}
+field = "modified"
+send = {send}
+"#
+            )
+        };
+        let base = Url::parse("https://api.test/v1/").unwrap();
+        let w = "2026-12-02T18:00:05.250Z";
+        let c = connector(
+            &spec(
+                r#"{ style = "offset", offset_param = "skip", limit_param = "take" }"#,
+                r#"{ in = "body", format = "date" }"#,
+            ),
+            base.clone(),
+        );
+        let pager = c.pager("items", Some(w), 25).unwrap();
+        let first = pager.call(&c, &Next::Start).unwrap();
+        assert_eq!(first.method, reqwest::Method::POST);
+        assert_eq!(
+            first.url.as_str(),
+            "https://api.test/v1/items/search?v=2",
+            "the entity's list query is not the search's"
+        );
+        let body: Value = serde_json::from_slice(first.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"filter": {"after": "2026-12-02", "kind": ["a", "2026-12-02"]}, "skip": 0, "take": 25})
+        );
+        let third = pager.call(&c, &Next::Offset(50)).unwrap();
+        let body: Value = serde_json::from_slice(third.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (body["skip"].clone(), body["take"].clone()),
+            (50.into(), 25.into())
+        );
+        // Without a watermark: the entity's list, a GET with its own query.
+        let list = c
+            .pager("items", None, 25)
+            .unwrap()
+            .call(&c, &Next::Start)
+            .unwrap();
+        assert_eq!(list.method, reqwest::Method::GET);
+        assert_eq!(
+            list.url.as_str(),
+            "https://api.test/v1/items?v=2&fields=all&skip=0&take=25"
+        );
+        assert!(list.body.is_none());
+
+        // In a header, as an HTTP date; numbered pages into a POST body too.
+        let c = connector(
+            &spec(
+                r#"{ style = "page", page_param = "p", page_size = 50 }"#,
+                r#"{ in = "header", name = "If-Modified-Since", format = "http_date" }"#,
+            )
+            .replace("after = \"{since}\", ", ""),
+            base.clone(),
+        );
+        let call = c
+            .pager("items", Some(w), 25)
+            .unwrap()
+            .call(&c, &Next::Page(3))
+            .unwrap();
+        assert_eq!(
+            call.headers["if-modified-since"],
+            "Wed, 02 Dec 2026 18:00:05 GMT"
+        );
+        let body: Value = serde_json::from_slice(call.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["p"], 3);
+        assert!(
+            body.get("per_page").is_none(),
+            "a fixed page size is not asked for"
+        );
+
+        // In the query, as unix milliseconds, after the paging parameters.
+        let c = connector(
+            &spec(
+                r#"{ style = "cursor" }"#,
+                r#"{ in = "query", name = "updated[gt]", format = "unix_ms" }"#,
+            )
+            .replace("method = \"POST\"\n", "")
+            .replace(
+                "body = { filter = { after = \"{since}\", kind = [\"a\", \"{since}\"] } }\n",
+                "",
+            ),
+            base,
+        );
+        let call = c
+            .pager("items", Some(w), 25)
+            .unwrap()
+            .call(&c, &Next::Cursor("it_9".into()))
+            .unwrap();
+        assert_eq!(
+            call.url.query(),
+            Some("v=2&limit=25&starting_after=it_9&updated%5Bgt%5D=1796234405250")
+        );
+        assert!(call.body.is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! The declarative connector spec (TOML or JSON, docs/connectors.md): how to talk to one
-//! provider's REST API — auth, list endpoints, records path, pagination, incremental filter.
+//! provider's REST API — auth, connection-level values, fixed request parts, rate-limit
+//! headers, list endpoints, records path, pagination, and how changes are fetched.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -293,6 +294,11 @@ pub struct EntitySpec {
 }
 
 impl EntitySpec {
+    /// Whether incremental runs can ask the provider for changes only.
+    pub fn filters_changes(&self) -> bool {
+        self.incremental_config().is_some_and(|i| i.send.is_some())
+    }
+
     /// The incremental configuration in effect: the `incremental` table, or what the older
     /// `updated_at` (+ `incremental_param`) keys mean. `None`: no change time is known.
     pub fn incremental_config(&self) -> Option<Incremental> {
@@ -309,12 +315,6 @@ impl EntitySpec {
             }),
             ..Incremental::default()
         })
-    }
-
-    /// Whether the provider can be asked for this entity's changes only (an incremental
-    /// job's requirement): its watermark is sent somewhere, not just tracked.
-    pub fn filters_by_change(&self) -> bool {
-        self.incremental_config().is_some_and(|i| i.send.is_some())
     }
 }
 
@@ -364,13 +364,19 @@ impl Incremental {
 
     /// Whether a listed item passes the `only` filter.
     pub fn admits(&self, item: &crate::record::Fields<'_>) -> bool {
-        self.only.iter().all(|(path, want)| match item.at(path) {
-            Some(Value::String(s)) => want.contains(&s),
-            Some(Value::Number(n)) => want.contains(&n.to_string()),
-            Some(Value::Bool(b)) => want.contains(&b.to_string()),
-            _ => false,
-        })
+        admits(&self.only, item)
     }
+}
+
+/// Whether a listed item's fields at each dotted path hold the value (or one of the values)
+/// `only` gives there.
+pub fn admits(only: &BTreeMap<String, OneOrMany>, item: &crate::record::Fields<'_>) -> bool {
+    only.iter().all(|(path, want)| match item.at(path) {
+        Some(Value::String(s)) => want.contains(&s),
+        Some(Value::Number(n)) => want.contains(&n.to_string()),
+        Some(Value::Bool(b)) => want.contains(&b.to_string()),
+        _ => false,
+    })
 }
 
 /// One string or a list of them.
