@@ -116,9 +116,11 @@ fn new_connection(input: NewConnectionDto, sandbox_url: Option<String>) -> Resul
         .auth_kind
         .filter(|k| !k.trim().is_empty())
         .map(|k| {
-            k.parse::<engine::AuthKind>().map_err(|_| {
-                engine::Error::invalid("auth_kind", format!("'{k}' is not a way to sign in"))
-            })
+            k.parse::<engine::AuthKind>()
+                .map_err(|_| DesktopError::Invalid {
+                    field: "auth_kind",
+                    message: format!("'{k}' is not a way to sign in"),
+                })
         })
         .transpose()?;
     Ok(NewConnection {

@@ -35,6 +35,10 @@ async fn r_a1_a_failed_job_waiting_for_its_automatic_retry_is_failing_not_runnin
             client_secret: Some("sandbox-secret".into()),
             api_key: None,
             refresh_token: None,
+            access_token: None,
+            auth_kind: None,
+            auth_base_url: None,
+            values: None,
         })
         .await
         .unwrap();
@@ -117,6 +121,10 @@ async fn a_connection_on_the_built_in_sandbox_spec_points_at_the_running_sandbox
         client_secret: Some("sandbox-secret".into()),
         api_key: None,
         refresh_token: None,
+        access_token: None,
+        auth_kind: None,
+        auth_base_url: None,
+        values: None,
     };
     // The form's "sandbox" spec with no base URL: the sandbox's port is new on every start,
     // so the spec's default address would refuse every request.
@@ -151,4 +159,68 @@ async fn a_connection_on_the_built_in_sandbox_spec_points_at_the_running_sandbox
     assert_eq!(url_of("typed").await, "http://127.0.0.1:9");
     desktop.stop_sandbox().await;
     desktop.engine().shutdown().await;
+}
+
+/// Issue 15: the connection wizard's commands against the Stripe persona: the catalog, a
+/// wrong key (code `auth`, nothing saved), the right one (checked, saved, no jobs yet), then
+/// the jobs chosen afterwards with the catalog's defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i15_the_wizard_connects_stripe_from_the_catalog_and_makes_its_jobs() {
+    use syncdesk_dto::{ConnectDto, ErrorCode};
+    let stripe = Sandbox::start(SandboxConfig {
+        customers: 20,
+        persona: Some(syncdesk_sandbox::Persona::Stripe),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    let catalog = desktop.connectors_list().await.unwrap();
+    let keys: Vec<&str> = catalog.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["stripe", "xero", "hubspot"]);
+    assert_eq!(
+        catalog[0].secret_label.as_deref(),
+        Some("Stripe restricted or secret key")
+    );
+    let input = |key: &str| ConnectDto {
+        connector: "stripe".into(),
+        name: "Stripe".into(),
+        auth_kind: None,
+        secret: Some(key.into()),
+        client_id: None,
+        client_secret: None,
+        base_url: Some(stripe.base_url()),
+        auth_base_url: None,
+        values: None,
+        entities: Some(Vec::new()),
+        schedule: None,
+    };
+    let refused = desktop
+        .connection_connect(input("sk_test_wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::Auth);
+    assert!(desktop.connections_list().await.unwrap().is_empty());
+
+    let made = desktop
+        .connection_connect(input("sk_test_syncdesk_sandbox"))
+        .await
+        .unwrap();
+    assert_eq!(made.connection.status, "active");
+    assert!(made.jobs.is_empty());
+    let jobs = desktop
+        .jobs_create_defaults(
+            made.connection.id.clone(),
+            vec!["customers".into(), "invoices".into()],
+            None,
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["Stripe customers", "Stripe invoices"]);
+    assert!(jobs
+        .iter()
+        .all(|j| j.mode == "incremental" && j.schedule == "every 1h"));
+    assert_eq!(jobs[0].settings.natural_keys, ["email"]);
 }

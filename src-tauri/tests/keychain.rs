@@ -58,6 +58,10 @@ async fn connection_secrets_live_in_the_keychain_only() {
             client_secret: Some(client_secret.clone()),
             api_key: None,
             refresh_token: None,
+            access_token: None,
+            auth_kind: None,
+            auth_base_url: None,
+            values: None,
         })
         .await
         .unwrap();
