@@ -729,7 +729,7 @@ function DoneStep({ connector, connection, jobs, onClose }: { connector: Connect
     <div className="stack" data-testid={T.wizardDone}>
       <div className="banner banner-ok" role="status">
         <div className="banner-title">
-          {connection.name} is connected to {connector.name}.
+          {connection.name === connector.name ? `${connector.name} is connected.` : `${connection.name} is connected to ${connector.name}.`}
         </div>
         <div className="banner-sub">
           {jobs.length === 1 ? "1 job was created." : `${jobs.length} jobs were created.`} {when} The first run reads everything;
