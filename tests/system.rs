@@ -639,3 +639,129 @@ async fn i14_job_run_says_what_a_paused_run_waits_for() {
         "{err}"
     );
 }
+
+/// Issue 15: `connection add --value/--auth`, `connection values` and `connection set-value`
+/// through the real binary, against the sandbox, with clear refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i15_connection_values_and_auth_kind_from_the_cli() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 5,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = d.join("with-values.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "{}\n[values.region]\nlabel = \"Data region\"\nhelp = \"Where the records are kept.\"\n",
+            syncdesk_sandbox::CONNECTOR_SPEC
+        ),
+    )
+    .unwrap();
+    let base = sandbox.base_url();
+    let add = |extra: &'static [&'static str]| {
+        let mut args: Vec<String> = [
+            "--secret-store",
+            "memory",
+            "connection",
+            "add",
+            "--name",
+            "sb",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--base-url",
+            &base,
+            "--client-id",
+            "sandbox-client",
+            "--client-secret-env",
+            "SB_SECRET",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        syncdesk(d, &args, &[("SB_SECRET", "sandbox-secret")], None).await
+    };
+    // A declared value left out, an unknown one, a way to sign in the connector does not
+    // offer: each refused with what to do, nothing stored.
+    let out = run(add(&[])).await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Data region") && err.contains("region="),
+        "{err}"
+    );
+    let out = run(add(&["--value", "region=eu", "--value", "tenant=x"])).await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no value named 'tenant'"), "{err}");
+    let out = run(add(&["--value", "region=eu", "--auth", "bearer"])).await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("oauth2_client_credentials"), "{err}");
+    let out = run(add(&["--value", "region"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NAME=VALUE"));
+
+    let out = run(add(&["--value", "region=eu", "--json"])).await;
+    let conn = json(&expect_status(&out, 0));
+    assert_eq!(conn["values"]["region"], "eu");
+    let text = expect_status(
+        &syncdesk(
+            d,
+            &["--secret-store", "memory", "connection", "values", "sb"],
+            &[],
+            None,
+        )
+        .await,
+        0,
+    );
+    assert!(text.contains("Data region (region): eu"), "{text}");
+    assert!(text.contains("Where the records are kept."), "{text}");
+    let conn = json(&expect_status(
+        &syncdesk(
+            d,
+            &[
+                "--secret-store",
+                "memory",
+                "connection",
+                "set-value",
+                "sb",
+                "region=us",
+                "--json",
+            ],
+            &[],
+            None,
+        )
+        .await,
+        0,
+    ));
+    assert_eq!(conn["values"]["region"], "us");
+    let listed = json(&expect_status(
+        &syncdesk(
+            d,
+            &[
+                "--secret-store",
+                "memory",
+                "connection",
+                "values",
+                "sb",
+                "--json",
+            ],
+            &[],
+            None,
+        )
+        .await,
+        0,
+    ));
+    assert_eq!(listed[0]["value"]["value"], "us");
+    assert_eq!(listed[0]["choices"], serde_json::Value::Null);
+    sandbox.shutdown().await;
+}

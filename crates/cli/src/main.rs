@@ -1771,6 +1771,9 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
                 fmt_time(c.token_expires_at),
                 c.base_url
             );
+            for (name, value) in &c.values {
+                println!("  value    {name} = {value}");
+            }
             for (entity, f) in fields {
                 println!(
                     "  {entity} fields last seen {}: {}",

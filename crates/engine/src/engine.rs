@@ -125,7 +125,8 @@ impl Inner {
             auth,
             self.clock.clone(),
             on_tokens,
-        ))
+        )
+        .with_values(conn.values.clone()))
     }
 }
 
@@ -306,6 +307,7 @@ impl Engine {
     /// provider has answered one.
     async fn create_verified(&self, c: NewConnection, probe: Probe<'_>) -> Result<Connection> {
         let kind = Self::new_connection_auth_kind(&c)?;
+        check_secret_given(&c, kind)?;
         let secrets: Vec<SecretKind> = c.secrets.iter().map(|(k, _)| *k).collect();
         let conn = self.insert_connection(c, kind).await?;
         // Verified before it is called active (issue 14): credentials the provider refuses
@@ -462,6 +464,10 @@ impl Engine {
         for (kind, value) in &c.secrets {
             crate::secrets::check_secret_value(*kind, value)?;
         }
+        // A value pasted with a space or a line break around it is the value.
+        for v in c.values.values_mut() {
+            *v = v.trim().to_string();
+        }
         check_values(&c.spec, &c.values)?;
         Ok(base_url)
     }
@@ -594,7 +600,7 @@ impl Engine {
         let spec = connector.spec();
         let field = format!("values.{name}");
         let declared = declared_value(spec, name)?;
-        let Some(choices) = &declared.choices else {
+        if declared.choices.is_none() {
             return Err(Error::invalid(
                 field,
                 format!(
@@ -602,52 +608,28 @@ impl Engine {
                     spec.name, declared.label
                 ),
             ));
-        };
-        let base = check_base_url(&conn.base_url)?;
-        let url = crate::connector::spec::join_path(&base, &choices.path)
-            .map_err(|e| Error::invalid(format!("{field}.choices.path"), e))?;
+        }
         let policy = crate::connector::RequestPolicy {
             backoff: crate::policy::Backoff(Vec::new()),
             request_timeout: std::time::Duration::from_secs(15),
             max_rate_limit_waits: 0,
             deadline: self.inner.clock.now() + chrono::Duration::seconds(60),
         };
-        let (body, _) = connector
-            .get(
-                &url,
+        let listed = connector
+            .list_choices(
+                name,
                 &policy,
                 &mut Default::default(),
                 &CancellationToken::new(),
             )
             .await?;
-        let path = url.path();
-        let raw = crate::record::read_json(&body).map_err(|e| Error::MalformedResponse {
-            path: path.to_string(),
-            detail: format!("not valid JSON ({e})"),
-        })?;
-        let items = crate::connector::take_records(
-            &crate::record::Fields::of(&raw),
-            &choices.records,
-            path,
-        )?;
-        let text = |v: Option<serde_json::Value>| match v {
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s),
-            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        items
-            .iter()
-            .map(|item| {
-                let fields = item.fields();
-                let value =
-                    text(fields.at(&choices.value)).ok_or_else(|| Error::MalformedResponse {
-                        path: path.to_string(),
-                        detail: format!("a listed {} has no '{}'", declared.label, choices.value),
-                    })?;
-                let label = text(fields.at(&choices.label)).unwrap_or_else(|| value.clone());
-                Ok(ValueChoice { value, label })
+        Ok(listed
+            .into_iter()
+            .map(|c| ValueChoice {
+                value: c.value,
+                label: c.label,
             })
-            .collect()
+            .collect())
     }
 
     /// Set one of the connection's values (`[values.<name>]`). A value the provider lists
@@ -1854,6 +1836,40 @@ pub fn allowed_auth_kinds(spec: &ConnectorSpec) -> Vec<AuthKind> {
     spec.auth.kinds()
 }
 
+/// The secret a connection authenticating as `kind` cannot work without, when it is not
+/// given: said before anything is stored or sent, in the spec's words when it has them.
+fn check_secret_given(c: &NewConnection, kind: AuthKind) -> Result<()> {
+    let needed = match kind {
+        AuthKind::ApiKey => SecretKind::ApiKey,
+        AuthKind::Bearer => SecretKind::AccessToken,
+        AuthKind::Oauth2RefreshToken => SecretKind::RefreshToken,
+        AuthKind::Oauth2ClientCredentials => SecretKind::ClientSecret,
+        AuthKind::None => return Ok(()),
+    };
+    let no_client_id = c.client_id.as_deref().is_none_or(|id| id.trim().is_empty());
+    if kind == AuthKind::Oauth2RefreshToken && no_client_id {
+        // A public client (no secret) is only known to the token endpoint by its id.
+        return Err(Error::invalid(
+            "client_id",
+            format!(
+                "the client id of your {} app is needed to refresh its tokens",
+                c.spec.name
+            ),
+        ));
+    }
+    if c.secrets.iter().any(|(k, _)| *k == needed) {
+        return Ok(());
+    }
+    let label = match &c.spec.auth.secret_label {
+        Some(l) if kind == c.spec.auth.kind && needed != SecretKind::RefreshToken => l.clone(),
+        _ => needed.label().to_string(),
+    };
+    Err(Error::invalid(
+        needed.as_str(),
+        format!("the {label} is needed to connect to {}", c.spec.name),
+    ))
+}
+
 /// Move the spec's absolute sign-in URLs (`auth.token_url`, `auth.authorize_url`) to the
 /// scheme, host and port of `auth_base`, keeping their paths and queries. Relative ones
 /// already follow the connection's base URL.
@@ -1967,5 +1983,53 @@ fn check_value<'s>(
 fn refused(e: Error) -> Error {
     Error::AuthExpired {
         detail: format!("the provider refused these credentials ({e}); nothing was saved"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i15_auth_base_url_moves_absolute_sign_in_urls_and_keeps_their_paths() {
+        let mut spec = ConnectorSpec::parse(
+            r#"
+name = "Books"
+base_url = "https://api.books.test"
+[auth]
+kind = "oauth2_refresh_token"
+authorize_url = "https://login.books.test/identity/connect/authorize?prompt=login"
+token_url = "/connect/token"
+[entities.contacts]
+path = "/contacts"
+"#,
+        )
+        .unwrap();
+        move_sign_in(&mut spec, "http://127.0.0.1:8790").unwrap();
+        assert_eq!(
+            spec.auth.authorize_url.as_deref(),
+            Some("http://127.0.0.1:8790/identity/connect/authorize?prompt=login")
+        );
+        assert_eq!(
+            spec.auth.token_url.as_deref(),
+            Some("/connect/token"),
+            "a relative URL follows the base URL"
+        );
+        // A default port is dropped, not kept from the old URL.
+        move_sign_in(&mut spec, "https://sign-in.books.test").unwrap();
+        assert_eq!(
+            spec.auth.authorize_url.as_deref(),
+            Some("https://sign-in.books.test/identity/connect/authorize?prompt=login")
+        );
+        for bad in [
+            "https://sign-in.books.test/oauth",
+            "https://sign-in.books.test/?x=1",
+            "mailto:x@y.z",
+            "https://user:pw@sign-in.books.test",
+        ] {
+            let e = move_sign_in(&mut spec, bad).unwrap_err();
+            assert_eq!(e.field(), Some("auth_base_url"), "{bad}: {e}");
+            assert!(!e.to_string().contains("pw@"), "{e}");
+        }
     }
 }

@@ -42,31 +42,34 @@ impl SignIn {
 /// `oauth2_refresh_token` among its alternatives (a private-app token first, sign-in as the
 /// other way). The connection then keeps a refresh token.
 fn check_signs_in(c: &NewConnection) -> Result<()> {
-    let kinds = crate::engine::allowed_auth_kinds(&c.spec);
-    let oauth = kinds.iter().any(|k| {
+    let is_oauth = |k: &AuthKind| {
         matches!(
             k,
             AuthKind::Oauth2RefreshToken | AuthKind::Oauth2ClientCredentials
         )
-    });
-    let wanted = c.auth_kind.unwrap_or(AuthKind::Oauth2RefreshToken);
-    if !oauth
-        || !matches!(
-            wanted,
-            AuthKind::Oauth2RefreshToken | AuthKind::Oauth2ClientCredentials
-        )
-    {
+    };
+    let kinds = crate::engine::allowed_auth_kinds(&c.spec);
+    if !kinds.iter().any(is_oauth) {
         let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         return Err(Error::invalid(
             "auth_kind",
             format!(
-                "{} connections have no browser sign-in with {wanted}; they use {}",
+                "{} has no browser sign-in; its connections use {}",
                 c.spec.name,
                 names.join(" or ")
             ),
         ));
     }
-    Ok(())
+    match c.auth_kind {
+        Some(k) if !is_oauth(&k) => Err(Error::invalid(
+            "auth_kind",
+            format!(
+                "a browser sign-in makes an {} connection, not {k}",
+                AuthKind::Oauth2RefreshToken
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Where the spec's OAuth2 endpoints are, resolved against the connection's base URL.

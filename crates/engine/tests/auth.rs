@@ -166,7 +166,7 @@ async fn handle(
         .into_owned()
         .collect();
     match (server, seen.path.as_str()) {
-        (_, "/identity/connect/authorize") => {
+        (_, "/identity/connect/authorize" | "/oauth/authorize") => {
             t.n += 1;
             let code = format!("code-{:04}", t.n);
             t.codes
@@ -177,7 +177,7 @@ async fn handle(
             );
             (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
         }
-        (_, "/connect/token") => {
+        (_, "/connect/token" | "/oauth/v1/token") => {
             let form = seen.form();
             let refused = |why: &str| {
                 json(
@@ -231,6 +231,26 @@ async fn handle(
                         serde_json::json!({"error": "unauthorized"}),
                     );
                 }
+            }
+            if path.starts_with("/api.xro/2.0/Contacts") {
+                return json(
+                    StatusCode::OK,
+                    serde_json::json!({"Contacts": [{
+                        "ContactID": "c-1", "Name": "Ada", "EmailAddress": "ada@example.com",
+                        "UpdatedDateUTC": "/Date(1573755038314+0000)/",
+                    }]}),
+                );
+            }
+            if path.starts_with("/crm/v3/objects/contacts") {
+                return json(
+                    StatusCode::OK,
+                    serde_json::json!({"results": [{
+                        "id": "1",
+                        "properties": {"email": "ada@example.com", "firstname": "Ada"},
+                        "createdAt": "2024-01-02T03:04:05Z",
+                        "updatedAt": "2024-01-02T03:04:05Z",
+                    }]}),
+                );
             }
             if path == "/connections" {
                 return json(
@@ -488,6 +508,8 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
         .engine
         .create_connection(NewConnection {
             auth_base_url: Some(format!("{}/somewhere", p.id)),
+            client_id: Some("public-app".into()),
+            secrets: vec![(SecretKind::RefreshToken, Secret::new("rt-unused"))],
             ..NewConnection::new("x", xero_like(&p.api))
         })
         .await
@@ -497,6 +519,8 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
         .engine
         .create_connection(NewConnection {
             auth_base_url: Some("ftp://127.0.0.1:9".into()),
+            client_id: Some("public-app".into()),
+            secrets: vec![(SecretKind::RefreshToken, Secret::new("rt-unused"))],
             ..NewConnection::new("x", xero_like(&p.api))
         })
         .await
@@ -507,12 +531,27 @@ async fn i15_auth_base_url_moves_only_absolute_sign_in_urls_and_must_be_an_origi
         .engine
         .create_connection(NewConnection {
             auth_base_url: Some("http://login.books.test".into()),
+            client_id: Some("public-app".into()),
+            secrets: vec![(SecretKind::RefreshToken, Secret::new("rt-unused"))],
             ..NewConnection::new("x", xero_like(&p.api))
         })
         .await
         .unwrap_err();
     assert!(e.to_string().contains("https"), "{e}");
     assert!(h.engine.connections().await.unwrap().is_empty());
+}
+
+/// A log writer into a shared buffer.
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A spec shaped like Stripe's restricted keys in a query parameter.
@@ -542,6 +581,15 @@ mappings = [{{ source = "name", target = "name" }}]
 
 #[tokio::test]
 async fn i15_an_api_key_in_the_query_is_sent_there_and_never_stored_or_shown() {
+    // Everything the engine logs, at every level, on this (the test's only) thread.
+    let log = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = log.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogSink(sink.clone()))
+            .finish(),
+    );
     let p = Provider::start().await;
     let h = engine().await;
     let key = p.api_key();
@@ -593,6 +641,12 @@ async fn i15_an_api_key_in_the_query_is_sent_there_and_never_stored_or_shown() {
         let text = format!("{ev:?}");
         assert!(!text.contains(&key), "{text}");
     }
+    let logged = String::from_utf8_lossy(&log.lock().unwrap()).to_string();
+    assert!(
+        logged.contains("TRACE") || logged.contains("DEBUG"),
+        "logs were captured"
+    );
+    assert!(!logged.contains(&key), "the key was logged");
     h.engine.shutdown().await;
     for entry in std::fs::read_dir(h._dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
@@ -645,6 +699,34 @@ async fn i15_a_connection_uses_the_specs_auth_kind_or_one_of_its_alternatives() 
         e.to_string().contains("bearer or oauth2_refresh_token"),
         "{e}"
     );
+    // The secret the chosen way needs, named as the spec names it, before anything is sent.
+    let e = h
+        .engine
+        .create_connection(NewConnection::new("crm", hubspot_like(&p.api)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("access_token"));
+    assert!(e.to_string().contains("Private app access token"), "{e}");
+    let e = h
+        .engine
+        .create_connection(NewConnection {
+            auth_kind: Some(AuthKind::Oauth2RefreshToken),
+            ..NewConnection::new("crm", hubspot_like(&p.api))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("client_id"), "{e}");
+    let e = h
+        .engine
+        .create_connection(NewConnection {
+            auth_kind: Some(AuthKind::Oauth2RefreshToken),
+            client_id: Some("crm-app".into()),
+            ..NewConnection::new("crm", hubspot_like(&p.api))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("refresh_token"), "{e}");
+    assert!(p.seen("api").is_empty());
     // The alternative, with a refresh token pasted in.
     let rt = p.issue_refresh_token();
     let conn = h
@@ -728,7 +810,21 @@ async fn i15_browser_sign_in_works_for_a_spec_whose_alternative_is_oauth() {
         .await
         .unwrap_err();
     assert_eq!(e.field(), Some("auth_kind"), "{e}");
-    assert!(e.to_string().contains("no browser sign-in"), "{e}");
+    assert!(
+        e.to_string().contains("Keyed has no browser sign-in"),
+        "{e}"
+    );
+    let e = h
+        .engine
+        .begin_sign_in(NewConnection {
+            client_id: Some("x".into()),
+            auth_kind: Some(AuthKind::Bearer),
+            ..NewConnection::new("crm2", hubspot_like(&p.api))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("auth_kind"), "{e}");
+    assert!(e.to_string().contains("not bearer"), "{e}");
 }
 
 /// A spec with connection-level values, one listed by the provider (as Xero's tenant).
@@ -796,7 +892,7 @@ async fn i15_connection_values_are_checked_listed_from_the_provider_set_and_audi
     // The listed one may be chosen after the connection exists (it takes its credentials).
     let conn = h
         .engine
-        .create_connection(new(&[("region", "eu")]))
+        .create_connection(new(&[("region", " eu\n")]))
         .await
         .unwrap();
     assert_eq!(conn.values.get("region").map(String::as_str), Some("eu"));
@@ -825,6 +921,18 @@ async fn i15_connection_values_are_checked_listed_from_the_provider_set_and_audi
     let e = h.engine.value_choices("books", "region").await.unwrap_err();
     assert_eq!(e.field(), Some("values.region"));
 
+    // Until it is chosen, a run that needs it says which value is missing.
+    let e = h.run("books", "contacts").await;
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    assert!(
+        e.note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Books organisation"),
+        "{:?}",
+        e.note
+    );
+
     // Only a listed organisation can be chosen.
     let e = h
         .engine
@@ -840,6 +948,17 @@ async fn i15_connection_values_are_checked_listed_from_the_provider_set_and_audi
     assert_eq!(
         conn.values.get("tenant_id").map(String::as_str),
         Some("t-nz")
+    );
+    // Data requests carry it from now on.
+    let e = h.run("books", "contacts").await;
+    assert_eq!(e.status, ExecutionStatus::Completed, "{:?}", e.note);
+    let data = p.seen("api").last().unwrap().clone();
+    assert_eq!(data.path, "/contacts");
+    assert!(
+        data.headers
+            .iter()
+            .any(|(k, v)| k == "books-tenant-id" && v == "t-nz"),
+        "{data:?}"
     );
     let conn = h
         .engine
@@ -873,4 +992,90 @@ async fn i15_connection_values_are_checked_listed_from_the_provider_set_and_audi
         notes.contains(&"Data region: eu → us".to_string()),
         "{notes:?}"
     );
+}
+
+// ---- the catalog's own entries --------------------------------------------------------
+
+#[tokio::test]
+async fn i15_the_xero_entry_signs_in_on_its_identity_server_and_syncs_the_chosen_organisation() {
+    let p = Provider::start().await;
+    let h = engine().await;
+    let spec = ConnectorSpec::parse(include_str!("../catalog/xero.toml")).unwrap();
+    let conn = sign_in(
+        &h,
+        NewConnection {
+            base_url: Some(p.api.clone()),
+            auth_base_url: Some(p.id.clone()),
+            client_id: Some("xero-desktop-app".into()),
+            ..NewConnection::new("xero", spec)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.auth_kind, AuthKind::Oauth2RefreshToken);
+    let id_seen = p.seen("id");
+    assert_eq!(
+        (id_seen[0].path.as_str(), id_seen[1].path.as_str()),
+        ("/identity/connect/authorize", "/connect/token")
+    );
+    assert!(
+        p.seen("api").is_empty(),
+        "signing in sends nothing to the API"
+    );
+    // The organisation is chosen from those the sign-in allowed.
+    let choices = h.engine.value_choices("xero", "tenant_id").await.unwrap();
+    assert_eq!(choices[0].label, "Demo Company (UK)");
+    h.engine
+        .set_connection_value("xero", "tenant_id", "t-uk")
+        .await
+        .unwrap();
+    p.expire_access();
+    let e = h.run("xero", "contacts").await;
+    assert_eq!(e.status, ExecutionStatus::Completed, "{:?}", e.note);
+    assert_eq!(e.counts.created, 1);
+    let api_seen = p.seen("api");
+    let data = api_seen.last().unwrap();
+    assert_eq!(data.path, "/api.xro/2.0/Contacts");
+    assert!(data
+        .headers
+        .iter()
+        .any(|(k, v)| k == "xero-tenant-id" && v == "t-uk"));
+    // The refresh went to the identity server, by the public client, and nothing of it to
+    // the API.
+    let refresh = p.seen("id").last().unwrap().form();
+    assert_eq!(refresh["grant_type"], "refresh_token");
+    assert_eq!(refresh["client_id"], "xero-desktop-app");
+    for r in &api_seen {
+        assert!(!r.text().contains("rt-") && !r.text().contains("xero-desktop-app"));
+    }
+}
+
+#[tokio::test]
+async fn i15_the_hubspot_entry_signs_in_as_its_alternative_with_client_id_and_secret_in_the_body() {
+    let p = Provider::start().await;
+    let h = engine().await;
+    let spec = ConnectorSpec::parse(include_str!("../catalog/hubspot.toml")).unwrap();
+    let conn = sign_in(
+        &h,
+        NewConnection {
+            base_url: Some(p.api.clone()),
+            auth_base_url: Some(p.id.clone()),
+            client_id: Some("hubspot-app".into()),
+            secrets: vec![(SecretKind::ClientSecret, Secret::new("hubspot-app-secret"))],
+            ..NewConnection::new("hubspot", spec)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.auth_kind, AuthKind::Oauth2RefreshToken);
+    assert_eq!(p.seen("id")[0].path, "/oauth/authorize");
+    let exchange = p.seen("api")[0].clone();
+    assert_eq!(exchange.path, "/oauth/v1/token");
+    let form = exchange.form();
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["client_id"], "hubspot-app");
+    assert_eq!(form["client_secret"], "hubspot-app-secret");
+    let e = h.run("hubspot", "contacts").await;
+    assert_eq!(e.status, ExecutionStatus::Completed, "{:?}", e.note);
+    assert_eq!(e.counts.created, 1);
 }

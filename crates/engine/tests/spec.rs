@@ -4084,4 +4084,35 @@ mappings = [{ source = "n", target = "n" }]
             ["page=1&pageSize=10", "page=2&pageSize=10"]
         );
     }
+
+    /// A 429 without Retry-After waits as long as the spec's rate-limit headers say (HubSpot
+    /// sends its window's length), not the generic backoff.
+    #[tokio::test]
+    async fn i15_a_429_without_retry_after_waits_for_the_specs_reset_header() {
+        let calls = Arc::new(Mutex::new(0u32));
+        let n = calls.clone();
+        let p = Provider::start(move |_| {
+            let mut n = n.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                Resp(
+                    429,
+                    Vec::new(),
+                    json!({"status": "error", "message": "You have reached your ten_secondly_rolling limit.", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}).to_string(),
+                )
+                .header("X-HubSpot-RateLimit-Remaining", "0")
+                .header("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+            } else {
+                ok(json!({"results": [contact("1", "a@x.test", "2026-12-01T10:00:00Z")]}))
+            }
+        })
+        .await;
+        let h = engine().await;
+        h.connect(HUBSPOT_LIKE, &p.url()).await;
+        let job = h.job("contacts").await;
+        let e = h.run(&job).await;
+        completed(&e);
+        assert_eq!(e.rate_limit_waits, 1);
+        assert_eq!(h.clock.take_sleeps(), vec![Duration::from_secs(10)]);
+    }
 }

@@ -841,4 +841,75 @@ mod tests {
         let out = auth.redact("cs_long_lived at_0999 at_0998");
         assert_eq!(out, "[redacted] [redacted] [redacted]");
     }
+
+    fn api_key_auth(query: Option<&str>) -> Auth {
+        let secrets = Arc::new(crate::secrets::MemorySecretStore::default());
+        secrets
+            .set("c", SecretKind::ApiKey, &Secret::new("key_live_0123456789"))
+            .unwrap();
+        Auth::new(
+            AuthConfig {
+                connection_id: "c".into(),
+                connection_name: "c".into(),
+                kind: AuthKind::ApiKey,
+                token_url: None,
+                client_id: None,
+                scope: None,
+                api_key_header: Some("X-Key".into()),
+                api_key_query: query.map(str::to_string),
+                token_expires_at: None,
+            },
+            secrets,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn i15_an_api_key_goes_in_the_query_or_in_the_header_never_both() {
+        let http = reqwest::Client::new();
+        let clock = crate::clock::ManualClock::new(at(1_800_000_000));
+        let url = url::Url::parse("https://api.test/v1/items?limit=5").unwrap();
+        for (query, want_query, want_header) in [
+            (Some("api_key"), Some("api_key=key_live_0123456789"), None),
+            (None, None, Some("key_live_0123456789")),
+        ] {
+            let auth = api_key_auth(query);
+            let (cred, _) = auth.credential(&http, &clock).await.unwrap();
+            let req = cred.apply(http.get(url.clone())).build().unwrap();
+            assert_eq!(
+                req.url().query(),
+                Some(match want_query {
+                    Some(q) => format!("limit=5&{q}"),
+                    None => "limit=5".into(),
+                })
+                .as_deref()
+            );
+            assert_eq!(
+                req.headers().get("x-key").map(|v| v.to_str().unwrap()),
+                want_header
+            );
+            // The URL the caller kept holds no key, and text echoing it is redacted.
+            assert!(!url.as_str().contains("key_live"));
+            assert_eq!(
+                auth.redact("bad request: /v1/items?api_key=key_live_0123456789"),
+                "bad request: /v1/items?api_key=[redacted]"
+            );
+        }
+        let e = Auth::new(
+            AuthConfig {
+                connection_id: "c".into(),
+                connection_name: "c".into(),
+                kind: AuthKind::ApiKey,
+                token_url: None,
+                client_id: None,
+                scope: None,
+                api_key_header: None,
+                api_key_query: Some(" ".into()),
+                token_expires_at: None,
+            },
+            Arc::new(crate::secrets::MemorySecretStore::default()),
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), Some("auth.query"));
+    }
 }

@@ -514,7 +514,15 @@ impl Connector {
                             .headers()
                             .get(reqwest::header::RETRY_AFTER)
                             .and_then(|v| v.to_str().ok())
-                            .and_then(|h| parse_retry_after(h, self.clock.now()));
+                            .and_then(|h| parse_retry_after(h, self.clock.now()))
+                            // Without Retry-After, the spec's own rate-limit headers may
+                            // still say how long the window lasts (HubSpot's interval).
+                            .or_else(|| {
+                                self.spec
+                                    .rate_limit
+                                    .as_ref()
+                                    .and_then(|r| r.pace(resp.headers(), self.clock.now()))
+                            });
                         self.rate_wait(header, &mut rate_waits, &path, policy, stats, cancel)
                             .await?;
                         continue;
@@ -1858,5 +1866,78 @@ send = {send}
             Some("v=2&limit=25&starting_after=it_9&updated%5Bgt%5D=1796234405250")
         );
         assert!(call.body.is_none());
+    }
+
+    /// The first request of each catalog entity, full and incremental, as the providers
+    /// document them.
+    #[test]
+    fn i15_catalog_first_requests_are_the_providers_shapes() {
+        let w = "2026-12-02T18:00:05.250Z";
+        let first = |c: &Connector, entity: &str, since: Option<&str>| {
+            let pager = c.pager(entity, since, 100).unwrap();
+            pager.call(c, &Next::Start).unwrap()
+        };
+        let catalog = |name: &str| match name {
+            "stripe" => include_str!("../../catalog/stripe.toml"),
+            "xero" => include_str!("../../catalog/xero.toml"),
+            _ => include_str!("../../catalog/hubspot.toml"),
+        };
+
+        let stripe = connector(
+            catalog("stripe"),
+            Url::parse("https://api.stripe.com").unwrap(),
+        );
+        for entity in ["customers", "products", "invoices", "charges"] {
+            let full = first(&stripe, entity, None);
+            assert_eq!(
+                full.url.as_str(),
+                format!("https://api.stripe.com/v1/{entity}?limit=100")
+            );
+            let inc = first(&stripe, entity, Some(w));
+            let kind = entity.trim_end_matches('s');
+            assert_eq!(
+                inc.url.as_str(),
+                format!("https://api.stripe.com/v1/events?type={kind}.*&limit=100&created%5Bgte%5D=1796234405")
+            );
+            assert_eq!(inc.method, reqwest::Method::GET);
+        }
+
+        let values = [("tenant_id".to_string(), "t-1".to_string())].into();
+        let xero = connector(catalog("xero"), Url::parse("https://api.xero.com").unwrap())
+            .with_values(values);
+        let full = first(&xero, "invoices", None);
+        assert_eq!(
+            full.url.as_str(),
+            "https://api.xero.com/api.xro/2.0/Invoices?where=Type%3D%3D%22ACCREC%22&page=1"
+        );
+        assert_eq!(full.headers["xero-tenant-id"], "t-1");
+        assert_eq!(full.headers["accept"], "application/json");
+        let inc = first(&xero, "items", Some(w));
+        assert_eq!(inc.url.as_str(), "https://api.xero.com/api.xro/2.0/Items");
+        assert_eq!(inc.headers["if-modified-since"], w);
+        assert_eq!(inc.headers["xero-tenant-id"], "t-1");
+
+        let hubspot = connector(
+            catalog("hubspot"),
+            Url::parse("https://api.hubapi.com").unwrap(),
+        );
+        let full = first(&hubspot, "deals", None);
+        assert_eq!(
+            full.url.as_str(),
+            "https://api.hubapi.com/crm/v3/objects/deals?archived=false&properties=dealname%2Camount%2Cdealstage%2Cclosedate%2Cpipeline&limit=100"
+        );
+        let inc = first(&hubspot, "contacts", Some(w));
+        assert_eq!(inc.method, reqwest::Method::POST);
+        assert_eq!(
+            inc.url.as_str(),
+            "https://api.hubapi.com/crm/v3/objects/contacts/search"
+        );
+        let body: Value = serde_json::from_slice(inc.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body["filterGroups"][0]["filters"][0]["value"],
+            "1796234405250"
+        );
+        assert_eq!(body["limit"], 100);
+        assert_eq!(body["properties"][0], "email");
     }
 }
