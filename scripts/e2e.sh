@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 bin="${SYNCDESK_DESKTOP_BIN:-$CARGO_TARGET_DIR/debug/syncdesk-desktop}"
 bench="$CARGO_TARGET_DIR/debug/syncdesk-bench"
+cli="$CARGO_TARGET_DIR/debug/syncdesk"
 build="(cd ui && npm run build) && cargo build --workspace --exclude syncdesk-desktop --all-targets && cargo build -p syncdesk-desktop --all-targets"
-for b in "$bin" "$bench"; do
+for b in "$bin" "$bench" "$cli"; do
   [ -x "$b" ] || { echo "e2e: $b is missing; run: $build" >&2; exit 1; }
 done
 mkdir -p target/e2e-screens
@@ -20,15 +21,16 @@ logs=$(mktemp -d)
 # The measurement of Failed Records at 100k rows opens a database seeded by the bench crate.
 seeded="$logs/seeded-100k"
 "$bench" --seed-lists "$seeded" --list-rows 100000
-export SYNCDESK_DESKTOP_BIN="$bin" E2E_SCREENS="$PWD/target/e2e-screens" E2E_LOGS="$logs" E2E_SEEDED_DIR="$seeded"
+export SYNCDESK_DESKTOP_BIN="$bin" SYNCDESK_CLI_BIN="$cli" E2E_SCREENS="$PWD/target/e2e-screens" E2E_LOGS="$logs" E2E_SEEDED_DIR="$seeded"
 set +e
-# One file at a time: each starts its own app, and both want the same keyring and display.
+# One file at a time: each starts its own app, and all want the same keyring and display.
+# wizard.e2e.mjs also starts the Stripe persona with the CLI binary.
 # The timeout is per file (the story is one file of eight steps, each bounding its own waits);
 # 15 minutes leaves room for a slow, shared machine.
 xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- bash scripts/with-keyring.sh \
   node --test --test-reporter=tap --test-concurrency=1 --test-timeout=900000 \
-  src-tauri/e2e/app.e2e.mjs src-tauri/e2e/failed-100k.e2e.mjs
+  src-tauri/e2e/app.e2e.mjs src-tauri/e2e/wizard.e2e.mjs src-tauri/e2e/failed-100k.e2e.mjs
 status=$?
 set -e
 if [ "$status" -ne 0 ]; then

@@ -32,6 +32,12 @@ commands! {
     connection_sign_in(input: NewConnectionDto) -> ConnectionDto;
     connection_sign_in_again(id: String) -> ConnectionDto;
     sign_in_cancel() -> ();
+    connectors_list() -> Vec<ConnectorDto>;
+    connection_connect(input: ConnectDto) -> SetupDto;
+    connection_connect_sign_in(input: ConnectDto) -> ConnectionDto;
+    connection_value_choices(id: String, name: String) -> Vec<ValueChoiceDto>;
+    connection_set_value(id: String, name: String, value: String) -> ConnectionDto;
+    jobs_create_defaults(connection: String, entities: Vec<String>, schedule: Option<String>) -> Vec<JobDto>;
     jobs_list() -> Vec<JobSummaryDto>;
     job_get(id: String) -> JobDto;
     job_create(input: NewJobDto) -> JobDto;

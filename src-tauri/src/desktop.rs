@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use syncdesk_dto::*;
 use syncdesk_engine::{
-    self as engine, ConnectorSpec, Engine, EngineOptions, NewConnection, NewJob, PageRequest,
-    RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore, SystemClock,
+    self as engine, AuthKind, ConnectorSpec, Engine, EngineOptions, NewConnection, NewJob,
+    NewSetup, PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore,
+    SystemClock,
 };
 use syncdesk_sandbox::{Entity, Faults, RetryAfter, Sandbox, SandboxConfig, SchemaDrift};
 use tokio_util::sync::CancellationToken;
@@ -116,8 +117,8 @@ fn new_connection(input: NewConnectionDto, sandbox_url: Option<String>) -> Resul
         .filter(|k| !k.trim().is_empty())
         .map(|k| {
             k.parse::<engine::AuthKind>()
-                .map_err(|_| engine::Error::Invalid {
-                    field: "auth_kind".into(),
+                .map_err(|_| DesktopError::Invalid {
+                    field: "auth_kind",
                     message: format!("'{k}' is not a way to sign in"),
                 })
         })
@@ -131,6 +132,53 @@ fn new_connection(input: NewConnectionDto, sandbox_url: Option<String>) -> Resul
         auth_base_url: input.auth_base_url.filter(|u| !u.trim().is_empty()),
         auth_kind,
         values: input.values.unwrap_or_default(),
+    })
+}
+
+/// The engine's connection and first jobs from the wizard: a built-in connector's spec
+/// (copied into the connection), the auth kind chosen (the connector's usual one when
+/// omitted), the secret that kind takes, values, addresses; empty fields left out.
+fn new_setup(input: ConnectDto) -> Result<NewSetup> {
+    let entry = engine::catalog::get(&input.connector)?;
+    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let auth_kind = match given(input.auth_kind) {
+        Some(k) => k.parse::<AuthKind>().map_err(|_| DesktopError::Invalid {
+            field: "auth_kind",
+            message: format!("'{k}' is not a way to sign in"),
+        })?,
+        None => entry.spec.auth.kind,
+    };
+    let mut secrets = Vec::new();
+    if let Some(secret) = given(input.secret) {
+        let kind = match auth_kind {
+            AuthKind::Bearer => SecretKind::AccessToken,
+            AuthKind::ApiKey => SecretKind::ApiKey,
+            AuthKind::Oauth2ClientCredentials => SecretKind::ClientSecret,
+            AuthKind::Oauth2RefreshToken => SecretKind::RefreshToken,
+            AuthKind::None => {
+                return Err(DesktopError::Invalid {
+                    field: "secret",
+                    message: format!("{} needs no secret", entry.spec.name),
+                })
+            }
+        };
+        secrets.push((kind, Secret::new(secret.trim())));
+    }
+    if let Some(secret) = given(input.client_secret) {
+        secrets.push((SecretKind::ClientSecret, Secret::new(secret)));
+    }
+    Ok(NewSetup {
+        connection: NewConnection {
+            base_url: given(input.base_url).map(|u| u.trim().to_string()),
+            auth_base_url: given(input.auth_base_url).map(|u| u.trim().to_string()),
+            auth_kind: Some(auth_kind),
+            client_id: given(input.client_id).map(|c| c.trim().to_string()),
+            secrets,
+            values: input.values.unwrap_or_default(),
+            ..NewConnection::new(input.name, entry.spec.clone())
+        },
+        entities: input.entities.unwrap_or_default(),
+        schedule: given(input.schedule),
     })
 }
 
@@ -285,6 +333,64 @@ impl Desktop {
         self.sign_in(s).await
     }
 
+    /// The built-in connectors, for the connection wizard.
+    pub async fn connectors_list(&self) -> Result<Vec<ConnectorDto>> {
+        Ok(engine::catalog::all().iter().map(Into::into).collect())
+    }
+
+    /// The wizard's sign-in with a pasted key: the connection is checked with a real request
+    /// before it is stored (a refused key stores nothing); jobs for `input.entities` too.
+    pub async fn connection_connect(&self, input: ConnectDto) -> Result<SetupDto> {
+        let setup = new_setup(input)?;
+        let made = self
+            .engine
+            .create_setup(setup)
+            .await
+            .inspect_err(|e| self.note_keychain(e))?;
+        Ok((&made).into())
+    }
+
+    /// The wizard's browser sign-in (OAuth2 authorization code + PKCE) to a built-in
+    /// connector; resolves once the browser came back and the tokens are in the keychain.
+    pub async fn connection_connect_sign_in(&self, input: ConnectDto) -> Result<ConnectionDto> {
+        let setup = new_setup(input)?;
+        let s = self.engine.begin_sign_in(setup.connection).await?;
+        self.sign_in(s).await
+    }
+
+    /// What a connection-level value may be, as the provider lists it (Xero organisations).
+    pub async fn connection_value_choices(
+        &self,
+        id: String,
+        name: String,
+    ) -> Result<Vec<ValueChoiceDto>> {
+        let choices = self.engine.value_choices(&id, &name).await?;
+        Ok(choices.iter().map(ValueChoiceDto::from).collect())
+    }
+
+    pub async fn connection_set_value(
+        &self,
+        id: String,
+        name: String,
+        value: String,
+    ) -> Result<ConnectionDto> {
+        Ok((&self.engine.set_connection_value(&id, &name, &value).await?).into())
+    }
+
+    /// The wizard's last step: a job per chosen entity with the connector's defaults.
+    pub async fn jobs_create_defaults(
+        &self,
+        connection: String,
+        entities: Vec<String>,
+        schedule: Option<String>,
+    ) -> Result<Vec<JobDto>> {
+        let jobs = self
+            .engine
+            .create_default_jobs(&connection, &entities, schedule.as_deref())
+            .await?;
+        Ok(jobs.iter().map(JobDto::from).collect())
+    }
+
     /// Sign in again on an existing connection (its refresh token expired or was revoked).
     pub async fn connection_sign_in_again(&self, id: String) -> Result<ConnectionDto> {
         let s = self.engine.begin_sign_in_again(&id).await?;
@@ -332,10 +438,17 @@ impl Desktop {
         .into_iter()
         .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
         .collect();
-        let [(kind, value)] = <[_; 1]>::try_from(given).map_err(|_| DesktopError::Invalid {
+        let [(mut kind, value)] = <[_; 1]>::try_from(given).map_err(|_| DesktopError::Invalid {
             field: "input",
             message: "give exactly one of client secret, API key or refresh token".into(),
         })?;
+        // The form's one pasted key is a bearer connection's access token (a Stripe key,
+        // a HubSpot private app token).
+        if kind == SecretKind::ApiKey
+            && self.engine.connection(&id).await?.auth_kind == AuthKind::Bearer
+        {
+            kind = SecretKind::AccessToken;
+        }
         let c = self
             .engine
             .set_connection_secret(&id, kind, Secret::new(value))

@@ -160,3 +160,67 @@ async fn a_connection_on_the_built_in_sandbox_spec_points_at_the_running_sandbox
     desktop.stop_sandbox().await;
     desktop.engine().shutdown().await;
 }
+
+/// Issue 15: the connection wizard's commands against the Stripe persona: the catalog, a
+/// wrong key (code `auth`, nothing saved), the right one (checked, saved, no jobs yet), then
+/// the jobs chosen afterwards with the catalog's defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i15_the_wizard_connects_stripe_from_the_catalog_and_makes_its_jobs() {
+    use syncdesk_dto::{ConnectDto, ErrorCode};
+    let stripe = Sandbox::start(SandboxConfig {
+        customers: 20,
+        persona: Some(syncdesk_sandbox::Persona::Stripe),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = desktop(&dir).await;
+    let catalog = desktop.connectors_list().await.unwrap();
+    let keys: Vec<&str> = catalog.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["stripe", "xero", "hubspot"]);
+    assert_eq!(
+        catalog[0].secret_label.as_deref(),
+        Some("Stripe restricted or secret key")
+    );
+    let input = |key: &str| ConnectDto {
+        connector: "stripe".into(),
+        name: "Stripe".into(),
+        auth_kind: None,
+        secret: Some(key.into()),
+        client_id: None,
+        client_secret: None,
+        base_url: Some(stripe.base_url()),
+        auth_base_url: None,
+        values: None,
+        entities: Some(Vec::new()),
+        schedule: None,
+    };
+    let refused = desktop
+        .connection_connect(input("sk_test_wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::Auth);
+    assert!(desktop.connections_list().await.unwrap().is_empty());
+
+    let made = desktop
+        .connection_connect(input("sk_test_syncdesk_sandbox"))
+        .await
+        .unwrap();
+    assert_eq!(made.connection.status, "active");
+    assert!(made.jobs.is_empty());
+    let jobs = desktop
+        .jobs_create_defaults(
+            made.connection.id.clone(),
+            vec!["customers".into(), "invoices".into()],
+            None,
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["Stripe customers", "Stripe invoices"]);
+    assert!(jobs
+        .iter()
+        .all(|j| j.mode == "incremental" && j.schedule == "every 1h"));
+    assert_eq!(jobs[0].settings.natural_keys, ["email"]);
+}

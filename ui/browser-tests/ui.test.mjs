@@ -260,6 +260,61 @@ describe("Syncdesk UI against mocked IPC", () => {
     await context.close();
   });
 
+  test("i15: the connection wizard walks provider → key → check → entities → jobs, axe-clean at each step, no spec shown", async () => {
+    const { page, errors, context } = await open("/connections", { scenario: "empty" });
+    const found = [];
+    const check = async (step) => {
+      for (const v of await axeViolations(page)) found.push(`${step}: axe ${v}`);
+      const text = await page.locator(tid(T.wizard)).innerText();
+      if (/\[entities|base_url =|R-[A-Z][0-9]|oauth2|bearer/.test(text)) found.push(`${step}: spec or jargon shown`);
+      if ((await page.locator(`${tid(T.wizard)} textarea`).count()) > 0) found.push(`${step}: a text area`);
+    };
+    await page.getByRole("button", { name: "Add connection" }).first().click();
+    await page.waitForSelector(tid(`${T.wizardProviderPrefix}stripe`));
+    await check("provider");
+    await shot(page, "30-wizard-provider");
+    await page.click(tid(`${T.wizardProviderPrefix}stripe`));
+    await page.click(tid(T.wizardNext));
+    await page.waitForSelector(tid(T.wizardSecret));
+    await check("sign in");
+    await page.fill(tid(T.wizardSecret), "wrong");
+    await page.click(tid(T.wizardConnect));
+    await page.waitForSelector(tid(`${T.fieldErrorPrefix}secret`));
+    assert.match(await page.locator(tid(`${T.fieldErrorPrefix}secret`)).innerText(), /did not accept.*Nothing was saved/);
+    await check("wrong key");
+    await shot(page, "31-wizard-wrong-key");
+    await page.click(tid(T.wizardAdvanced));
+    await page.waitForSelector(tid(T.wizardBaseUrl));
+    await check("advanced");
+    await page.fill(tid(T.wizardSecret), "rk_test_good");
+    await page.click(tid(T.wizardConnect));
+    await page.waitForSelector(tid(`${T.wizardEntityPrefix}customers`));
+    await check("entities");
+    await shot(page, "32-wizard-entities");
+    await page.click(tid(T.wizardCreateJobs));
+    await page.waitForSelector(tid(T.wizardDone));
+    await check("done");
+    await shot(page, "33-wizard-done");
+    await page.click(tid(T.wizardFinish));
+    await page.waitForSelector(`${tid(T.connectionCard)}`);
+    assert.deepEqual(found, []);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("i15: the wizard's organisation step (Xero) and dark mode are axe-clean", async () => {
+    const { page, context } = await open("/connections", { scenario: "empty", dark: true });
+    await page.getByRole("button", { name: "Add connection" }).first().click();
+    await page.click(tid(`${T.wizardProviderPrefix}xero`));
+    await page.click(tid(T.wizardNext));
+    await page.fill(tid(T.wizardClientId), "xero-app");
+    await page.click(tid(T.wizardConnect));
+    await page.waitForSelector(tid(T.wizardChoice));
+    assert.deepEqual(await axeViolations(page), []);
+    await shot(page, "34-wizard-organisation-dark");
+    await context.close();
+  });
+
   test("i7: no rule ids or type names in the text of any main view, each axe-clean", async () => {
     const { page, context } = await open("/");
     const views = [

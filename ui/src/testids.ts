@@ -96,4 +96,27 @@ export const T = {
   alertsMarkAllRead: "alerts-mark-all-read",
   /** Audit log row. */
   auditRow: "audit-row",
+  /** Connection wizard: the dialog body (data-step), a provider option `wizard-provider-<key>`,
+   * the custom-connector way out, Next, the name, the pasted secret, the client id, the
+   * "Advanced: server address" toggle and field, Connect, a listed value (organisation),
+   * the note that the connection is saved, an entity checkbox `wizard-entity-<name>`, the
+   * schedule, Create jobs, the last step, a created job's link `wizard-job-<entity>`, Done. */
+  wizard: "wizard",
+  wizardProviderPrefix: "wizard-provider-",
+  wizardCustom: "wizard-custom",
+  wizardNext: "wizard-next",
+  wizardName: "wizard-name",
+  wizardSecret: "wizard-secret",
+  wizardClientId: "wizard-client-id",
+  wizardAdvanced: "wizard-advanced",
+  wizardBaseUrl: "wizard-base-url",
+  wizardConnect: "wizard-connect",
+  wizardChoice: "wizard-choice",
+  wizardConnected: "wizard-connected",
+  wizardEntityPrefix: "wizard-entity-",
+  wizardSchedule: "wizard-schedule",
+  wizardCreateJobs: "wizard-create-jobs",
+  wizardDone: "wizard-done",
+  wizardJobPrefix: "wizard-job-",
+  wizardFinish: "wizard-finish",
 } as const;

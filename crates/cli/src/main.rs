@@ -62,6 +62,9 @@ enum Command {
     /// The built-in provider simulator.
     #[command(subcommand)]
     Sandbox(SandboxCmd),
+    /// The built-in connectors: providers Syncdesk connects to without a spec file.
+    #[command(subcommand)]
+    Connector(ConnectorCmd),
     /// Provider accounts.
     #[command(subcommand)]
     Connection(ConnectionCmd),
@@ -155,15 +158,52 @@ struct SecretArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum ConnectorCmd {
+    /// Every built-in connector: its key, its name and what it syncs.
+    List {
+        /// Print the connectors as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One built-in connector: what it syncs, how it signs in, what to set up at the provider.
+    Show {
+        /// The connector's key (`syncdesk connector list`), e.g. stripe.
+        key: String,
+        /// Print its connector spec (TOML) instead: a start for a custom connector.
+        #[arg(long, conflicts_with = "json")]
+        spec: bool,
+        /// Print the connector as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
 enum ConnectionCmd {
-    /// Create a connection from a connector spec file. Secrets are read from stdin or an environment variable, never from arguments.
+    /// Create a connection from a built-in connector or a connector spec file, checked with the provider first. Secrets are read from stdin or an environment variable, never from arguments.
     Add {
         /// A name of your choice, used wherever the connection is named.
         #[arg(long)]
         name: String,
+        /// A built-in connector by key (`syncdesk connector list`), e.g. stripe.
+        #[arg(
+            long,
+            value_name = "KEY",
+            required_unless_present = "spec",
+            conflicts_with = "spec"
+        )]
+        connector: Option<String>,
         /// Connector spec (TOML or JSON); `sandbox` for the built-in sandbox's spec.
-        #[arg(long)]
-        spec: String,
+        #[arg(long, value_name = "FILE")]
+        spec: Option<String>,
+        /// Also create a pull job for each of these entities (comma-separated, or `all`), with the connector's default mappings and natural keys, incremental where the provider allows. A job is named after the connection and its entity.
+        #[arg(long, value_name = "ENTITY,…|all", value_delimiter = ',')]
+        jobs: Vec<String>,
+        /// The schedule of the jobs --jobs creates: `manual`, `every 15m`, `cron 0 * * * *`.
+        #[arg(long, requires = "jobs", default_value = engine::DEFAULT_SCHEDULE)]
+        schedule: String,
         /// The provider's API address, when it is not the spec's own.
         #[arg(long)]
         base_url: Option<String>,
@@ -636,6 +676,7 @@ fn main() -> ExitCode {
 fn wants_json(c: &Command) -> bool {
     match c {
         Command::Demo(a) => a.json,
+        Command::Connector(ConnectorCmd::List { json } | ConnectorCmd::Show { json, .. }) => *json,
         Command::Connection(
             ConnectionCmd::Add { json, .. }
             | ConnectionCmd::Test { json, .. }
@@ -908,6 +949,7 @@ async fn run(cli: Cli) -> CliResult {
             sandbox.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Connector(c) => connector(c),
         Command::Connection(c) => connection(&cli, c).await,
         Command::Job(j) => job(&cli, j).await,
         Command::Executions(a) => {
@@ -1333,11 +1375,118 @@ fn list_or_none(xs: &[String]) -> String {
     }
 }
 
+fn connector(c: &ConnectorCmd) -> CliResult {
+    match c {
+        ConnectorCmd::List { json } => {
+            let list: Vec<ConnectorDto> = engine::catalog::all().iter().map(Into::into).collect();
+            if *json {
+                return print_json(&list);
+            }
+            let mut t = Table::new(&["KEY", "NAME", "SYNCS"]);
+            for c in &list {
+                t.row(vec![
+                    c.key.clone(),
+                    c.name.clone(),
+                    c.summary.clone().unwrap_or_else(|| {
+                        c.entities
+                            .iter()
+                            .map(|e| e.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }),
+                ]);
+            }
+            print!("{}", t.render());
+            println!("(details: syncdesk connector show KEY; connect: syncdesk connection add --connector KEY)");
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCmd::Show { key, spec, json } => {
+            let entry = engine::catalog::get(key)?;
+            if *spec {
+                print!("{}", entry.source);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let c = ConnectorDto::from(entry);
+            if *json {
+                return print_json(&c);
+            }
+            print_connector(&c);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_connector(c: &ConnectorDto) {
+    println!("{} ({})", c.name, c.key);
+    if let Some(s) = &c.summary {
+        println!("  {s}");
+    }
+    if let Some(url) = &c.base_url {
+        println!("  address  {url}");
+    }
+    let how: Vec<String> = c
+        .auth_kinds
+        .iter()
+        .map(|k| match k.as_str() {
+            "bearer" => format!(
+                "a {} (--token-env VAR)",
+                c.secret_label.as_deref().unwrap_or("token")
+            ),
+            "api_key" => format!(
+                "a {} (--api-key-env VAR or --api-key-stdin)",
+                c.secret_label.as_deref().unwrap_or("API key")
+            ),
+            "oauth2_refresh_token" => {
+                "browser sign-in in the desktop app (or --client-id with --refresh-token-env)"
+                    .to_string()
+            }
+            "oauth2_client_credentials" => {
+                "client id and secret (--client-id, --client-secret-env)".to_string()
+            }
+            other => other.to_string(),
+        })
+        .collect();
+    println!("  sign in  {}", how.join("; or "));
+    for v in &c.values {
+        println!(
+            "  value    {} ({}){}: --value {}=…",
+            v.label,
+            v.name,
+            v.help
+                .as_ref()
+                .map(|h| format!(" — {h}"))
+                .unwrap_or_default(),
+            v.name
+        );
+    }
+    println!();
+    let mut t = Table::new(&["ENTITY", "INCREMENTAL", "NATURAL KEYS", "FIELDS"]);
+    for e in &c.entities {
+        t.row(vec![
+            e.name.clone(),
+            if e.incremental { "yes" } else { "no (full)" }.to_string(),
+            list_or_none(&e.natural_keys),
+            e.fields.join(", "),
+        ]);
+    }
+    print!("{}", t.render());
+    if let Some(s) = &c.setup {
+        println!("  set up at {}: {s}", c.name);
+    }
+    println!(
+        "  (docs/providers.md has more; the spec: syncdesk connector show {} --spec)",
+        c.key
+    );
+}
+
 async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
     match c {
         ConnectionCmd::Add {
             name,
+            connector,
             spec,
+            jobs,
+            schedule,
             base_url,
             client_id,
             secrets,
@@ -1346,34 +1495,69 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
             values,
             json,
         } => {
-            let spec = read_spec(spec)?;
+            let spec = match (connector, spec) {
+                (Some(key), _) => engine::catalog::get(key)?.spec.clone(),
+                (None, Some(spec)) => read_spec(spec)?,
+                (None, None) => {
+                    return Err(CliError::Usage(
+                        "give --connector KEY or --spec FILE".into(),
+                    ))
+                }
+            };
+            let entities: Vec<String> = if jobs.iter().any(|j| j.trim() == "all") {
+                spec.entities.keys().cloned().collect()
+            } else {
+                jobs.iter().map(|j| j.trim().to_string()).collect()
+            };
             let auth_kind = auth_kind.as_deref().map(parse_auth_kind).transpose()?;
             let values = values
                 .iter()
                 .map(|v| parse_value(v))
                 .collect::<CliResult<std::collections::BTreeMap<_, _>>>()?;
             let secrets = read_secrets(secrets)?;
+            let new = NewConnection {
+                base_url: base_url.clone(),
+                client_id: client_id.clone(),
+                secrets,
+                auth_base_url: auth_base_url.clone(),
+                auth_kind,
+                values,
+                ..NewConnection::new(name.clone(), spec)
+            };
             let e = open(cli).await?;
-            let conn = e
-                .create_connection(NewConnection {
-                    name: name.clone(),
-                    spec,
-                    base_url: base_url.clone(),
-                    client_id: client_id.clone(),
-                    secrets,
-                    auth_base_url: auth_base_url.clone(),
-                    auth_kind,
-                    values,
+            // A built-in connector's connection, and one made with jobs, is checked with a
+            // real data request: a pasted key is only known good once the provider answered.
+            let made = if connector.is_some() || !entities.is_empty() {
+                e.create_setup(engine::NewSetup {
+                    connection: new,
+                    entities,
+                    schedule: Some(schedule.clone()),
                 })
-                .await;
-            let unchosen = match &conn {
-                Ok(c) => e.connection_values(&c.id).await.unwrap_or_default(),
+                .await
+            } else {
+                e.create_connection(new)
+                    .await
+                    .map(|connection| engine::Setup {
+                        connection,
+                        jobs: Vec::new(),
+                    })
+            };
+            let unchosen = match &made {
+                Ok(m) => e
+                    .connection_values(&m.connection.id)
+                    .await
+                    .unwrap_or_default(),
                 Err(_) => Vec::new(),
             };
             e.shutdown().await;
-            let conn = conn?;
+            let made = made?;
+            let conn = &made.connection;
             if *json {
-                return print_json(&ConnectionDto::from(&conn));
+                return if jobs.is_empty() {
+                    print_json(&ConnectionDto::from(conn))
+                } else {
+                    print_json(&SetupDto::from(&made))
+                };
             }
             println!(
                 "connection {} created ({}); secrets are in the {} store",
@@ -1394,6 +1578,12 @@ async fn connection(cli: &Cli, c: &ConnectionCmd) -> CliResult {
                         .unwrap_or("the provider could not be reached"),
                     conn.name
                 ),
+            }
+            for j in &made.jobs {
+                println!(
+                    "job {} created ({}): {} {}, {}",
+                    j.name, j.id, j.mode, j.entity, j.schedule
+                );
             }
             for v in unchosen.iter().filter(|v| v.value.is_none()) {
                 println!(
@@ -2162,6 +2352,83 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "syncdesk", &mut missing);
         assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    #[test]
+    fn i15_connection_add_takes_a_built_in_connector_or_a_spec_file_not_both() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("syncdesk").chain(args.iter().copied()))
+        };
+        let ok = parse(&[
+            "connection",
+            "add",
+            "--name",
+            "Stripe",
+            "--connector",
+            "stripe",
+            "--token-env",
+            "STRIPE_KEY",
+            "--jobs",
+            "customers,invoices",
+            "--schedule",
+            "every 15m",
+        ])
+        .unwrap();
+        let Command::Connection(ConnectionCmd::Add {
+            connector,
+            jobs,
+            schedule,
+            spec,
+            ..
+        }) = ok.command
+        else {
+            panic!("connection add");
+        };
+        assert_eq!(connector.as_deref(), Some("stripe"));
+        assert_eq!(spec, None);
+        assert_eq!(jobs, ["customers", "invoices"]);
+        assert_eq!(schedule, "every 15m");
+        for bad in [
+            &["connection", "add", "--name", "x"][..],
+            &[
+                "connection",
+                "add",
+                "--name",
+                "x",
+                "--connector",
+                "stripe",
+                "--spec",
+                "f.toml",
+            ],
+            &[
+                "connection",
+                "add",
+                "--name",
+                "x",
+                "--connector",
+                "stripe",
+                "--schedule",
+                "manual",
+            ],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse(&["connector", "list", "--json"]).is_ok());
+        assert!(parse(&["connector", "show", "xero", "--spec"]).is_ok());
+        assert!(parse(&["connector", "show", "xero", "--spec", "--json"]).is_err());
+    }
+
+    #[test]
+    fn i15_an_unknown_connector_is_bad_input_naming_the_known_ones() {
+        let err = CliError::from(engine::catalog::get("quickbooks").unwrap_err());
+        assert_eq!(err.exit_status(), EXIT_BAD_INPUT);
+        let dto = err.to_dto();
+        assert_eq!(dto.field.as_deref(), Some("connector"));
+        assert!(
+            dto.message.contains("stripe, xero, hubspot"),
+            "{}",
+            dto.message
+        );
     }
 
     #[test]

@@ -645,6 +645,160 @@ pub struct NewConnectionDto {
     pub values: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// A built-in connector (issue 15): what the connection wizard offers and `syncdesk
+/// connector list|show --json` prints. Holds no spec text; `connector show --spec` does.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ConnectorDto {
+    /// Stable id: `stripe`, `xero`, `hubspot`.
+    pub key: String,
+    /// The provider's name ("Stripe").
+    pub name: String,
+    /// One line: what it syncs.
+    pub summary: Option<String>,
+    /// What the admin must do at the provider before connecting.
+    pub setup: Option<String>,
+    pub base_url: Option<String>,
+    /// How a connection may sign in, the usual way first: `bearer` / `api_key` (paste a
+    /// secret), `oauth2_refresh_token` (browser sign-in), `oauth2_client_credentials`, `none`.
+    pub auth_kinds: Vec<String>,
+    /// What the pasted secret is called at the provider ("Private app access token").
+    pub secret_label: Option<String>,
+    /// Whether a browser sign-in is possible (the spec gives an authorization URL).
+    pub browser_sign_in: bool,
+    pub entities: Vec<ConnectorEntityDto>,
+    /// Connection-level values chosen when connecting (the Xero organisation).
+    pub values: Vec<ConnectorValueDto>,
+}
+
+/// One entity a built-in connector syncs.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ConnectorEntityDto {
+    /// Its key (`customers`), what a job names.
+    pub name: String,
+    /// Singular display name ("Customer").
+    pub label: String,
+    /// Whether the provider can be asked for changes only (a job starts incremental).
+    pub incremental: bool,
+    /// The fields a new job stores (the default mappings' targets).
+    pub fields: Vec<String>,
+    /// The fields that identify a duplicate, if any.
+    pub natural_keys: Vec<String>,
+}
+
+/// A connection-level value chosen when connecting.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ConnectorValueDto {
+    pub name: String,
+    pub label: String,
+    pub help: Option<String>,
+    /// Whether the provider lists the possible values once signed in (`connection_value_choices`).
+    pub has_choices: bool,
+}
+
+impl From<&engine::catalog::CatalogEntry> for ConnectorDto {
+    fn from(e: &engine::catalog::CatalogEntry) -> Self {
+        let spec = &e.spec;
+        ConnectorDto {
+            key: e.key.to_string(),
+            name: spec.name.clone(),
+            summary: spec.about.as_ref().and_then(|a| a.summary.clone()),
+            setup: spec.about.as_ref().and_then(|a| a.setup.clone()),
+            base_url: spec.base_url.clone(),
+            auth_kinds: spec
+                .auth
+                .kinds()
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
+            secret_label: spec.auth.secret_label.clone(),
+            browser_sign_in: spec.auth.authorize_url.is_some(),
+            entities: spec
+                .entities
+                .iter()
+                .map(|(name, x)| ConnectorEntityDto {
+                    name: name.clone(),
+                    label: x.label.clone().unwrap_or_else(|| name.clone()),
+                    incremental: x.filters_changes(),
+                    fields: x.mappings.iter().map(|m| m.target.clone()).collect(),
+                    natural_keys: x.natural_keys.clone(),
+                })
+                .collect(),
+            values: spec
+                .values
+                .iter()
+                .map(|(name, v)| ConnectorValueDto {
+                    name: name.clone(),
+                    label: v.label.clone(),
+                    help: v.help.clone(),
+                    has_choices: v.choices.is_some(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The connection wizard's input: a built-in connector, how to sign in, and optionally the
+/// entities to make jobs for. Secrets travel inward only.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct ConnectDto {
+    /// The built-in connector's key (`ConnectorDto.key`).
+    pub connector: String,
+    pub name: String,
+    /// One of the connector's `auth_kinds`; the first when omitted.
+    #[serde(default)]
+    #[ts(optional)]
+    pub auth_kind: Option<String>,
+    /// The pasted API key or access token (`bearer`, `api_key`), or the client secret
+    /// (`oauth2_client_credentials`).
+    #[serde(default)]
+    #[ts(optional)]
+    pub secret: Option<String>,
+    /// The provider app's client id (browser sign-in, client credentials).
+    #[serde(default)]
+    #[ts(optional)]
+    pub client_id: Option<String>,
+    /// A browser sign-in's client secret, for providers whose apps have one (HubSpot).
+    #[serde(default)]
+    #[ts(optional)]
+    pub client_secret: Option<String>,
+    /// "Advanced: server address": where the provider's API is, when not its usual address.
+    #[serde(default)]
+    #[ts(optional)]
+    pub base_url: Option<String>,
+    /// Where the provider's sign-in server is, when not its usual address.
+    #[serde(default)]
+    #[ts(optional)]
+    pub auth_base_url: Option<String>,
+    /// Connection-level values already known (`ConnectorValueDto.name` → value).
+    #[serde(default)]
+    #[ts(optional)]
+    pub values: Option<std::collections::BTreeMap<String, String>>,
+    /// Entities to make a job for (`connection_connect` only).
+    #[serde(default)]
+    #[ts(optional)]
+    pub entities: Option<Vec<String>>,
+    /// The jobs' schedule; every hour when omitted.
+    #[serde(default)]
+    #[ts(optional)]
+    pub schedule: Option<String>,
+}
+
+/// A connection and the jobs made with it (`connection_connect`, `connection add --jobs`).
+#[derive(Debug, Serialize, TS)]
+pub struct SetupDto {
+    pub connection: ConnectionDto,
+    pub jobs: Vec<JobDto>,
+}
+
+impl From<&engine::Setup> for SetupDto {
+    fn from(s: &engine::Setup) -> Self {
+        SetupDto {
+            connection: (&s.connection).into(),
+            jobs: s.jobs.iter().map(JobDto::from).collect(),
+        }
+    }
+}
+
 /// New credentials for a connection (re-authenticate): give exactly one.
 #[derive(Debug, Clone, Deserialize, TS)]
 pub struct ReauthDto {
@@ -1135,6 +1289,9 @@ mod bindings {
         ErrorCode::export_all(&cfg).unwrap();
         HealthDto::export_all(&cfg).unwrap();
         NewConnectionDto::export_all(&cfg).unwrap();
+        ConnectorDto::export_all(&cfg).unwrap();
+        SetupDto::export_all(&cfg).unwrap();
+        ConnectDto::export_all(&cfg).unwrap();
         ConnectionValueDto::export_all(&cfg).unwrap();
         ValueChoiceDto::export_all(&cfg).unwrap();
         ReauthDto::export_all(&cfg).unwrap();

@@ -1818,7 +1818,7 @@ fn plan_jobs(
             connection: String::new(),
             entity: name.clone(),
             direction: Direction::Pull,
-            mode: if entity.incremental_param.is_some() {
+            mode: if entity.filters_changes() {
                 Mode::Incremental
             } else {
                 Mode::Full

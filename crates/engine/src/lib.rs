@@ -2,6 +2,7 @@
 //! survives their failures (SPEC §3–§9). No UI dependency: the desktop shell and the CLI
 //! both drive it through [`Engine`].
 
+pub mod catalog;
 pub mod clock;
 pub mod connector;
 pub mod diagnosis;

@@ -225,3 +225,94 @@ async fn i15_jobs_chosen_after_connecting_get_free_names_and_a_chosen_schedule()
         .unwrap_err();
     assert_eq!(err.field(), Some("entities"));
 }
+
+// ---- the catalog's own specs, against the sandbox's provider personas ------------------
+
+async fn persona(p: syncdesk_sandbox::Persona) -> H {
+    let mut h = harness().await;
+    h.sandbox.shutdown().await;
+    h.sandbox = Sandbox::start(SandboxConfig {
+        customers: 30,
+        products: 10,
+        invoices: 20,
+        payments: 10,
+        persona: Some(p),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    h
+}
+
+fn catalog_setup(h: &H, key: &str, token: &str, entities: &[&str]) -> NewSetup {
+    NewSetup {
+        connection: NewConnection {
+            base_url: Some(h.sandbox.base_url()),
+            secrets: vec![(SecretKind::AccessToken, Secret::new(token))],
+            ..NewConnection::new(
+                key,
+                syncdesk_engine::catalog::get(key).unwrap().spec.clone(),
+            )
+        },
+        entities: entities.iter().map(|e| e.to_string()).collect(),
+        schedule: None,
+    }
+}
+
+#[tokio::test]
+async fn i15_stripe_from_the_catalog_a_wrong_key_saves_nothing_the_right_one_syncs() {
+    let h = persona(syncdesk_sandbox::Persona::Stripe).await;
+    let err = h
+        .engine
+        .create_setup(catalog_setup(&h, "stripe", "sk_test_wrong", &["customers"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), syncdesk_engine::ErrorClass::Auth, "{err}");
+    h.nothing_stored().await;
+
+    let made = h
+        .engine
+        .create_setup(catalog_setup(
+            &h,
+            "stripe",
+            "sk_test_syncdesk_sandbox",
+            &["customers", "invoices"],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        made.connection.status,
+        syncdesk_engine::ConnectionStatus::Active
+    );
+    assert_eq!(made.connection.provider, "Stripe");
+    assert!(made.jobs.iter().all(|j| j.mode == Mode::Incremental));
+    let run = h
+        .engine
+        .run_job(&made.jobs[0].id, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(run.status, ExecutionStatus::Completed, "{:?}", run.note);
+    assert_eq!(run.counts.created, 30);
+}
+
+#[tokio::test]
+async fn i15_hubspot_private_app_token_from_the_catalog_syncs_contacts() {
+    let h = persona(syncdesk_sandbox::Persona::Hubspot).await;
+    let made = h
+        .engine
+        .create_setup(catalog_setup(
+            &h,
+            "hubspot",
+            "pat-na1-syncdesk-sandbox",
+            &["contacts"],
+        ))
+        .await
+        .unwrap();
+    let run = h
+        .engine
+        .run_job(&made.jobs[0].id, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(run.status, ExecutionStatus::Completed, "{:?}", run.note);
+    assert!(run.counts.created > 0);
+}

@@ -3,7 +3,9 @@
 import { invoke } from "@tauri-apps/api/core";
 import type { AlertDto } from "../bindings/AlertDto";
 import type { AuditDto } from "../bindings/AuditDto";
+import type { ConnectDto } from "../bindings/ConnectDto";
 import type { ConnectionDto } from "../bindings/ConnectionDto";
+import type { ConnectorDto } from "../bindings/ConnectorDto";
 import type { DeadLetterDto } from "../bindings/DeadLetterDto";
 import type { ExecutionDetailDto } from "../bindings/ExecutionDetailDto";
 import type { ExecutionDto } from "../bindings/ExecutionDto";
@@ -18,6 +20,8 @@ import type { NewJobDto } from "../bindings/NewJobDto";
 import type { RecordRetryDto } from "../bindings/RecordRetryDto";
 import type { SandboxDto } from "../bindings/SandboxDto";
 import type { SandboxFaultsDto } from "../bindings/SandboxFaultsDto";
+import type { SetupDto } from "../bindings/SetupDto";
+import type { ValueChoiceDto } from "../bindings/ValueChoiceDto";
 import { toErrorDto } from "./errors";
 
 /** invoke, with the rejection normalised to an ErrorDto. */
@@ -42,6 +46,20 @@ export const api = {
   connectionSignIn: (input: NewConnectionDto) => call<ConnectionDto>("connection_sign_in", { input }),
   connectionSignInAgain: (id: string) => call<ConnectionDto>("connection_sign_in_again", { id }),
   signInCancel: () => call<null>("sign_in_cancel"),
+
+  /** The built-in connectors (the connection wizard's first step). */
+  connectorsList: () => call<ConnectorDto[]>("connectors_list"),
+  /** Create a connection from a built-in connector with a pasted key, checked with a real
+   * request first (and jobs for `input.entities`, if any). */
+  connectionConnect: (input: ConnectDto) => call<SetupDto>("connection_connect", { input }),
+  /** The same through the system browser (OAuth2 + PKCE); resolves once signed in. */
+  connectionConnectSignIn: (input: ConnectDto) => call<ConnectionDto>("connection_connect_sign_in", { input }),
+  /** What a connection-level value may be, as the provider lists it (the Xero organisations). */
+  connectionValueChoices: (id: string, name: string) => call<ValueChoiceDto[]>("connection_value_choices", { id, name }),
+  connectionSetValue: (id: string, name: string, value: string) => call<ConnectionDto>("connection_set_value", { id, name, value }),
+  /** A job per entity with the connector's defaults, on `schedule`. */
+  jobsCreateDefaults: (connection: string, entities: string[], schedule: string | null) =>
+    call<JobDto[]>("jobs_create_defaults", { connection, entities, schedule }),
 
   jobsList: () => call<JobSummaryDto[]>("jobs_list"),
   jobCreate: (input: NewJobDto) => call<JobDto>("job_create", { input }),
@@ -82,6 +100,8 @@ export const api = {
 export const qk = {
   health: ["health"] as const,
   connections: ["connections"] as const,
+  connectors: ["connectors"] as const,
+  valueChoices: (connectionId: string, name: string) => ["valueChoices", connectionId, name] as const,
   connection: (id: string) => ["connections", id] as const,
   jobs: ["jobs"] as const,
   job: (id: string) => ["job", id] as const,

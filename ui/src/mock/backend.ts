@@ -3,7 +3,9 @@
 // connection, a job whose newest run completed with errors, a retry chain, failed records.
 import type { AlertDto } from "../bindings/AlertDto";
 import type { AuditDto } from "../bindings/AuditDto";
+import type { ConnectDto } from "../bindings/ConnectDto";
 import type { ConnectionDto } from "../bindings/ConnectionDto";
+import type { ConnectorDto } from "../bindings/ConnectorDto";
 import type { DeadLetterDto } from "../bindings/DeadLetterDto";
 import type { ErrorCode } from "../bindings/ErrorCode";
 import type { ErrorDto } from "../bindings/ErrorDto";
@@ -94,6 +96,58 @@ function exec(p: Partial<ExecutionDto> & Pick<ExecutionDto, "id" | "job_id" | "s
     ...p,
   };
 }
+
+/** The built-in catalog as the shell lists it (crates/engine/catalog). */
+export const CONNECTORS: ConnectorDto[] = [
+  {
+    key: "stripe",
+    name: "Stripe",
+    summary: "Payments and billing: customers, products, invoices and charges.",
+    setup: "In the Stripe Dashboard, open Developers, then API keys, and create a restricted key with Read access to Customers, Products, Invoices, Charges and Events. Paste it here.",
+    base_url: "https://api.stripe.com",
+    auth_kinds: ["bearer"],
+    secret_label: "Stripe restricted or secret key",
+    browser_sign_in: false,
+    entities: [
+      { name: "charges", label: "Charge", incremental: true, fields: ["customer_id", "amount", "currency", "status", "paid_on"], natural_keys: [] },
+      { name: "customers", label: "Customer", incremental: true, fields: ["email", "name", "phone", "customer_since"], natural_keys: ["email"] },
+      { name: "invoices", label: "Invoice", incremental: true, fields: ["number", "customer_id", "amount", "currency", "status"], natural_keys: ["number"] },
+      { name: "products", label: "Product", incremental: true, fields: ["name", "description", "active"], natural_keys: [] },
+    ],
+    values: [],
+  },
+  {
+    key: "xero",
+    name: "Xero",
+    summary: "Accounting: contacts, items, sales invoices and their payments.",
+    setup: "You need a Xero app of the kind \"Mobile or desktop app\": enter its client id when asked. Then pick the organisation to sync.",
+    base_url: "https://api.xero.com",
+    auth_kinds: ["oauth2_refresh_token"],
+    secret_label: null,
+    browser_sign_in: true,
+    entities: [
+      { name: "contacts", label: "Contact", incremental: true, fields: ["name", "email", "status"], natural_keys: ["email"] },
+      { name: "invoices", label: "Invoice", incremental: true, fields: ["number", "customer_id", "amount"], natural_keys: ["number"] },
+    ],
+    values: [{ name: "tenant_id", label: "Xero organisation", help: null, has_choices: true }],
+  },
+  {
+    key: "hubspot",
+    name: "HubSpot",
+    summary: "CRM: contacts, companies and deals.",
+    setup: "In HubSpot, open Settings, then Integrations, then Private Apps, and create an app with the read scopes for contacts, companies and deals. Paste its access token here.",
+    base_url: "https://api.hubapi.com",
+    auth_kinds: ["bearer", "oauth2_refresh_token"],
+    secret_label: "Private app access token",
+    browser_sign_in: true,
+    entities: [
+      { name: "companies", label: "Company", incremental: true, fields: ["name", "domain"], natural_keys: ["domain"] },
+      { name: "contacts", label: "Contact", incremental: true, fields: ["email", "first_name", "last_name"], natural_keys: ["email"] },
+      { name: "deals", label: "Deal", incremental: true, fields: ["name", "amount", "stage"], natural_keys: [] },
+    ],
+    values: [],
+  },
+];
 
 const FIRST = ["Michael", "Ana", "Kenji", "Fatima", "Lars", "Priya", "Diego", "Chloe", "Omar", "Grace"];
 const LAST = ["Miller", "Souza", "Tanaka", "Haddad", "Berg", "Nair", "Lopez", "Martin", "Aziz", "Kim"];
@@ -531,6 +585,51 @@ export function createBackend(opts: BackendOptions = {}) {
     },
   };
 
+  function connectFromCatalog(input: ConnectDto, how: "paste" | "browser"): ConnectionDto {
+    const k = CONNECTORS.find((x) => x.key === input.connector) ?? fail("invalid", `invalid connector: there is no built-in connector '${input.connector}'`, { field: "connector" });
+    if (!input.name.trim()) fail("invalid", "invalid name: must not be empty", { field: "name" });
+    if (connections.some((c) => c.name === input.name.trim())) fail("conflict", `a connection named '${input.name}' already exists`);
+    if (how === "paste" && input.secret === "wrong")
+      fail("auth", "authentication failed: the provider refused these credentials (provider rejected /v1/charges with HTTP 401: Invalid API Key provided); nothing was saved");
+    if (how === "browser" && input.client_id === "deny") fail("sign_in_failed", "sign-in failed: the provider refused: access_denied (the user denied access)");
+    const c: ConnectionDto = {
+      id: nextId("c"),
+      name: input.name.trim(),
+      provider: k.name,
+      base_url: input.base_url ?? k.base_url ?? "",
+      auth_kind: input.auth_kind ?? k.auth_kinds[0],
+      status: "active",
+      status_note: null,
+      token_expires_at: how === "browser" ? iso(now + HOUR) : null,
+      refresh_expires_at: null,
+      last_checked_at: iso(now),
+      values: { ...(input.values ?? {}) },
+    };
+    connections.push(c);
+    audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection.create", subject: `connection ${c.name}`, note: `${k.name} at ${c.base_url}` });
+    return c;
+  }
+
+  function defaultJob(c: ConnectionDto, entity: string, schedule: string): JobDto {
+    let name = `${c.name} ${entity}`;
+    for (let n = 2; jobs.some((j) => j.name === name); n++) name = `${c.name} ${entity} ${n}`;
+    const j: JobDto = {
+      id: nextId("j"),
+      name,
+      connection_id: c.id,
+      entity,
+      direction: "pull",
+      mode: "incremental",
+      schedule,
+      enabled: true,
+      next_run_at: schedule === "manual" ? null : iso(now + HOUR),
+      watermark: null,
+      settings: defaultSettings(),
+    };
+    jobs.push(j);
+    return j;
+  }
+
   const findJob = (id: unknown) => jobs.find((j) => j.id === id) ?? fail("not_found", `job not found: ${String(id)}`);
   const findExec = (id: unknown) => executions.find((e) => e.id === id) ?? fail("not_found", `execution not found: ${String(id)}`);
 
@@ -693,6 +792,34 @@ export function createBackend(opts: BackendOptions = {}) {
       Object.assign(c, { status: "active", status_note: null, token_expires_at: iso(now + HOUR), refresh_expires_at: iso(now + 30 * DAY), last_checked_at: iso(now) });
       audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "connection_reauthenticated", subject: c.name, note: null });
       return c;
+    },
+    connectors_list: () => CONNECTORS,
+    // A pasted key is checked with the provider before anything is stored: "wrong" plays a
+    // key the provider refuses.
+    connection_connect: (a) => {
+      const input = a.input as ConnectDto;
+      const c = connectFromCatalog(input, "paste");
+      const made = { connection: c, jobs: (input.entities ?? []).map((e) => defaultJob(c, e, input.schedule ?? "every 1h")) };
+      return made;
+    },
+    connection_connect_sign_in: (a) => connectFromCatalog(a.input as ConnectDto, "browser"),
+    connection_value_choices: (a) => {
+      connections.find((x) => x.id === a.id) ?? fail("not_found", `connection not found: ${String(a.id)}`);
+      return [
+        { value: "t-1", label: "Demo Company (Global)" },
+        { value: "t-2", label: "Harbour Bikes Ltd" },
+      ];
+    },
+    connection_set_value: (a) => {
+      const c = connections.find((x) => x.id === a.id) ?? fail("not_found", `connection not found: ${String(a.id)}`);
+      c.values = { ...c.values, [String(a.name)]: String(a.value) };
+      return c;
+    },
+    jobs_create_defaults: (a) => {
+      const c = connections.find((x) => x.id === a.connection) ?? fail("not_found", `connection not found: ${String(a.connection)}`);
+      const entities = a.entities as string[];
+      if (!entities.length) fail("invalid", "invalid entities: choose at least one", { field: "entities" });
+      return entities.map((e) => defaultJob(c, e, (a.schedule as string | null) ?? "every 1h"));
     },
     jobs_list: () => jobs.map(summary),
     job_get: (a) => findJob(a.id),

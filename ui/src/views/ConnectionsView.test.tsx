@@ -5,9 +5,11 @@ import { renderWithQuery, withBackend } from "../test/render";
 import { T } from "../testids";
 import { ConnectionsView } from "./ConnectionsView";
 
+/** The custom-connector dialog (a connector spec), reached from the wizard's first step. */
 async function openAddDialog() {
   await userEvent.click((await screen.findAllByRole("button", { name: /Add connection/ }))[0]);
-  return screen.getByRole("dialog");
+  await userEvent.click(await within(screen.getByRole("dialog")).findByTestId(T.wizardCustom));
+  return screen.findByRole("dialog", { name: "Custom connector" });
 }
 
 async function fillBrowserSignIn(d: HTMLElement, clientId: string) {

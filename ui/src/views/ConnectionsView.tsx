@@ -9,6 +9,7 @@ import { Dialog, Empty, ErrorState, InlineError, Loading, PageHeader, StatusBadg
 import { formatRelative, formatTime } from "../format";
 import { hashQuery, Link, navigate, paths } from "../router";
 import { T } from "../testids";
+import { ConnectWizard } from "./ConnectWizard";
 
 const AUTH_LABEL: Record<string, string> = {
   oauth2_client_credentials: "OAuth2 client credentials",
@@ -38,6 +39,7 @@ export function tokenFreshness(c: ConnectionDto, now = Date.now()): { text: stri
 export function ConnectionsView({ focusId }: { focusId?: string }) {
   const q = useQuery({ queryKey: qk.connections, queryFn: api.connectionsList });
   const [adding, setAdding] = useState(false);
+  const [custom, setCustom] = useState(false);
   const [reauth, setReauth] = useState<ConnectionDto | null>(null);
 
   // `#/connections/<id>?reauth=1` (from a diagnosis action, an alert or a notification) opens
@@ -87,7 +89,15 @@ export function ConnectionsView({ focusId }: { focusId?: string }) {
           ))}
         </div>
       )}
-      <NewConnectionDialog open={adding} onClose={() => setAdding(false)} />
+      <ConnectWizard
+        open={adding}
+        onClose={() => setAdding(false)}
+        onCustom={() => {
+          setAdding(false);
+          setCustom(true);
+        }}
+      />
+      <NewConnectionDialog open={custom} onClose={() => setCustom(false)} />
       <ReauthDialog
         connection={reauth}
         onClose={() => {
@@ -239,7 +249,7 @@ function NewConnectionDialog({ open, onClose }: { open: boolean; onClose: () => 
   return (
     <Dialog
       open={open}
-      title="Add connection"
+      title="Custom connector"
       onClose={() => {
         reset();
         m.reset();
