@@ -3,6 +3,10 @@
 
 const COMMANDS: &[&str] = &[
     "health",
+    "syncs_pause",
+    "syncs_resume",
+    "syncs_run_due",
+    "app_quit",
     "connections_list",
     "connection_get",
     "connection_create",

@@ -336,6 +336,45 @@ async fn ok_out(dir: &std::path::Path, args: &[&str], want: i32) -> String {
     expect_status(&syncdesk(dir, args, &[], None).await, want)
 }
 
+/// Issue 16: `syncs pause` holds back what the worker would start, `syncs status` says so in
+/// the words the desktop uses, `run-due` is refused while paused, and `resume` lets it run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_pause_status_run_due_and_resume_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let status = ok_out(d, &["syncs", "status"], 0).await;
+    assert!(
+        status.contains("Syncs                  running"),
+        "{status}"
+    );
+    let paused = ok_out(d, &["syncs", "pause"], 0).await;
+    assert!(paused.starts_with("all syncs paused since"), "{paused}");
+    let status = ok_out(d, &["syncs", "status"], 0).await;
+    assert!(
+        status.contains("paused since") && status.contains(" by "),
+        "{status}"
+    );
+    let refused = syncdesk(d, &["syncs", "run-due"], &[], None).await;
+    expect_status(&refused, 1);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("paused"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let resumed = ok_out(d, &["syncs", "resume"], 0).await;
+    assert!(resumed.contains("resumed"), "{resumed}");
+    assert!(ok_out(d, &["syncs", "resume"], 0)
+        .await
+        .contains("not paused"));
+    let ran = ok_out(d, &["syncs", "run-due"], 0).await;
+    assert!(ran.starts_with("0 job(s) due"), "{ran}");
+    let audit = ok_out(d, &["audit"], 0).await;
+    assert!(
+        audit.contains("syncs.pause") && audit.contains("syncs.resume"),
+        "{audit}"
+    );
+}
+
 /// Issue 14: `job run --json` prints the execution's JSON and nothing else on stdout, when
 /// the run stops early (events such as the breaker's go nowhere) and when it completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,15 +16,18 @@ macro_rules! commands {
                 desktop.$name($($arg),*).await
             }
         )*
-        /// The invoke handler with every command above (and nothing else).
+        /// The invoke handler with every command above and [`app_quit`] (and nothing else).
         pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
-            tauri::generate_handler![$($name),*]
+            tauri::generate_handler![$($name,)* app_quit]
         }
     };
 }
 
 commands! {
     health() -> HealthDto;
+    syncs_pause() -> HealthDto;
+    syncs_resume() -> HealthDto;
+    syncs_run_due() -> u64;
     connections_list() -> Vec<ConnectionDto>;
     connection_get(id: String) -> ConnectionDto;
     connection_create(input: NewConnectionDto) -> ConnectionDto;
@@ -60,4 +63,12 @@ commands! {
     sandbox_status() -> SandboxDto;
     sandbox_start() -> SandboxDto;
     sandbox_set_faults(faults: SandboxFaultsDto) -> SandboxDto;
+}
+
+/// Quit, confirmed by the admin: runs in progress stop and end interrupted (retried as after
+/// a crash), then the app exits cleanly. The shell's own command: it is about the app, not the
+/// engine.
+#[tauri::command]
+pub fn app_quit(app: tauri::AppHandle) {
+    app.exit(0);
 }

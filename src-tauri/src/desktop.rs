@@ -282,6 +282,7 @@ impl Desktop {
             .expect("availability lock")
             .clone();
         let k = self.keychain.lock().expect("availability lock").clone();
+        let (paused_since, paused_by) = pause_fields(h.paused.as_ref());
         Ok(HealthDto {
             jobs: h.jobs,
             failing_jobs: h.failing_jobs,
@@ -293,7 +294,26 @@ impl Desktop {
             keychain_available: k.ok,
             keychain_message: k.message,
             worker_running: self.worker_running.load(Ordering::SeqCst),
+            paused_since,
+            paused_by,
         })
+    }
+
+    /// "Pause all syncs" (the tray, the dashboard); the health it leaves.
+    pub async fn syncs_pause(&self) -> Result<HealthDto> {
+        self.engine.pause_syncs().await?;
+        self.health().await
+    }
+
+    /// "Resume"; the health it leaves.
+    pub async fn syncs_resume(&self) -> Result<HealthDto> {
+        self.engine.resume_syncs().await?;
+        self.health().await
+    }
+
+    /// "Run due jobs now": how many jobs are due and start.
+    pub async fn syncs_run_due(&self) -> Result<u64> {
+        Ok(self.engine.run_due_now().await?)
     }
 
     pub async fn connections_list(&self) -> Result<Vec<ConnectionDto>> {

@@ -10,9 +10,9 @@ mod tray;
 
 use std::process::ExitCode;
 
-use syncdesk_dto::{EventDto, NavigateDto};
+use syncdesk_dto::{EventDto, NavigateDto, QuitRequestDto};
 use syncdesk_engine::{Event, KeyringSecretStore};
-use tauri::{AppHandle, Emitter, Manager, RunEvent};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, WindowEvent};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +23,8 @@ use crate::desktop::{Desktop, DesktopOptions, KEYRING_SERVICE};
 pub const EVENT: &str = "syncdesk://event";
 /// Requests to open a view (notification clicks, tray entries).
 pub const NAVIGATE: &str = "syncdesk://navigate";
+/// The admin asked to quit while runs are in progress: the window asks first.
+pub const QUIT_REQUEST: &str = "syncdesk://quit-request";
 
 /// Everything the app runs in the background, so exit can stop it and wait for it.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +61,19 @@ pub fn run() -> ExitCode {
         .manage(desktop)
         .manage(background.clone())
         .invoke_handler(commands::handler())
+        // Closing the window only hides it: the app lives on in the tray, so schedules,
+        // automatic retries and notifications go on. Quitting is the tray's "Quit".
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() == "main" {
+                    api.prevent_close();
+                    if let Err(e) = window.hide() {
+                        tracing::warn!(error = %e, "window not hidden");
+                    }
+                    tracing::info!("window closed; Syncdesk keeps running in the background");
+                }
+            }
+        })
         .setup(|app| {
             let handle = app.handle().clone();
             if let Err(e) = tray::create(&handle) {
@@ -171,7 +186,11 @@ async fn on_event(app: &AppHandle, ev: &Event, cancel: &CancellationToken, tasks
             .shown()
             .withdraw(job_id.as_deref(), connection_id.as_deref());
     }
-    if !notify::may_notify(ev) && !matches!(ev, Event::ExecutionFinished { .. }) {
+    let changes_health = matches!(
+        ev,
+        Event::ExecutionFinished { .. } | Event::AlertsResolved { .. } | Event::SyncsPaused { .. }
+    );
+    if !notify::may_notify(ev) && !changes_health {
         return;
     }
     if let Err(e) = tray::refresh(app).await {
@@ -208,6 +227,54 @@ pub fn navigate(app: &AppHandle, view: &str, id: Option<&str>) {
     };
     if let Err(e) = app.emit(NAVIGATE, req) {
         tracing::warn!(error = %e, "navigate request not delivered");
+    }
+}
+
+/// The tray's "Run due jobs now"; what came of it is in the tray and the window.
+pub fn run_due_now(app: &AppHandle) {
+    let a = app.clone();
+    let tasks = app.state::<Background>().tasks.clone();
+    spawn(&tasks, async move {
+        match a.state::<Desktop>().syncs_run_due().await {
+            Ok(n) => tracing::info!(due = n, "due jobs brought forward"),
+            Err(e) => tracing::warn!(error = %e, "due jobs not run"),
+        }
+    });
+}
+
+/// The tray's "Pause all syncs" / "Resume all syncs", by what the engine says now.
+pub fn toggle_pause(app: &AppHandle) {
+    let a = app.clone();
+    let tasks = app.state::<Background>().tasks.clone();
+    spawn(&tasks, async move {
+        let desktop = a.state::<Desktop>();
+        let r = match desktop.health().await {
+            Ok(h) if h.paused_since.is_some() => desktop.syncs_resume().await,
+            Ok(_) => desktop.syncs_pause().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "pause or resume failed");
+        }
+    });
+}
+
+/// The tray's "Quit": at once when nothing runs; else the window asks first (the UI calls
+/// `app_quit` when the admin confirms).
+pub fn request_quit(app: &AppHandle) {
+    let runs = app.state::<Desktop>().engine().runs_in_progress();
+    if runs == 0 {
+        app.exit(0);
+        return;
+    }
+    show_main(app);
+    let req = QuitRequestDto {
+        runs_in_progress: runs as u64,
+    };
+    if let Err(e) = app.emit(QUIT_REQUEST, req) {
+        // No window to ask in: quitting is still what was asked, and it is clean.
+        tracing::warn!(error = %e, "quit request not delivered; quitting");
+        app.exit(0);
     }
 }
 

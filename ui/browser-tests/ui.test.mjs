@@ -202,6 +202,31 @@ describe("Syncdesk UI against mocked IPC", () => {
     await context.close();
   });
 
+  test("i16: pause all syncs shows the banner on every page, the quit question asks first; axe-clean, light and dark", async () => {
+    for (const dark of [false, true]) {
+      const { page, context, errors } = await open("/", { dark });
+      await page.waitForSelector(tid(T.pauseSyncs));
+      await page.click(tid(T.pauseSyncs));
+      await page.waitForSelector(tid(T.pausedBanner));
+      assert.match(await page.locator(tid(T.pausedBanner)).innerText(), /All syncs are paused/);
+      assert.equal(await page.locator(tid(T.runDue)).isDisabled(), true);
+      assert.deepEqual(await axeViolations(page), [], `axe-clean with the paused banner (dark: ${dark})`);
+      await page.click(tid(T.navAlerts));
+      await page.waitForSelector(tid(T.pausedBanner));
+      await page.evaluate(() => window.__syncdeskMock.emit("syncdesk://quit-request", { runs_in_progress: 1 }));
+      await page.waitForSelector(tid(T.quitConfirm));
+      assert.match(await page.locator("dialog").innerText(), /A sync is running/);
+      if (!dark) await shot(page, "20-quit-question");
+      assert.deepEqual(await axeViolations(page), [], `axe-clean with the quit question (dark: ${dark})`);
+      await page.click(tid(T.quitCancel));
+      await page.locator(tid(T.quitConfirm)).waitFor({ state: "hidden" });
+      await page.click(tid(T.resumeSyncs));
+      await page.locator(tid(T.pausedBanner)).waitFor({ state: "detached" });
+      assert.deepEqual(errors, []);
+      await context.close();
+    }
+  });
+
   test("sandbox faults flip and are sent to the shell", async () => {
     const { page, context } = await open("/sandbox");
     await page.waitForSelector(tid(`${T.faultPrefix}schema-drift`));

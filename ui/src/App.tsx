@@ -2,6 +2,8 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { api, qk } from "./api/client";
 import { subscribe } from "./api/events";
+import type { QuitRequestDto } from "./bindings/QuitRequestDto";
+import { PausedBanner, QuitDialog } from "./components/Syncs";
 import { Toasts, useToasts } from "./components/Toasts";
 import { Empty } from "./components/ui";
 import { Link, navigate, paths, useRoute, type Route } from "./router";
@@ -19,6 +21,7 @@ export function App() {
   const qc = useQueryClient();
   const { toasts, onEvent, close, hold } = useToasts();
   const [menuOpen, setMenuOpen] = useState(false);
+  const [quitRequest, setQuitRequest] = useState<QuitRequestDto | null>(null);
   const menuButton = useRef<HTMLButtonElement>(null);
 
   // The narrow-window menu closes on navigation and on Escape (focus back on its button).
@@ -38,7 +41,7 @@ export function App() {
   useEffect(() => {
     let off: (() => void) | undefined;
     let cancelled = false;
-    subscribe(qc, navigate, onEvent)
+    subscribe(qc, navigate, onEvent, setQuitRequest)
       .then((f) => {
         if (cancelled) f();
         else off = f;
@@ -75,9 +78,11 @@ export function App() {
       </header>
       <Sidebar route={route} open={menuOpen} />
       <main className="main" id="main" tabIndex={-1}>
+        <PausedBanner />
         <RouteView route={route} />
       </main>
       <Toasts toasts={toasts} close={close} hold={hold} />
+      <QuitDialog request={quitRequest} onClose={() => setQuitRequest(null)} />
     </div>
   );
 }

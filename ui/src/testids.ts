@@ -18,6 +18,16 @@ export const T = {
   jobRowPrefix: "job-row-",
   /** "Try it with the sandbox" call to action on the empty dashboard. */
   trySandbox: "try-sandbox",
+  /** The banner every page shows while all syncs are paused, and its Resume button. */
+  pausedBanner: "paused-banner",
+  resumeSyncs: "resume-syncs",
+  /** Dashboard: "Run due jobs now" and "Pause all syncs". */
+  runDue: "run-due",
+  pauseSyncs: "pause-syncs",
+  /** The question before quitting stops runs: its buttons. */
+  quitDialog: "quit-dialog",
+  quitConfirm: "quit-confirm",
+  quitCancel: "quit-cancel",
   /** "New job" button. */
   newJob: "new-job",
   /** "Run now" button on the job detail page. */

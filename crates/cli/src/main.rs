@@ -87,6 +87,23 @@ enum Command {
     Audit(ListArgs),
     /// Run scheduled jobs and automatic retries until interrupted.
     Worker(WorkerArgs),
+    /// How things stand, and all syncs at once: pause, resume, run what is due now.
+    #[command(subcommand)]
+    Syncs(SyncsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncsCmd {
+    /// Jobs, failing jobs, unread alerts, connections to re-authenticate, Failed Records,
+    /// and whether syncs are paused (the desktop's dashboard and tray, in words).
+    Status,
+    /// Pause all syncs: no scheduled run or automatic retry starts, in the app or any
+    /// worker on this data, until `syncdesk syncs resume`. Runs under way finish.
+    Pause,
+    /// Resume all syncs; what fell due while paused runs once.
+    Resume,
+    /// Make every scheduled job and waiting automatic retry due now, and run them.
+    RunDue,
 }
 
 #[derive(Debug, Args)]
@@ -1130,6 +1147,7 @@ async fn run(cli: Cli) -> CliResult {
             more(&p.next_cursor);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Syncs(c) => syncs(&cli, c).await,
         Command::Worker(w) => {
             let e = open(&cli).await?;
             if w.once {
@@ -1165,6 +1183,50 @@ async fn run(cli: Cli) -> CliResult {
     }
 }
 
+async fn syncs(cli: &Cli, c: &SyncsCmd) -> CliResult<ExitCode> {
+    let e = open(cli).await?;
+    let r = match c {
+        SyncsCmd::Status => e.health().await.map(|h| {
+            let paused = match &h.paused {
+                Some(p) => format!("paused since {} by {}", fmt_time(Some(p.since)), p.by),
+                None => "running".into(),
+            };
+            println!("Syncs                  {paused}");
+            println!("Jobs                   {}", h.jobs);
+            println!("Failing jobs           {}", h.failing_jobs);
+            println!("Unread alerts          {}", h.unread_alerts);
+            println!("Need re-authentication {}", h.expired_connections);
+            println!("Failed records         {}", h.dead_letters);
+        }),
+        SyncsCmd::Pause => e.pause_syncs().await.map(|p| {
+            println!(
+                "all syncs paused since {}: no scheduled run or automatic retry starts until \
+                 `syncdesk syncs resume`",
+                fmt_time(Some(p.since))
+            );
+        }),
+        SyncsCmd::Resume => e.resume_syncs().await.map(|resumed| {
+            if resumed {
+                println!("all syncs resumed; what fell due meanwhile runs now");
+            } else {
+                println!("syncs were not paused");
+            }
+        }),
+        SyncsCmd::RunDue => match e.run_due_now().await {
+            Ok(due) => e.run_due().await.map(|ran| {
+                println!("{due} job(s) due; ran {} execution(s)", ran.len());
+                for x in &ran {
+                    println!("  {} {}", x.id, status_label(x.status));
+                }
+            }),
+            Err(err) => Err(err),
+        },
+    };
+    e.shutdown().await;
+    r?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_event(ev: &engine::Event) {
     use engine::Event as E;
     match ev {
@@ -1183,6 +1245,8 @@ fn print_event(ev: &engine::Event) {
         E::DeadLettered { record_id, .. } => println!("failed    record {record_id} failed three times and moved to Failed Records"),
         E::RecordsDeadLettered { job_name, count, .. } => println!("failed    {job_name}: {count} record(s) failed in three runs in a row and moved to Failed Records (`syncdesk dead-letters list {job_name}`)"),
         E::ExecutionWaiting { reason, until, .. } => eprintln!("waiting   {reason}; resuming {until}"),
+        E::SyncsPaused { paused: true } => println!("paused    all syncs"),
+        E::SyncsPaused { paused: false } => println!("resumed   all syncs"),
         E::ExecutionProgress { .. } | E::AlertsResolved { .. } => {}
     }
 }

@@ -10,6 +10,11 @@ fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
+/// When all syncs were paused and by whom, as `HealthDto` carries it.
+pub fn pause_fields(p: Option<&engine::SyncPause>) -> (Option<String>, Option<String>) {
+    (ts(p.map(|p| p.since)), p.map(|p| p.by.clone()))
+}
+
 #[derive(Debug, Serialize, TS)]
 pub struct ConnectionDto {
     pub id: String,
@@ -602,6 +607,10 @@ pub struct HealthDto {
     pub keychain_available: bool,
     pub keychain_message: Option<String>,
     pub worker_running: bool,
+    /// When all syncs were paused ("Pause all syncs"), `None` while they run.
+    pub paused_since: Option<String>,
+    /// Who paused them (the audit actor).
+    pub paused_by: Option<String>,
 }
 
 /// A connection to create. Secrets travel only in this direction (UI → shell → keychain).
@@ -1024,6 +1033,10 @@ pub enum EventDto {
         job_id: Option<String>,
         connection_id: Option<String>,
     },
+    /// All syncs were paused (`true`) or resumed.
+    SyncsPaused {
+        paused: bool,
+    },
 }
 
 impl From<engine::Counts> for CountsDto {
@@ -1153,6 +1166,7 @@ impl From<&engine::Event> for EventDto {
                 job_id,
                 connection_id,
             },
+            E::SyncsPaused { paused } => EventDto::SyncsPaused { paused },
         }
     }
 }
@@ -1164,6 +1178,13 @@ pub struct NavigateDto {
     /// `execution`, `connection`, `job` or `alerts`.
     pub view: String,
     pub id: Option<String>,
+}
+
+/// The admin asked to quit while runs are in progress, sent on `syncdesk://quit-request`: the
+/// window asks before they stop (they end interrupted and are retried as after a crash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct QuitRequestDto {
+    pub runs_in_progress: u64,
 }
 
 #[cfg(test)]
@@ -1302,6 +1323,7 @@ mod bindings {
         SandboxDto::export_all(&cfg).unwrap();
         EventDto::export_all(&cfg).unwrap();
         NavigateDto::export_all(&cfg).unwrap();
+        QuitRequestDto::export_all(&cfg).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<PathBuf, String> {

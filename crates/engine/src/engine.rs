@@ -1026,7 +1026,7 @@ impl Engine {
         parent: &CancellationToken,
     ) -> Result<Execution> {
         let cancel = self.cancellable(&exec, parent);
-        self.drive_cancellable(exec, cancel).await
+        self.drive_records(exec, cancel, parent.clone(), None).await
     }
 
     /// Register a run's cancel token, so `cancel_execution` reaches it from now on.
@@ -1040,24 +1040,20 @@ impl Engine {
         cancel
     }
 
-    async fn drive_cancellable(
-        &self,
-        exec: Execution,
-        cancel: CancellationToken,
-    ) -> Result<Execution> {
-        self.drive_records(exec, cancel, None).await
-    }
-
-    /// Drive a run; a dead-letter retry of several records names them (one execution).
+    /// Drive a run (`cancel` from [`Engine::cancellable`] under `stopping`); a dead-letter
+    /// retry of several records names them (one execution).
     async fn drive_records(
         &self,
         exec: Execution,
         cancel: CancellationToken,
+        stopping: CancellationToken,
         records: Option<Vec<String>>,
     ) -> Result<Execution> {
         let id = exec.id.clone();
         let result = async {
-            let run = match Run::prepare(self.inner.clone(), exec.clone(), cancel, records).await {
+            let prepared =
+                Run::prepare(self.inner.clone(), exec.clone(), cancel, stopping, records).await;
+            let run = match prepared {
                 Ok(r) => r,
                 Err(e) => return self.fail_unprepared(exec, e).await,
             };
@@ -1114,7 +1110,8 @@ impl Engine {
         let engine = self.clone();
         let e = exec.clone();
         self.inner.tracker.spawn(async move {
-            if let Err(err) = engine.drive_cancellable(e, cancel).await {
+            let stopping = engine.inner.shutdown.clone();
+            if let Err(err) = engine.drive_records(e, cancel, stopping, None).await {
                 tracing::error!(error = %err, "background execution failed");
             }
         });
@@ -1305,7 +1302,12 @@ impl Engine {
             .await?;
         let cancel = self.cancellable(&exec, &self.inner.shutdown);
         let exec = self
-            .drive_records(exec, cancel, Some(records.to_vec()))
+            .drive_records(
+                exec,
+                cancel,
+                self.inner.shutdown.clone(),
+                Some(records.to_vec()),
+            )
             .await?;
         let after = self
             .inner
@@ -1428,6 +1430,11 @@ impl Engine {
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
         self.inner.store.close().await;
+    }
+
+    /// How many runs this engine is driving now (any trigger): what quitting would stop.
+    pub fn runs_in_progress(&self) -> usize {
+        self.inner.running.lock().expect("running lock").len()
     }
 
     /// The current time of the engine's clock.

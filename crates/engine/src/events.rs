@@ -79,6 +79,9 @@ pub enum Event {
         job_id: Option<String>,
         connection_id: Option<String>,
     },
+    /// All syncs were paused or resumed in this process (another process's change is seen
+    /// through [`crate::Engine::health`]).
+    SyncsPaused { paused: bool },
 }
 
 impl Event {

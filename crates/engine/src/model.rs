@@ -873,13 +873,22 @@ impl JobHealth {
 }
 
 /// Counts for the tray and dashboard ([`crate::Engine::health`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HealthSummary {
     pub jobs: u64,
     pub failing_jobs: u64,
     pub unread_alerts: u64,
     pub expired_connections: u64,
     pub dead_letters: u64,
+    /// "Pause all syncs" in force: no scheduled run or automatic retry starts.
+    pub paused: Option<SyncPause>,
+}
+
+/// All syncs paused: since when and by whom (the audit actor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncPause {
+    pub since: DateTime<Utc>,
+    pub by: String,
 }
 
 #[cfg(test)]

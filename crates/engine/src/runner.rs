@@ -125,6 +125,10 @@ pub(crate) struct Run {
     progress: Progress,
     breaker: Breaker,
     cancel: CancellationToken,
+    /// What `cancel` descends from: the worker's stop or the engine's shutdown. When it is
+    /// what stopped the run, the process is going away and the run ends as after a crash
+    /// (interrupted, retried), not as the admin's cancel.
+    stopping: CancellationToken,
     id_field: String,
     /// Where a record fetched by id holds its change time (when the listed item is the
     /// record), and in what format; listed pages bring their records' times themselves.
@@ -154,6 +158,7 @@ impl Run {
         inner: Arc<Inner>,
         mut exec: Execution,
         cancel: CancellationToken,
+        stopping: CancellationToken,
         records: Option<Vec<String>>,
     ) -> Result<Run> {
         let job = inner.store.job(&exec.job_id).await?;
@@ -225,6 +230,7 @@ impl Run {
             stats: RequestStats::default(),
             breaker: Breaker::default(),
             cancel,
+            stopping,
             id_field: entity.id.clone(),
             change_field: entity
                 .incremental_config()
@@ -892,6 +898,11 @@ impl Run {
                 ExecutionStatus::Failed,
                 Some(FailureKind::CircuitBreaker),
                 Some(note.clone()),
+            ),
+            Err(Error::Cancelled) if self.stopping.is_cancelled() => (
+                ExecutionStatus::Failed,
+                Some(FailureKind::Interrupted),
+                Some(crate::worker::INTERRUPTED.to_string()),
             ),
             Err(e) => {
                 let (status, kind) = classify(e);

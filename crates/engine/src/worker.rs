@@ -12,7 +12,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::engine::{Engine, RunOptions};
 use crate::error::{Error, Result};
-use crate::model::{Execution, ExecutionStatus, FailureKind, Trigger};
+use crate::events::Event;
+use crate::model::{Execution, ExecutionStatus, FailureKind, SyncPause, Trigger};
 use crate::runner::{retry_plan, LEASE};
 use crate::store::{ExecutionEnd, ExecutionFinish, NewAudit, Progress, RunningExecution};
 
@@ -24,10 +25,62 @@ const POLL: Duration = Duration::from_secs(30);
 const CONCURRENCY: usize = 4;
 
 /// Why a dead owner's run ended, in the execution's note.
-const INTERRUPTED: &str =
+pub(crate) const INTERRUPTED: &str =
     "Interrupted: the process running this execution stopped before it finished";
 
 impl Engine {
+    /// Pause all syncs: no worker on this store (in any process) starts a scheduled run or
+    /// an automatic retry until [`Engine::resume_syncs`]. Runs under way finish; "Run now"
+    /// still runs; what falls due meanwhile runs once on resume. Audited. The pause in
+    /// force, an earlier one kept as it was.
+    pub async fn pause_syncs(&self) -> Result<SyncPause> {
+        let inner = &self.inner;
+        if inner
+            .store
+            .pause_syncs(&inner.actor, inner.clock.now())
+            .await?
+        {
+            tracing::info!("all syncs paused");
+            inner.emit(Event::SyncsPaused { paused: true });
+        }
+        inner
+            .store
+            .sync_pause()
+            .await?
+            .ok_or_else(|| Error::Conflict("syncs were resumed meanwhile".into()))
+    }
+
+    /// Resume all syncs; `false` when they were not paused. Workers in this process look
+    /// at once, those of other processes within [`POLL`].
+    pub async fn resume_syncs(&self) -> Result<bool> {
+        let inner = &self.inner;
+        let resumed = inner
+            .store
+            .resume_syncs(&inner.actor, inner.clock.now())
+            .await?;
+        if resumed {
+            tracing::info!("all syncs resumed");
+            inner.wake_worker();
+            inner.emit(Event::SyncsPaused { paused: false });
+        }
+        Ok(resumed)
+    }
+
+    /// "Run due jobs now": every enabled scheduled job and every waiting automatic retry
+    /// becomes due now, and the worker starts them (at most [`CONCURRENCY`] at once). How
+    /// many jobs are due. Refused while syncs are paused: resuming is the admin's call.
+    pub async fn run_due_now(&self) -> Result<u64> {
+        let inner = &self.inner;
+        if inner.store.sync_pause().await?.is_some() {
+            return Err(Error::Conflict(
+                "all syncs are paused; resume them to run due jobs".into(),
+            ));
+        }
+        let due = inner.store.bring_due_forward(inner.clock.now()).await?;
+        inner.wake_worker();
+        Ok(due)
+    }
+
     /// End `running` executions whose owner is gone as interrupted, and schedule their
     /// retries. Returns the executions ended.
     pub async fn recover_interrupted(&self) -> Result<Vec<Execution>> {

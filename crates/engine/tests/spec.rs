@@ -2808,9 +2808,11 @@ async fn worker_runs_jobs_independently_and_stop_waits_for_runs_to_end() {
     stop.cancel();
     worker.await.unwrap().unwrap();
     let held_end = engine.execution(&held_exec).await.unwrap();
+    // Stopping the worker is the app going away (issue 16: a confirmed quit), not the admin
+    // cancelling this run: it ends as after a crash, interrupted, and R-A1 retries it.
     assert_eq!(
-        held_end.status,
-        ExecutionStatus::Cancelled,
+        (held_end.status, held_end.failure_kind),
+        (ExecutionStatus::Failed, Some(FailureKind::Interrupted)),
         "stop waited for the run to record how it ended"
     );
     let runs = engine
@@ -2818,12 +2820,138 @@ async fn worker_runs_jobs_independently_and_stop_waits_for_runs_to_end() {
         .await
         .unwrap()
         .items;
+    let statuses: Vec<_> = runs.iter().map(|e| (e.status, e.trigger)).collect();
     assert_eq!(
-        runs.len(),
-        1,
-        "a running job's schedule is skipped, not stacked"
+        statuses,
+        [
+            (ExecutionStatus::Queued, syncdesk_engine::Trigger::Retry),
+            (ExecutionStatus::Failed, syncdesk_engine::Trigger::Scheduled),
+        ],
+        "a running job's schedule is skipped, not stacked; the interrupted run's retry waits"
     );
     engine.shutdown().await;
+}
+
+/// Issue 16: "Pause all syncs" holds back scheduled runs and automatic retries in every
+/// worker on the store, keeps "Run now", is audited and shown in the health summary; on
+/// resume what fell due meanwhile runs once.
+#[tokio::test]
+async fn pause_all_syncs_holds_schedules_and_retries_and_resume_runs_them_once() {
+    let h = small().await;
+    let scheduled = h
+        .job("customers", |j| j.schedule = Some("every 15m".into()))
+        .await;
+    let failing = h.job("products", |_| {}).await;
+    // A failed run queues its automatic retry (R-A1: in 5 min).
+    h.faults(|f| f.error_rate = 1.0);
+    let failed = h.run(&failing).await;
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    h.faults(|f| f.error_rate = 0.0);
+
+    let pause = h.engine.pause_syncs().await.unwrap();
+    assert_eq!(pause.by, "admin@test");
+    assert_eq!(pause.since, h.engine.now());
+    assert_eq!(h.engine.health().await.unwrap().paused, Some(pause.clone()));
+    // Pausing twice keeps the first pause.
+    h.clock.advance(Duration::from_secs(60));
+    assert_eq!(h.engine.pause_syncs().await.unwrap(), pause);
+
+    // Hours pass: the schedule and the retry are due many times over, and nothing starts.
+    h.clock.advance(Duration::from_secs(3 * 3600));
+    assert!(h.engine.run_due().await.unwrap().is_empty());
+    assert_eq!(h.engine.store().next_due().await.unwrap(), None);
+    let err = h.engine.run_due_now().await.unwrap_err();
+    assert!(matches!(err, syncdesk_engine::Error::Conflict(_)), "{err}");
+    // The admin's own "Run now" still runs.
+    let manual = h.run(&scheduled).await;
+    assert_eq!(manual.status, ExecutionStatus::Completed);
+
+    assert!(h.engine.resume_syncs().await.unwrap());
+    assert!(
+        !h.engine.resume_syncs().await.unwrap(),
+        "not paused any more"
+    );
+    assert_eq!(h.engine.health().await.unwrap().paused, None);
+    // Once each, not once per missed slot.
+    let ran = h.engine.run_due().await.unwrap();
+    let mut jobs: Vec<_> = ran.iter().map(|e| (e.job_id.clone(), e.trigger)).collect();
+    jobs.sort();
+    let mut want = vec![
+        (scheduled.id.clone(), syncdesk_engine::Trigger::Scheduled),
+        (failing.id.clone(), syncdesk_engine::Trigger::Retry),
+    ];
+    want.sort();
+    assert_eq!(jobs, want);
+    assert!(h.engine.run_due().await.unwrap().is_empty());
+
+    let actions: Vec<_> = h
+        .engine
+        .audit(&PageRequest::first(20))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|a| a.action)
+        .filter(|a| a.starts_with("syncs."))
+        .collect();
+    assert_eq!(
+        actions,
+        ["syncs.resume", "syncs.pause"],
+        "newest first, once each"
+    );
+}
+
+/// Issue 16: "Run due jobs now" brings every scheduled job and waiting automatic retry
+/// forward to now, and nothing else (manual jobs, disabled jobs).
+#[tokio::test]
+async fn run_due_now_brings_schedules_and_retries_forward() {
+    let h = small().await;
+    let scheduled = h
+        .job("customers", |j| j.schedule = Some("every 1h".into()))
+        .await;
+    let _manual = h.job("invoices", |_| {}).await;
+    let _disabled = h
+        .job("payments", |j| {
+            j.schedule = Some("every 1h".into());
+            j.enabled = false;
+        })
+        .await;
+    let failing = h.job("products", |_| {}).await;
+    h.faults(|f| f.error_rate = 1.0);
+    assert_eq!(h.run(&failing).await.status, ExecutionStatus::Failed);
+    h.faults(|f| f.error_rate = 0.0);
+    assert!(
+        h.engine.run_due().await.unwrap().is_empty(),
+        "nothing due yet"
+    );
+
+    assert_eq!(h.engine.run_due_now().await.unwrap(), 2);
+    let mut ran: Vec<_> = h
+        .engine
+        .run_due()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.job_id, e.trigger, e.status))
+        .collect();
+    ran.sort();
+    let mut want = vec![
+        (
+            scheduled.id.clone(),
+            syncdesk_engine::Trigger::Scheduled,
+            ExecutionStatus::Completed,
+        ),
+        (
+            failing.id.clone(),
+            syncdesk_engine::Trigger::Retry,
+            ExecutionStatus::Completed,
+        ),
+    ];
+    want.sort();
+    assert_eq!(ran, want);
+    // The schedule goes on from now: the next run is an hour away again.
+    assert!(h.engine.run_due().await.unwrap().is_empty());
+    assert_eq!(h.engine.run_due_now().await.unwrap(), 1);
 }
 
 // ---- What the admin is shown (issue 14) ---------------------------------------------------

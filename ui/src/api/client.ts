@@ -35,6 +35,13 @@ export async function call<T>(cmd: string, args?: Record<string, unknown>): Prom
 
 export const api = {
   health: () => call<HealthDto>("health"),
+  /** "Pause all syncs": no scheduled run or automatic retry starts until resumed. */
+  syncsPause: () => call<HealthDto>("syncs_pause"),
+  syncsResume: () => call<HealthDto>("syncs_resume"),
+  /** "Run due jobs now": how many jobs start. Refused (conflict) while paused. */
+  syncsRunDue: () => call<number>("syncs_run_due"),
+  /** Quit the app, confirmed: runs in progress stop and are retried later. */
+  appQuit: () => call<null>("app_quit"),
 
   connectionsList: () => call<ConnectionDto[]>("connections_list"),
   connectionGet: (id: string) => call<ConnectionDto>("connection_get", { id }),

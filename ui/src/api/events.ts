@@ -3,11 +3,13 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { QueryClient } from "@tanstack/react-query";
 import type { EventDto } from "../bindings/EventDto";
 import type { NavigateDto } from "../bindings/NavigateDto";
+import type { QuitRequestDto } from "../bindings/QuitRequestDto";
 import { paths } from "../router";
 import { qk } from "./client";
 
 export const EVENT = "syncdesk://event";
 export const NAVIGATE = "syncdesk://navigate";
+export const QUIT_REQUEST = "syncdesk://quit-request";
 
 /** Which query keys an event makes stale. */
 export function keysFor(e: EventDto): readonly (readonly unknown[])[] {
@@ -38,6 +40,8 @@ export function keysFor(e: EventDto): readonly (readonly unknown[])[] {
       return [qk.failedRecords(e.job_id), qk.jobs, qk.health, qk.alerts];
     case "alerts_resolved":
       return [qk.alerts, qk.health];
+    case "syncs_paused":
+      return [qk.health, qk.jobs];
   }
 }
 
@@ -80,6 +84,7 @@ export async function subscribe(
   qc: QueryClient,
   go: (path: string) => void,
   onEvent?: (e: EventDto) => void,
+  onQuitRequest?: (q: QuitRequestDto) => void,
 ): Promise<UnlistenFn> {
   const offs = await Promise.all([
     listen<EventDto>(EVENT, ({ payload }) => {
@@ -91,6 +96,9 @@ export async function subscribe(
     listen<NavigateDto>(NAVIGATE, ({ payload }) => {
       const to = payload ? routeFor(payload) : null;
       if (to) go(to);
+    }),
+    listen<QuitRequestDto>(QUIT_REQUEST, ({ payload }) => {
+      if (payload && typeof payload.runs_in_progress === "number") onQuitRequest?.(payload);
     }),
   ]);
   return () => offs.forEach((off) => off());

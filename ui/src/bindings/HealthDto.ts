@@ -16,4 +16,12 @@ notifications_available: boolean, notifications_message: string | null,
 /**
  * Whether the OS keychain can store secrets.
  */
-keychain_available: boolean, keychain_message: string | null, worker_running: boolean, };
+keychain_available: boolean, keychain_message: string | null, worker_running: boolean, 
+/**
+ * When all syncs were paused ("Pause all syncs"), `None` while they run.
+ */
+paused_since: string | null, 
+/**
+ * Who paused them (the audit actor).
+ */
+paused_by: string | null, };

@@ -717,7 +717,31 @@ export function createBackend(opts: BackendOptions = {}) {
     return { ...e };
   }
 
+  // "Pause all syncs", as the engine keeps it: since when and by whom.
+  let paused: { since: string; by: string } | null = null;
+
   const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
+    syncs_pause: () => {
+      if (!paused) {
+        paused = { since: iso(now), by: "admin" };
+        audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "syncs.pause", subject: "all syncs", note: null });
+        emit("syncdesk://event", { type: "syncs_paused", paused: true });
+      }
+      return handlers.health({});
+    },
+    syncs_resume: () => {
+      if (paused) {
+        paused = null;
+        audit.unshift({ id: audit.length + 1, at: iso(now), actor: "admin", action: "syncs.resume", subject: "all syncs", note: null });
+        emit("syncdesk://event", { type: "syncs_paused", paused: false });
+      }
+      return handlers.health({});
+    },
+    syncs_run_due: () => {
+      if (paused) fail("conflict", "all syncs are paused; resume them to run due jobs");
+      return jobs.filter((j) => j.enabled && j.schedule !== "manual").length;
+    },
+    app_quit: () => null,
     health: (): HealthDto => ({
       jobs: jobs.length,
       failing_jobs: jobs.map(summary).filter((s) => ["failing", "retrying", "needs_reauth"].includes(s.health)).length,
@@ -729,6 +753,8 @@ export function createBackend(opts: BackendOptions = {}) {
       keychain_available: true,
       keychain_message: null,
       worker_running: true,
+      paused_since: paused?.since ?? null,
+      paused_by: paused?.by ?? null,
     }),
     connections_list: () => connections,
     connection_get: (a) => connections.find((c) => c.id === a.id) ?? fail("not_found", `connection not found: ${String(a.id)}`),

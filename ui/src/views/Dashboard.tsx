@@ -3,6 +3,7 @@ import { api, qk } from "../api/client";
 import type { JobHealthDto } from "../bindings/JobHealthDto";
 import type { JobSummaryDto } from "../bindings/JobSummaryDto";
 import { BreakdownBar } from "../components/BreakdownBar";
+import { SyncsActions } from "../components/Syncs";
 import { Empty, ErrorState, Loading, PageHeader, StatusBadge } from "../components/ui";
 import { formatRelative, formatTime } from "../format";
 import { Link, navigate, paths } from "../router";
@@ -47,9 +48,12 @@ export function Dashboard() {
       <PageHeader
         title="Dashboard"
         actions={
-          <button className="btn" data-testid={T.newJob} onClick={() => navigate(paths.jobNew())}>
-            + New job
-          </button>
+          <>
+            <SyncsActions />
+            <button className="btn" data-testid={T.newJob} onClick={() => navigate(paths.jobNew())}>
+              + New job
+            </button>
+          </>
         }
       />
       {h && (!h.keychain_available || !h.notifications_available) && (

@@ -408,6 +408,7 @@ impl Store {
                 SELECT q.id FROM executions q
                 WHERE q.status = 'queued' AND q.due_at <= ? AND q.waiting_for IS NULL
                   AND NOT EXISTS (SELECT 1 FROM executions r WHERE r.job_id = q.job_id AND r.status = 'running')
+                  AND NOT EXISTS (SELECT 1 FROM sync_pause)
                 ORDER BY q.due_at, q.seq LIMIT 1)
              AND status = 'queued'
              RETURNING id",

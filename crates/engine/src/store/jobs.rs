@@ -184,7 +184,8 @@ impl Store {
     /// Enabled jobs whose schedule is due.
     pub async fn due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
         let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE next_run_at IS NOT NULL AND enabled = 1 AND next_run_at <= ? ORDER BY next_run_at LIMIT 100"
+            "SELECT {COLUMNS} FROM jobs WHERE next_run_at IS NOT NULL AND enabled = 1 AND next_run_at <= ?
+             AND NOT EXISTS (SELECT 1 FROM sync_pause) ORDER BY next_run_at LIMIT 100"
         ))
         .bind(to_millis(now))
         .fetch_all(self.reader())
@@ -192,11 +193,13 @@ impl Store {
         rows.into_iter().map(Row::into_model).collect()
     }
 
-    /// The earliest time a scheduled job or queued execution becomes due.
+    /// The earliest time a scheduled job or queued execution becomes due; none while syncs
+    /// are paused.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
         let (a,): (Option<i64>,) = sqlx::query_as(
             "SELECT MIN(t) FROM (SELECT MIN(next_run_at) AS t FROM jobs WHERE enabled = 1
-             UNION ALL SELECT MIN(due_at) FROM executions WHERE status = 'queued' AND waiting_for IS NULL)",
+             UNION ALL SELECT MIN(due_at) FROM executions WHERE status = 'queued' AND waiting_for IS NULL)
+             WHERE NOT EXISTS (SELECT 1 FROM sync_pause)",
         )
         .fetch_one(self.reader())
         .await?;

@@ -16,6 +16,7 @@ mod audit;
 mod connections;
 mod executions;
 mod jobs;
+mod pause;
 mod record_errors;
 mod refs;
 
@@ -230,6 +231,7 @@ impl Store {
             unread_alerts: n(row.2),
             expired_connections: n(row.3),
             dead_letters: n(row.4),
+            paused: self.sync_pause().await?,
         })
     }
 
