@@ -24,13 +24,16 @@ seeded="$logs/seeded-100k"
 export SYNCDESK_DESKTOP_BIN="$bin" SYNCDESK_CLI_BIN="$cli" E2E_SCREENS="$PWD/target/e2e-screens" E2E_LOGS="$logs" E2E_SEEDED_DIR="$seeded"
 set +e
 # One file at a time: each starts its own app, and all want the same keyring and display.
-# wizard.e2e.mjs also starts the Stripe persona with the CLI binary.
+# wizard.e2e.mjs also starts the Stripe persona with the CLI binary; background.e2e.mjs starts
+# its own dunst on the session bus, closes the window with close-window.py (python3-xlib) and
+# waits for a real one-minute schedule.
 # The timeout is per file (the story is one file of eight steps, each bounding its own waits);
 # 15 minutes leaves room for a slow, shared machine.
 xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- bash scripts/with-keyring.sh \
   node --test --test-reporter=tap --test-concurrency=1 --test-timeout=900000 \
-  src-tauri/e2e/app.e2e.mjs src-tauri/e2e/wizard.e2e.mjs src-tauri/e2e/failed-100k.e2e.mjs
+  src-tauri/e2e/app.e2e.mjs src-tauri/e2e/wizard.e2e.mjs src-tauri/e2e/background.e2e.mjs \
+  src-tauri/e2e/failed-100k.e2e.mjs
 status=$?
 set -e
 if [ "$status" -ne 0 ]; then

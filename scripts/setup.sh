@@ -19,6 +19,7 @@ packages=(
   # The desktop tests: a virtual display, WebDriver for the real app, screenshots,
   # a real notification daemon, and a browser for the UI's own tests
   xvfb xauth webkit2gtk-driver xdotool imagemagick dunst chromium
+  python3-xlib                           # the e2e closes the window as a window manager would (WM_DELETE_WINDOW)
 )
 
 missing=()

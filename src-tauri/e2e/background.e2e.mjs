@@ -1,0 +1,115 @@
+// End to end on the real binary (issue 16): Syncdesk as a background tool. The admin closes
+// the window (a real WM_DELETE_WINDOW, as a window manager's close button sends); the app
+// keeps running with no window; a scheduled job fails in the background (the sandbox's schema
+// drift trips the circuit breaker); the native notification arrives at a real notification
+// daemon (dunst on this test's session bus); the admin clicks it (`dunstctl action`), and the
+// window comes back on that execution. scripts/e2e.sh runs it under Xvfb and a private D-Bus
+// session. The scheduled run is real time: the shortest schedule is one minute.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { T } from "./testids.mjs";
+import { Session, startDriver, until } from "./webdriver.mjs";
+
+const BINARY = process.env.SYNCDESK_DESKTOP_BIN;
+const SCREENS = process.env.E2E_SCREENS ?? "target/e2e-screens";
+const LOGS = process.env.E2E_LOGS ?? tmpdir();
+const HERE = dirname(fileURLToPath(import.meta.url));
+assert.ok(BINARY, "set SYNCDESK_DESKTOP_BIN to the built syncdesk-desktop binary");
+
+let driver;
+let s;
+let dataDir;
+let dunst;
+let jobId;
+
+/** Run a command; its stdout, or null when it exits non-zero. */
+function run(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    return null;
+  }
+}
+
+/** The app's visible top-level windows (X11 ids); none while it runs in the background. */
+function visibleWindows() {
+  return (run("xdotool", ["search", "--onlyvisible", "--name", "^Syncdesk$"]) ?? "").split("\n").filter(Boolean);
+}
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "syncdesk-e2e-bg-"));
+  // A real notification daemon on this session bus, before the app looks for one.
+  const rc = join(dataDir, "dunstrc");
+  writeFileSync(rc, "[global]\n    font = Monospace 8\n");
+  dunst = spawn("dunst", ["-config", rc], { stdio: "ignore" });
+  await until("dunst to answer", async () => run("dunstctl", ["count", "displayed"])?.trim() === "0", 20000);
+  driver = await startDriver({
+    logFile: join(LOGS, "webdriver-background.log"),
+    env: {
+      ...process.env,
+      TAURI_WEBVIEW_AUTOMATION: "true",
+      SYNCDESK_DATA_DIR: join(dataDir, "data"),
+      SYNCDESK_LOG: process.env.SYNCDESK_LOG ?? "info",
+    },
+  });
+  s = await Session.create(driver.url, BINARY);
+  await s.testId(T.navDashboard, 30000);
+});
+
+after(async () => {
+  if (s) await s.close();
+  if (driver) await driver.stop();
+  dunst?.kill();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("a customers job on the sandbox, every minute, with the schema drift switched on", async () => {
+  await s.clickTestId(T.navSandbox);
+  await s.clickTestId(T.sandboxStart);
+  await until("the sandbox to run", async () => {
+    const el = (await s.all(s.byTestId(T.sandboxStatus)))[0];
+    return el && (await s.attr(el, "data-status")) === "running";
+  });
+  const drift = await s.testId("fault-schema-drift");
+  if (!(await s.cmd("GET", `/element/${drift}/selected`))) await s.click(drift);
+  await until("the drift to be on", async () => (await s.cmd("GET", `/element/${drift}/selected`)) === true);
+  await s.click(await s.findXPath("//button[contains(., 'Create a customers job')]"));
+  const nav = await s.find(`[data-testid^="${T.navJobPrefix}"]`);
+  jobId = (await s.attr(nav, "data-testid")).slice(T.navJobPrefix.length);
+  // The job's settings: every 1 minute (the shortest schedule there is).
+  await s.go(`/jobs/${jobId}/settings`);
+  await s.click(await s.findXPath("//select[@aria-label='Schedule kind']/option[@value='interval']"));
+  const every = await s.findXPath("//select[@aria-label='Schedule kind']/following-sibling::input");
+  await s.cmd("POST", `/element/${every}/clear`, {});
+  await s.type(every, "1m");
+  await s.click(await s.find('[data-testid="job-save"]'));
+  await s.find(".saved");
+});
+
+test("closing the window leaves Syncdesk running in the background", async () => {
+  const windows = visibleWindows();
+  assert.ok(windows.length >= 1, "the window is on screen before it is closed");
+  for (const w of windows) execFileSync("/usr/bin/python3", [join(HERE, "close-window.py"), w]);
+  await until("the window to be hidden", async () => visibleWindows().length === 0, 10000);
+  // Still alive: the page answers (the process did not exit with its last window).
+  assert.equal(await s.script("return 1 + 1"), 2);
+});
+
+test("the scheduled run fails in the background, notifies, and the click reopens its execution", async () => {
+  // The schedule comes due within a minute of the save; the breaker trips on the first page.
+  await until("the native notification", async () => Number(run("dunstctl", ["count", "displayed"])?.trim() ?? 0) >= 1, 150000);
+  assert.deepEqual(visibleWindows(), [], "nothing showed the window before the click");
+  execFileSync("dunstctl", ["action", "0"]);
+  await until("the window to come back", async () => visibleWindows().length >= 1, 20000);
+  await until("the execution view", async () => (await s.hash()).startsWith("#/executions/"), 20000);
+  const note = await s.testId(T.executionNote, 20000);
+  assert.match(await s.text(note), /stopped early|breaker/i);
+  const status = await s.attr(await s.testId(T.executionStatus), "data-status");
+  assert.equal(status, "failed");
+  await s.screenshot(SCREENS, "30-background-notification-opened");
+});
