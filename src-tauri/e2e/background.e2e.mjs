@@ -3,12 +3,14 @@
 // keeps running with no window; a scheduled job fails in the background (the sandbox's schema
 // drift trips the circuit breaker); the native notification arrives at a real notification
 // daemon (dunst on this test's session bus); the admin clicks it (`dunstctl action`), and the
-// window comes back on that execution. scripts/e2e.sh runs it under Xvfb and a private D-Bus
-// session. The scheduled run is real time: the shortest schedule is one minute.
+// window comes back on that execution. Before that, the first successful sync offers start at
+// login once, and accepting writes the OS's autostart entry (XDG, in this test's own HOME).
+// scripts/e2e.sh runs it under Xvfb and a private D-Bus session. The scheduled run is real
+// time: the shortest schedule is one minute.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +45,7 @@ function visibleWindows() {
 
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "syncdesk-e2e-bg-"));
+  mkdirSync(join(dataDir, "home"));
   // A real notification daemon on this session bus, before the app looks for one.
   const rc = join(dataDir, "dunstrc");
   writeFileSync(rc, "[global]\n    font = Monospace 8\n");
@@ -54,6 +57,8 @@ before(async () => {
       ...process.env,
       TAURI_WEBVIEW_AUTOMATION: "true",
       SYNCDESK_DATA_DIR: join(dataDir, "data"),
+      // Start at login writes ~/.config/autostart: this test's own home, not the machine's.
+      HOME: join(dataDir, "home"),
       SYNCDESK_LOG: process.env.SYNCDESK_LOG ?? "info",
     },
   });
@@ -68,21 +73,39 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-test("a customers job on the sandbox, every minute, with the schema drift switched on", async () => {
+test("the first successful sync offers start at login once; accepting writes the autostart entry", async () => {
   await s.clickTestId(T.navSandbox);
   await s.clickTestId(T.sandboxStart);
   await until("the sandbox to run", async () => {
     const el = (await s.all(s.byTestId(T.sandboxStatus)))[0];
     return el && (await s.attr(el, "data-status")) === "running";
   });
-  const drift = await s.testId("fault-schema-drift");
-  if (!(await s.cmd("GET", `/element/${drift}/selected`))) await s.click(drift);
-  await until("the drift to be on", async () => (await s.cmd("GET", `/element/${drift}/selected`)) === true);
   await s.click(await s.findXPath("//button[contains(., 'Create a customers job')]"));
   const nav = await s.find(`[data-testid^="${T.navJobPrefix}"]`);
   jobId = (await s.attr(nav, "data-testid")).slice(T.navJobPrefix.length);
-  // The job's settings: every 1 minute (the shortest schedule there is).
+  assert.deepEqual(await s.all(s.byTestId(T.startAtLoginOffer)), [], "no offer before a sync worked");
+  await s.go(`/jobs/${jobId}`);
+  await s.clickTestId(T.runJob);
+  await s.clickTestId(T.startAtLoginAccept, 60000);
+  const entry = join(dataDir, "home", ".config", "autostart", "Syncdesk.desktop");
+  await until("the autostart entry", async () => existsSync(entry));
+  const text = readFileSync(entry, "utf8");
+  assert.match(text, /^Exec=\S*syncdesk-desktop --background$/m, text);
+  await until("the offer to go", async () => (await s.all(s.byTestId(T.startAtLoginOffer))).length === 0);
+  await s.go("/settings");
+  const box = await s.testId(T.settingsStartAtLogin);
+  assert.equal(await s.cmd("GET", `/element/${box}/selected`), true, "Settings reads the OS's entry");
+});
+
+test("a customers job on the sandbox, every minute, with the schema drift switched on", async () => {
+  await s.go("/sandbox");
+  const drift = await s.testId("fault-schema-drift");
+  if (!(await s.cmd("GET", `/element/${drift}/selected`))) await s.click(drift);
+  await until("the drift to be on", async () => (await s.cmd("GET", `/element/${drift}/selected`)) === true);
+  // The job's settings: every 1 minute (the shortest schedule there is), full runs (an
+  // incremental one would fetch nothing: nothing changed since the clean run).
   await s.go(`/jobs/${jobId}/settings`);
+  await s.click(await s.findXPath("//option[@value='full']"));
   await s.click(await s.findXPath("//select[@aria-label='Schedule kind']/option[@value='interval']"));
   const every = await s.findXPath("//select[@aria-label='Schedule kind']/following-sibling::input");
   await s.cmd("POST", `/element/${every}/clear`, {});

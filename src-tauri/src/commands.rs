@@ -16,9 +16,9 @@ macro_rules! commands {
                 desktop.$name($($arg),*).await
             }
         )*
-        /// The invoke handler with every command above and [`app_quit`] (and nothing else).
+        /// The invoke handler with every command above and the shell's own below (and nothing else).
         pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
-            tauri::generate_handler![$($name,)* app_quit]
+            tauri::generate_handler![$($name,)* app_quit, settings_get, settings_update, logs_open]
         }
     };
 }
@@ -71,4 +71,48 @@ commands! {
 #[tauri::command]
 pub fn app_quit(app: tauri::AppHandle) {
     app.exit(0);
+}
+
+/// Whether the OS starts the app at login, or why that cannot be told.
+fn start_at_login(app: &tauri::AppHandle) -> std::result::Result<bool, String> {
+    use tauri_plugin_autostart::ManagerExt;
+    app.autolaunch().is_enabled().map_err(|e| e.to_string())
+}
+
+/// The Settings view.
+#[tauri::command]
+pub async fn settings_get(
+    app: tauri::AppHandle,
+    desktop: State<'_, Desktop>,
+) -> Result<SettingsDto> {
+    Ok(desktop.settings_dto(start_at_login(&app)))
+}
+
+/// Change settings: the desktop's preferences (checked, then saved), then start at login
+/// through the OS when asked.
+#[tauri::command]
+pub async fn settings_update(
+    app: tauri::AppHandle,
+    desktop: State<'_, Desktop>,
+    input: SettingsUpdateDto,
+) -> Result<SettingsDto> {
+    use tauri_plugin_autostart::ManagerExt;
+    desktop.settings_update(&input)?;
+    if let Some(on) = input.start_at_login {
+        let l = app.autolaunch();
+        let r = if on { l.enable() } else { l.disable() };
+        r.map_err(|e| crate::error::DesktopError::Autostart(e.to_string()))?;
+    }
+    Ok(desktop.settings_dto(start_at_login(&app)))
+}
+
+/// Open the folder of the app's log in the file manager.
+#[tauri::command]
+pub async fn logs_open(desktop: State<'_, Desktop>) -> Result<()> {
+    let dir = desktop.data_dir().join(crate::desktop::LOGS_DIR);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| open::that_detached(&dir))
+        .map_err(|e| {
+            crate::error::DesktopError::Io(format!("could not open {}: {e}", dir.display()))
+        })
 }

@@ -17,6 +17,10 @@ use syncdesk_sandbox::{Entity, Faults, RetryAfter, Sandbox, SandboxConfig, Schem
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{DesktopError, Result};
+use crate::settings::{Settings, Theme};
+
+/// Where the app writes its log, under the data directory.
+pub const LOGS_DIR: &str = "logs";
 
 /// The keychain service the app's secrets are filed under (the CLI uses the same one, so both
 /// see the same connections).
@@ -81,6 +85,8 @@ pub struct Desktop {
     sign_in: Mutex<Option<CancellationToken>>,
     /// Native notifications on screen, withdrawn when their alerts resolve.
     shown: crate::notify::Shown,
+    /// The desktop's preferences, and why its file could not be read, if it could not.
+    settings: Mutex<(Settings, Option<String>)>,
 }
 
 /// How long a browser sign-in may take before the app stops listening for it.
@@ -225,7 +231,12 @@ impl Desktop {
             actor: actor(),
         })
         .await?;
+        let settings = Settings::load(&opts.data_dir);
+        if let Some(why) = &settings.1 {
+            tracing::warn!("{why}");
+        }
         Ok(Desktop {
+            settings: Mutex::new(settings),
             engine,
             data_dir: opts.data_dir,
             sandbox: tokio::sync::Mutex::new(None),
@@ -249,6 +260,77 @@ impl Desktop {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The desktop's preferences now.
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().expect("settings lock").0.clone()
+    }
+
+    /// The Settings view, with the OS's start-at-login state as the shell read it.
+    pub fn settings_dto(&self, start_at_login: std::result::Result<bool, String>) -> SettingsDto {
+        let (s, problem) = self.settings.lock().expect("settings lock").clone();
+        let (start_at_login, start_at_login_message) = match start_at_login {
+            Ok(on) => (on, None),
+            Err(why) => (false, Some(why)),
+        };
+        SettingsDto {
+            start_at_login,
+            start_at_login_message,
+            start_at_login_offered: s.start_at_login_offered,
+            notify_circuit_breaker: s.notify.circuit_breaker,
+            notify_retries_exhausted: s.notify.retries_exhausted,
+            notify_connection_expired: s.notify.connection_expired,
+            notify_dead_letters: s.notify.dead_letters,
+            notify_completed_with_errors: s.notify.completed_with_errors,
+            theme: s.theme.as_str().to_string(),
+            data_dir: self.data_dir.display().to_string(),
+            logs_dir: self.data_dir.join(LOGS_DIR).display().to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            problem,
+        }
+    }
+
+    /// Change the preferences the update names, checked as a whole and saved (start at login
+    /// is the shell's, through the OS). Nothing changes when a value is wrong.
+    pub fn settings_update(&self, u: &SettingsUpdateDto) -> Result<Settings> {
+        let mut guard = self.settings.lock().expect("settings lock");
+        let mut s = guard.0.clone();
+        if let Some(t) = &u.theme {
+            s.theme = Theme::parse(t).ok_or_else(|| DesktopError::Invalid {
+                field: "theme",
+                message: format!("'{t}' is not a theme (system, light or dark)"),
+            })?;
+        }
+        let n = &mut s.notify;
+        for (v, slot) in [
+            (u.notify_circuit_breaker, &mut n.circuit_breaker),
+            (u.notify_retries_exhausted, &mut n.retries_exhausted),
+            (u.notify_connection_expired, &mut n.connection_expired),
+            (u.notify_dead_letters, &mut n.dead_letters),
+            (u.notify_completed_with_errors, &mut n.completed_with_errors),
+        ] {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        if let Some(v) = u.start_at_login_offered {
+            s.start_at_login_offered = v;
+        }
+        // Asking for start at login is an answer to the offer too.
+        if u.start_at_login.is_some() {
+            s.start_at_login_offered = true;
+        }
+        if s != guard.0 || guard.1.is_some() {
+            s.save(&self.data_dir).map_err(|e| {
+                DesktopError::Io(format!(
+                    "the settings could not be saved in {}: {e}",
+                    self.data_dir.display()
+                ))
+            })?;
+        }
+        *guard = (s.clone(), None);
+        Ok(s)
     }
 
     /// Record whether native notifications work; `Err` carries why not, for the UI.

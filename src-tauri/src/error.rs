@@ -29,6 +29,12 @@ pub enum DesktopError {
     /// The app could not start (data directory, database).
     #[error("{0}")]
     Startup(String),
+    /// A file of the app's own (settings, logs folder) could not be written or opened.
+    #[error("{0}")]
+    Io(String),
+    /// The OS's start-at-login entry could not be read or changed.
+    #[error("start at login: {0}")]
+    Autostart(String),
 }
 
 impl DesktopError {
@@ -42,6 +48,7 @@ impl DesktopError {
             DesktopError::Notification(_) => ErrorCode::NotificationsUnavailable,
             DesktopError::Browser(_) => ErrorCode::BrowserUnavailable,
             DesktopError::Startup(_) => ErrorCode::Store,
+            DesktopError::Io(_) | DesktopError::Autostart(_) => ErrorCode::Io,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod desktop;
 pub mod error;
 pub mod notify;
+pub mod settings;
 mod tray;
 
 use std::process::ExitCode;
@@ -26,6 +27,42 @@ pub const NAVIGATE: &str = "syncdesk://navigate";
 /// The admin asked to quit while runs are in progress: the window asks first.
 pub const QUIT_REQUEST: &str = "syncdesk://quit-request";
 
+/// The argument start at login passes: start with the window hidden.
+pub const BACKGROUND_ARG: &str = "--background";
+
+/// Log to stderr and to `<data dir>/logs/syncdesk-desktop.log` (kept to about 5 MB: the
+/// previous file is kept as `.1`), private to the user. Nothing secret is ever logged.
+fn init_logging(data_dir: Option<&std::path::Path>) {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SYNCDESK_LOG")
+        .unwrap_or_else(|_| "warn,syncdesk_desktop=info,syncdesk_engine=info".into());
+    let file = data_dir.and_then(|d| {
+        let dir = d.join(desktop::LOGS_DIR);
+        let path = dir.join("syncdesk-desktop.log");
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(&dir).ok()?;
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > 5 << 20) {
+            let _ = std::fs::rename(&path, dir.join("syncdesk-desktop.log.1"));
+        }
+        let mut o = std::fs::OpenOptions::new();
+        o.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        o.open(&path).ok()
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match file {
+        Some(f) => builder
+            .with_writer(std::io::stderr.and(std::sync::Mutex::new(f)))
+            .with_ansi(false)
+            .init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+}
+
 /// Everything the app runs in the background, so exit can stop it and wait for it.
 #[derive(Debug, Clone, Default)]
 struct Background {
@@ -35,16 +72,9 @@ struct Background {
 
 /// Start the app and run it until it exits.
 pub fn run() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SYNCDESK_LOG")
-                .unwrap_or_else(|_| "warn,syncdesk_desktop=info,syncdesk_engine=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let desktop = match DesktopOptions::from_env()
-        .and_then(|o| tauri::async_runtime::block_on(Desktop::open(o)))
-    {
+    let opts = DesktopOptions::from_env();
+    init_logging(opts.as_ref().ok().map(|o| o.data_dir.as_path()));
+    let desktop = match opts.and_then(|o| tauri::async_runtime::block_on(Desktop::open(o))) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "Syncdesk cannot start");
@@ -58,6 +88,11 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             show_main(app)
         }))
+        // Started at login: in the background, the window hidden until asked for.
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![BACKGROUND_ARG]),
+        ))
         .manage(desktop)
         .manage(background.clone())
         .invoke_handler(commands::handler())
@@ -81,6 +116,11 @@ pub fn run() -> ExitCode {
                 tracing::warn!(error = %e, "no tray icon");
             }
             start_background(&handle);
+            if std::env::args().any(|a| a == BACKGROUND_ARG) {
+                if let Some(w) = handle.get_webview_window("main") {
+                    let _ = w.hide();
+                }
+            }
             Ok(())
         })
         .build(tauri::generate_context!());
@@ -196,7 +236,7 @@ async fn on_event(app: &AppHandle, ev: &Event, cancel: &CancellationToken, tasks
     if let Err(e) = tray::refresh(app).await {
         tracing::warn!(error = %e, "tray not refreshed");
     }
-    if notify::may_notify(ev) {
+    if notify::may_notify(ev) && app.state::<Desktop>().settings().notify.allows(ev) {
         // Waiting for a click can take hours: one tracked task per notification.
         let (a, ev, cancel) = (app.clone(), ev.clone(), cancel.clone());
         spawn(tasks, async move {

@@ -227,6 +227,31 @@ describe("Syncdesk UI against mocked IPC", () => {
     }
   });
 
+  test("i16: Settings is axe-clean in light and dark, and its theme overrides the system's", async () => {
+    const { page, context, errors } = await open("/settings");
+    await page.waitForSelector(tid(T.settingsTheme));
+    assert.deepEqual(await axeViolations(page), [], "axe-clean, light");
+    await shot(page, "21-settings");
+    await page.selectOption(tid(T.settingsTheme), "dark");
+    await page.waitForFunction(() => document.documentElement.dataset.theme === "dark");
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(15, 17, 21)");
+    assert.deepEqual(await axeViolations(page), [], "axe-clean, dark");
+    await page.selectOption(tid(T.settingsTheme), "light");
+    await page.waitForFunction(() => document.documentElement.dataset.theme === "light");
+    assert.notEqual(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(15, 17, 21)");
+    assert.deepEqual(errors, []);
+    await context.close();
+    // Light chosen in a dark system stays light.
+    const dark = await open("/settings", { dark: true });
+    await dark.page.waitForSelector(tid(T.settingsTheme));
+    assert.equal(await dark.page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(15, 17, 21)");
+    await dark.page.selectOption(tid(T.settingsTheme), "light");
+    await dark.page.waitForFunction(() => document.documentElement.dataset.theme === "light");
+    assert.notEqual(await dark.page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(15, 17, 21)");
+    assert.deepEqual(await axeViolations(dark.page), [], "axe-clean, light over a dark system");
+    await dark.context.close();
+  });
+
   test("sandbox faults flip and are sent to the shell", async () => {
     const { page, context } = await open("/sandbox");
     await page.waitForSelector(tid(`${T.faultPrefix}schema-drift`));

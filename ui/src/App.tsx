@@ -15,6 +15,7 @@ import { Dashboard } from "./views/Dashboard";
 import { ExecutionView } from "./views/ExecutionView";
 import { JobNewView, JobView } from "./views/JobView";
 import { SandboxView } from "./views/SandboxView";
+import { SettingsView, StartAtLoginOffer, useSettings } from "./views/SettingsView";
 
 export function App() {
   const route = useRoute();
@@ -22,6 +23,10 @@ export function App() {
   const { toasts, onEvent, close, hold } = useToasts();
   const [menuOpen, setMenuOpen] = useState(false);
   const [quitRequest, setQuitRequest] = useState<QuitRequestDto | null>(null);
+  // The theme applies from the first paint of any page.
+  useSettings();
+  const jobs = useQuery({ queryKey: qk.jobs, queryFn: api.jobsList });
+  const anySynced = (jobs.data ?? []).some((j) => j.last_execution && ["completed", "completed_with_errors"].includes(j.last_execution.status));
   const menuButton = useRef<HTMLButtonElement>(null);
 
   // The narrow-window menu closes on navigation and on Escape (focus back on its button).
@@ -79,6 +84,7 @@ export function App() {
       <Sidebar route={route} open={menuOpen} />
       <main className="main" id="main" tabIndex={-1}>
         <PausedBanner />
+        <StartAtLoginOffer show={anySynced} />
         <RouteView route={route} />
       </main>
       <Toasts toasts={toasts} close={close} hold={hold} />
@@ -105,6 +111,8 @@ function titleOf(r: Route): string {
       return "Audit log";
     case "sandbox":
       return "Sandbox";
+    case "settings":
+      return "Settings";
     default:
       return "Not found";
   }
@@ -128,6 +136,8 @@ function RouteView({ route }: { route: Route }) {
       return <AuditView />;
     case "sandbox":
       return <SandboxView />;
+    case "settings":
+      return <SettingsView />;
     case "notFound":
       return (
         <div className="page">
@@ -190,6 +200,11 @@ function Sidebar({ route, open }: { route: Route; open: boolean }) {
         <li>
           <Link to={paths.sandbox()} aria-current={cur("sandbox")} data-testid={T.navSandbox}>
             Sandbox
+          </Link>
+        </li>
+        <li>
+          <Link to={paths.settings()} aria-current={cur("settings")} data-testid={T.navSettings}>
+            Settings
           </Link>
         </li>
       </ul>

@@ -11,6 +11,7 @@ export type Route =
   | { name: "alerts" }
   | { name: "audit" }
   | { name: "sandbox" }
+  | { name: "settings" }
   | { name: "notFound"; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -37,6 +38,8 @@ export function parseRoute(hash: string): Route {
       return { name: "audit" };
     case "sandbox":
       return { name: "sandbox" };
+    case "settings":
+      return { name: "settings" };
   }
   return { name: "notFound", path };
 }
@@ -52,6 +55,7 @@ export const paths = {
   alerts: () => "/alerts",
   audit: () => "/audit",
   sandbox: () => "/sandbox",
+  settings: () => "/settings",
 };
 
 export function navigate(path: string): void {

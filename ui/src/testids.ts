@@ -28,6 +28,17 @@ export const T = {
   quitDialog: "quit-dialog",
   quitConfirm: "quit-confirm",
   quitCancel: "quit-cancel",
+  /** Sidebar link to Settings, and its controls: start at login, a notification kind
+   * (`settings-notify-<field>`), the theme, the version. */
+  navSettings: "nav-settings",
+  settingsStartAtLogin: "settings-start-at-login",
+  settingsNotifyPrefix: "settings-notify-",
+  settingsTheme: "settings-theme",
+  settingsVersion: "settings-version",
+  /** The one-time offer of start at login after the first successful sync, and its answers. */
+  startAtLoginOffer: "start-at-login-offer",
+  startAtLoginAccept: "start-at-login-accept",
+  startAtLoginDecline: "start-at-login-decline",
   /** "New job" button. */
   newJob: "new-job",
   /** "Run now" button on the job detail page. */

@@ -1180,6 +1180,59 @@ pub struct NavigateDto {
     pub id: Option<String>,
 }
 
+/// The desktop's Settings view: start at login (the OS's autostart entry), which events raise
+/// a native notification, the theme, and where things are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SettingsDto {
+    /// Whether the OS starts Syncdesk at login (in the background, window hidden).
+    pub start_at_login: bool,
+    /// Why start at login cannot be read or changed here, if it cannot.
+    pub start_at_login_message: Option<String>,
+    /// Start at login was offered once, after the first successful sync.
+    pub start_at_login_offered: bool,
+    pub notify_circuit_breaker: bool,
+    pub notify_retries_exhausted: bool,
+    pub notify_connection_expired: bool,
+    pub notify_dead_letters: bool,
+    pub notify_completed_with_errors: bool,
+    /// `system`, `light` or `dark`.
+    pub theme: String,
+    pub data_dir: String,
+    pub logs_dir: String,
+    pub version: String,
+    /// The settings file could not be read: why, and that the defaults are in use.
+    pub problem: Option<String>,
+}
+
+/// A change to the settings: only the fields given change.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+pub struct SettingsUpdateDto {
+    #[serde(default)]
+    #[ts(optional)]
+    pub start_at_login: Option<bool>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub start_at_login_offered: Option<bool>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub notify_circuit_breaker: Option<bool>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub notify_retries_exhausted: Option<bool>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub notify_connection_expired: Option<bool>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub notify_dead_letters: Option<bool>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub notify_completed_with_errors: Option<bool>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub theme: Option<String>,
+}
+
 /// The admin asked to quit while runs are in progress, sent on `syncdesk://quit-request`: the
 /// window asks before they stop (they end interrupted and are retried as after a crash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -1324,6 +1377,8 @@ mod bindings {
         EventDto::export_all(&cfg).unwrap();
         NavigateDto::export_all(&cfg).unwrap();
         QuitRequestDto::export_all(&cfg).unwrap();
+        SettingsDto::export_all(&cfg).unwrap();
+        SettingsUpdateDto::export_all(&cfg).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<PathBuf, String> {

@@ -20,6 +20,8 @@ import type { NewJobDto } from "../bindings/NewJobDto";
 import type { RecordRetryDto } from "../bindings/RecordRetryDto";
 import type { SandboxDto } from "../bindings/SandboxDto";
 import type { SandboxFaultsDto } from "../bindings/SandboxFaultsDto";
+import type { SettingsDto } from "../bindings/SettingsDto";
+import type { SettingsUpdateDto } from "../bindings/SettingsUpdateDto";
 import type { SetupDto } from "../bindings/SetupDto";
 import type { ValueChoiceDto } from "../bindings/ValueChoiceDto";
 import { toErrorDto } from "./errors";
@@ -42,6 +44,10 @@ export const api = {
   syncsRunDue: () => call<number>("syncs_run_due"),
   /** Quit the app, confirmed: runs in progress stop and are retried later. */
   appQuit: () => call<null>("app_quit"),
+  settingsGet: () => call<SettingsDto>("settings_get"),
+  /** Only the fields given change; a wrong value changes nothing (code `invalid`). */
+  settingsUpdate: (input: SettingsUpdateDto) => call<SettingsDto>("settings_update", { input }),
+  logsOpen: () => call<null>("logs_open"),
 
   connectionsList: () => call<ConnectionDto[]>("connections_list"),
   connectionGet: (id: string) => call<ConnectionDto>("connection_get", { id }),
@@ -106,6 +112,7 @@ export const api = {
 /** TanStack Query keys; events invalidate by prefix. */
 export const qk = {
   health: ["health"] as const,
+  settings: ["settings"] as const,
   connections: ["connections"] as const,
   connectors: ["connectors"] as const,
   valueChoices: (connectionId: string, name: string) => ["valueChoices", connectionId, name] as const,

@@ -1,6 +1,7 @@
 // A stateful stand-in for the Tauri shell, used by `?mock` builds (browser tests, design work)
 // and by component tests through mockIPC. Realistic data: a sandbox connection, an expired
 // connection, a job whose newest run completed with errors, a retry chain, failed records.
+import type { SettingsDto } from "../bindings/SettingsDto";
 import type { AlertDto } from "../bindings/AlertDto";
 import type { AuditDto } from "../bindings/AuditDto";
 import type { ConnectDto } from "../bindings/ConnectDto";
@@ -719,6 +720,21 @@ export function createBackend(opts: BackendOptions = {}) {
 
   // "Pause all syncs", as the engine keeps it: since when and by whom.
   let paused: { since: string; by: string } | null = null;
+  let settings: SettingsDto = {
+    start_at_login: false,
+    start_at_login_message: null,
+    start_at_login_offered: false,
+    notify_circuit_breaker: true,
+    notify_retries_exhausted: true,
+    notify_connection_expired: true,
+    notify_dead_letters: true,
+    notify_completed_with_errors: true,
+    theme: "system",
+    data_dir: "/home/admin/.local/share/syncdesk",
+    logs_dir: "/home/admin/.local/share/syncdesk/logs",
+    version: "0.1.0",
+    problem: null,
+  };
 
   const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
     syncs_pause: () => {
@@ -742,6 +758,15 @@ export function createBackend(opts: BackendOptions = {}) {
       return jobs.filter((j) => j.enabled && j.schedule !== "manual").length;
     },
     app_quit: () => null,
+    settings_get: () => ({ ...settings }),
+    settings_update: (a) => {
+      const u = a.input as Partial<SettingsDto>;
+      if (u.theme !== undefined && !["system", "light", "dark"].includes(u.theme)) fail("invalid", `invalid theme: '${u.theme}' is not a theme (system, light or dark)`, { field: "theme" });
+      settings = { ...settings, ...Object.fromEntries(Object.entries(u).filter(([, v]) => v !== undefined)) };
+      if (u.start_at_login !== undefined) settings.start_at_login_offered = true;
+      return { ...settings };
+    },
+    logs_open: () => null,
     health: (): HealthDto => ({
       jobs: jobs.length,
       failing_jobs: jobs.map(summary).filter((s) => ["failing", "retrying", "needs_reauth"].includes(s.health)).length,

@@ -1,0 +1,41 @@
+import { screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, test } from "vitest";
+import { renderWithQuery, withBackend } from "../test/render";
+import { T } from "../testids";
+import { SettingsView, StartAtLoginOffer } from "./SettingsView";
+
+describe("Settings (issue 16)", () => {
+  test("each change is sent alone and the shell's answer shown; the theme applies to the page", async () => {
+    const { sent } = withBackend();
+    renderWithQuery(<SettingsView />);
+    const cwe = await screen.findByTestId(`${T.settingsNotifyPrefix}notify_completed_with_errors`);
+    expect((cwe as HTMLInputElement).checked).toBe(true);
+    await userEvent.click(cwe);
+    await waitFor(() => expect(sent("settings_update")).toHaveLength(1));
+    expect(sent("settings_update")[0].args).toEqual({ input: { notify_completed_with_errors: false } });
+    await waitFor(() => expect((screen.getByTestId(`${T.settingsNotifyPrefix}notify_completed_with_errors`) as HTMLInputElement).checked).toBe(false));
+
+    await userEvent.selectOptions(screen.getByTestId(T.settingsTheme), "dark");
+    await waitFor(() => expect(document.documentElement.dataset.theme).toBe("dark"));
+    await userEvent.selectOptions(screen.getByTestId(T.settingsTheme), "system");
+    await waitFor(() => expect(document.documentElement.dataset.theme).toBeUndefined());
+    expect(screen.getByTestId(T.settingsVersion).textContent).toBe("0.1.0");
+  });
+
+  test("start at login is offered once: Not now answers it for good", async () => {
+    const { sent } = withBackend();
+    renderWithQuery(<StartAtLoginOffer show />);
+    await userEvent.click(await screen.findByTestId(T.startAtLoginDecline));
+    await waitFor(() => expect(screen.queryByTestId(T.startAtLoginOffer)).toBeNull());
+    expect(sent("settings_update")[0].args).toEqual({ input: { start_at_login_offered: true } });
+  });
+
+  test("no offer before a sync has worked", async () => {
+    const { sent } = withBackend();
+    const { qc } = renderWithQuery(<StartAtLoginOffer show={false} />);
+    await waitFor(() => expect(sent("settings_get")).toHaveLength(1));
+    await waitFor(() => expect(qc.getQueryData(["settings"])).toBeTruthy());
+    expect(screen.queryByTestId(T.startAtLoginOffer)).toBeNull();
+  });
+});

@@ -1,0 +1,175 @@
+// Settings: start at login, which events raise a desktop notification, the theme, and where
+// Syncdesk keeps its data and log. Each change is saved at once and the shell's answer shown.
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useId } from "react";
+import { api, qk } from "../api/client";
+import type { SettingsDto } from "../bindings/SettingsDto";
+import type { SettingsUpdateDto } from "../bindings/SettingsUpdateDto";
+import { ErrorState, InlineError, Loading, PageHeader } from "../components/ui";
+import { T } from "../testids";
+
+/** Apply the theme to the page: the OS's choice unless the admin picked one. */
+export function applyTheme(theme: string | undefined) {
+  const root = document.documentElement;
+  if (theme === "light" || theme === "dark") root.dataset.theme = theme;
+  else delete root.dataset.theme;
+}
+
+/** The settings, shared by the view, the theme and the start-at-login offer. */
+export function useSettings() {
+  const qc = useQueryClient();
+  const q = useQuery({ queryKey: qk.settings, queryFn: api.settingsGet });
+  const update = useMutation({
+    mutationFn: (u: SettingsUpdateDto) => api.settingsUpdate(u),
+    onSuccess: (s) => qc.setQueryData(qk.settings, s),
+  });
+  useEffect(() => applyTheme(q.data?.theme), [q.data?.theme]);
+  return { q, update };
+}
+
+const NOTIFY: { key: keyof SettingsDto & keyof SettingsUpdateDto; label: string }[] = [
+  { key: "notify_circuit_breaker", label: "A sync stopped early because most records were failing" },
+  { key: "notify_retries_exhausted", label: "A job failed and will not be retried automatically any more" },
+  { key: "notify_connection_expired", label: "A connection needs you to sign in again" },
+  { key: "notify_dead_letters", label: "Records moved to Failed Records" },
+  { key: "notify_completed_with_errors", label: "A sync completed with some records failing (for jobs that ask for it)" },
+];
+
+export function SettingsView() {
+  const { q, update } = useSettings();
+  const logs = useMutation({ mutationFn: api.logsOpen });
+  const ids = useId();
+  if (q.isPending) return <Loading label="Loading settings…" />;
+  if (q.isError) return <ErrorState error={q.error} onRetry={() => void q.refetch()} />;
+  const s = q.data;
+  const set = (u: SettingsUpdateDto) => update.mutate(u);
+  return (
+    <div className="page">
+      <PageHeader title="Settings" />
+      {s.problem && (
+        <div className="banner banner-warn" role="status">
+          {s.problem}
+        </div>
+      )}
+      {update.isError && <InlineError error={update.error} />}
+
+      <section className="panel" aria-labelledby={`${ids}-bg`}>
+        <header className="panel-head">
+          <h2 id={`${ids}-bg`}>In the background</h2>
+        </header>
+        <div className="panel-body settings-body">
+          <label className="check">
+            <input
+              type="checkbox"
+              data-testid={T.settingsStartAtLogin}
+              checked={s.start_at_login}
+              disabled={update.isPending || s.start_at_login_message !== null}
+              onChange={(e) => set({ start_at_login: e.target.checked })}
+            />{" "}
+            Start Syncdesk when I log in (in the background, so scheduled syncs run without opening
+            the window)
+          </label>
+          {s.start_at_login_message && <p className="muted small">Start at login is not available here: {s.start_at_login_message}</p>}
+          <p className="muted small">
+            Closing the window keeps Syncdesk running in the tray. To stop it, choose Quit Syncdesk there.
+          </p>
+        </div>
+      </section>
+
+      <section className="panel" aria-labelledby={`${ids}-notify`}>
+        <header className="panel-head">
+          <h2 id={`${ids}-notify`}>Desktop notifications</h2>
+        </header>
+        <fieldset className="panel-body settings-body">
+          <legend className="muted small">Show a notification when… (alerts are kept in the Alerts center either way)</legend>
+          {NOTIFY.map(({ key, label }) => (
+            <label className="check" key={key}>
+              <input
+                type="checkbox"
+                data-testid={`${T.settingsNotifyPrefix}${key}`}
+                checked={s[key] as boolean}
+                disabled={update.isPending}
+                onChange={(e) => set({ [key]: e.target.checked })}
+              />{" "}
+              {label}
+            </label>
+          ))}
+        </fieldset>
+      </section>
+
+      <section className="panel" aria-labelledby={`${ids}-look`}>
+        <header className="panel-head">
+          <h2 id={`${ids}-look`}>Appearance</h2>
+        </header>
+        <div className="panel-body settings-body">
+          <label className="field-label" htmlFor={`${ids}-theme`}>
+            Theme
+          </label>
+          <select
+            id={`${ids}-theme`}
+            data-testid={T.settingsTheme}
+            value={s.theme}
+            disabled={update.isPending}
+            onChange={(e) => set({ theme: e.target.value })}
+          >
+            <option value="system">Same as the system</option>
+            <option value="light">Light</option>
+            <option value="dark">Dark</option>
+          </select>
+        </div>
+      </section>
+
+      <section className="panel" aria-labelledby={`${ids}-about`}>
+        <header className="panel-head">
+          <h2 id={`${ids}-about`}>About this installation</h2>
+        </header>
+        <dl className="panel-body settings-about">
+          <dt>Version</dt>
+          <dd data-testid={T.settingsVersion}>{s.version}</dd>
+          <dt>Data folder</dt>
+          <dd className="mono">{s.data_dir}</dd>
+          <dt>Log folder</dt>
+          <dd>
+            <span className="mono">{s.logs_dir}</span>{" "}
+            <button className="btn btn-sm" onClick={() => logs.mutate()} disabled={logs.isPending}>
+              Open log folder
+            </button>
+            {logs.isError && <InlineError error={logs.error} />}
+          </dd>
+        </dl>
+      </section>
+    </div>
+  );
+}
+
+/** Offered once, after the first successful sync: start at login. */
+export function StartAtLoginOffer({ show }: { show: boolean }) {
+  const { q, update } = useSettings();
+  const s = q.data;
+  if (!show || !s || s.start_at_login_offered || s.start_at_login || s.start_at_login_message) return null;
+  return (
+    <div className="banner banner-info banner-row paused-banner" role="status" data-testid={T.startAtLoginOffer}>
+      <div>
+        <strong>Your first sync worked.</strong> Start Syncdesk when you log in, so scheduled syncs
+        keep running in the background? You can change this in Settings.
+        {update.isError && <InlineError error={update.error} />}
+      </div>
+      <button
+        className="btn btn-sm btn-primary"
+        data-testid={T.startAtLoginAccept}
+        disabled={update.isPending}
+        onClick={() => update.mutate({ start_at_login: true })}
+      >
+        Start at login
+      </button>
+      <button
+        className="btn btn-sm"
+        data-testid={T.startAtLoginDecline}
+        disabled={update.isPending}
+        onClick={() => update.mutate({ start_at_login_offered: true })}
+      >
+        Not now
+      </button>
+    </div>
+  );
+}
