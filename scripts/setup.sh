@@ -19,6 +19,8 @@ packages=(
   # The desktop tests: a virtual display, WebDriver for the real app, screenshots,
   # a real notification daemon, and a browser for the UI's own tests
   xvfb xauth webkit2gtk-driver xdotool imagemagick dunst chromium
+  # The package test (scripts/test-package.sh): desktop entry validator, rpm to read the .rpm
+  desktop-file-utils rpm
 )
 
 missing=()
