@@ -6,8 +6,9 @@
 # dependencies, the same files). Prints TAP: "ok N - …" / "not ok N - …", then
 # "# pass N" and "# fail N" (scripts/test-desktop.sh counts them).
 #   bash scripts/test-package.sh [--debug]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# No `set -e`: a failed check is reported and the next one runs.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
 . scripts/env.sh
 
 mode=release
@@ -31,7 +32,7 @@ rpm_requires=("libwebkit2gtk-4.1.so.0()(64bit)" "libgtk-3.so.0()(64bit)"
 
 n=0 pass=0 fail=0
 ok() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
+not_ok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n - $1"; shift; printf '%s\n' "$@" | sed 's/^/#   /'; }
 # check "description" command...: ok when the command succeeds; its output is shown if not.
 check() {
   local what=$1; shift
@@ -87,20 +88,27 @@ expect "the binary is /usr/bin/$bin_name" "$([ -x "$exe" ] || echo "no executabl
 mapfile -t names < <(sed 's/([^)]*)//g; s/|/,/g' <<<"$depends" | tr ',' '\n' | sed 's/^ *//; s/ *$//; s/:.*//' | grep .)
 closure=$(apt-cache depends --recurse --installed --no-recommends --no-suggests --no-conflicts \
   --no-breaks --no-replaces --no-enhances "${names[@]}" 2>/dev/null | grep -v '^ ' | sort -u)
+needed=$(readelf -d "$exe" 2>&1 | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 unowned=()
-for lib in $(readelf -d "$exe" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+for lib in $needed; do
   pkg=$(dpkg -S "*/$lib" 2>/dev/null | head -n1 | cut -d: -f1)
   grep -qxF "${pkg:-?}" <<<"$closure" || unowned+=("$lib (${pkg:-no package})")
 done
-expect "every library the binary links comes with the declared dependencies" "${unowned[*]:+not covered: ${unowned[*]}}"
+problem="${unowned[*]:+not covered: ${unowned[*]}}"
+[ -n "$needed" ] || problem="readelf -d lists no NEEDED library"
+expect "every library the binary links comes with the declared dependencies" "$problem"
 
 # The packaged binary starts: --version is answered before anything graphical.
 got=$(env -u DISPLAY -u WAYLAND_DISPLAY timeout 20 "$exe" --version 2>&1) && rc=0 || rc=$?
 same "the packaged binary starts with no display: --version says \"$bin_name $version\"" \
   "exit 0: $bin_name $version" "exit $rc: $got"
 if [ "$mode" = release ]; then
-  unstripped=$(readelf -SW "$exe" | grep -oE '\.symtab|\.debug_[a-z_]+' | sort -u | tr '\n' ' ')
-  expect "the binary is stripped (no symbol table, no debug info)" "${unstripped:+it has $unstripped}"
+  if sections=$(readelf -SW "$exe" 2>&1); then
+    unstripped=$(grep -oE '\.symtab|\.debug_[a-z_]+' <<<"$sections" | sort -u | tr '\n' ' ')
+    expect "the binary is stripped (no symbol table, no debug info)" "${unstripped:+it has $unstripped}"
+  else
+    not_ok "the binary is stripped (no symbol table, no debug info)" "$sections"
+  fi
 else
   echo "# the debug build is not stripped: that is checked on release packages only"
 fi
