@@ -20,6 +20,8 @@ packages=(
   # a real notification daemon, and a browser for the UI's own tests
   xvfb xauth webkit2gtk-driver xdotool imagemagick dunst chromium
   python3-xlib                           # the e2e closes the window as a window manager would (WM_DELETE_WINDOW)
+  # The package test (scripts/test-package.sh): desktop entry validator, rpm to read the .rpm
+  desktop-file-utils rpm
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The desktop app's tests: lints of the shell, its keychain test (real gnome-keyring) and
-# notification test (real dunst under Xvfb), and the end-to-end test of the real binary through WebKitWebDriver. Prints "N passed, N failed".
+# notification test (real dunst under Xvfb), the end-to-end test of the real binary through WebKitWebDriver,
+# and the package smoke test (that build bundled as .deb/.rpm and checked). Prints "N passed, N failed".
 # Needs the WebKit stack (scripts/setup.sh installs it). Cold, on 2 cores, the app's debug
 # build takes about 42 minutes and the first clippy check of its dependencies about 22;
 # with a warm target dir each is a few minutes.
@@ -25,6 +26,12 @@ dbus-run-session -- bash scripts/with-keyring.sh cargo test -p syncdesk-desktop 
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 echo "== end to end (the real app through WebKitWebDriver)"
 bash scripts/e2e.sh 2>&1 | tee -a "$out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "== packages (the debug build as .deb and .rpm, unpacked and checked; docs/packaging.md)"
+bash scripts/package.sh --debug 2>&1 | tee -a "$out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+# (A failed bundling leaves no package, which the test counts as a failure.)
+bash scripts/test-package.sh --debug 2>&1 | tee -a "$out"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 
