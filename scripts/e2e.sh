@@ -33,6 +33,7 @@ xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- bash scripts/with-keyring.sh \
   node --test --test-reporter=tap --test-concurrency=1 --test-timeout=900000 \
   src-tauri/e2e/app.e2e.mjs src-tauri/e2e/wizard.e2e.mjs src-tauri/e2e/background.e2e.mjs \
+  src-tauri/e2e/update.e2e.mjs \
   src-tauri/e2e/failed-100k.e2e.mjs
 status=$?
 set -e

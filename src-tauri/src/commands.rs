@@ -18,7 +18,7 @@ macro_rules! commands {
         )*
         /// The invoke handler with every command above and the shell's own below (and nothing else).
         pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
-            tauri::generate_handler![$($name,)* app_quit, settings_get, settings_update, logs_open]
+            tauri::generate_handler![$($name,)* app_quit, settings_get, settings_update, logs_open, update_check, update_download, update_install]
         }
     };
 }
@@ -115,4 +115,31 @@ pub async fn logs_open(desktop: State<'_, Desktop>) -> Result<()> {
         .map_err(|e| {
             crate::error::DesktopError::Io(format!("could not open {}: {e}", dir.display()))
         })
+}
+
+/// Look for a newer release at the update address.
+#[tauri::command]
+pub async fn update_check(
+    app: tauri::AppHandle,
+    pending: State<'_, crate::update::Pending>,
+) -> Result<UpdateDto> {
+    pending.check(&app).await
+}
+
+/// Download the release found and verify its signature; nothing is installed.
+#[tauri::command]
+pub async fn update_download(
+    app: tauri::AppHandle,
+    pending: State<'_, crate::update::Pending>,
+) -> Result<UpdateDto> {
+    pending.download(&app).await
+}
+
+/// Install the verified download and restart, as the admin confirmed.
+#[tauri::command]
+pub async fn update_install(
+    app: tauri::AppHandle,
+    pending: State<'_, crate::update::Pending>,
+) -> Result<()> {
+    pending.install(&app).await
 }

@@ -35,6 +35,13 @@ pub enum DesktopError {
     /// The OS's start-at-login entry could not be read or changed.
     #[error("start at login: {0}")]
     Autostart(String),
+    /// No update could be looked for or fetched (no update address, server unreachable or
+    /// answering nonsense, nothing downloaded yet).
+    #[error("{0}")]
+    UpdateUnavailable(String),
+    /// An update failed its verification (signature, announced version); nothing installed.
+    #[error("{0}")]
+    UpdateRefused(String),
 }
 
 impl DesktopError {
@@ -49,6 +56,8 @@ impl DesktopError {
             DesktopError::Browser(_) => ErrorCode::BrowserUnavailable,
             DesktopError::Startup(_) => ErrorCode::Store,
             DesktopError::Io(_) | DesktopError::Autostart(_) => ErrorCode::Io,
+            DesktopError::UpdateUnavailable(_) => ErrorCode::UpdateUnavailable,
+            DesktopError::UpdateRefused(_) => ErrorCode::UpdateRefused,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod notify;
 pub mod settings;
 mod tray;
+pub mod update;
 
 use std::process::ExitCode;
 
@@ -93,8 +94,10 @@ pub fn run() -> ExitCode {
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec![BACKGROUND_ARG]),
         ))
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .manage(desktop)
         .manage(background.clone())
+        .manage(update::Pending::default())
         .invoke_handler(commands::handler())
         // Closing the window only hides it: the app lives on in the tray, so schedules,
         // automatic retries and notifications go on. Quitting is the tray's "Quit".

@@ -35,6 +35,11 @@ export const T = {
   settingsNotifyPrefix: "settings-notify-",
   settingsTheme: "settings-theme",
   settingsVersion: "settings-version",
+  /** Settings → Updates: check, the result line (data-state: none, available, verified), download, install. */
+  updateCheck: "update-check",
+  updateResult: "update-result",
+  updateDownload: "update-download",
+  updateInstall: "update-install",
   /** The one-time offer of start at login after the first successful sync, and its answers. */
   startAtLoginOffer: "start-at-login-offer",
   startAtLoginAccept: "start-at-login-accept",

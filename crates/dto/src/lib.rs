@@ -496,7 +496,8 @@ pub enum ErrorCode {
     Cancelled,
     /// The local database failed, is read-only, or is not a Syncdesk database.
     Store,
-    /// A local file or stream could not be read or written. CLI only.
+    /// A local file or stream could not be read or written (the CLI's files; the desktop's
+    /// settings, log folder and start-at-login entry).
     Io,
     /// The built-in sandbox could not start or is not running. Desktop only.
     Sandbox,
@@ -504,6 +505,12 @@ pub enum ErrorCode {
     NotificationsUnavailable,
     /// The system browser could not be opened for a sign-in. Desktop only.
     BrowserUnavailable,
+    /// No update could be looked for or fetched: this copy has no update address, or the
+    /// update server could not be reached or answered nonsense. Desktop only.
+    UpdateUnavailable,
+    /// An update was refused: its signature does not match Syncdesk's release key, or it is
+    /// not the version announced. Nothing was installed. Desktop only.
+    UpdateRefused,
     /// The desktop backend did not answer the UI (no such command, the shell stopped). Made by
     /// the UI itself, never sent by a shell.
     Ipc,
@@ -528,6 +535,8 @@ impl ErrorCode {
             ErrorCode::Sandbox => "sandbox",
             ErrorCode::NotificationsUnavailable => "notifications_unavailable",
             ErrorCode::BrowserUnavailable => "browser_unavailable",
+            ErrorCode::UpdateUnavailable => "update_unavailable",
+            ErrorCode::UpdateRefused => "update_refused",
             ErrorCode::Ipc => "ipc",
         }
     }
@@ -1233,6 +1242,19 @@ pub struct SettingsUpdateDto {
     pub theme: Option<String>,
 }
 
+/// What the update check found (docs/desktop.md, Updates).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct UpdateDto {
+    pub current_version: String,
+    /// The newer version on offer, if any.
+    pub version: Option<String>,
+    /// Its release notes and date, as the update server gave them.
+    pub notes: Option<String>,
+    pub date: Option<String>,
+    /// Downloaded and its signature verified: ready to install when the admin says so.
+    pub verified: bool,
+}
+
 /// The admin asked to quit while runs are in progress, sent on `syncdesk://quit-request`: the
 /// window asks before they stop (they end interrupted and are retried as after a crash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -1379,6 +1401,7 @@ mod bindings {
         QuitRequestDto::export_all(&cfg).unwrap();
         SettingsDto::export_all(&cfg).unwrap();
         SettingsUpdateDto::export_all(&cfg).unwrap();
+        UpdateDto::export_all(&cfg).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<PathBuf, String> {

@@ -23,6 +23,7 @@ import type { SandboxFaultsDto } from "../bindings/SandboxFaultsDto";
 import type { SettingsDto } from "../bindings/SettingsDto";
 import type { SettingsUpdateDto } from "../bindings/SettingsUpdateDto";
 import type { SetupDto } from "../bindings/SetupDto";
+import type { UpdateDto } from "../bindings/UpdateDto";
 import type { ValueChoiceDto } from "../bindings/ValueChoiceDto";
 import { toErrorDto } from "./errors";
 
@@ -48,6 +49,12 @@ export const api = {
   /** Only the fields given change; a wrong value changes nothing (code `invalid`). */
   settingsUpdate: (input: SettingsUpdateDto) => call<SettingsDto>("settings_update", { input }),
   logsOpen: () => call<null>("logs_open"),
+  /** Look for a newer release (nothing is downloaded). */
+  updateCheck: () => call<UpdateDto>("update_check"),
+  /** Download the release found and verify its signature; `update_refused` when it fails. */
+  updateDownload: () => call<UpdateDto>("update_download"),
+  /** Install the verified download and restart (the admin confirmed). */
+  updateInstall: () => call<null>("update_install"),
 
   connectionsList: () => call<ConnectionDto[]>("connections_list"),
   connectionGet: (id: string) => call<ConnectionDto>("connection_get", { id }),

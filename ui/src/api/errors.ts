@@ -33,6 +33,8 @@ export const ErrorGroups = {
   sandbox: ["sandbox"],
   signIn: ["sign_in_failed"],
   browser: ["browser_unavailable"],
+  updateUnavailable: ["update_unavailable"],
+  updateRefused: ["update_refused"],
 } as const satisfies Record<string, readonly ErrorCode[]>;
 
 export function isCode(err: ErrorDto, group: keyof typeof ErrorGroups): boolean {
@@ -72,6 +74,18 @@ export function explainError(err: ErrorDto): ErrorExplanation {
     return {
       title: "The provider did not cooperate",
       hint: "It was down, rate limited, or answered something unexpected. Try again later; the details are below.",
+      reauth: false,
+    };
+  if (isCode(err, "updateRefused"))
+    return {
+      title: "The update was refused",
+      hint: "It did not pass Syncdesk's signature check, so nothing was installed and this version keeps running. Try again later.",
+      reauth: false,
+    };
+  if (isCode(err, "updateUnavailable"))
+    return {
+      title: "No update could be fetched",
+      hint: "The update server could not be reached, or this copy is updated by your package manager. Try again later.",
       reauth: false,
     };
   if (isCode(err, "signIn"))

@@ -6,4 +6,4 @@
  * failures by what the admin can do about them, not by where they happened; the message says
  * the rest. The TypeScript type in `ui/src/bindings/ErrorCode.ts` is what the UI matches on.
  */
-export type ErrorCode = "invalid" | "usage" | "not_found" | "conflict" | "auth" | "keychain_unavailable" | "provider" | "sign_in_failed" | "timed_out" | "cancelled" | "store" | "io" | "sandbox" | "notifications_unavailable" | "browser_unavailable" | "ipc";
+export type ErrorCode = "invalid" | "usage" | "not_found" | "conflict" | "auth" | "keychain_unavailable" | "provider" | "sign_in_failed" | "timed_out" | "cancelled" | "store" | "io" | "sandbox" | "notifications_unavailable" | "browser_unavailable" | "update_unavailable" | "update_refused" | "ipc";

@@ -767,6 +767,9 @@ export function createBackend(opts: BackendOptions = {}) {
       return { ...settings };
     },
     logs_open: () => null,
+    update_check: () => ({ current_version: "0.1.0", version: "0.2.0", notes: "Faster Failed Records.", date: null, verified: false }),
+    update_download: () => ({ current_version: "0.1.0", version: "0.2.0", notes: "Faster Failed Records.", date: null, verified: true }),
+    update_install: () => null,
     health: (): HealthDto => ({
       jobs: jobs.length,
       failing_jobs: jobs.map(summary).filter((s) => ["failing", "retrying", "needs_reauth"].includes(s.health)).length,

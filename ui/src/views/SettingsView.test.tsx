@@ -38,4 +38,19 @@ describe("Settings (issue 16)", () => {
     await waitFor(() => expect(qc.getQueryData(["settings"])).toBeTruthy());
     expect(screen.queryByTestId(T.startAtLoginOffer)).toBeNull();
   });
+
+  test("updates: check, then download and verify, then install only when asked", async () => {
+    const { sent } = withBackend();
+    renderWithQuery(<SettingsView />);
+    await userEvent.click(await screen.findByTestId(T.updateCheck));
+    const found = await screen.findByTestId(T.updateResult);
+    expect(found.dataset.state).toBe("available");
+    expect(found.textContent).toMatch(/0\.2\.0 is available/);
+    expect(sent("update_download")).toHaveLength(0);
+    await userEvent.click(screen.getByTestId(T.updateDownload));
+    await waitFor(() => expect(screen.getByTestId(T.updateResult).dataset.state).toBe("verified"));
+    expect(sent("update_install")).toHaveLength(0);
+    await userEvent.click(screen.getByTestId(T.updateInstall));
+    await waitFor(() => expect(sent("update_install")).toHaveLength(1));
+  });
 });

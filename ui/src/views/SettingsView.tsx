@@ -1,10 +1,11 @@
 // Settings: start at login, which events raise a desktop notification, the theme, and where
 // Syncdesk keeps its data and log. Each change is saved at once and the shell's answer shown.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useId } from "react";
+import { useEffect, useId, useState } from "react";
 import { api, qk } from "../api/client";
 import type { SettingsDto } from "../bindings/SettingsDto";
 import type { SettingsUpdateDto } from "../bindings/SettingsUpdateDto";
+import type { UpdateDto } from "../bindings/UpdateDto";
 import { ErrorState, InlineError, Loading, PageHeader } from "../components/ui";
 import { T } from "../testids";
 
@@ -119,6 +120,8 @@ export function SettingsView() {
         </div>
       </section>
 
+      <Updates />
+
       <section className="panel" aria-labelledby={`${ids}-about`}>
         <header className="panel-head">
           <h2 id={`${ids}-about`}>About this installation</h2>
@@ -171,5 +174,63 @@ export function StartAtLoginOffer({ show }: { show: boolean }) {
         Not now
       </button>
     </div>
+  );
+}
+
+/** Look for a newer release, download and verify it, and install it only when asked. */
+function Updates() {
+  const ids = useId();
+  const [found, setFound] = useState<UpdateDto | null>(null);
+  const check = useMutation({ mutationFn: api.updateCheck, onSuccess: setFound });
+  const download = useMutation({ mutationFn: api.updateDownload, onSuccess: setFound, onError: () => setFound(null) });
+  const install = useMutation({ mutationFn: api.updateInstall });
+  const state = !found ? null : !found.version ? "none" : found.verified ? "verified" : "available";
+  const error = check.error ?? download.error ?? install.error;
+  return (
+    <section className="panel" aria-labelledby={`${ids}-upd`}>
+      <header className="panel-head">
+        <h2 id={`${ids}-upd`}>Updates</h2>
+      </header>
+      <div className="panel-body settings-body">
+        <div>
+          <button
+            className="btn"
+            data-testid={T.updateCheck}
+            disabled={check.isPending || download.isPending}
+            onClick={() => {
+              download.reset();
+              install.reset();
+              check.mutate();
+            }}
+          >
+            {check.isPending ? "Looking…" : "Check for updates"}
+          </button>
+        </div>
+        {found && state && (
+          <p role="status" data-testid={T.updateResult} data-state={state}>
+            {state === "none" && `Syncdesk ${found.current_version} is the newest version.`}
+            {state === "available" && `Syncdesk ${found.version} is available (you have ${found.current_version}).`}
+            {state === "verified" &&
+              `Syncdesk ${found.version} is downloaded and its signature checked. Install it now? Syncdesk restarts; a sync in progress is stopped and retried later.`}
+            {found.notes && state !== "none" && <span className="muted small"> {found.notes}</span>}
+          </p>
+        )}
+        {state === "available" && (
+          <div>
+            <button className="btn" data-testid={T.updateDownload} disabled={download.isPending} onClick={() => download.mutate()}>
+              {download.isPending ? "Downloading and checking…" : "Download and check"}
+            </button>
+          </div>
+        )}
+        {state === "verified" && (
+          <div>
+            <button className="btn btn-primary" data-testid={T.updateInstall} disabled={install.isPending} onClick={() => install.mutate()}>
+              Install and restart
+            </button>
+          </div>
+        )}
+        {error && <InlineError error={error} />}
+      </div>
+    </section>
   );
 }
