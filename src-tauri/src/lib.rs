@@ -31,8 +31,8 @@ pub const QUIT_REQUEST: &str = "syncdesk://quit-request";
 /// The argument start at login passes: start with the window hidden.
 pub const BACKGROUND_ARG: &str = "--background";
 
-/// Log to stderr and to `<data dir>/logs/syncdesk-desktop.log` (kept to about 5 MB: the
-/// previous file is kept as `.1`), private to the user. Nothing secret is ever logged.
+/// Log to stderr and to `<data dir>/logs/syncdesk-desktop.log`, private to the user (a file
+/// over 5 MB at start becomes `.1`, replacing the one before). Nothing secret is ever logged.
 fn init_logging(data_dir: Option<&std::path::Path>) {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SYNCDESK_LOG")
