@@ -31,6 +31,9 @@ const BIN = realpathSync(opt.bin);
 const RUNS = Number(opt.runs);
 const IDLE_S = opt.smoke ? 5 : Number(opt.idle);
 const SETTLE_S = opt.smoke ? 2 : Number(opt.settle);
+for (const [k, v] of [["runs", RUNS], ["idle", IDLE_S], ["settle", SETTLE_S]]) {
+  if (!Number.isInteger(v) || v < (k === "settle" ? 0 : 1)) throw new Error(`--${k}: ${opt[k]} is not a whole number${k === "settle" ? "" : " above 0"}`);
+}
 const MIB = 1024 * 1024;
 
 /**
@@ -198,6 +201,7 @@ const PAINTED = `
     }
   })();
 `;
+/** The first-run welcome's button, or the dashboard's "New job" (ui/src/testids.ts's newJob). */
 const DASHBOARD_CONTENT = `[data-testid="${T.trySandbox}"], [data-testid="new-job"]`;
 
 /**
