@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The desktop app's tests: lints of the shell, its keychain test (real gnome-keyring) and
 # notification test (real dunst under Xvfb), the end-to-end test of the real binary through WebKitWebDriver,
-# and the package smoke test (that build bundled as .deb/.rpm and checked). Prints "N passed, N failed".
+# the package smoke test (that build bundled as .deb/.rpm and checked), and the smoke of the
+# desktop budgets' measurement (scripts/bench-desktop.sh --smoke). Prints "N passed, N failed".
 # Needs the WebKit stack (scripts/setup.sh installs it). Cold, on 2 cores, the app's debug
 # build takes about 42 minutes and the first clippy check of its dependencies about 22;
 # with a warm target dir each is a few minutes.
@@ -32,6 +33,9 @@ bash scripts/package.sh --debug 2>&1 | tee -a "$out"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 # (A failed bundling leaves no package, which the test counts as a failure.)
 bash scripts/test-package.sh --debug 2>&1 | tee -a "$out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "== desktop budgets smoke (the debug build: its size, a 5 s idle window with the window hidden; docs/performance.md)"
+bash scripts/bench-desktop.sh --smoke 2>&1 | tee -a "$out"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 
