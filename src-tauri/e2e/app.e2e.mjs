@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sandboxCustomersJob } from "./app.mjs";
 import { T } from "./testids.mjs";
 import { Session, startDriver, until } from "./webdriver.mjs";
 
@@ -112,16 +113,7 @@ test("the app opens on the dashboard", async () => {
 });
 
 test("start the sandbox and create a customers job on it", async () => {
-  await s.clickTestId(T.navSandbox);
-  await s.clickTestId(T.sandboxStart);
-  await until("the sandbox to run", async () => {
-    const el = (await s.all(s.byTestId(T.sandboxStatus)))[0];
-    return el && (await s.attr(el, "data-status")) === "running";
-  });
-  const create = await s.findXPath("//button[contains(., 'Create a customers job')]");
-  await s.click(create);
-  const nav = await s.find(`[data-testid^="${T.navJobPrefix}"]`);
-  jobId = (await s.attr(nav, "data-testid")).slice(T.navJobPrefix.length);
+  jobId = await sandboxCustomersJob(s);
   assert.ok(jobId);
   await s.screenshot(SCREENS, "02-sandbox");
 });

@@ -15,7 +15,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { T } from "./testids.mjs";
-import { Session, startDriver, until } from "./webdriver.mjs";
+import { sandboxCustomersJob, startApp } from "./app.mjs";
+import { until } from "./webdriver.mjs";
 
 const BINARY = process.env.SYNCDESK_DESKTOP_BIN;
 const SCREENS = process.env.E2E_SCREENS ?? "target/e2e-screens";
@@ -23,7 +24,7 @@ const LOGS = process.env.E2E_LOGS ?? tmpdir();
 const HERE = dirname(fileURLToPath(import.meta.url));
 assert.ok(BINARY, "set SYNCDESK_DESKTOP_BIN to the built syncdesk-desktop binary");
 
-let driver;
+let app;
 let s;
 let dataDir;
 let dunst;
@@ -57,38 +58,26 @@ before(async () => {
   }
   run("dunstctl", ["close-all"]);
   await until("no notification on screen", async () => run("dunstctl", ["count", "displayed"])?.trim() === "0", 20000);
-  driver = await startDriver({
+  app = await startApp({
+    binary: BINARY,
     logFile: join(LOGS, "webdriver-background.log"),
     env: {
-      ...process.env,
-      TAURI_WEBVIEW_AUTOMATION: "true",
       SYNCDESK_DATA_DIR: join(dataDir, "data"),
       // Start at login writes ~/.config/autostart: this test's own home, not the machine's.
       HOME: join(dataDir, "home"),
-      SYNCDESK_LOG: process.env.SYNCDESK_LOG ?? "info",
     },
   });
-  s = await Session.create(driver.url, BINARY);
-  await s.testId(T.navDashboard, 30000);
+  s = app.s;
 });
 
 after(async () => {
-  if (s) await s.close();
-  if (driver) await driver.stop();
+  await app?.stop();
   dunst?.kill();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 test("the first successful sync offers start at login once; accepting writes the autostart entry", async () => {
-  await s.clickTestId(T.navSandbox);
-  await s.clickTestId(T.sandboxStart);
-  await until("the sandbox to run", async () => {
-    const el = (await s.all(s.byTestId(T.sandboxStatus)))[0];
-    return el && (await s.attr(el, "data-status")) === "running";
-  });
-  await s.click(await s.findXPath("//button[contains(., 'Create a customers job')]"));
-  const nav = await s.find(`[data-testid^="${T.navJobPrefix}"]`);
-  jobId = (await s.attr(nav, "data-testid")).slice(T.navJobPrefix.length);
+  jobId = await sandboxCustomersJob(s);
   assert.deepEqual(await s.all(s.byTestId(T.startAtLoginOffer)), [], "no offer before a sync worked");
   await s.go(`/jobs/${jobId}`);
   await s.clickTestId(T.runJob);

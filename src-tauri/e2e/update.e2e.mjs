@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { T } from "./testids.mjs";
-import { Session, startDriver, until } from "./webdriver.mjs";
+import { startApp } from "./app.mjs";
 
 const BINARY = process.env.SYNCDESK_DESKTOP_BIN;
 const SCREENS = process.env.E2E_SCREENS ?? "target/e2e-screens";
@@ -24,7 +24,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const TAURI = join(ROOT, "ui", "node_modules", ".bin", "tauri");
 assert.ok(BINARY, "set SYNCDESK_DESKTOP_BIN to the built syncdesk-desktop binary");
 
-let driver;
+let app;
 let s;
 let dir;
 let server;
@@ -87,24 +87,20 @@ before(async () => {
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${server.address().port}`;
-  driver = await startDriver({
+  app = await startApp({
+    binary: BINARY,
     logFile: join(LOGS, "webdriver-update.log"),
     env: {
-      ...process.env,
-      TAURI_WEBVIEW_AUTOMATION: "true",
       SYNCDESK_DATA_DIR: join(dir, "data"),
-      SYNCDESK_LOG: process.env.SYNCDESK_LOG ?? "info",
       SYNCDESK_UPDATE_ENDPOINT: `${base}/latest.json`,
       SYNCDESK_UPDATE_PUBKEY: release.pub,
     },
   });
-  s = await Session.create(driver.url, BINARY);
-  await s.testId(T.navDashboard, 30000);
+  s = app.s;
 });
 
 after(async () => {
-  if (s) await s.close();
-  if (driver) await driver.stop();
+  await app?.stop();
   server?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

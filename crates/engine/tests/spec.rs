@@ -159,6 +159,16 @@ impl H {
             .items
     }
 
+    /// A job on `entity` whose one run failed on 503s: its automatic retry (R-A1) is queued
+    /// for 5 minutes later. The provider answers again afterwards.
+    async fn failed_with_a_retry(&self, entity: &str) -> Job {
+        let job = self.job(entity, |_| {}).await;
+        self.faults(|f| f.error_rate = 1.0);
+        assert_eq!(self.run(&job).await.status, ExecutionStatus::Failed);
+        self.faults(|f| f.error_rate = 0.0);
+        job
+    }
+
     async fn dead(&self, job: &Job) -> Vec<syncdesk_engine::DeadLetter> {
         self.engine
             .dead_letters(&job.id, &PageRequest::first(500))
@@ -2718,7 +2728,7 @@ async fn advance_until<T>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_runs_jobs_independently_and_stop_waits_for_runs_to_end() {
+async fn r_a1_worker_runs_jobs_independently_and_its_stop_ends_runs_interrupted_with_a_retry() {
     let fast = Sandbox::start(SandboxConfig {
         products: 20,
         ..Default::default()
@@ -2836,17 +2846,12 @@ async fn worker_runs_jobs_independently_and_stop_waits_for_runs_to_end() {
 /// worker on the store, keeps "Run now", is audited and shown in the health summary; on
 /// resume what fell due meanwhile runs once.
 #[tokio::test]
-async fn pause_all_syncs_holds_schedules_and_retries_and_resume_runs_them_once() {
+async fn r_a1_pause_all_syncs_holds_schedules_and_retries_and_resume_runs_them_once() {
     let h = small().await;
     let scheduled = h
         .job("customers", |j| j.schedule = Some("every 15m".into()))
         .await;
-    let failing = h.job("products", |_| {}).await;
-    // A failed run queues its automatic retry (R-A1: in 5 min).
-    h.faults(|f| f.error_rate = 1.0);
-    let failed = h.run(&failing).await;
-    assert_eq!(failed.status, ExecutionStatus::Failed);
-    h.faults(|f| f.error_rate = 0.0);
+    let failing = h.failed_with_a_retry("products").await;
 
     let pause = h.engine.pause_syncs().await.unwrap();
     assert_eq!(pause.by, "admin@test");
@@ -2904,7 +2909,7 @@ async fn pause_all_syncs_holds_schedules_and_retries_and_resume_runs_them_once()
 /// Issue 16: "Run due jobs now" brings every scheduled job and waiting automatic retry
 /// forward to now, and nothing else (manual jobs, disabled jobs).
 #[tokio::test]
-async fn run_due_now_brings_schedules_and_retries_forward() {
+async fn r_a1_run_due_now_brings_schedules_and_retries_forward() {
     let h = small().await;
     let scheduled = h
         .job("customers", |j| j.schedule = Some("every 1h".into()))
@@ -2916,10 +2921,7 @@ async fn run_due_now_brings_schedules_and_retries_forward() {
             j.enabled = false;
         })
         .await;
-    let failing = h.job("products", |_| {}).await;
-    h.faults(|f| f.error_rate = 1.0);
-    assert_eq!(h.run(&failing).await.status, ExecutionStatus::Failed);
-    h.faults(|f| f.error_rate = 0.0);
+    let failing = h.failed_with_a_retry("products").await;
     assert!(
         h.engine.run_due().await.unwrap().is_empty(),
         "nothing due yet"

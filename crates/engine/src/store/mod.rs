@@ -30,7 +30,7 @@ use sqlx::{Connection, QueryBuilder, SqliteConnection, SqlitePool};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 use crate::error::{Error, Result};
-use crate::model::HealthSummary;
+use crate::model::{HealthSummary, SyncPause};
 
 pub use alerts::{AlertScope, NewAlert};
 pub use audit::NewAudit;
@@ -209,7 +209,8 @@ impl Store {
     pub async fn health(&self) -> Result<HealthSummary> {
         // A job is failing when its newest run (queued retries and record retries aside)
         // failed or timed out.
-        let row: (i64, i64, i64, i64, i64) = sqlx::query_as(concat!(
+        #[allow(clippy::type_complexity)]
+        let row: (i64, i64, i64, i64, i64, Option<i64>, Option<String>) = sqlx::query_as(concat!(
             "SELECT
                (SELECT COUNT(*) FROM jobs),
                (SELECT COUNT(*) FROM jobs j WHERE (
@@ -220,7 +221,9 @@ impl Store {
                (SELECT COUNT(*) FROM connections WHERE status <> 'active'),
                (SELECT COUNT(*) FROM external_refs WHERE state = 'dead_letter' AND ",
             failed_refs!(),
-            ")"
+            "),
+               (SELECT paused_at FROM sync_pause WHERE id = 1),
+               (SELECT actor FROM sync_pause WHERE id = 1)"
         ))
         .fetch_one(self.reader())
         .await?;
@@ -231,7 +234,10 @@ impl Store {
             unread_alerts: n(row.2),
             expired_connections: n(row.3),
             dead_letters: n(row.4),
-            paused: self.sync_pause().await?,
+            paused: row.5.zip(row.6).map(|(at, by)| SyncPause {
+                since: crate::clock::from_millis(at),
+                by,
+            }),
         })
     }
 
