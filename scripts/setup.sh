@@ -12,6 +12,7 @@ packages=(
   dbus dbus-daemon dbus-x11              # a session bus (dbus-run-session) for keychain and notifications
   gnome-keyring libsecret-tools          # a real Secret Service, and secret-tool to inspect it
   procps psmisc                          # ps/kill for the restart tests
+  postgresql                             # team mode's shared store; tests start a private server (scripts/with-postgres.sh)
   ca-certificates
   # Tauri 2 on Linux (RECIPES): WebKitGTK, tray, icons, clipboard/keyboard helpers
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
@@ -31,6 +32,12 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  # Syncdesk starts its own PostgreSQL servers where it needs them: the package must not
+  # create (and start) a system-wide cluster of its own.
+  if [ ! -e /etc/postgresql-common/createcluster.d/syncdesk.conf ]; then
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/syncdesk.conf >/dev/null
+  fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null
 fi

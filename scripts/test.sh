@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite: formatting, lints, unit and integration tests,
-# the keychain tests against a real gnome-keyring, and the process restart tests.
+# the keychain tests against a real gnome-keyring, and the process restart tests; then the
+# engine's tests once more on a private PostgreSQL server (team mode's store).
 # Then the contract checks' own tests (scripts/contract.sh; the Rust contract tests use the
 # validator it sets up before cargo test runs) and the UI's component and browser tests
 # (scripts/test-ui.sh). The desktop shell
@@ -25,6 +26,10 @@ echo "== tests (with a real Secret Service on a private session bus)"
 set +e
 dbus-run-session -- bash scripts/with-keyring.sh cargo test "${not_desktop[@]}" --locked 2>&1 | tee "${CARGO_TARGET_DIR}/test-output.txt"
 status=${PIPESTATUS[0]}
+echo "== engine tests again, on PostgreSQL (a private server: scripts/with-postgres.sh)"
+dbus-run-session -- bash scripts/with-keyring.sh bash scripts/with-postgres.sh \
+  cargo test -p syncdesk-engine --locked 2>&1 | tee -a "${CARGO_TARGET_DIR}/test-output.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$1} END {print s+0}')

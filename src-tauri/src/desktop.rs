@@ -225,7 +225,7 @@ impl Desktop {
             ))
         })?;
         let engine = Engine::open(EngineOptions {
-            database: opts.data_dir.join("syncdesk.db"),
+            database: opts.data_dir.join("syncdesk.db").into(),
             secrets: opts.secrets,
             clock: Arc::new(SystemClock),
             actor: actor(),

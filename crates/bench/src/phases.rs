@@ -308,7 +308,7 @@ pub async fn open_engine(db: &std::path::Path) -> Result<Engine, String> {
 
 async fn open_engine_with(db: &std::path::Path, clock: Arc<dyn Clock>) -> Result<Engine, String> {
     Engine::open(EngineOptions {
-        database: db.to_path_buf(),
+        database: db.to_path_buf().into(),
         secrets: Arc::new(MemorySecretStore::default()),
         clock,
         actor: "bench".into(),

@@ -194,7 +194,7 @@ pub async fn run(data_dir: PathBuf, memory_only: bool, customers: usize, json: b
         chrono::DateTime::from_timestamp(now as i64, 0).unwrap_or_default(),
     ));
     let engine = Engine::open(EngineOptions {
-        database: dir.join("syncdesk.db"),
+        database: dir.join("syncdesk.db").into(),
         secrets: store,
         clock: clock.clone(),
         actor: crate::actor(),

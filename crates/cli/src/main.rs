@@ -744,7 +744,7 @@ fn actor() -> String {
 async fn open(cli: &Cli) -> CliResult<Engine> {
     let dir = data_dir(cli)?;
     Ok(Engine::open(EngineOptions {
-        database: dir.join("syncdesk.db"),
+        database: dir.join("syncdesk.db").into(),
         secrets: secret_store(cli.secret_store),
         clock: Arc::new(SystemClock),
         actor: actor(),

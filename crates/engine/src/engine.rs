@@ -20,11 +20,41 @@ use crate::runner::{Run, LEASE};
 use crate::secrets::{Secret, SecretKind, SecretStore};
 use crate::store::{AlertScope, NewConnectionRow, NewExecution, RefRow, Store};
 
+/// Where the store is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded SQLite file: one desktop, the default.
+    File(PathBuf),
+    /// A shared database by URL, `postgres://…` (team mode: several desktops and workers).
+    Url(String),
+}
+
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Self {
+        Database::File(path)
+    }
+}
+
+/// Shown without a URL's password, so it can go into logs and messages.
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::File(path) => write!(f, "{}", path.display()),
+            Database::Url(url) => f.write_str(&crate::store::redacted_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Database({self})")
+    }
+}
+
 /// Where the engine keeps its data and secrets, and what time it is.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// SQLite file.
-    pub database: PathBuf,
+    pub database: Database,
     pub secrets: Arc<dyn SecretStore>,
     pub clock: Arc<dyn Clock>,
     /// Who acts, for the audit log (the OS user by default).
@@ -240,7 +270,10 @@ pub struct Engine {
 impl Engine {
     /// Open the store (migrating it) and build the engine.
     pub async fn open(opts: EngineOptions) -> Result<Engine> {
-        let store = Store::open(&opts.database).await?;
+        let store = match &opts.database {
+            Database::File(path) => Store::open(path).await?,
+            Database::Url(url) => Store::open_url(url).await?,
+        };
         Self::with_store(store, opts.secrets, opts.clock, opts.actor)
     }
 

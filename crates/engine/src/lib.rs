@@ -24,8 +24,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::ConnectorSpec;
 pub use diagnosis::{Action, Diagnosis, SchemaChange};
 pub use engine::{
-    ConnectionDeletion, Engine, EngineOptions, ExecutionDetail, JobDeletion, NewConnection, NewJob,
-    NewSetup, RecordRetryOutcome, RunOptions, Setup, DEFAULT_SCHEDULE,
+    ConnectionDeletion, Database, Engine, EngineOptions, ExecutionDetail, JobDeletion,
+    NewConnection, NewJob, NewSetup, RecordRetryOutcome, RunOptions, Setup, DEFAULT_SCHEDULE,
 };
 pub use error::{Error, ErrorClass, Result};
 pub use events::Event;
@@ -34,4 +34,4 @@ pub use model::*;
 pub use policy::RecordState;
 pub use secrets::{KeyringSecretStore, MemorySecretStore, Secret, SecretKind, SecretStore};
 pub use sign_in::SignIn;
-pub use store::Store;
+pub use store::{Store, StoreKind};

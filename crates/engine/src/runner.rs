@@ -498,9 +498,16 @@ impl Run {
         let (conn_id, entity) = (self.conn.id.clone(), self.job.entity.clone());
         let (exec_id, job_id) = (self.exec.id.clone(), self.job.id.clone());
         let commit = async move {
-            let written =
-                Store::write_page(&mut writer, &conn_id, &entity, &exec_id, now, &w, &progress)
-                    .await;
+            let written = Store::write_page(
+                writer.conn(),
+                &conn_id,
+                &entity,
+                &exec_id,
+                now,
+                &w,
+                &progress,
+            )
+            .await;
             drop(writer);
             if let Err(e) = written {
                 // Logged here too: a run stopped meanwhile may never settle this task.

@@ -3,6 +3,8 @@
 //! identity.xero.com) sharing one token table, each logging every request it gets, so a test
 //! can say which credential reached which origin.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -283,7 +285,7 @@ async fn engine() -> H {
     let dir = tempfile::tempdir().unwrap();
     let secrets = Arc::new(MemorySecretStore::default());
     let engine = Engine::open(EngineOptions {
-        database: dir.path().join("syncdesk.db"),
+        database: common::database(dir.path()).await,
         secrets: secrets.clone(),
         clock: Arc::new(ManualClock::new(
             chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),

@@ -1,6 +1,8 @@
 //! Issue 15, points 1 and 5: a connection and its jobs made in one engine call, the way the
 //! connection wizard and `connection add --connector` make them, over real HTTP on 127.0.0.1.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -59,7 +61,7 @@ async fn harness() -> H {
     let dir = tempfile::tempdir().unwrap();
     let secrets = Arc::new(CountingSecrets::default());
     let engine = Engine::open(EngineOptions {
-        database: dir.path().join("syncdesk.db"),
+        database: common::database(dir.path()).await,
         secrets: secrets.clone(),
         clock: Arc::new(ManualClock::new(
             chrono::DateTime::from_timestamp(1_796_083_200, 0).unwrap(),

@@ -17,6 +17,8 @@
 //! installs on first use (cached under ~/.cache; `scripts/test.sh` sets them up before the
 //! tests).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -88,7 +90,7 @@ async fn harness(persona: Persona) -> H {
         chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
     ));
     let engine = Engine::open(EngineOptions {
-        database: dir.path().join("syncdesk.db"),
+        database: common::database(dir.path()).await,
         secrets: Arc::new(MemorySecretStore::default()),
         clock: clock.clone(),
         actor: "admin@test".into(),

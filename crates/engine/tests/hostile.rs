@@ -34,6 +34,8 @@
 //!
 //! Every case also checks that no execution of the job is left `running`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -284,7 +286,7 @@ async fn engine_with(secrets: Arc<dyn SecretStore>) -> H {
         chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
     ));
     let engine = Engine::open(EngineOptions {
-        database: dir.path().join("syncdesk.db"),
+        database: common::database(dir.path()).await,
         secrets,
         clock: clock.clone(),
         actor: "admin@test".into(),

@@ -10,6 +10,8 @@
 //! told to the persona's rate-limit window ([`Sandbox::elapse`]), so a pause the provider
 //! asked for really ends its window. No test sleeps.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -238,7 +240,7 @@ async fn start_with(p: Persona, config: SandboxConfig, oauth: bool) -> H {
         elapse: std::sync::Mutex::new(Some(sb.elapse_handle())),
     });
     let engine = Engine::open(EngineOptions {
-        database: dir.path().join("syncdesk.db"),
+        database: common::database(dir.path()).await,
         secrets: Arc::new(MemorySecretStore::default()),
         clock: clock.clone(),
         actor: "admin@test".into(),

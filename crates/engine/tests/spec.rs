@@ -2,6 +2,8 @@
 //! per SPEC requirement, named after it. Time is a ManualClock: every backoff, Retry-After
 //! and retry delay is recorded and passes instantly.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +23,9 @@ struct H {
     engine: Engine,
     clock: Arc<ManualClock>,
     secrets: Arc<MemorySecretStore>,
-    dir: tempfile::TempDir,
+    /// Holds the SQLite store while the test runs.
+    _dir: tempfile::TempDir,
+    database: syncdesk_engine::Database,
 }
 
 fn start_time() -> chrono::DateTime<chrono::Utc> {
@@ -39,8 +43,9 @@ async fn harness(config: SandboxConfig) -> H {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(start_time()));
     let secrets = Arc::new(MemorySecretStore::default());
+    let database = common::database(dir.path()).await;
     let engine = Engine::open(EngineOptions {
-        database: dir.path().join("syncdesk.db"),
+        database: database.clone(),
         secrets: secrets.clone(),
         clock: clock.clone(),
         actor: "admin@test".into(),
@@ -52,7 +57,8 @@ async fn harness(config: SandboxConfig) -> H {
         engine,
         clock,
         secrets,
-        dir,
+        _dir: dir,
+        database,
     };
     h.connect("sandbox", SPEC.to_string()).await;
     h
@@ -72,14 +78,8 @@ async fn small() -> H {
 impl H {
     /// A connection of the test's own to the engine's database, for what no API does
     /// (triggers that make a write fail).
-    async fn db(&self) -> sqlx::SqliteConnection {
-        use sqlx::Connection;
-        sqlx::SqliteConnection::connect(&format!(
-            "sqlite://{}",
-            self.dir.path().join("syncdesk.db").display()
-        ))
-        .await
-        .unwrap()
+    async fn db(&self) -> sqlx::AnyConnection {
+        common::connect(&self.database).await
     }
 
     async fn connect(&self, name: &str, spec: String) {
@@ -293,13 +293,13 @@ async fn r_i2_a_failed_page_write_fails_the_run_and_counts_only_what_was_stored(
     let h = small().await;
     let job = h.job("customers", |j| j.settings.batch_size = 5).await;
     let mut db = h.db().await;
-    sqlx::query(
-        "CREATE TRIGGER refuse BEFORE INSERT ON external_refs WHEN NEW.external_id = 'cus_00000017'
-         BEGIN SELECT RAISE(ABORT, 'the disk said no'); END",
+    common::add_fault(
+        &mut db,
+        "external_refs",
+        "NEW.external_id = 'cus_00000017'",
+        "the disk said no",
     )
-    .execute(&mut db)
-    .await
-    .unwrap();
+    .await;
     db.close().await.unwrap();
     let e = h.run(&job).await;
     assert_eq!(
@@ -1833,12 +1833,7 @@ async fn secrets_never_reach_the_database_file() {
         .unwrap()
         .unwrap();
     h.engine.shutdown().await;
-    let mut bytes = Vec::new();
-    for f in ["syncdesk.db", "syncdesk.db-wal"] {
-        if let Ok(b) = std::fs::read(h.dir.path().join(f)) {
-            bytes.extend(b);
-        }
-    }
+    let bytes = common::stored_bytes(&h.database).await;
     assert!(bytes.len() > 10_000);
     for secret in [token.expose(), rt.expose(), "sandbox-secret"] {
         assert!(
@@ -2276,7 +2271,7 @@ async fn d1_two_starts_of_one_job_at_the_same_moment_make_one_run() {
     });
     // A second engine on the same database file: another process, as far as the store knows.
     let other = Engine::open(EngineOptions {
-        database: h.dir.path().join("syncdesk.db"),
+        database: h.database.clone(),
         secrets: h.secrets.clone(),
         clock: h.clock.clone(),
         actor: "other@test".into(),
@@ -2561,13 +2556,13 @@ async fn r_a1_a_runs_end_is_one_transaction_with_its_retry_and_alerts() {
     h.faults(|f| f.error_rate = 1.0);
     let mut db = h.db().await;
     // The retry row cannot be written: nothing else of the end may be either.
-    sqlx::query(
-        "CREATE TRIGGER refuse BEFORE INSERT ON executions WHEN NEW.status = 'queued'
-         BEGIN SELECT RAISE(ABORT, 'the disk said no'); END",
+    common::add_fault(
+        &mut db,
+        "executions",
+        "NEW.status = 'queued'",
+        "the disk said no",
     )
-    .execute(&mut db)
-    .await
-    .unwrap();
+    .await;
     let err = h
         .engine
         .run_job(&job.id, RunOptions::default())
@@ -2584,10 +2579,7 @@ async fn r_a1_a_runs_end_is_one_transaction_with_its_retry_and_alerts() {
         ("running", None),
         "the run is left for crash recovery, not ended without its retry"
     );
-    sqlx::query("DROP TRIGGER refuse")
-        .execute(&mut db)
-        .await
-        .unwrap();
+    common::remove_fault(&mut db, "executions").await;
     db.close().await.unwrap();
     // Without the fault in the store, the same end commits whole: status and retry row.
     h.engine
@@ -2748,7 +2740,7 @@ async fn r_a1_worker_runs_jobs_independently_and_its_stop_ends_runs_interrupted_
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(WatchClock(tokio::sync::watch::channel(start_time()).0));
     let engine = Engine::open(EngineOptions {
-        database: dir.path().join("syncdesk.db"),
+        database: common::database(dir.path()).await,
         secrets: Arc::new(MemorySecretStore::default()),
         clock: clock.clone(),
         actor: "admin@test".into(),
@@ -3665,7 +3657,9 @@ mod i15 {
     pub(super) struct H {
         pub engine: Engine,
         pub clock: Arc<ManualClock>,
-        pub dir: tempfile::TempDir,
+        /// Holds the SQLite store while the test runs.
+        pub _dir: tempfile::TempDir,
+        pub database: syncdesk_engine::Database,
     }
 
     pub(super) async fn engine() -> H {
@@ -3673,15 +3667,21 @@ mod i15 {
         let clock = Arc::new(ManualClock::new(
             chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         ));
+        let database = super::common::database(dir.path()).await;
         let engine = Engine::open(EngineOptions {
-            database: dir.path().join("syncdesk.db"),
+            database: database.clone(),
             secrets: Arc::new(MemorySecretStore::default()),
             clock: clock.clone(),
             actor: "admin@test".into(),
         })
         .await
         .unwrap();
-        H { engine, clock, dir }
+        H {
+            engine,
+            clock,
+            _dir: dir,
+            database,
+        }
     }
 
     impl H {
@@ -3745,14 +3745,8 @@ mod i15 {
 
         /// The stored records of an entity, as JSON, in no particular order.
         pub async fn records(&self, entity: &str) -> Vec<Value> {
-            use sqlx::Connection;
-            let mut db = sqlx::SqliteConnection::connect(&format!(
-                "sqlite://{}",
-                self.dir.path().join("syncdesk.db").display()
-            ))
-            .await
-            .unwrap();
-            let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM records WHERE entity = ?")
+            let mut db = super::common::connect(&self.database).await;
+            let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM records WHERE entity = $1")
                 .bind(entity)
                 .fetch_all(&mut db)
                 .await

@@ -76,16 +76,17 @@ pub struct NewAlert {
 impl Store {
     /// Raise an alert: a repeat of an open one (same kind and subject) updates it.
     pub async fn insert_alert(&self, a: &NewAlert, now: DateTime<Utc>) -> Result<Alert> {
-        let id = raise_alert_on(&mut *self.writer().await?, a, now).await?;
+        let id = raise_alert_on(self.writer().await?.conn(), a, now).await?;
         self.alert(id).await
     }
 
     pub async fn alert(&self, id: i64) -> Result<Alert> {
-        let row: Option<Row> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(self.reader())
-                .await?;
+        let row: Option<Row> = on!(self.reader(), |c| sqlx::query_as(sql(&format!(
+            "SELECT {COLUMNS} FROM alerts WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
         row.ok_or_else(|| crate::error::Error::NotFound {
             what: "alert",
             id: id.to_string(),
@@ -101,13 +102,13 @@ impl Store {
         } else {
             ""
         };
-        let rows: Vec<Row> = sqlx::query_as(&format!(
+        let rows: Vec<Row> = on!(self.reader(), |c| sqlx::query_as(sql(&format!(
             "SELECT {COLUMNS} FROM alerts WHERE id < ? {filter} ORDER BY id DESC LIMIT ?"
-        ))
+        )))
         .bind(before)
         .bind(page.limit() + 1)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c)
+        .await)?;
         let items = rows
             .into_iter()
             .map(Row::into_model)
@@ -116,12 +117,15 @@ impl Store {
     }
 
     pub async fn mark_alert_read(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        let r = sqlx::query("UPDATE alerts SET read_at = COALESCE(read_at, ?) WHERE id = ?")
-            .bind(to_millis(now))
-            .bind(id)
-            .execute(&mut *self.writer().await?)
-            .await?;
-        if r.rows_affected() == 0 {
+        let r = on!(self.writer().await?.conn(), |c| sqlx::query(sql(
+            "UPDATE alerts SET read_at = COALESCE(read_at, ?) WHERE id = ?"
+        ))
+        .bind(to_millis(now))
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
+        if r == 0 {
             return Err(crate::error::Error::NotFound {
                 what: "alert",
                 id: id.to_string(),
@@ -132,11 +136,14 @@ impl Store {
 
     /// Mark every unread alert read; returns how many were.
     pub async fn mark_all_alerts_read(&self, now: DateTime<Utc>) -> Result<u64> {
-        let r = sqlx::query("UPDATE alerts SET read_at = ? WHERE read_at IS NULL")
-            .bind(to_millis(now))
-            .execute(&mut *self.writer().await?)
-            .await?;
-        Ok(r.rows_affected())
+        let r = on!(self.writer().await?.conn(), |c| sqlx::query(sql(
+            "UPDATE alerts SET read_at = ? WHERE read_at IS NULL"
+        ))
+        .bind(to_millis(now))
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(r)
     }
 
     /// Resolve the open alerts a cleared cause covers; returns their ids.
@@ -146,7 +153,7 @@ impl Store {
         resolution: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>> {
-        resolve_alerts_on(&mut *self.writer().await?, scope, resolution, now).await
+        resolve_alerts_on(self.writer().await?.conn(), scope, resolution, now).await
     }
 }
 
@@ -166,7 +173,7 @@ impl AlertScope {
 const JOB_FAILURES: &str = "'circuit_breaker', 'retries_exhausted', 'execution_failed'";
 
 pub(crate) async fn resolve_alerts_on(
-    conn: &mut sqlx::SqliteConnection,
+    conn: super::Conn<'_>,
     scope: &AlertScope,
     resolution: &str,
     now: DateTime<Utc>,
@@ -195,56 +202,60 @@ pub(crate) async fn resolve_alerts_on(
             Some((c, entity)),
         ),
     };
-    let sql = format!(
+    let text = format!(
         "UPDATE alerts SET resolved_at = ?, resolution = ? WHERE resolved_at IS NULL AND {condition} RETURNING id"
     );
-    let mut q = sqlx::query_as::<_, (i64,)>(&sql)
-        .bind(to_millis(now))
-        .bind(resolution)
-        .bind(subject);
-    if let Some((c, entity)) = extra {
-        q = q.bind(c).bind(entity);
-    }
-    let ids = q.fetch_all(&mut *conn).await?;
+    let ids = on!(conn, |conn| {
+        let mut q = sqlx::query_as::<_, (i64,)>(sql(&text))
+            .bind(to_millis(now))
+            .bind(resolution)
+            .bind(subject);
+        if let Some((c, entity)) = extra {
+            q = q.bind(c).bind(entity);
+        }
+        q.fetch_all(conn).await?
+    });
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
 /// Raise an alert, or count a repeat on the open one about the same thing: a connection's
 /// expiry is one piece of news whichever job ran into it; the rest are per job.
 pub(crate) async fn raise_alert_on(
-    conn: &mut sqlx::SqliteConnection,
+    mut conn: super::Conn<'_>,
     a: &NewAlert,
     now: DateTime<Utc>,
 ) -> Result<i64> {
     let same = if a.kind == AlertKind::ConnectionExpired {
-        "connection_id IS ?"
+        "connection_id IS NOT DISTINCT FROM ?"
     } else {
-        "job_id IS ?"
+        "job_id IS NOT DISTINCT FROM ?"
     };
     let subject = if a.kind == AlertKind::ConnectionExpired {
         &a.connection_id
     } else {
         &a.job_id
     };
-    let repeated: Option<(i64,)> = sqlx::query_as(&format!(
+    let update = format!(
         "UPDATE alerts SET occurrences = occurrences + 1, last_seen_at = ?, title = ?, body = ?, execution_id = ?
          WHERE id = (SELECT id FROM alerts WHERE resolved_at IS NULL AND kind = ? AND {same} ORDER BY id DESC LIMIT 1)
          RETURNING id"
-    ))
-    .bind(to_millis(now))
-    .bind(&a.title)
-    .bind(&a.body)
-    .bind(&a.execution_id)
-    .bind(a.kind.as_str())
-    .bind(subject)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some((id,)) = repeated {
-        return Ok(id);
-    }
-    let (id,): (i64,) = sqlx::query_as(
+    );
+    on!(&mut conn, |c| {
+        let repeated: Option<(i64,)> = sqlx::query_as(sql(&update))
+            .bind(to_millis(now))
+            .bind(&a.title)
+            .bind(&a.body)
+            .bind(&a.execution_id)
+            .bind(a.kind.as_str())
+            .bind(subject)
+            .fetch_optional(&mut **c)
+            .await?;
+        if let Some((id,)) = repeated {
+            return Ok(id);
+        }
+        let (id,): (i64,) = sqlx::query_as(sql(
         "INSERT INTO alerts (kind, title, body, job_id, execution_id, connection_id, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
+    ))
     .bind(a.kind.as_str())
     .bind(&a.title)
     .bind(&a.body)
@@ -253,7 +264,8 @@ pub(crate) async fn raise_alert_on(
     .bind(&a.connection_id)
     .bind(to_millis(now))
     .bind(to_millis(now))
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut **c)
     .await?;
-    Ok(id)
+        Ok(id)
+    })
 }

@@ -26,7 +26,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         insert_audit_on(
-            &mut *self.writer().await?,
+            self.writer().await?.conn(),
             actor,
             action,
             subject,
@@ -39,13 +39,18 @@ impl Store {
     /// The audit log newest first.
     pub async fn audit(&self, page: &PageRequest) -> Result<Page<AuditEntry>> {
         let before = parse_cursor(&page.cursor)?.unwrap_or(i64::MAX);
-        let rows: Vec<(i64, i64, String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, at, actor, action, subject, note FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(before)
-        .bind(page.limit() + 1)
-        .fetch_all(self.reader())
-        .await?;
+        let rows: Vec<(i64, i64, String, String, String, Option<String>)> = on!(
+            self.reader(),
+            |c| {
+                sqlx::query_as(sql(
+                "SELECT id, at, actor, action, subject, note FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?",
+            ))
+            .bind(before)
+            .bind(page.limit() + 1)
+            .fetch_all(c)
+            .await
+            }
+        )?;
         let items = rows
             .into_iter()
             .map(|(id, at, actor, action, subject, note)| AuditEntry {
@@ -62,20 +67,23 @@ impl Store {
 }
 
 pub(crate) async fn insert_audit_on(
-    conn: &mut sqlx::SqliteConnection,
+    conn: super::Conn<'_>,
     actor: &str,
     action: &str,
     subject: &str,
     note: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO audit_log (at, actor, action, subject, note) VALUES (?, ?, ?, ?, ?)")
-        .bind(to_millis(now))
-        .bind(actor)
-        .bind(action)
-        .bind(subject)
-        .bind(note)
-        .execute(&mut *conn)
-        .await?;
+    on!(conn, |c| sqlx::query(sql(
+        "INSERT INTO audit_log (at, actor, action, subject, note) VALUES (?, ?, ?, ?, ?)"
+    ))
+    .bind(to_millis(now))
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(note)
+    .execute(c)
+    .await?
+    .rows_affected());
     Ok(())
 }

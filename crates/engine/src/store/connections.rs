@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use super::jobs::{pick, prefix_end, MIN_PREFIX};
-use super::Store;
+use super::{Store, StoreKind};
 use crate::clock::{from_millis, to_millis};
 use crate::connector::{ConnectorSpec, TokenTimes};
 use crate::error::{Error, Result};
@@ -83,10 +83,9 @@ impl Store {
     pub async fn insert_connection(&self, c: NewConnectionRow) -> Result<Connection> {
         let spec = serde_json::to_string(&c.spec).map_err(|e| Error::Store(e.to_string()))?;
         let values = serde_json::to_string(&c.values).map_err(|e| Error::Store(e.to_string()))?;
-        let res = sqlx::query(
-            "INSERT INTO connections (id, name, provider, base_url, auth_kind, client_id, spec, \"values\", status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
-        )
+        let res = on!(self.writer().await?.conn(), |db| {
+            sqlx::query(sql("INSERT INTO connections (id, name, provider, base_url, auth_kind, client_id, spec, \"values\", status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)"))
         .bind(&c.id)
         .bind(&c.name)
         .bind(&c.provider)
@@ -97,8 +96,8 @@ impl Store {
         .bind(values)
         .bind(to_millis(c.now))
         .bind(to_millis(c.now))
-        .execute(&mut *self.writer().await?)
-        .await;
+        .execute(db).await.map(|r| r.rows_affected())
+        });
         match res {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 return Err(Error::Conflict(format!(
@@ -114,17 +113,18 @@ impl Store {
     /// A connection by id, name, or a unique id prefix of at least
     /// [`MIN_PREFIX`](super::jobs::MIN_PREFIX) characters.
     pub async fn connection(&self, id_or_name: &str) -> Result<Connection> {
-        let rows: Vec<Ranked> = sqlx::query_as(&format!(
-            "SELECT 0 AS rank, {COLUMNS} FROM connections WHERE id = ?1
-             UNION ALL SELECT 1 AS rank, {COLUMNS} FROM connections WHERE name = ?1
-             UNION ALL SELECT 2 AS rank, {COLUMNS} FROM connections WHERE length(?1) >= ?3 AND id >= ?1 AND id < ?2
+        let rows: Vec<Ranked> = on!(self.reader(), |c| {
+            sqlx::query_as(sql(&format!(
+            "SELECT CAST(0 AS BIGINT) AS rank, {COLUMNS} FROM connections WHERE id = ?1
+             UNION ALL SELECT CAST(1 AS BIGINT) AS rank, {COLUMNS} FROM connections WHERE name = ?1
+             UNION ALL SELECT CAST(2 AS BIGINT) AS rank, {COLUMNS} FROM connections WHERE length(?1) >= ?3 AND id >= ?1 AND id < ?2
              ORDER BY rank LIMIT 6"
-        ))
+        )))
         .bind(id_or_name)
         .bind(prefix_end(id_or_name))
         .bind(MIN_PREFIX as i64)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c).await
+        })?;
         pick(
             "connection",
             id_or_name,
@@ -135,24 +135,26 @@ impl Store {
     }
 
     pub async fn connections(&self) -> Result<Vec<Connection>> {
-        let rows: Vec<Row> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM connections ORDER BY name"))
-                .fetch_all(self.reader())
-                .await?;
+        let rows: Vec<Row> = on!(self.reader(), |c| sqlx::query_as(sql(&format!(
+            "SELECT {COLUMNS} FROM connections ORDER BY name"
+        )))
+        .fetch_all(c)
+        .await)?;
         rows.into_iter().map(Row::into_model).collect()
     }
 
     /// The connector spec and client id of a connection.
     pub async fn connection_spec(&self, id: &str) -> Result<(ConnectorSpec, Option<String>)> {
-        let (spec, client_id): (String, Option<String>) =
-            sqlx::query_as("SELECT spec, client_id FROM connections WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.reader())
-                .await?
-                .ok_or_else(|| Error::NotFound {
-                    what: "connection",
-                    id: id.to_string(),
-                })?;
+        let (spec, client_id): (String, Option<String>) = on!(self.reader(), |c| sqlx::query_as(
+            sql("SELECT spec, client_id FROM connections WHERE id = ?")
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| Error::NotFound {
+            what: "connection",
+            id: id.to_string(),
+        })?;
         let spec = serde_json::from_str(&spec)
             .map_err(|e| Error::Store(format!("stored connector spec is unreadable: {e}")))?;
         Ok((spec, client_id))
@@ -161,21 +163,22 @@ impl Store {
     /// Remove a connection that has no jobs (one whose credentials were refused as it was
     /// created). `false` when it has jobs or does not exist.
     pub async fn delete_unused_connection(&self, id: &str) -> Result<bool> {
-        let mut conn = self.writer().await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::query("DELETE FROM observed_fields WHERE connection_id = ?")
+        on!(self.writer().await?.conn(), |c| {
+            let mut tx = sqlx::Connection::begin(c).await?;
+            sqlx::query(sql("DELETE FROM observed_fields WHERE connection_id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let r = sqlx::query(sql(
+                "DELETE FROM connections WHERE id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE connection_id = ?)",
+            ))
+            .bind(id)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let r = sqlx::query(
-            "DELETE FROM connections WHERE id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE connection_id = ?)",
-        )
-        .bind(id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(r.rows_affected() == 1)
+            tx.commit().await?;
+            Ok(r.rows_affected() == 1)
+        })
     }
 
     pub async fn set_connection_status(
@@ -185,7 +188,7 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        set_connection_status_on(&mut *self.writer().await?, id, status, note, now).await
+        set_connection_status_on(self.writer().await?.conn(), id, status, note, now).await
     }
 
     /// How the connection authenticates from now on (a browser sign-in leaves a refresh
@@ -196,12 +199,15 @@ impl Store {
         kind: AuthKind,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query("UPDATE connections SET auth_kind = ?, updated_at = ? WHERE id = ?")
-            .bind(kind.as_str())
-            .bind(to_millis(now))
-            .bind(id)
-            .execute(&mut *self.writer().await?)
-            .await?;
+        on!(self.writer().await?.conn(), |c| sqlx::query(sql(
+            "UPDATE connections SET auth_kind = ?, updated_at = ? WHERE id = ?"
+        ))
+        .bind(kind.as_str())
+        .bind(to_millis(now))
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
@@ -214,21 +220,30 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         // One statement: a concurrent change of another value is not lost.
-        let path = format!("$.{}", serde_json::Value::String(name.to_string()));
-        let sql = match value {
-            Some(_) => "UPDATE connections SET \"values\" = json_set(\"values\", ?, ?), updated_at = ? WHERE id = ?",
-            None => "UPDATE connections SET \"values\" = json_remove(\"values\", ?), updated_at = ? WHERE id = ?",
+        let (text, key) = match (self.kind(), value) {
+            (StoreKind::Sqlite, Some(_)) => ("UPDATE connections SET \"values\" = json_set(\"values\", ?, ?), updated_at = ? WHERE id = ?", true),
+            (StoreKind::Sqlite, None) => ("UPDATE connections SET \"values\" = json_remove(\"values\", ?), updated_at = ? WHERE id = ?", true),
+            (StoreKind::Postgres, Some(_)) => ("UPDATE connections SET \"values\" = jsonb_set(\"values\"::jsonb, ARRAY[?::text], to_jsonb(?::text))::text, updated_at = ? WHERE id = ?", false),
+            (StoreKind::Postgres, None) => ("UPDATE connections SET \"values\" = (\"values\"::jsonb - ?::text)::text, updated_at = ? WHERE id = ?", false),
         };
-        let mut q = sqlx::query(sql).bind(path);
-        if let Some(v) = value {
-            q = q.bind(v);
-        }
-        let r = q
-            .bind(to_millis(now))
-            .bind(id)
-            .execute(&mut *self.writer().await?)
-            .await?;
-        if r.rows_affected() == 0 {
+        // SQLite names the member by a JSON path, PostgreSQL by the key itself.
+        let path = if key {
+            format!("$.{}", serde_json::Value::String(name.to_string()))
+        } else {
+            name.to_string()
+        };
+        let r = on!(self.writer().await?.conn(), |c| {
+            let mut q = sqlx::query(sql(text)).bind(path);
+            if let Some(v) = value {
+                q = q.bind(v);
+            }
+            q.bind(to_millis(now))
+                .bind(id)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        if r == 0 {
             return Err(Error::NotFound {
                 what: "connection",
                 id: id.to_string(),
@@ -244,12 +259,15 @@ impl Store {
         base_url: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query("UPDATE connections SET base_url = ?, updated_at = ? WHERE id = ?")
-            .bind(base_url)
-            .bind(to_millis(now))
-            .bind(id)
-            .execute(&mut *self.writer().await?)
-            .await?;
+        on!(self.writer().await?.conn(), |c| sqlx::query(sql(
+            "UPDATE connections SET base_url = ?, updated_at = ? WHERE id = ?"
+        ))
+        .bind(base_url)
+        .bind(to_millis(now))
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
@@ -259,17 +277,16 @@ impl Store {
         t: TokenTimes,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE connections SET token_expires_at = ?, refresh_expires_at = COALESCE(?, refresh_expires_at),
-             status = 'active', status_note = NULL, last_checked_at = ?, updated_at = ? WHERE id = ?",
-        )
+        on!(self.writer().await?.conn(), |c| {
+            sqlx::query(sql("UPDATE connections SET token_expires_at = ?, refresh_expires_at = COALESCE(?, refresh_expires_at),
+             status = 'active', status_note = NULL, last_checked_at = ?, updated_at = ? WHERE id = ?"))
         .bind(t.expires_at.map(to_millis))
         .bind(t.refresh_expires_at.map(to_millis))
         .bind(to_millis(now))
         .bind(to_millis(now))
         .bind(id)
-        .execute(&mut *self.writer().await?)
-        .await?;
+        .execute(c).await?.rows_affected()
+        });
         Ok(())
     }
 
@@ -283,7 +300,7 @@ impl Store {
         fields: &[String],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        set_observed_fields_on(&mut *self.writer().await?, id, entity, fields, now).await
+        set_observed_fields_on(self.writer().await?.conn(), id, entity, fields, now).await
     }
 
     /// Entity → fields last seen and their last change, for one connection.
@@ -296,13 +313,13 @@ impl Store {
             previous_fields: Option<String>,
             changed_at: Option<i64>,
         }
-        let rows: Vec<Observed> = sqlx::query_as(
+        let rows: Vec<Observed> = on!(self.reader(), |c| sqlx::query_as(sql(
             "SELECT entity, fields, observed_at, previous_fields, changed_at
-             FROM observed_fields WHERE connection_id = ? ORDER BY entity",
-        )
+             FROM observed_fields WHERE connection_id = ? ORDER BY entity"
+        ))
         .bind(id)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c)
+        .await)?;
         let list = |json: &str, entity: &str| {
             serde_json::from_str::<Vec<String>>(json).map_err(|e| {
                 Error::Store(format!("observed fields of {entity} are not a list: {e}"))
@@ -325,45 +342,54 @@ impl Store {
 }
 
 pub(crate) async fn set_connection_status_on(
-    conn: &mut sqlx::SqliteConnection,
+    conn: super::Conn<'_>,
     id: &str,
     status: ConnectionStatus,
     note: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query("UPDATE connections SET status = ?, status_note = ?, last_checked_at = ?, updated_at = ? WHERE id = ?")
+    on!(conn, |c| {
+        sqlx::query(sql("UPDATE connections SET status = ?, status_note = ?, last_checked_at = ?, updated_at = ? WHERE id = ?"))
         .bind(status.as_str())
         .bind(note)
         .bind(to_millis(now))
         .bind(to_millis(now))
         .bind(id)
-        .execute(&mut *conn)
-        .await?;
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
     Ok(())
 }
 
 pub(crate) async fn set_observed_fields_on(
-    conn: &mut sqlx::SqliteConnection,
+    conn: super::Conn<'_>,
     id: &str,
     entity: &str,
     fields: &[String],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    // SQLite evaluates every SET expression against the row as it was, so `fields` on the
-    // right-hand side is the stored set.
-    sqlx::query(
+    // Both databases evaluate every SET expression against the row as it was, so `fields` on
+    // the right-hand side is the stored set.
+    let fields = serde_json::to_string(fields).map_err(|e| Error::Store(e.to_string()))?;
+    on!(conn, |c| {
+        sqlx::query(sql(
         "INSERT INTO observed_fields (connection_id, entity, fields, observed_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (connection_id, entity) DO UPDATE SET
-             previous_fields = CASE WHEN fields <> excluded.fields THEN fields ELSE previous_fields END,
-             changed_at = CASE WHEN fields <> excluded.fields THEN excluded.observed_at ELSE changed_at END,
+             previous_fields = CASE WHEN observed_fields.fields <> excluded.fields
+                 THEN observed_fields.fields ELSE observed_fields.previous_fields END,
+             changed_at = CASE WHEN observed_fields.fields <> excluded.fields
+                 THEN excluded.observed_at ELSE observed_fields.changed_at END,
              fields = excluded.fields,
              observed_at = excluded.observed_at",
-    )
+    ))
     .bind(id)
     .bind(entity)
-    .bind(serde_json::to_string(fields).map_err(|e| Error::Store(e.to_string()))?)
+    .bind(&fields)
     .bind(to_millis(now))
-    .execute(&mut *conn)
-    .await?;
+    .execute(c)
+    .await?
+    .rows_affected()
+    });
     Ok(())
 }

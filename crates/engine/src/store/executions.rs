@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, FromRow, QueryBuilder};
 
 use super::jobs::{pick, prefix_end, MIN_PREFIX};
-use super::{page_of, parse_cursor, push_list, Db, Store};
+use super::{page_of, parse_cursor, push_list, Backend, Store, StoreKind};
 use super::{AlertScope, NewAlert, NewAudit};
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
@@ -235,7 +235,7 @@ pub struct Ended {
 impl Store {
     /// Insert a queued execution; `seq` gives it its place in the history.
     pub async fn insert_execution(&self, e: NewExecution, now: DateTime<Utc>) -> Result<Execution> {
-        if !insert_execution_on(&mut *self.writer().await?, &e, now).await? {
+        if !insert_execution_on(self.writer().await?.conn(), &e, now).await? {
             return Err(Error::Conflict(
                 "the job already has a running execution".into(),
             ));
@@ -252,7 +252,7 @@ impl Store {
         e: NewExecution,
         now: DateTime<Utc>,
     ) -> Result<Option<Execution>> {
-        match insert_execution_on(&mut *self.writer().await?, &e, now).await {
+        match insert_execution_on(self.writer().await?.conn(), &e, now).await {
             Ok(true) => Ok(Some(self.execution(&e.id).await?)),
             Ok(false) | Err(Error::Conflict(_)) => Ok(None),
             Err(e) => Err(e),
@@ -261,25 +261,23 @@ impl Store {
 
     /// The running execution of a job, if any.
     pub async fn running_execution_of(&self, job_id: &str) -> Result<Option<RunningExecution>> {
-        let row: Option<RunningRow> = sqlx::query_as(
-            "SELECT id, owner, lease_until, started_at FROM executions WHERE job_id = ? AND status = 'running'",
-        )
+        let row: Option<RunningRow> = on!(self.reader(), |c| {
+            sqlx::query_as(sql("SELECT id, owner, lease_until, started_at FROM executions WHERE job_id = ? AND status = 'running'"))
         .bind(job_id)
-        .fetch_optional(self.reader())
-        .await?;
+        .fetch_optional(c).await
+        })?;
         Ok(row.map(RunningRow::into_model))
     }
 
     /// What a running execution waits for and until when (cleared by its next page).
     pub async fn set_waiting(&self, id: &str, reason: &str, until: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "UPDATE executions SET wait_reason = ?, wait_until = ? WHERE id = ? AND status = 'running'",
-        )
+        on!(self.writer().await?.conn(), |c| {
+            sqlx::query(sql("UPDATE executions SET wait_reason = ?, wait_until = ? WHERE id = ? AND status = 'running'"))
         .bind(reason)
         .bind(to_millis(until))
         .bind(id)
-        .execute(&mut *self.writer().await?)
-        .await?;
+        .execute(c).await?.rows_affected()
+        });
         Ok(())
     }
 
@@ -289,42 +287,43 @@ impl Store {
         connection_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>> {
-        let ids: Vec<(String,)> = sqlx::query_as(
+        let ids: Vec<(String,)> = on!(self.writer().await?.conn(), |c| sqlx::query_as(sql(
             "UPDATE executions SET waiting_for = NULL, due_at = ?
              WHERE status = 'queued' AND waiting_for = 'reauth'
                AND job_id IN (SELECT id FROM jobs WHERE connection_id = ?)
-             RETURNING id",
-        )
+             RETURNING id"
+        ))
         .bind(to_millis(now))
         .bind(connection_id)
-        .fetch_all(&mut *self.writer().await?)
-        .await?;
+        .fetch_all(c)
+        .await)?;
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
     /// Every running execution with its owner and lease, for crash recovery.
     pub async fn running_executions(&self) -> Result<Vec<RunningExecution>> {
-        let rows: Vec<RunningRow> = sqlx::query_as(
-            "SELECT id, owner, lease_until, started_at FROM executions WHERE status = 'running'",
-        )
-        .fetch_all(self.reader())
-        .await?;
+        let rows: Vec<RunningRow> = on!(self.reader(), |c| sqlx::query_as(sql(
+            "SELECT id, owner, lease_until, started_at FROM executions WHERE status = 'running'"
+        ))
+        .fetch_all(c)
+        .await)?;
         Ok(rows.into_iter().map(RunningRow::into_model).collect())
     }
 
     /// An execution by id, or a unique id prefix of at least
     /// [`MIN_PREFIX`](super::jobs::MIN_PREFIX) characters.
     pub async fn execution(&self, id: &str) -> Result<Execution> {
-        let rows: Vec<Ranked> = sqlx::query_as(&format!(
-            "SELECT 0 AS rank, {COLUMNS} FROM executions WHERE id = ?1
-             UNION ALL SELECT 2 AS rank, {COLUMNS} FROM executions WHERE length(?1) >= ?3 AND id > ?1 AND id < ?2
+        let rows: Vec<Ranked> = on!(self.reader(), |c| {
+            sqlx::query_as(sql(&format!(
+            "SELECT CAST(0 AS BIGINT) AS rank, {COLUMNS} FROM executions WHERE id = ?1
+             UNION ALL SELECT CAST(2 AS BIGINT) AS rank, {COLUMNS} FROM executions WHERE length(?1) >= ?3 AND id > ?1 AND id < ?2
              ORDER BY rank LIMIT 6"
-        ))
+        )))
         .bind(id)
         .bind(prefix_end(id))
         .bind(MIN_PREFIX as i64)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c).await
+        })?;
         pick(
             "execution",
             id,
@@ -342,21 +341,22 @@ impl Store {
     ) -> Result<Page<Execution>> {
         let before = parse_cursor(&page.cursor)?.unwrap_or(i64::MAX);
         let rows: Vec<Row> = match job_id {
-            Some(job) => sqlx::query_as(&format!(
+            Some(job) => on!(self.reader(), |c| {
+                sqlx::query_as(sql(&format!(
                 "SELECT {COLUMNS} FROM executions WHERE job_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-            ))
+            )))
             .bind(job)
             .bind(before)
             .bind(page.limit() + 1)
-            .fetch_all(self.reader())
-            .await?,
-            None => sqlx::query_as(&format!(
+            .fetch_all(c).await
+            })?,
+            None => on!(self.reader(), |c| sqlx::query_as(sql(&format!(
                 "SELECT {COLUMNS} FROM executions WHERE seq < ? ORDER BY seq DESC LIMIT ?"
-            ))
+            )))
             .bind(before)
             .bind(page.limit() + 1)
-            .fetch_all(self.reader())
-            .await?,
+            .fetch_all(c)
+            .await)?,
         };
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         let items = rows
@@ -380,13 +380,15 @@ impl Store {
     ) -> Result<HashMap<String, Execution>> {
         let mut out = HashMap::with_capacity(job_ids.len());
         for chunk in super::shaped_chunks(job_ids) {
-            let mut q: QueryBuilder<Db> = QueryBuilder::new(format!(
-                "SELECT {COLUMNS} FROM executions WHERE seq IN (SELECT MAX(seq) FROM executions \
-                 WHERE trigger <> 'record_retry' AND status <> 'queued' AND job_id IN "
-            ));
-            push_list(&mut q, chunk);
-            q.push(" GROUP BY job_id)");
-            let rows: Vec<Row> = q.build_query_as().fetch_all(self.reader()).await?;
+            let rows: Vec<Row> = on!(self.reader(), |c| {
+                let mut q = QueryBuilder::new(format!(
+                    "SELECT {COLUMNS} FROM executions WHERE seq IN (SELECT MAX(seq) FROM executions \
+                     WHERE trigger <> 'record_retry' AND status <> 'queued' AND job_id IN "
+                ));
+                push_list(&mut q, chunk);
+                q.push(" GROUP BY job_id)");
+                q.build_query_as().fetch_all(c).await?
+            });
             for r in rows {
                 let e = r.into_model()?;
                 out.insert(e.job_id.clone(), e);
@@ -402,23 +404,39 @@ impl Store {
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Execution>> {
-        let id: Option<(String,)> = sqlx::query_as(
+        // Two workers of a shared database never take one row: PostgreSQL skips the rows
+        // another transaction is claiming (`FOR UPDATE SKIP LOCKED`), so each takes the next
+        // free one; SQLite runs one write at a time. Two due rows of one job claimed at the
+        // same moment meet the one-running index: the later claim is refused and takes
+        // nothing this time.
+        let lock = match self.kind() {
+            StoreKind::Sqlite => "",
+            StoreKind::Postgres => "FOR UPDATE OF q SKIP LOCKED",
+        };
+        let claim = format!(
             "UPDATE executions SET status = 'running', owner = ?, lease_until = ?, started_at = ?
              WHERE id = (
                 SELECT q.id FROM executions q
                 WHERE q.status = 'queued' AND q.due_at <= ? AND q.waiting_for IS NULL
                   AND NOT EXISTS (SELECT 1 FROM executions r WHERE r.job_id = q.job_id AND r.status = 'running')
                   AND NOT EXISTS (SELECT 1 FROM sync_pause)
-                ORDER BY q.due_at, q.seq LIMIT 1)
+                ORDER BY q.due_at, q.seq LIMIT 1 {lock})
              AND status = 'queued'
-             RETURNING id",
-        )
-        .bind(owner)
-        .bind(to_millis(lease_until))
-        .bind(to_millis(now))
-        .bind(to_millis(now))
-        .fetch_optional(&mut *self.writer().await?)
-        .await?;
+             RETURNING id"
+        );
+        let claimed: Result<Option<(String,)>> =
+            on!(self.writer().await?.conn(), |c| sqlx::query_as(sql(&claim))
+                .bind(owner)
+                .bind(to_millis(lease_until))
+                .bind(to_millis(now))
+                .bind(to_millis(now))
+                .fetch_optional(c)
+                .await
+                .map_err(Error::from));
+        let id = match claimed {
+            Err(Error::Conflict(_)) => None,
+            other => other?,
+        };
         match id {
             Some((id,)) => Ok(Some(self.execution(&id).await?)),
             None => Ok(None),
@@ -427,22 +445,22 @@ impl Store {
 
     /// Progress of a running execution, outside a page transaction.
     pub async fn update_progress(&self, id: &str, p: &Progress) -> Result<()> {
-        let mut conn = self.writer().await?;
-        write_progress(&mut conn, id, p).await
+        write_progress(self.writer().await?.conn(), id, p).await
     }
 
     /// End an execution and write all that follows from it in one transaction. `None` when
     /// `only_if_running` was asked and the row had already ended.
     pub async fn end_execution(&self, id: &str, end: &ExecutionEnd) -> Result<Option<Ended>> {
-        let mut conn = self.writer().await?;
-        let mut tx = conn.begin().await?;
-        if let Some(f) = &end.finish {
-            write_progress(&mut tx, id, &f.progress).await?;
-            let ended = sqlx::query(
+        let mut writer = self.writer().await?;
+        let resolved_alerts = on!(writer.conn(), |c| {
+            let mut tx = c.begin().await?;
+            if let Some(f) = &end.finish {
+                write_progress((&mut *tx).into(), id, &f.progress).await?;
+                let ended = sqlx::query(sql(
                 "UPDATE executions SET status = ?, failure_kind = ?, note = ?, finished_at = ?, owner = NULL, lease_until = NULL,
                  wait_reason = NULL, wait_until = NULL
-                 WHERE id = ? AND (? = 0 OR status = 'running')",
-            )
+                 WHERE id = ? AND (NOT ? OR status = 'running')",
+            ))
             .bind(f.status.as_str())
             .bind(f.failure_kind.map(FailureKind::as_str))
             .bind(&f.note)
@@ -451,77 +469,86 @@ impl Store {
             .bind(end.only_if_running)
             .execute(&mut *tx)
             .await?;
-            if ended.rows_affected() == 0 {
-                return Ok(None); // the transaction rolls back on drop
+                if ended.rows_affected() == 0 {
+                    return Ok(None); // the transaction rolls back on drop
+                }
             }
-        }
-        let now = end
-            .finish
-            .as_ref()
-            .map(|f| f.finished_at)
-            .unwrap_or_default();
-        if let Some((job, w)) = &end.watermark {
-            super::jobs::set_job_watermark_on(&mut tx, job, w).await?;
-        }
-        if let Some(job) = &end.supersede_queued {
-            sqlx::query(
+            let now = end
+                .finish
+                .as_ref()
+                .map(|f| f.finished_at)
+                .unwrap_or_default();
+            if let Some((job, w)) = &end.watermark {
+                super::jobs::set_job_watermark_on((&mut *tx).into(), job, w).await?;
+            }
+            if let Some(job) = &end.supersede_queued {
+                sqlx::query(sql(
                 "UPDATE executions SET status = 'cancelled', note = 'superseded by a successful run', finished_at = ? WHERE job_id = ? AND status = 'queued'",
-            )
+            ))
             .bind(to_millis(now))
             .bind(job)
             .execute(&mut *tx)
             .await?;
-        }
-        if let Some((conn_id, entity, fields)) = &end.observed {
-            super::connections::set_observed_fields_on(&mut tx, conn_id, entity, fields, now)
+            }
+            if let Some((conn_id, entity, fields)) = &end.observed {
+                super::connections::set_observed_fields_on(
+                    (&mut *tx).into(),
+                    conn_id,
+                    entity,
+                    fields,
+                    now,
+                )
                 .await?;
-        }
-        if let Some((conn_id, status, note)) = &end.connection_status {
-            super::connections::set_connection_status_on(
-                &mut tx,
-                conn_id,
-                *status,
-                note.as_deref(),
-                now,
-            )
-            .await?;
-        }
-        if let Some(retry) = &end.retry {
-            insert_execution_on(&mut tx, retry, now).await?;
-            sqlx::query("UPDATE executions SET next_retry_at = ? WHERE id = ?")
-                .bind((!retry.waits_for_reauth).then(|| to_millis(retry.due_at)))
-                .bind(id)
-                .execute(&mut *tx)
+            }
+            if let Some((conn_id, status, note)) = &end.connection_status {
+                super::connections::set_connection_status_on(
+                    (&mut *tx).into(),
+                    conn_id,
+                    *status,
+                    note.as_deref(),
+                    now,
+                )
                 .await?;
-        }
-        if let Some(outcome) = end.retry_outcome {
-            sqlx::query("UPDATE executions SET retry_outcome = ? WHERE id = ?")
-                .bind(outcome)
-                .bind(id)
-                .execute(&mut *tx)
+            }
+            if let Some(retry) = &end.retry {
+                insert_execution_on((&mut *tx).into(), retry, now).await?;
+                sqlx::query(sql("UPDATE executions SET next_retry_at = ? WHERE id = ?"))
+                    .bind((!retry.waits_for_reauth).then(|| to_millis(retry.due_at)))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(outcome) = end.retry_outcome {
+                sqlx::query(sql("UPDATE executions SET retry_outcome = ? WHERE id = ?"))
+                    .bind(outcome)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut resolved_alerts = Vec::new();
+            for (scope, why) in &end.resolve {
+                resolved_alerts.extend(
+                    super::alerts::resolve_alerts_on((&mut *tx).into(), scope, why, now).await?,
+                );
+            }
+            for a in &end.alerts {
+                super::alerts::raise_alert_on((&mut *tx).into(), a, now).await?;
+            }
+            for a in &end.audit {
+                super::audit::insert_audit_on(
+                    (&mut *tx).into(),
+                    &a.actor,
+                    a.action,
+                    &a.subject,
+                    a.note.as_deref(),
+                    now,
+                )
                 .await?;
-        }
-        let mut resolved_alerts = Vec::new();
-        for (scope, why) in &end.resolve {
+            }
+            tx.commit().await?;
             resolved_alerts
-                .extend(super::alerts::resolve_alerts_on(&mut tx, scope, why, now).await?);
-        }
-        for a in &end.alerts {
-            super::alerts::raise_alert_on(&mut tx, a, now).await?;
-        }
-        for a in &end.audit {
-            super::audit::insert_audit_on(
-                &mut tx,
-                &a.actor,
-                a.action,
-                &a.subject,
-                a.note.as_deref(),
-                now,
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        drop(conn); // let other writes go on while the row is read back
+        });
+        drop(writer); // let other writes go on while the row is read back
         Ok(Some(Ended {
             execution: self.execution(id).await?,
             resolved_alerts,
@@ -531,47 +558,48 @@ impl Store {
     /// Record the mode a run actually uses (an incremental retry of a job that never
     /// succeeded runs full).
     pub async fn set_execution_mode(&self, id: &str, mode: Mode) -> Result<()> {
-        sqlx::query("UPDATE executions SET mode = ? WHERE id = ?")
-            .bind(mode.as_str())
-            .bind(id)
-            .execute(&mut *self.writer().await?)
-            .await?;
+        on!(self.writer().await?.conn(), |c| sqlx::query(sql(
+            "UPDATE executions SET mode = ? WHERE id = ?"
+        ))
+        .bind(mode.as_str())
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
     /// Cancel one queued execution.
     pub async fn cancel_if_queued(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE executions SET status = 'cancelled', note = 'cancelled before it started', finished_at = ? WHERE id = ? AND status = 'queued'",
-        )
+        let r = on!(self.writer().await?.conn(), |c| {
+            sqlx::query(sql("UPDATE executions SET status = 'cancelled', note = 'cancelled before it started', finished_at = ? WHERE id = ? AND status = 'queued'"))
         .bind(to_millis(now))
         .bind(id)
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .execute(c).await?.rows_affected()
+        });
+        Ok(r == 1)
     }
 
     /// Count executions (all, for pagination tests and the dashboard).
     pub async fn count_executions(&self, job_id: &str) -> Result<u64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM executions WHERE job_id = ?")
-            .bind(job_id)
-            .fetch_one(self.reader())
-            .await?;
+        let (n,): (i64,) = on!(self.reader(), |c| sqlx::query_as(sql(
+            "SELECT COUNT(*) FROM executions WHERE job_id = ?"
+        ))
+        .bind(job_id)
+        .fetch_one(c)
+        .await)?;
         Ok(n as u64)
     }
 }
 
-pub(crate) async fn write_progress(
-    conn: &mut sqlx::SqliteConnection,
-    id: &str,
-    p: &Progress,
-) -> Result<()> {
-    sqlx::query(
+pub(crate) async fn write_progress(conn: super::Conn<'_>, id: &str, p: &Progress) -> Result<()> {
+    on!(conn, |c| {
+        sqlx::query(sql(
         "UPDATE executions SET processed = ?, created = ?, updated = ?, skipped = ?, failed = ?, excluded = ?,
          batch_in_progress = ?, request_retries = ?, rate_limit_waits = ?, lease_until = COALESCE(?, lease_until),
          wait_reason = NULL, wait_until = NULL
          WHERE id = ?",
-    )
+    ))
     .bind(p.counts.processed as i64)
     .bind(p.counts.created as i64)
     .bind(p.counts.updated as i64)
@@ -583,15 +611,17 @@ pub(crate) async fn write_progress(
     .bind(i64::from(p.rate_limit_waits))
     .bind(p.lease_until.map(to_millis))
     .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    .execute(c)
+    .await?
+    .rows_affected()
+    });
     Ok(())
 }
 
 /// Insert an execution row. A `running` row goes in only if its job has none running:
 /// `false` when it did not.
 async fn insert_execution_on(
-    conn: &mut sqlx::SqliteConnection,
+    conn: super::Conn<'_>,
     e: &NewExecution,
     now: DateTime<Utc>,
 ) -> Result<bool> {
@@ -601,28 +631,36 @@ async fn insert_execution_on(
     };
     let running = e.status == ExecutionStatus::Running;
     let started = running.then(|| to_millis(now));
-    let r = sqlx::query(
+    // `seq` orders the history. SQLite's one writer can take the next number by MAX; writers
+    // sharing a PostgreSQL database draw it from a sequence.
+    let seq = match conn {
+        Backend::Sqlite(_) => "(SELECT COALESCE(MAX(seq), 0) + 1 FROM executions)",
+        Backend::Pg(_) => "nextval('execution_seq')",
+    };
+    let text = format!(
         "INSERT INTO executions (id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, owner, lease_until, waiting_for)
-         SELECT ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM executions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-         WHERE ? = 0 OR NOT EXISTS (SELECT 1 FROM executions WHERE job_id = ? AND status = 'running')",
-    )
-    .bind(&e.id)
-    .bind(&e.job_id)
-    .bind(e.trigger.as_str())
-    .bind(i64::from(e.attempt))
-    .bind(&e.retry_of)
-    .bind(e.status.as_str())
-    .bind(e.mode.as_str())
-    .bind(&e.record_id)
-    .bind(to_millis(now))
-    .bind(to_millis(e.due_at))
-    .bind(started)
-    .bind(owner)
-    .bind(lease)
-    .bind(e.waits_for_reauth.then_some("reauth"))
-    .bind(running)
-    .bind(&e.job_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+         SELECT ?, ?, {seq}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+         WHERE NOT ? OR NOT EXISTS (SELECT 1 FROM executions WHERE job_id = ? AND status = 'running')"
+    );
+    let r = on!(conn, |c| sqlx::query(sql(&text))
+        .bind(&e.id)
+        .bind(&e.job_id)
+        .bind(e.trigger.as_str())
+        .bind(i64::from(e.attempt))
+        .bind(&e.retry_of)
+        .bind(e.status.as_str())
+        .bind(e.mode.as_str())
+        .bind(&e.record_id)
+        .bind(to_millis(now))
+        .bind(to_millis(e.due_at))
+        .bind(started)
+        .bind(owner)
+        .bind(lease)
+        .bind(e.waits_for_reauth.then_some("reauth"))
+        .bind(running)
+        .bind(&e.job_id)
+        .execute(c)
+        .await?
+        .rows_affected());
+    Ok(r == 1)
 }

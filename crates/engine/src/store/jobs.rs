@@ -68,10 +68,9 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String> {
 
 impl Store {
     pub async fn insert_job(&self, job: &Job, now: DateTime<Utc>) -> Result<Job> {
-        let res = sqlx::query(
-            "INSERT INTO jobs (id, name, connection_id, entity, direction, mode, schedule, settings, enabled, watermark, next_run_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-        )
+        let res = on!(self.writer().await?.conn(), |c| {
+            sqlx::query(sql("INSERT INTO jobs (id, name, connection_id, entity, direction, mode, schedule, settings, enabled, watermark, next_run_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)"))
         .bind(&job.id)
         .bind(&job.name)
         .bind(&job.connection_id)
@@ -84,8 +83,8 @@ impl Store {
         .bind(job.next_run_at.map(to_millis))
         .bind(to_millis(now))
         .bind(to_millis(now))
-        .execute(&mut *self.writer().await?)
-        .await;
+        .execute(c).await.map(|r| r.rows_affected())
+        });
         match res {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 return Err(Error::Conflict(format!(
@@ -100,9 +99,8 @@ impl Store {
 
     /// Replace a job's editable parts (mode, schedule, settings, enabled).
     pub async fn update_job(&self, job: &Job, now: DateTime<Utc>) -> Result<Job> {
-        sqlx::query(
-            "UPDATE jobs SET mode = ?, schedule = ?, settings = ?, enabled = ?, next_run_at = ?, updated_at = ? WHERE id = ?",
-        )
+        on!(self.writer().await?.conn(), |c| {
+            sqlx::query(sql("UPDATE jobs SET mode = ?, schedule = ?, settings = ?, enabled = ?, next_run_at = ?, updated_at = ? WHERE id = ?"))
         .bind(job.mode.as_str())
         .bind(json(&job.schedule)?)
         .bind(json(&job.settings)?)
@@ -110,24 +108,25 @@ impl Store {
         .bind(job.next_run_at.map(to_millis))
         .bind(to_millis(now))
         .bind(&job.id)
-        .execute(&mut *self.writer().await?)
-        .await?;
+        .execute(c).await?.rows_affected()
+        });
         self.job(&job.id).await
     }
 
     /// A job by id, name, or a unique id prefix of at least [`MIN_PREFIX`] characters.
     pub async fn job(&self, id_or_name: &str) -> Result<Job> {
-        let rows: Vec<Ranked> = sqlx::query_as(&format!(
-            "SELECT 0 AS rank, {COLUMNS} FROM jobs WHERE id = ?1
-             UNION ALL SELECT 1 AS rank, {COLUMNS} FROM jobs WHERE name = ?1
-             UNION ALL SELECT 2 AS rank, {COLUMNS} FROM jobs WHERE length(?1) >= ?3 AND id >= ?1 AND id < ?2
+        let rows: Vec<Ranked> = on!(self.reader(), |c| {
+            sqlx::query_as(sql(&format!(
+            "SELECT CAST(0 AS BIGINT) AS rank, {COLUMNS} FROM jobs WHERE id = ?1
+             UNION ALL SELECT CAST(1 AS BIGINT) AS rank, {COLUMNS} FROM jobs WHERE name = ?1
+             UNION ALL SELECT CAST(2 AS BIGINT) AS rank, {COLUMNS} FROM jobs WHERE length(?1) >= ?3 AND id >= ?1 AND id < ?2
              ORDER BY rank LIMIT 6"
-        ))
+        )))
         .bind(id_or_name)
         .bind(prefix_end(id_or_name))
         .bind(MIN_PREFIX as i64)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c).await
+        })?;
         pick(
             "job",
             id_or_name,
@@ -139,23 +138,25 @@ impl Store {
 
     /// Whether a job has exactly this name.
     pub async fn job_name_taken(&self, name: &str) -> Result<bool> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM jobs WHERE name = ?")
-            .bind(name)
-            .fetch_optional(self.reader())
-            .await?;
+        let row: Option<(String,)> = on!(self.reader(), |c| sqlx::query_as(sql(
+            "SELECT id FROM jobs WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(c)
+        .await)?;
         Ok(row.is_some())
     }
 
     /// Jobs in creation order.
     pub async fn jobs(&self, page: &PageRequest) -> Result<Page<Job>> {
         let after = parse_cursor(&page.cursor)?.unwrap_or(0);
-        let rows: Vec<Row> = sqlx::query_as(&format!(
+        let rows: Vec<Row> = on!(self.reader(), |c| sqlx::query_as(sql(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE rowid > ? ORDER BY rowid LIMIT ?"
-        ))
+        )))
         .bind(after)
         .bind(page.limit() + 1)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c)
+        .await)?;
         let limit = page.limit();
         let with_ids: Vec<(i64, Job)> = rows
             .into_iter()
@@ -169,54 +170,60 @@ impl Store {
     }
 
     pub async fn set_job_watermark(&self, id: &str, watermark: &str) -> Result<()> {
-        set_job_watermark_on(&mut *self.writer().await?, id, watermark).await
+        set_job_watermark_on(self.writer().await?.conn(), id, watermark).await
     }
 
     pub async fn set_job_next_run(&self, id: &str, at: Option<DateTime<Utc>>) -> Result<()> {
-        sqlx::query("UPDATE jobs SET next_run_at = ? WHERE id = ?")
-            .bind(at.map(to_millis))
-            .bind(id)
-            .execute(&mut *self.writer().await?)
-            .await?;
+        on!(self.writer().await?.conn(), |c| sqlx::query(sql(
+            "UPDATE jobs SET next_run_at = ? WHERE id = ?"
+        ))
+        .bind(at.map(to_millis))
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
     /// Enabled jobs whose schedule is due.
     pub async fn due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE next_run_at IS NOT NULL AND enabled = 1 AND next_run_at <= ?
+        let rows: Vec<Row> = on!(self.reader(), |c| {
+            sqlx::query_as(sql(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE next_run_at IS NOT NULL AND enabled = TRUE AND next_run_at <= ?
              AND NOT EXISTS (SELECT 1 FROM sync_pause) ORDER BY next_run_at LIMIT 100"
-        ))
+        )))
         .bind(to_millis(now))
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c).await
+        })?;
         rows.into_iter().map(Row::into_model).collect()
     }
 
     /// The earliest time a scheduled job or queued execution becomes due; none while syncs
     /// are paused.
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        let (a,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(t) FROM (SELECT MIN(next_run_at) AS t FROM jobs WHERE enabled = 1
-             UNION ALL SELECT MIN(due_at) FROM executions WHERE status = 'queued' AND waiting_for IS NULL)
-             WHERE NOT EXISTS (SELECT 1 FROM sync_pause)",
-        )
-        .fetch_one(self.reader())
-        .await?;
+        let (a,): (Option<i64>,) = on!(self.reader(), |c| {
+            sqlx::query_as(sql("SELECT MIN(t) FROM (SELECT MIN(next_run_at) AS t FROM jobs WHERE enabled = TRUE
+             UNION ALL SELECT MIN(due_at) FROM executions WHERE status = 'queued' AND waiting_for IS NULL) AS due
+             WHERE NOT EXISTS (SELECT 1 FROM sync_pause)"))
+        .fetch_one(c).await
+        })?;
         Ok(a.map(from_millis))
     }
 }
 
 pub(crate) async fn set_job_watermark_on(
-    conn: &mut sqlx::SqliteConnection,
+    conn: super::Conn<'_>,
     id: &str,
     watermark: &str,
 ) -> Result<()> {
-    sqlx::query("UPDATE jobs SET watermark = ? WHERE id = ?")
-        .bind(watermark)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    on!(conn, |c| sqlx::query(sql(
+        "UPDATE jobs SET watermark = ? WHERE id = ?"
+    ))
+    .bind(watermark)
+    .bind(id)
+    .execute(c)
+    .await?
+    .rows_affected());
     Ok(())
 }
 
@@ -277,11 +284,12 @@ pub struct JobFootprint {
 impl Store {
     /// The names of the jobs that use a connection, in creation order.
     pub async fn jobs_using_connection(&self, connection_id: &str) -> Result<Vec<String>> {
-        let names: Vec<(String,)> =
-            sqlx::query_as("SELECT name FROM jobs WHERE connection_id = ? ORDER BY rowid")
-                .bind(connection_id)
-                .fetch_all(self.reader())
-                .await?;
+        let names: Vec<(String,)> = on!(self.reader(), |c| sqlx::query_as(sql(
+            "SELECT name FROM jobs WHERE connection_id = ? ORDER BY rowid"
+        ))
+        .bind(connection_id)
+        .fetch_all(c)
+        .await)?;
         Ok(names.into_iter().map(|(n,)| n).collect())
     }
 
@@ -295,58 +303,59 @@ impl Store {
         dry_run: bool,
         now: DateTime<Utc>,
     ) -> Result<(JobFootprint, Vec<i64>)> {
-        let mut conn = self.writer().await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        // Checked in the transaction that deletes: a run cannot start in between, since
-        // starting one writes too.
-        let running: Option<(String,)> = sqlx::query_as(
-            "SELECT id FROM executions WHERE job_id = ? AND status = 'running' LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((exec,)) = running {
-            return Err(Error::Conflict(format!(
+        on!(self.writer().await?.conn(), |c| {
+            let mut tx = sqlx::Connection::begin(c).await?;
+            // Checked in the transaction that deletes: a run cannot start in between, since
+            // starting one writes too.
+            let running: Option<(String,)> = sqlx::query_as(sql(
+                "SELECT id FROM executions WHERE job_id = ? AND status = 'running' LIMIT 1",
+            ))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((exec,)) = running {
+                return Err(Error::Conflict(format!(
                 "the job is running (execution {exec}); cancel it or wait for it to end, then delete the job"
             )));
-        }
-        let (executions, record_errors): (i64, i64) = sqlx::query_as(
+            }
+            let (executions, record_errors): (i64, i64) = sqlx::query_as(sql(
             "SELECT (SELECT COUNT(*) FROM executions WHERE job_id = ?1),
                     (SELECT COUNT(*) FROM record_errors WHERE execution_id IN (SELECT id FROM executions WHERE job_id = ?1))",
-        )
+        ))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        let footprint = JobFootprint {
-            executions: executions as u64,
-            record_errors: record_errors as u64,
-        };
-        if dry_run {
-            return Ok((footprint, Vec::new()));
-        }
-        sqlx::query(
+            let footprint = JobFootprint {
+                executions: executions as u64,
+                record_errors: record_errors as u64,
+            };
+            if dry_run {
+                return Ok((footprint, Vec::new()));
+            }
+            sqlx::query(sql(
             "DELETE FROM record_errors WHERE execution_id IN (SELECT id FROM executions WHERE job_id = ?)",
-        )
+        ))
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM executions WHERE job_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let resolved: Vec<(i64,)> = sqlx::query_as(
-            "UPDATE alerts SET resolved_at = ?, resolution = 'The job was deleted'
+            sqlx::query(sql("DELETE FROM executions WHERE job_id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let resolved: Vec<(i64,)> = sqlx::query_as(sql(
+                "UPDATE alerts SET resolved_at = ?, resolution = 'The job was deleted'
              WHERE job_id = ? AND resolved_at IS NULL RETURNING id",
-        )
-        .bind(to_millis(now))
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM jobs WHERE id = ?")
+            ))
+            .bind(to_millis(now))
             .bind(id)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok((footprint, resolved.into_iter().map(|(i,)| i).collect()))
+            sqlx::query(sql("DELETE FROM jobs WHERE id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok((footprint, resolved.into_iter().map(|(i,)| i).collect()))
+        })
     }
 }

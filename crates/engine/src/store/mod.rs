@@ -1,5 +1,7 @@
-//! The local store: SQLite (WAL) through sqlx with embedded migrations; one module per table.
-//! Every list is paginated in SQL by a keyset cursor and backed by an index.
+//! The store: SQLite (WAL, the embedded default) or PostgreSQL (team mode: several
+//! desktops and workers on one database), through sqlx with embedded migrations per backend;
+//! one module per table. Every list is paginated in SQL by a keyset cursor and backed by an
+//! index.
 
 /// The condition of the partial indexes on failed references (`external_refs_state`,
 /// `external_refs_failed`), for queries on them to repeat. SQLite uses a partial index only
@@ -11,12 +13,34 @@ macro_rules! failed_refs {
     };
 }
 
+/// Run `$body` with `$c` bound to the value of the backend in use (a pool, a connection),
+/// compiled once per backend: each statement is written once, and sqlx checks it against
+/// each driver's types. In `$body`, `sql(text)` gives PostgreSQL its `$n` placeholders.
+macro_rules! on {
+    ($e:expr, |$c:ident| $body:expr) => {
+        match $e {
+            $crate::store::Backend::Sqlite($c) => {
+                #[allow(unused_imports)]
+                use $crate::store::dialect::sqlite::sql;
+                $body
+            }
+            $crate::store::Backend::Pg($c) => {
+                #[allow(unused_imports)]
+                use $crate::store::dialect::pg::sql;
+                $body
+            }
+        }
+    };
+}
+
 mod alerts;
 mod audit;
 mod connections;
+pub(crate) mod dialect;
 mod executions;
 mod jobs;
 mod pause;
+mod postgres;
 mod record_errors;
 mod refs;
 
@@ -25,8 +49,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, QueryBuilder, SqliteConnection, SqlitePool};
+use sqlx::{Connection, Postgres, QueryBuilder, SqliteConnection, SqlitePool};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 use crate::error::{Error, Result};
@@ -38,13 +64,51 @@ pub use connections::NewConnectionRow;
 pub use executions::{
     Ended, ExecutionEnd, ExecutionFinish, NewExecution, Progress, RunningExecution,
 };
+pub use postgres::redacted as redacted_url;
 pub use refs::{ErrorInsert, PageWrite, RecordUpsert, RefRow, RefUpsert};
 
-/// The database the store runs on (PostgreSQL joins through this alias and the queries,
-/// which stick to SQL both accept).
-pub(crate) type Db = sqlx::Sqlite;
+/// One value per backend: a pool, a connection, a writer. [`on!`] runs the same statements
+/// on either.
+#[derive(Debug, Clone)]
+pub(crate) enum Backend<S, P> {
+    Sqlite(S),
+    Pg(P),
+}
 
-/// Handle to the local database; cheap to clone.
+/// A connection to write on (or to read what a write is about to decide), of either backend.
+pub(crate) type Conn<'a> = Backend<&'a mut SqliteConnection, &'a mut PgConnection>;
+
+impl<'a> From<&'a mut SqliteConnection> for Conn<'a> {
+    fn from(c: &'a mut SqliteConnection) -> Self {
+        Backend::Sqlite(c)
+    }
+}
+
+impl<'a> From<&'a mut PgConnection> for Conn<'a> {
+    fn from(c: &'a mut PgConnection) -> Self {
+        Backend::Pg(c)
+    }
+}
+
+/// Which database a store is on, for what differs beyond placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The embedded file (one desktop).
+    Sqlite,
+    /// A shared PostgreSQL database (team mode).
+    Postgres,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Backend<Local, PgPool>,
+    /// Set when the database file or its directory cannot be written: reads work, every
+    /// write is refused with this path in the message.
+    read_only: Option<Arc<str>>,
+}
+
+/// The SQLite store's connections.
 ///
 /// One connection writes and a few read. SQLite runs one write at a time whatever the
 /// connections do, so a single writer loses nothing, and gains three things: writes queue here
@@ -56,13 +120,41 @@ pub(crate) type Db = sqlx::Sqlite;
 /// behind a lock, not a pool of one: a pool pings each connection on its way back, so
 /// back-to-back writes would wait on that round trip. Readers are `query_only`, so a write
 /// sent to one fails loudly.
+///
+/// PostgreSQL needs none of this: it is one pool, whose connections write concurrently and
+/// whose transactions, row locks and unique indexes keep several processes' writes apart.
 #[derive(Debug, Clone)]
-pub struct Store {
+struct Local {
     read: SqlitePool,
     write: Arc<Mutex<Option<SqliteConnection>>>,
-    /// Set when the database file or its directory cannot be written: reads work, every
-    /// write is refused with this path in the message.
-    read_only: Option<Arc<str>>,
+}
+
+/// The connection a write holds: the SQLite writer (others wait) or a pooled PostgreSQL one.
+pub(crate) type Writer<'a> =
+    Backend<MappedMutexGuard<'a, SqliteConnection>, PoolConnection<Postgres>>;
+
+/// The writer held by a page write in a task of its own (`Store::page_writer`).
+pub(crate) type PageWriter = Backend<
+    OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>,
+    PoolConnection<Postgres>,
+>;
+
+impl Writer<'_> {
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Backend::Sqlite(c) => Backend::Sqlite(&mut **c),
+            Backend::Pg(c) => Backend::Pg(&mut **c),
+        }
+    }
+}
+
+impl PageWriter {
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Backend::Sqlite(c) => Backend::Sqlite(&mut **c),
+            Backend::Pg(c) => Backend::Pg(&mut **c),
+        }
+    }
 }
 
 /// The embedded migrations, in order.
@@ -108,8 +200,15 @@ impl Store {
         Ok(store)
     }
 
-    /// Open from a `sqlite:` URL (`sqlite::memory:` for throwaway stores).
+    /// Open from a URL: `postgres://…` for a shared PostgreSQL database (team mode), or
+    /// `sqlite:…` (`sqlite::memory:` for throwaway stores).
     pub async fn open_url(url: &str) -> Result<Store> {
+        if postgres::is_url(url) {
+            return Ok(Store {
+                db: Backend::Pg(postgres::open(url).await?),
+                read_only: None,
+            });
+        }
         let opts =
             SqliteConnectOptions::from_str(url).map_err(|e| Error::invalid("database url", e))?;
         Self::open_with(opts, true)
@@ -147,8 +246,7 @@ impl Store {
             .map_err(OpenFailure::from)?;
         let write = Arc::new(Mutex::new(Some(write)));
         Ok(Store {
-            read,
-            write,
+            db: Backend::Sqlite(Local { read, write }),
             read_only: None,
         })
     }
@@ -194,8 +292,10 @@ impl Store {
             .await
             .map_err(|e| OpenFailure::from(e).into_error(path))?;
         Ok(Store {
-            read,
-            write: Arc::new(Mutex::new(None)),
+            db: Backend::Sqlite(Local {
+                read,
+                write: Arc::new(Mutex::new(None)),
+            }),
             read_only: Some(shown),
         })
     }
@@ -209,8 +309,7 @@ impl Store {
     pub async fn health(&self) -> Result<HealthSummary> {
         // A job is failing when its newest run (queued retries and record retries aside)
         // failed or timed out.
-        #[allow(clippy::type_complexity)]
-        let row: (i64, i64, i64, i64, i64, Option<i64>, Option<String>) = sqlx::query_as(concat!(
+        const HEALTH: &str = concat!(
             "SELECT
                (SELECT COUNT(*) FROM jobs),
                (SELECT COUNT(*) FROM jobs j WHERE (
@@ -224,9 +323,12 @@ impl Store {
             "),
                (SELECT paused_at FROM sync_pause WHERE id = 1),
                (SELECT actor FROM sync_pause WHERE id = 1)"
-        ))
-        .fetch_one(self.reader())
-        .await?;
+        );
+        #[allow(clippy::type_complexity)]
+        let row: (i64, i64, i64, i64, i64, Option<i64>, Option<String>) =
+            on!(self.reader(), |c| sqlx::query_as(sql(HEALTH))
+                .fetch_one(c)
+                .await)?;
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(HealthSummary {
             jobs: n(row.0),
@@ -243,33 +345,68 @@ impl Store {
 
     /// Close the connections (last step of shutdown); later writes fail with "closed".
     pub async fn close(&self) {
-        self.read.close().await;
-
-        if let Some(conn) = self.write.lock().await.take() {
-            // Closing checkpoints the WAL; a failure here leaves it for the next open.
-            if let Err(e) = conn.close().await {
-                tracing::warn!(error = %e, "closing the database writer failed");
+        match &self.db {
+            Backend::Sqlite(local) => {
+                local.read.close().await;
+                if let Some(conn) = local.write.lock().await.take() {
+                    // Closing checkpoints the WAL; a failure here leaves it for the next open.
+                    if let Err(e) = conn.close().await {
+                        tracing::warn!(error = %e, "closing the database writer failed");
+                    }
+                }
             }
+            Backend::Pg(pool) => pool.close().await,
+        }
+    }
+
+    /// Which database this store is on.
+    pub fn kind(&self) -> StoreKind {
+        match &self.db {
+            Backend::Sqlite(_) => StoreKind::Sqlite,
+            Backend::Pg(_) => StoreKind::Postgres,
         }
     }
 
     /// For reads that only show what is stored (lists, details, counts).
-    pub(crate) fn reader(&self) -> &SqlitePool {
-        &self.read
+    pub(crate) fn reader(&self) -> Backend<&SqlitePool, &PgPool> {
+        match &self.db {
+            Backend::Sqlite(local) => Backend::Sqlite(&local.read),
+            Backend::Pg(pool) => Backend::Pg(pool),
+        }
     }
 
-    /// The one writing connection, for every write and for the reads a run makes to decide
-    /// its next write (its references and keys): on the writer's page cache they find what the
-    /// last page wrote. Waits while another write is under way.
-    pub(crate) async fn writer(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
-        MutexGuard::try_map(self.write.lock().await, Option::as_mut).map_err(|_| self.closed())
+    /// The SQLite readers, for tests of what only SQLite has (plans, pragmas).
+    #[cfg(test)]
+    pub(crate) fn sqlite_reader(&self) -> &SqlitePool {
+        match &self.db {
+            Backend::Sqlite(local) => &local.read,
+            Backend::Pg(_) => panic!("not an SQLite store"),
+        }
+    }
+
+    /// A connection to write on, and for the reads a run makes to decide its next write (its
+    /// references and keys). On SQLite it is the one writer, whose page cache holds what the
+    /// last page wrote; it waits while another write is under way.
+    pub(crate) async fn writer(&self) -> Result<Writer<'_>> {
+        match &self.db {
+            Backend::Sqlite(local) => MutexGuard::try_map(local.write.lock().await, Option::as_mut)
+                .map(Backend::Sqlite)
+                .map_err(|_| self.closed()),
+            Backend::Pg(pool) => Ok(Backend::Pg(pool.acquire().await?)),
+        }
     }
 
     /// The writer, taken for a page write that a task finishes while its run maps the next
-    /// page. Whoever asks for the writer after this returns waits for that write.
+    /// page. On SQLite whoever asks for the writer after this returns waits for that write.
     pub(crate) async fn page_writer(&self) -> Result<PageWriter> {
-        OwnedMutexGuard::try_map(self.write.clone().lock_owned().await, Option::as_mut)
-            .map_err(|_| self.closed())
+        match &self.db {
+            Backend::Sqlite(local) => {
+                OwnedMutexGuard::try_map(local.write.clone().lock_owned().await, Option::as_mut)
+                    .map(Backend::Sqlite)
+                    .map_err(|_| self.closed())
+            }
+            Backend::Pg(pool) => Ok(Backend::Pg(pool.acquire().await?)),
+        }
     }
 
     /// Why there is no writer: the store is read-only, or closed.
@@ -280,9 +417,6 @@ impl Store {
         }
     }
 }
-
-/// The writer held by a page write in a task of its own (`Store::page_writer`).
-pub(crate) type PageWriter = OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>;
 
 /// Reading connections beside the one writer: the UI's lists and the scheduler read at once.
 const READERS: u32 = 3;
@@ -578,9 +712,10 @@ pub(crate) fn shaped_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
 }
 
 /// Append `(?, ?, …)` binding each item.
-pub(crate) fn push_list<'a, T>(q: &mut QueryBuilder<'a, Db>, items: impl IntoIterator<Item = T>)
+pub(crate) fn push_list<'a, DB, T>(q: &mut QueryBuilder<'a, DB>, items: impl IntoIterator<Item = T>)
 where
-    T: 'a + sqlx::Encode<'a, Db> + sqlx::Type<Db> + Send,
+    DB: sqlx::Database,
+    T: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB> + Send,
 {
     q.push("(");
     let mut sep = q.separated(", ");
@@ -700,7 +835,7 @@ mod tests {
         let (clustered,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM pragma_table_list WHERE name = 'external_refs' AND wr = 1",
         )
-        .fetch_one(store.reader())
+        .fetch_one(store.sqlite_reader())
         .await
         .unwrap();
         assert_eq!(clustered, 1, "external_refs is WITHOUT ROWID");
@@ -1004,13 +1139,13 @@ mod tests {
             r.unwrap().unwrap();
         }
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log")
-            .fetch_one(store.reader())
+            .fetch_one(store.sqlite_reader())
             .await
             .unwrap();
         assert_eq!(n, 30);
 
         let refused = sqlx::query("DELETE FROM audit_log")
-            .execute(store.reader())
+            .execute(store.sqlite_reader())
             .await
             .unwrap_err();
         assert!(refused.to_string().contains("readonly"), "{refused}");

@@ -48,23 +48,25 @@ impl Store {
     ) -> Result<Page<RecordError>> {
         let after = parse_cursor(&page.cursor)?.unwrap_or(0);
         let rows: Vec<Row> = match kind {
-            Some(k) => sqlx::query_as(&format!(
+            Some(k) => on!(self.reader(), |c| {
+                sqlx::query_as(sql(&format!(
                 "SELECT {COLUMNS} FROM record_errors WHERE execution_id = ? AND kind = ? AND id > ? ORDER BY id LIMIT ?"
-            ))
+            )))
             .bind(execution_id)
             .bind(k.as_str())
             .bind(after)
             .bind(page.limit() + 1)
-            .fetch_all(self.reader())
-            .await?,
-            None => sqlx::query_as(&format!(
+            .fetch_all(c).await
+            })?,
+            None => on!(self.reader(), |c| {
+                sqlx::query_as(sql(&format!(
                 "SELECT {COLUMNS} FROM record_errors WHERE execution_id = ? AND id > ? ORDER BY id LIMIT ?"
-            ))
+            )))
             .bind(execution_id)
             .bind(after)
             .bind(page.limit() + 1)
-            .fetch_all(self.reader())
-            .await?,
+            .fetch_all(c).await
+            })?,
         };
         let items = rows
             .into_iter()
@@ -75,12 +77,12 @@ impl Store {
 
     /// How many errors of each kind an execution logged.
     pub async fn error_counts(&self, execution_id: &str) -> Result<BTreeMap<RecordErrorKind, u64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT kind, COUNT(*) FROM record_errors WHERE execution_id = ? GROUP BY kind",
-        )
+        let rows: Vec<(String, i64)> = on!(self.reader(), |c| sqlx::query_as(sql(
+            "SELECT kind, COUNT(*) FROM record_errors WHERE execution_id = ? GROUP BY kind"
+        ))
         .bind(execution_id)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c)
+        .await)?;
         rows.into_iter()
             .map(|(k, n)| Ok((k.parse()?, n as u64)))
             .collect()
@@ -89,15 +91,14 @@ impl Store {
     /// The fields a run's schema and validation errors name, most named first, at most
     /// `limit` (what a diagnosis points at).
     pub async fn error_fields(&self, execution_id: &str, limit: i64) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT field FROM record_errors
+        let rows: Vec<(String,)> = on!(self.reader(), |c| {
+            sqlx::query_as(sql("SELECT field FROM record_errors
              WHERE execution_id = ? AND field IS NOT NULL AND kind IN ('SchemaMismatch', 'ValidationError', 'TransformError')
-             GROUP BY field ORDER BY COUNT(*) DESC, field LIMIT ?",
-        )
+             GROUP BY field ORDER BY COUNT(*) DESC, field LIMIT ?"))
         .bind(execution_id)
         .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c).await
+        })?;
         Ok(rows.into_iter().map(|(f,)| f).collect())
     }
 
@@ -109,15 +110,16 @@ impl Store {
         record_id: &str,
         limit: i64,
     ) -> Result<Vec<RecordError>> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
+        let rows: Vec<Row> = on!(self.reader(), |c| {
+            sqlx::query_as(sql(&format!(
             "SELECT {COLUMNS} FROM record_errors WHERE connection_id = ? AND entity = ? AND record_id = ? ORDER BY id DESC LIMIT ?"
-        ))
+        )))
         .bind(connection_id)
         .bind(entity)
         .bind(record_id)
         .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c).await
+        })?;
         rows.into_iter().map(Row::into_model).collect()
     }
 }

@@ -4,10 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, FromRow, QueryBuilder, SqliteConnection};
+use sqlx::{Connection, FromRow, QueryBuilder};
 
 use super::executions::{write_progress, Progress};
-use super::{push_list, shaped_chunks, Db, Store};
+use super::{push_list, shaped_chunks, Store};
 use crate::clock::{from_millis, to_millis};
 use crate::error::Result;
 use crate::model::{DeadLetter, Page, PageRequest, RecordErrorKind};
@@ -106,10 +106,14 @@ impl Store {
     ) -> Result<HashMap<String, RefRow>> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in shaped_chunks(ids) {
-            let rows: Vec<RefRow> = refs_query(connection_id, entity, chunk)
-                .build_query_as()
-                .fetch_all(&mut *self.writer().await?)
-                .await?;
+            let rows: Vec<RefRow> = on!(self.writer().await?.conn(), |c| refs_query(
+                connection_id,
+                entity,
+                chunk
+            )
+            .build_query_as()
+            .fetch_all(c)
+            .await)?;
             out.extend(rows.into_iter().map(|r| (r.external_id.clone(), r)));
         }
         Ok(out)
@@ -124,17 +128,16 @@ impl Store {
     ) -> Result<HashMap<String, String>> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in shaped_chunks(ids) {
-            let mut q: QueryBuilder<Db> =
-                QueryBuilder::new("SELECT external_id, local_id FROM external_refs WHERE local_id IS NOT NULL AND connection_id = ");
-            q.push_bind(connection_id)
-                .push(" AND entity = ")
-                .push_bind(entity)
-                .push(" AND external_id IN ");
-            push_list(&mut q, chunk);
-            let rows: Vec<(String, String)> = q
-                .build_query_as()
-                .fetch_all(&mut *self.writer().await?)
-                .await?;
+            let rows: Vec<(String, String)> = on!(self.writer().await?.conn(), |c| {
+                let mut q =
+                    QueryBuilder::new("SELECT external_id, local_id FROM external_refs WHERE local_id IS NOT NULL AND connection_id = ");
+                q.push_bind(connection_id)
+                    .push(" AND entity = ")
+                    .push_bind(entity)
+                    .push(" AND external_id IN ");
+                push_list(&mut q, chunk);
+                q.build_query_as().fetch_all(c).await?
+            });
             out.extend(rows);
         }
         Ok(out)
@@ -148,14 +151,12 @@ impl Store {
     ) -> Result<HashSet<String>> {
         let mut out = HashSet::new();
         for chunk in shaped_chunks(keys) {
-            let mut q: QueryBuilder<Db> =
-                QueryBuilder::new("SELECT natural_key FROM records WHERE entity = ");
-            q.push_bind(entity).push(" AND natural_key IN ");
-            push_list(&mut q, chunk);
-            let rows: Vec<(String,)> = q
-                .build_query_as()
-                .fetch_all(&mut *self.writer().await?)
-                .await?;
+            let rows: Vec<(String,)> = on!(self.writer().await?.conn(), |c| {
+                let mut q = QueryBuilder::new("SELECT natural_key FROM records WHERE entity = ");
+                q.push_bind(entity).push(" AND natural_key IN ");
+                push_list(&mut q, chunk);
+                q.build_query_as().fetch_all(c).await?
+            });
             out.extend(rows.into_iter().map(|(k,)| k));
         }
         Ok(out)
@@ -168,22 +169,23 @@ impl Store {
     ) -> Result<HashMap<(String, String), u64>> {
         let mut out = HashMap::with_capacity(pairs.len());
         for chunk in shaped_chunks(pairs) {
-            let mut q: QueryBuilder<Db> = QueryBuilder::new(concat!(
+            let rows: Vec<(String, String, i64)> = on!(self.reader(), |c| {
+                let mut q = QueryBuilder::new(concat!(
                 "SELECT connection_id, entity, COUNT(*) FROM external_refs WHERE state = 'dead_letter' AND ",
                 failed_refs!(),
                 " AND (connection_id, entity) IN (VALUES "
             ));
-            let mut sep = q.separated(", ");
-            for (conn, entity) in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(conn)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(entity)
-                    .push_unseparated(")");
-            }
-            q.push(") GROUP BY connection_id, entity");
-            let rows: Vec<(String, String, i64)> =
-                q.build_query_as().fetch_all(self.reader()).await?;
+                let mut sep = q.separated(", ");
+                for (conn, entity) in chunk {
+                    sep.push("(")
+                        .push_bind_unseparated(conn)
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(entity)
+                        .push_unseparated(")");
+                }
+                q.push(") GROUP BY connection_id, entity");
+                q.build_query_as().fetch_all(c).await?
+            });
             out.extend(
                 rows.into_iter()
                     .map(|(c, e, n)| ((c, e), u64::try_from(n).unwrap_or(0))),
@@ -200,14 +202,13 @@ impl Store {
         entity: &str,
         limit: i64,
     ) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT external_id FROM external_refs WHERE connection_id = ? AND entity = ? AND state = 'failing' ORDER BY external_id LIMIT ?",
-        )
+        let rows: Vec<(String,)> = on!(self.reader(), |c| {
+            sqlx::query_as(sql("SELECT external_id FROM external_refs WHERE connection_id = ? AND entity = ? AND state = 'failing' ORDER BY external_id LIMIT ?"))
         .bind(connection_id)
         .bind(entity)
         .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
+        .fetch_all(c).await
+        })?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
@@ -216,7 +217,7 @@ impl Store {
     /// Runs on a writer the caller took (`Store::page_writer`), so a run can hand the write
     /// to a task and go on mapping its next page.
     pub(crate) async fn write_page(
-        conn: &mut SqliteConnection,
+        conn: super::Conn<'_>,
         connection_id: &str,
         entity: &str,
         execution_id: &str,
@@ -225,73 +226,75 @@ impl Store {
         progress: &Progress,
     ) -> Result<()> {
         let now_ms = to_millis(now);
-        let mut tx = conn.begin().await?;
-        for chunk in shaped_chunks(&page.records) {
-            let mut q: QueryBuilder<Db> = QueryBuilder::new(
+        on!(conn, |c| {
+            let mut tx = c.begin().await?;
+            for chunk in shaped_chunks(&page.records) {
+                let mut q = QueryBuilder::new(
                 "INSERT INTO records (id, entity, natural_key, data, content_hash, created_at, updated_at) ",
             );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.id)
-                    .push_bind(entity)
-                    .push_bind(&r.natural_key)
-                    .push_bind(&r.data)
-                    .push_bind(&r.content_hash)
-                    .push_bind(now_ms)
-                    .push_bind(now_ms);
-            });
-            q.push(
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(&r.id)
+                        .push_bind(entity)
+                        .push_bind(&r.natural_key)
+                        .push_bind(&r.data)
+                        .push_bind(&r.content_hash)
+                        .push_bind(now_ms)
+                        .push_bind(now_ms);
+                });
+                q.push(
                 " ON CONFLICT (id) DO UPDATE SET natural_key = excluded.natural_key, data = excluded.data,
                   content_hash = excluded.content_hash, updated_at = excluded.updated_at",
             );
-            q.build().execute(&mut *tx).await?;
-        }
-        for chunk in shaped_chunks(&page.refs) {
-            let mut q: QueryBuilder<Db> = QueryBuilder::new(
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in shaped_chunks(&page.refs) {
+                let mut q = QueryBuilder::new(
                 "INSERT INTO external_refs (connection_id, entity, external_id, local_id, content_hash, last_synced_at, state, strikes,
                  first_failed_at, last_failed_at, last_failed_execution, last_error, last_payload) ",
             );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(connection_id)
-                    .push_bind(entity)
-                    .push_bind(&r.external_id)
-                    .push_bind(&r.local_id)
-                    .push_bind(&r.content_hash)
-                    .push_bind(r.last_synced_at.map(to_millis))
-                    .push_bind(r.strikes.state.as_str())
-                    .push_bind(i64::from(r.strikes.count))
-                    .push_bind(r.first_failed_at.map(to_millis))
-                    .push_bind(r.last_failed_at.map(to_millis))
-                    .push_bind(&r.strikes.last_execution)
-                    .push_bind(&r.last_error)
-                    .push_bind(&r.last_payload);
-            });
-            q.push(
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(connection_id)
+                        .push_bind(entity)
+                        .push_bind(&r.external_id)
+                        .push_bind(&r.local_id)
+                        .push_bind(&r.content_hash)
+                        .push_bind(r.last_synced_at.map(to_millis))
+                        .push_bind(r.strikes.state.as_str())
+                        .push_bind(i64::from(r.strikes.count))
+                        .push_bind(r.first_failed_at.map(to_millis))
+                        .push_bind(r.last_failed_at.map(to_millis))
+                        .push_bind(&r.strikes.last_execution)
+                        .push_bind(&r.last_error)
+                        .push_bind(&r.last_payload);
+                });
+                q.push(
                 " ON CONFLICT (connection_id, entity, external_id) DO UPDATE SET local_id = excluded.local_id,
                   content_hash = excluded.content_hash, last_synced_at = excluded.last_synced_at, state = excluded.state,
                   strikes = excluded.strikes, first_failed_at = excluded.first_failed_at, last_failed_at = excluded.last_failed_at,
                   last_failed_execution = excluded.last_failed_execution, last_error = excluded.last_error,
                   last_payload = excluded.last_payload",
             );
-            q.build().execute(&mut *tx).await?;
-        }
-        for chunk in shaped_chunks(&page.errors) {
-            let mut q: QueryBuilder<Db> = QueryBuilder::new(
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in shaped_chunks(&page.errors) {
+                let mut q = QueryBuilder::new(
                 "INSERT INTO record_errors (execution_id, connection_id, entity, record_id, kind, message, field, at) ",
             );
-            q.push_values(chunk, |mut b, e| {
-                b.push_bind(execution_id)
-                    .push_bind(connection_id)
-                    .push_bind(entity)
-                    .push_bind(&e.record_id)
-                    .push_bind(e.kind.as_str())
-                    .push_bind(&e.message)
-                    .push_bind(&e.field)
-                    .push_bind(now_ms);
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        write_progress(&mut tx, execution_id, progress).await?;
-        tx.commit().await?;
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(execution_id)
+                        .push_bind(connection_id)
+                        .push_bind(entity)
+                        .push_bind(&e.record_id)
+                        .push_bind(e.kind.as_str())
+                        .push_bind(&e.message)
+                        .push_bind(&e.field)
+                        .push_bind(now_ms);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            write_progress((&mut *tx).into(), execution_id, progress).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -314,11 +317,18 @@ impl Store {
             }
             None => None,
         };
-        let rows: Vec<RefRow> =
-            failed_records_query("", connection_id, entity, state, after, page.limit() + 1)
-                .build_query_as()
-                .fetch_all(self.reader())
-                .await?;
+        let limit = page.limit() + 1;
+        let rows: Vec<RefRow> = on!(self.reader(), |c| failed_records_query(
+            "",
+            connection_id,
+            entity,
+            state,
+            after,
+            limit
+        )
+        .build_query_as()
+        .fetch_all(c)
+        .await)?;
         let items: Vec<DeadLetter> = rows.into_iter().map(|r| dead_letter(r, entity)).collect();
         Ok(super::page_of(items, page.limit(), |d| {
             format!(
@@ -339,10 +349,10 @@ impl Store {
         // On a reader, unlike a run's lookups: the Failed Records drawer does not wait for
         // running jobs' page writes.
         let ids = [external_id.to_string()];
-        let row: Option<RefRow> = refs_query(connection_id, entity, &ids)
+        let row: Option<RefRow> = on!(self.reader(), |c| refs_query(connection_id, entity, &ids)
             .build_query_as()
-            .fetch_optional(self.reader())
-            .await?;
+            .fetch_optional(c)
+            .await)?;
         Ok(row.map(|r| dead_letter(r, entity)))
     }
 
@@ -357,21 +367,20 @@ impl Store {
     ) -> Result<Vec<String>> {
         let mut changed = Vec::new();
         for chunk in shaped_chunks(ids) {
-            let mut q: QueryBuilder<Db> = QueryBuilder::new("UPDATE external_refs SET state = ");
-            q.push_bind(to.as_str())
-                .push(" WHERE connection_id = ")
-                .push_bind(connection_id);
-            q.push(" AND entity = ")
-                .push_bind(entity)
-                .push(" AND state IN ");
-            push_list(&mut q, from.iter().map(|s| s.as_str()));
-            q.push(" AND external_id IN ");
-            push_list(&mut q, chunk);
-            q.push(" RETURNING external_id");
-            let rows: Vec<(String,)> = q
-                .build_query_as()
-                .fetch_all(&mut *self.writer().await?)
-                .await?;
+            let rows: Vec<(String,)> = on!(self.writer().await?.conn(), |c| {
+                let mut q = QueryBuilder::new("UPDATE external_refs SET state = ");
+                q.push_bind(to.as_str())
+                    .push(" WHERE connection_id = ")
+                    .push_bind(connection_id);
+                q.push(" AND entity = ")
+                    .push_bind(entity)
+                    .push(" AND state IN ");
+                push_list(&mut q, from.iter().map(|s| s.as_str()));
+                q.push(" AND external_id IN ");
+                push_list(&mut q, chunk);
+                q.push(" RETURNING external_id");
+                q.build_query_as().fetch_all(c).await?
+            });
             changed.extend(rows.into_iter().map(|(id,)| id));
         }
         Ok(changed)
@@ -379,19 +388,23 @@ impl Store {
 
     /// A local record's data by id.
     pub async fn local_record(&self, id: &str) -> Result<Option<serde_json::Value>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT data FROM records WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await?;
+        let row: Option<(String,)> = on!(self.reader(), |c| sqlx::query_as(sql(
+            "SELECT data FROM records WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
         Ok(row.and_then(|(d,)| serde_json::from_str(&d).ok()))
     }
 
     /// Count local records of an entity (tests, demo, benchmarks).
     pub async fn count_records(&self, entity: &str) -> Result<u64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records WHERE entity = ?")
-            .bind(entity)
-            .fetch_one(self.reader())
-            .await?;
+        let (n,): (i64,) = on!(self.reader(), |c| sqlx::query_as(sql(
+            "SELECT COUNT(*) FROM records WHERE entity = ?"
+        ))
+        .bind(entity)
+        .fetch_one(c)
+        .await)?;
         Ok(n as u64)
     }
 
@@ -402,14 +415,13 @@ impl Store {
         entity: &str,
         state: RecordState,
     ) -> Result<u64> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM external_refs WHERE connection_id = ? AND entity = ? AND state = ?",
-        )
+        let (n,): (i64,) = on!(self.reader(), |c| {
+            sqlx::query_as(sql("SELECT COUNT(*) FROM external_refs WHERE connection_id = ? AND entity = ? AND state = ?"))
         .bind(connection_id)
         .bind(entity)
         .bind(state.as_str())
-        .fetch_one(self.reader())
-        .await?;
+        .fetch_one(c).await
+        })?;
         Ok(n as u64)
     }
 }
@@ -421,12 +433,19 @@ const SELECT_REFS: &str =
      FROM external_refs WHERE connection_id = ";
 
 /// The references of these provider ids (at most `CHUNK`).
-fn refs_query<'a>(
+fn refs_query<'a, DB>(
     connection_id: &'a str,
     entity: &'a str,
     ids: &'a [String],
-) -> QueryBuilder<'a, Db> {
-    let mut q: QueryBuilder<Db> = QueryBuilder::new(SELECT_REFS);
+) -> QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::new(SELECT_REFS);
     q.push_bind(connection_id)
         .push(" AND entity = ")
         .push_bind(entity)
@@ -436,15 +455,22 @@ fn refs_query<'a>(
 }
 
 /// The Failed Records page query, after `prefix` (`EXPLAIN QUERY PLAN ` in a test).
-fn failed_records_query<'a>(
+fn failed_records_query<'a, DB>(
     prefix: &str,
     connection_id: &'a str,
     entity: &'a str,
     state: RecordState,
     after: Option<(i64, String)>,
     limit: i64,
-) -> QueryBuilder<'a, Db> {
-    let mut q: QueryBuilder<Db> = QueryBuilder::new(prefix);
+) -> QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::new(prefix);
     q.push(SELECT_REFS)
         .push_bind(connection_id)
         .push(" AND entity = ")
@@ -476,7 +502,7 @@ pub(crate) async fn failed_records_plan(
     let rows: Vec<(i64, i64, i64, String)> =
         failed_records_query("EXPLAIN QUERY PLAN ", "c", "customers", state, after, 51)
             .build_query_as()
-            .fetch_all(store.reader())
+            .fetch_all(store.sqlite_reader())
             .await
             .expect("plan");
     rows.into_iter().map(|r| r.3).collect()

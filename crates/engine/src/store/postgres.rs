@@ -1,0 +1,84 @@
+//! Opening a shared PostgreSQL store (team mode): the pool, the migrations, and refusing a
+//! database that belongs to something else.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::error::{Error, Result};
+
+/// Connections per process: runs write pages while the scheduler, heartbeats and the UI read.
+const CONNECTIONS: u32 = 8;
+
+/// The embedded PostgreSQL migrations, in order.
+pub(super) fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations/postgres")
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub(crate) fn is_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "the PostgreSQL URL".into(),
+    }
+}
+
+/// Connect, refuse another application's database, and migrate. Several processes may do
+/// this at once: the migrator holds an advisory lock while it runs.
+pub(super) async fn open(url: &str) -> Result<PgPool> {
+    let shown = redacted(url);
+    let opts = PgConnectOptions::from_str(url)
+        .map_err(|e| Error::invalid("database url", format!("{shown}: {}", first_line(&e))))?
+        .application_name("syncdesk");
+    let unreachable =
+        |e: sqlx::Error| Error::Store(format!("cannot reach {shown}: {}", first_line(&e)));
+    // As with SQLite's readers, every connection is opened here and kept: never opened in
+    // the middle of a run, where it would be a wait that the run's own timers can race
+    // (under tokio's paused time, one that lets the acquire timeout fire). A connection the
+    // server dropped (a restart) fails its statement and is replaced on the next acquire.
+    let pool = PgPoolOptions::new()
+        .max_connections(CONNECTIONS)
+        .acquire_timeout(Duration::from_secs(30))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .connect_with(opts)
+        .await
+        .map_err(unreachable)?;
+    let mut held = Vec::with_capacity(CONNECTIONS as usize);
+    for _ in 0..CONNECTIONS {
+        held.push(pool.acquire().await.map_err(unreachable)?);
+    }
+    drop(held);
+    let (tables, ours): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE table_name = '_sqlx_migrations')
+         FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    .fetch_one(&pool)
+    .await?;
+    if tables > 0 && ours == 0 {
+        pool.close().await;
+        return Err(Error::Store(format!(
+            "{shown} is not a Syncdesk database (it holds another application's tables); \
+             create an empty database for Syncdesk"
+        )));
+    }
+    migrator().run(&pool).await?;
+    Ok(pool)
+}
+
+/// The driver's message without what follows its first line (it can quote the server).
+fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
