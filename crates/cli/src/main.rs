@@ -10,6 +10,7 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -39,6 +40,17 @@ struct Cli {
     /// Where the database lives (default: the OS data directory, e.g. ~/.local/share/syncdesk).
     #[arg(long, global = true, env = "SYNCDESK_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// A shared PostgreSQL database instead of the data directory's own file (team mode),
+    /// e.g. postgres://syncdesk@db.example/syncdesk. Its password comes from PGPASSWORD or
+    /// the URL; secrets of provider accounts stay in this machine's keychain.
+    #[arg(
+        long,
+        global = true,
+        env = "SYNCDESK_DATABASE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database: Option<String>,
     /// Where secrets live: the OS keychain, or memory (gone when the command ends).
     #[arg(long, global = true, value_enum, default_value_t = SecretStoreKind::Keyring, env = "SYNCDESK_SECRET_STORE")]
     secret_store: SecretStoreKind,
@@ -603,6 +615,15 @@ struct WorkerArgs {
     /// Recover, run what is due now, and exit.
     #[arg(long)]
     once: bool,
+    /// How this worker is shown and recorded (default: this machine's name). A named worker
+    /// is taken for another machine: if it stops answering, other workers take over its
+    /// runs once its lease lapses.
+    #[arg(long)]
+    name: Option<String>,
+    /// Seconds a run's lease lasts between renewals (renewed every third of it): how long
+    /// other workers wait before they take over a run of a worker that stopped answering.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    lease: u64,
 }
 
 /// A failure of the command, with its exit status.
@@ -741,10 +762,24 @@ fn actor() -> String {
         .unwrap_or_else(|_| "admin".into())
 }
 
+/// The store the command works on: `--database`, else the data directory's file.
+fn database(cli: &Cli) -> CliResult<engine::Database> {
+    match &cli.database {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(engine::Database::Url(url.clone()))
+        }
+        Some(_) => Err(CliError::Usage(
+            "--database takes a PostgreSQL URL (postgres://user@host/database); without it the \
+             data directory's own database is used"
+                .into(),
+        )),
+        None => Ok(data_dir(cli)?.join("syncdesk.db").into()),
+    }
+}
+
 async fn open(cli: &Cli) -> CliResult<Engine> {
-    let dir = data_dir(cli)?;
     Ok(Engine::open(EngineOptions {
-        database: dir.join("syncdesk.db").into(),
+        database: database(cli)?,
         secrets: secret_store(cli.secret_store),
         clock: Arc::new(SystemClock),
         actor: actor(),
@@ -1149,7 +1184,9 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Syncs(c) => syncs(&cli, c).await,
         Command::Worker(w) => {
-            let e = open(&cli).await?;
+            let e = open(&cli)
+                .await?
+                .as_worker(w.name.as_deref(), Some(Duration::from_secs(w.lease)))?;
             if w.once {
                 let rec = e.recover_interrupted().await?;
                 let ran = e.run_due().await?;

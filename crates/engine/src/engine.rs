@@ -19,6 +19,7 @@ use crate::policy::RecordState;
 use crate::runner::{Run, LEASE};
 use crate::secrets::{Secret, SecretKind, SecretStore};
 use crate::store::{AlertScope, NewConnectionRow, NewExecution, RefRow, Store};
+use crate::worker::hostname;
 
 /// Where the store is.
 #[derive(Clone, PartialEq, Eq)]
@@ -69,7 +70,10 @@ pub(crate) struct Inner {
     events: broadcast::Sender<Event>,
     /// One token cache per connection, shared by its executions (single-flight refresh).
     auths: Mutex<HashMap<String, Arc<Auth>>>,
+    /// `host:pid:uuid`: who runs an execution, in its row.
     pub(crate) owner: String,
+    /// How long this engine's runs hold their lease between renewals ([`LEASE`]).
+    pub(crate) lease: std::time::Duration,
     running: Mutex<HashMap<String, CancellationToken>>,
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
@@ -93,6 +97,12 @@ impl Inner {
 
     pub(crate) fn wake_worker(&self) {
         self.worker_wake.notify_one();
+    }
+
+    /// When a lease taken at `now` runs out.
+    pub(crate) fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now.checked_add_signed(chrono::Duration::from_std(self.lease).unwrap_or_default())
+            .unwrap_or(now)
     }
 
     /// The connector for a connection, with its shared token cache.
@@ -293,8 +303,7 @@ impl Engine {
             .build()
             .map_err(|e| Error::Store(format!("cannot build the HTTP client: {e}")))?;
         let (events, _) = broadcast::channel(1024);
-        let host = crate::worker::hostname();
-        let owner = format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4());
+        let owner = owner_tag(&hostname());
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
@@ -304,6 +313,7 @@ impl Engine {
                 events,
                 auths: Mutex::new(HashMap::new()),
                 owner,
+                lease: LEASE,
                 running: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -311,6 +321,50 @@ impl Engine {
                 actor,
             }),
         })
+    }
+
+    /// Run as a named worker of a shared store (team mode), with its own lease. A named
+    /// worker counts as another machine even beside a process of this one: its runs are
+    /// taken over when its lease lapses, not when its process is found gone. Call before the
+    /// engine is cloned or used.
+    pub fn as_worker(
+        mut self,
+        name: Option<&str>,
+        lease: Option<std::time::Duration>,
+    ) -> Result<Engine> {
+        let inner = Arc::get_mut(&mut self.inner)
+            .ok_or_else(|| Error::Conflict("the engine is already in use".into()))?;
+        if let Some(name) = name {
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !ok {
+                return Err(Error::invalid(
+                    "worker name",
+                    format!("'{name}' must be 1 to 64 letters, digits, '-', '_' or '.'"),
+                ));
+            }
+            inner.owner = owner_tag(name);
+        }
+        if let Some(lease) = lease {
+            if !(std::time::Duration::from_secs(3)..=std::time::Duration::from_secs(3600))
+                .contains(&lease)
+            {
+                return Err(Error::invalid(
+                    "lease",
+                    "must be between 3 seconds and 1 hour",
+                ));
+            }
+            inner.lease = lease;
+        }
+        Ok(self)
+    }
+
+    /// This engine's owner tag (`host:pid:uuid`), as executions it runs record it.
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
     }
 
     /// The store, for read-only queries the API does not wrap (tests, benchmarks).
@@ -998,9 +1052,7 @@ impl Engine {
         record: Option<String>,
     ) -> Result<Execution> {
         let now = self.inner.clock.now();
-        let lease = now
-            .checked_add_signed(chrono::Duration::from_std(LEASE).unwrap_or_default())
-            .unwrap_or(now);
+        let lease = self.inner.lease_from(now);
         let row = NewExecution {
             id: uuid::Uuid::new_v4().to_string(),
             job_id: job.id.clone(),
@@ -1083,7 +1135,7 @@ impl Engine {
         records: Option<Vec<String>>,
     ) -> Result<Execution> {
         let id = exec.id.clone();
-        let result = async {
+        let work = async {
             let prepared =
                 Run::prepare(self.inner.clone(), exec.clone(), cancel, stopping, records).await;
             let run = match prepared {
@@ -1091,10 +1143,34 @@ impl Engine {
                 Err(e) => return self.fail_unprepared(exec, e).await,
             };
             run.run().await
-        }
-        .await;
+        };
+        let result = tokio::select! {
+            r = work => r,
+            never = self.keep_lease(&id) => match never {},
+        };
         self.inner.running.lock().expect("running lock").remove(&id);
         result
+    }
+
+    /// Renew the lease of a running execution every third of it, for as long as the run
+    /// goes on (this future never ends; the run's end drops it). Real time, not the engine's
+    /// clock: the lease only has to outlast the gaps between renewals.
+    async fn keep_lease(&self, id: &str) -> std::convert::Infallible {
+        let every = self.inner.lease / 3;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let until = self.inner.lease_from(self.inner.clock.now());
+            if let Err(e) = self
+                .inner
+                .store
+                .renew_lease(id, &self.inner.owner, until)
+                .await
+            {
+                tracing::warn!(execution = %id, error = %e, "could not renew the run's lease");
+            }
+        }
     }
 
     /// A run that could not even start (bad stored settings, missing connection) still ends
@@ -2072,4 +2148,9 @@ path = "/contacts"
             assert!(!e.to_string().contains("pw@"), "{e}");
         }
     }
+}
+
+/// An owner tag: the host (or worker name), this process, and this engine.
+fn owner_tag(host: &str) -> String {
+    format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4())
 }

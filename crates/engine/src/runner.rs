@@ -29,8 +29,10 @@ use crate::store::{
     PageWrite, Progress, RecordUpsert, RefRow, RefUpsert, Store,
 };
 
-/// How long a running execution's owner may go without committing before it counts as dead.
-pub(crate) const LEASE: Duration = Duration::from_secs(15 * 60);
+/// How long a running execution's owner may go without renewing its lease before another
+/// machine's worker counts it as dead. A run renews it with every page it commits and, while
+/// it waits (a long Retry-After, a slow provider), every third of it ([`Engine::drive`]).
+pub(crate) const LEASE: Duration = Duration::from_secs(60);
 
 /// Most failing records re-attempted by id in one incremental run.
 const REATTEMPT_LIMIT: i64 = 1000;
@@ -255,12 +257,28 @@ impl Run {
             job_id: self.job.id.clone(),
             job_name: self.job.name.clone(),
         });
-        let result = if self.force.is_empty() {
-            self.pull().await
-        } else {
-            self.retry_records().await
+        // Held until the run has ended: its last page write settles in `finish`.
+        let records = self
+            .inner
+            .store
+            .lock_records(&self.conn.id, &self.job.entity)
+            .await;
+        let (result, records) = match records {
+            Ok(records) => {
+                let result = if self.force.is_empty() {
+                    self.pull().await
+                } else {
+                    self.retry_records().await
+                };
+                (result, Some(records))
+            }
+            Err(e) => (Err(e), None),
         };
-        self.finish(result).await
+        let ended = self.finish(result).await;
+        if let Some(records) = records {
+            records.release().await;
+        }
+        ended
     }
 
     fn mode(&self) -> Mode {
@@ -489,8 +507,7 @@ impl Run {
         let now = self.inner.clock.now();
         self.progress.request_retries = self.stats.retries;
         self.progress.rate_limit_waits = self.stats.rate_limit_waits;
-        self.progress.lease_until =
-            Some(now + chrono::Duration::from_std(LEASE).expect("lease fits"));
+        self.progress.lease_until = Some(self.inner.lease_from(now));
         let mut writer = self.inner.store.page_writer().await?;
         let inner = self.inner.clone();
         let progress = self.progress.clone();

@@ -14,7 +14,7 @@ use crate::engine::{Engine, RunOptions};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::model::{Execution, ExecutionStatus, FailureKind, SyncPause, Trigger};
-use crate::runner::{retry_plan, LEASE};
+use crate::runner::retry_plan;
 use crate::store::{ExecutionEnd, ExecutionFinish, NewAudit, Progress, RunningExecution};
 
 /// How often the worker looks at the database even when nothing woke it (other processes
@@ -157,9 +157,7 @@ impl Engine {
     async fn claim_next(&self) -> Result<Option<Execution>> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        let lease = now
-            .checked_add_signed(chrono::Duration::from_std(LEASE).unwrap_or_default())
-            .unwrap_or(now);
+        let lease = inner.lease_from(now);
         if let Some(exec) = inner
             .store
             .claim_due_execution(now, &inner.owner, lease)

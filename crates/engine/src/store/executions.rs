@@ -302,11 +302,13 @@ impl Store {
 
     /// Every running execution with its owner and lease, for crash recovery.
     pub async fn running_executions(&self) -> Result<Vec<RunningExecution>> {
-        let rows: Vec<RunningRow> = on!(self.reader(), |c| sqlx::query_as(sql(
+        let rows: Vec<RunningRow> = on!(self.reader(), |c| {
+            sqlx::query_as(sql(
             "SELECT id, owner, lease_until, started_at FROM executions WHERE status = 'running'"
         ))
         .fetch_all(c)
-        .await)?;
+        .await
+        })?;
         Ok(rows.into_iter().map(RunningRow::into_model).collect())
     }
 
@@ -441,6 +443,22 @@ impl Store {
             Some((id,)) => Ok(Some(self.execution(&id).await?)),
             None => Ok(None),
         }
+    }
+
+    /// Extend the lease of a run `owner` still holds.
+    pub async fn renew_lease(&self, id: &str, owner: &str, until: DateTime<Utc>) -> Result<()> {
+        on!(self.writer().await?.conn(), |c| {
+            sqlx::query(sql(
+            "UPDATE executions SET lease_until = ? WHERE id = ? AND owner = ? AND status = 'running'"
+        ))
+        .bind(to_millis(until))
+        .bind(id)
+        .bind(owner)
+        .execute(c)
+        .await?
+        .rows_affected()
+        });
+        Ok(())
     }
 
     /// Progress of a running execution, outside a page transaction.

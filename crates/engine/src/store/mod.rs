@@ -127,6 +127,8 @@ pub struct Store {
 struct Local {
     read: SqlitePool,
     write: Arc<Mutex<Option<SqliteConnection>>>,
+    /// [`Store::lock_records`]: one lock per connection and entity, for this process.
+    records: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), Arc<Mutex<()>>>>>,
 }
 
 /// The connection a write holds: the SQLite writer (others wait) or a pooled PostgreSQL one.
@@ -246,7 +248,11 @@ impl Store {
             .map_err(OpenFailure::from)?;
         let write = Arc::new(Mutex::new(Some(write)));
         Ok(Store {
-            db: Backend::Sqlite(Local { read, write }),
+            db: Backend::Sqlite(Local {
+                read,
+                write,
+                records: Default::default(),
+            }),
             read_only: None,
         })
     }
@@ -295,6 +301,7 @@ impl Store {
             db: Backend::Sqlite(Local {
                 read,
                 write: Arc::new(Mutex::new(None)),
+                records: Default::default(),
             }),
             read_only: Some(shown),
         })
@@ -409,11 +416,75 @@ impl Store {
         }
     }
 
+    /// Hold the local records of a connection's entity for one run: runs of two jobs that
+    /// share them (same connection and entity) take turns, so neither decides "new record"
+    /// for a provider id the other is about to store (two local copies of one record). On
+    /// PostgreSQL the lock is the database's (an advisory lock), so it holds across workers;
+    /// on SQLite it holds within this process.
+    pub(crate) async fn lock_records(&self, connection_id: &str, entity: &str) -> Result<RecordsLock> {
+        match &self.db {
+            Backend::Sqlite(local) => {
+                let lock = local
+                    .records
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry((connection_id.to_string(), entity.to_string()))
+                    .or_default()
+                    .clone();
+                Ok(RecordsLock::Local(lock.lock_owned().await))
+            }
+            Backend::Pg(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+                    .bind(format!("records:{connection_id}:{entity}"))
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(RecordsLock::Shared(Some(conn)))
+            }
+        }
+    }
+
     /// Why there is no writer: the store is read-only, or closed.
     fn closed(&self) -> Error {
         match &self.read_only {
             Some(path) => Error::Store(format!("the database is read-only ({path})")),
             None => Error::Store("the database is closed".into()),
+        }
+    }
+}
+
+/// A run's hold on the local records of a connection's entity ([`Store::lock_records`]).
+pub(crate) enum RecordsLock {
+    /// Held, never read: dropping it lets the next run in.
+    Local(#[allow(dead_code)] OwnedMutexGuard<()>),
+    /// The connection whose session holds the advisory lock.
+    Shared(Option<PoolConnection<Postgres>>),
+}
+
+impl RecordsLock {
+    /// Let the next run in.
+    pub(crate) async fn release(mut self) {
+        if let RecordsLock::Shared(conn) = &mut self {
+            if let Some(mut c) = conn.take() {
+                let unlocked = sqlx::query("SELECT pg_advisory_unlock_all()")
+                    .execute(&mut *c)
+                    .await;
+                if unlocked.is_err() {
+                    // Its session may still hold the lock: end it rather than pool it.
+                    drop(c.detach());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RecordsLock {
+    /// Not released (the run was dropped halfway): the session ends, and the lock with it.
+    fn drop(&mut self) {
+        if let RecordsLock::Shared(conn) = self {
+            if let Some(c) = conn.take() {
+                drop(c.detach());
+            }
         }
     }
 }

@@ -1,0 +1,208 @@
+//! Team mode (issue 17): several workers, each an engine with its own connections, share one
+//! PostgreSQL database. Needs the PostgreSQL server of scripts/with-postgres.sh (which
+//! scripts/test.sh runs the tests under).
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use syncdesk_engine::store::NewExecution;
+use syncdesk_engine::{
+    ConnectorSpec, Database, Engine, EngineOptions, Event, ExecutionStatus, MemorySecretStore,
+    Mode, NewConnection, NewJob, Secret, SecretKind, SystemClock, Trigger,
+};
+use syncdesk_sandbox::{Sandbox, SandboxConfig};
+
+const SPEC: &str = include_str!("../../sandbox/connector.toml");
+
+fn server() -> String {
+    common::postgres_server()
+        .expect("team mode tests need PostgreSQL: run them through scripts/with-postgres.sh")
+}
+
+async fn worker(db: &Database, secrets: &Arc<MemorySecretStore>, name: &str) -> Engine {
+    Engine::open(EngineOptions {
+        database: db.clone(),
+        secrets: secrets.clone(),
+        clock: Arc::new(SystemClock),
+        actor: format!("{name}@test"),
+    })
+    .await
+    .unwrap()
+    .as_worker(Some(name), None)
+    .unwrap()
+}
+
+/// SPEC §9: four workers on one database, 1,000 due executions: each runs exactly once,
+/// none is lost, and every worker takes a share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_workers_run_1000_due_executions_exactly_once() {
+    const DUE: usize = 1000;
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let db = Database::Url(common::new_postgres_database(&server()).await);
+    // Every worker has the connection's secret in its own keychain.
+    let secrets = Arc::new(MemorySecretStore::default());
+    let first = worker(&db, &secrets, "w0").await;
+    first
+        .create_connection(NewConnection {
+            name: "sandbox".into(),
+            spec: ConnectorSpec::parse(SPEC).unwrap(),
+            base_url: Some(sandbox.base_url()),
+            client_id: Some("sandbox-client".into()),
+            secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+            auth_base_url: None,
+            auth_kind: None,
+            values: Default::default(),
+        })
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let mut queued = Vec::with_capacity(DUE);
+    for i in 0..DUE {
+        let job = first
+            .create_job(NewJob {
+                name: format!("job-{i:04}"),
+                connection: "sandbox".into(),
+                entity: "customers".into(),
+                direction: syncdesk_engine::Direction::Pull,
+                mode: Mode::Full,
+                schedule: None,
+                enabled: true,
+                settings: Default::default(),
+            })
+            .await
+            .unwrap();
+        let id = uuid::Uuid::new_v4().to_string();
+        first
+            .store()
+            .insert_execution(
+                NewExecution {
+                    id: id.clone(),
+                    job_id: job.id,
+                    trigger: Trigger::Scheduled,
+                    attempt: 1,
+                    retry_of: None,
+                    status: ExecutionStatus::Queued,
+                    mode: Mode::Full,
+                    record_id: None,
+                    due_at: now,
+                    owner: None,
+                    waits_for_reauth: false,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        queued.push(id);
+    }
+
+    let mut workers = vec![first];
+    for n in 1..4 {
+        workers.push(worker(&db, &secrets, &format!("w{n}")).await);
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut tasks = Vec::new();
+    for w in &workers {
+        // What each worker says it finished, from its own events.
+        let mut events = w.subscribe();
+        let collect = tokio::spawn(async move {
+            let mut finished = Vec::new();
+            loop {
+                match events.recv().await {
+                    Ok(Event::ExecutionFinished { execution_id, .. }) => {
+                        finished.push(execution_id)
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        panic!("the test missed {n} events")
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return finished,
+                }
+            }
+        });
+        let (w2, stop2) = (w.clone(), stop.clone());
+        tasks.push((
+            tokio::spawn(async move { w2.run_worker(stop2).await }),
+            collect,
+        ));
+    }
+    // Until every queued row has ended (bounded: a lost row fails the test, not hangs it).
+    let store = workers[0].store().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let open = count_open(&store).await;
+        if open == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{open} executions still queued or running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    let mut collectors = Vec::new();
+    for (i, (run, collect)) in tasks.into_iter().enumerate() {
+        run.await.unwrap().unwrap();
+        workers[i].shutdown().await;
+        collectors.push(collect);
+    }
+    // The last engine gone, the event streams close and the collectors return.
+    drop(workers);
+    let mut by_worker: HashMap<usize, Vec<String>> = HashMap::new();
+    for (i, collect) in collectors.into_iter().enumerate() {
+        by_worker.insert(i, collect.await.unwrap());
+    }
+    let Database::Url(url) = &db else {
+        unreachable!()
+    };
+    let store = syncdesk_engine::Store::open_url(url).await.unwrap();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for ids in by_worker.values() {
+        for id in ids {
+            *seen.entry(id.clone()).or_default() += 1;
+        }
+    }
+    for id in &queued {
+        assert_eq!(
+            seen.get(id),
+            Some(&1),
+            "execution {id} ran {:?} times",
+            seen.get(id)
+        );
+        let e = store.execution(id).await.unwrap();
+        assert_eq!(e.status, ExecutionStatus::Completed, "{id}: {:?}", e.note);
+    }
+    assert_eq!(seen.len(), DUE, "only the queued executions ran");
+    for (i, ids) in &by_worker {
+        assert!(!ids.is_empty(), "worker w{i} took a share: {by_worker:?}");
+    }
+    // The one-running rule held throughout: each job ran once, and nothing was stored twice.
+    assert_eq!(store.count_records("customers").await.unwrap(), 3);
+    store.close().await;
+}
+
+async fn count_open(store: &syncdesk_engine::Store) -> usize {
+    let mut open = 0;
+    let mut page = syncdesk_engine::PageRequest::first(500);
+    loop {
+        let p = store.executions(None, &page).await.unwrap();
+        open += p
+            .items
+            .iter()
+            .filter(|e| matches!(e.status, ExecutionStatus::Queued | ExecutionStatus::Running))
+            .count();
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return open,
+        }
+    }
+}
