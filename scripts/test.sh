@@ -24,10 +24,13 @@ echo "== contract checks: set up (the providers' documents and the validator, ca
 bash scripts/contract.sh setup
 echo "== tests (with a real Secret Service on a private session bus)"
 set +e
-dbus-run-session -- bash scripts/with-keyring.sh cargo test "${not_desktop[@]}" --locked 2>&1 | tee "${CARGO_TARGET_DIR}/test-output.txt"
-status=${PIPESTATUS[0]}
-echo "== engine tests again, on PostgreSQL (a private server: scripts/with-postgres.sh)"
+# A private PostgreSQL server for team mode's tests (scripts/with-postgres.sh); the engine's
+# own tests use SQLite in this run.
 dbus-run-session -- bash scripts/with-keyring.sh bash scripts/with-postgres.sh \
+  cargo test "${not_desktop[@]}" --locked 2>&1 | tee "${CARGO_TARGET_DIR}/test-output.txt"
+status=${PIPESTATUS[0]}
+echo "== engine tests again, on PostgreSQL"
+SYNCDESK_TEST_STORE=postgres dbus-run-session -- bash scripts/with-keyring.sh bash scripts/with-postgres.sh \
   cargo test -p syncdesk-engine --locked 2>&1 | tee -a "${CARGO_TARGET_DIR}/test-output.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e

@@ -266,6 +266,8 @@ impl Engine {
         let runs = TaskTracker::new();
         let ended = Arc::new(Notify::new());
         let mut last_recovery = inner.clock.now();
+        // Another machine's run is taken over once its lease lapses: look as often as that.
+        let look = POLL.min(inner.lease);
         let result = loop {
             let permit = tokio::select! {
                 _ = stop.cancelled() => break Ok(()),
@@ -286,7 +288,7 @@ impl Engine {
             }
             drop(permit);
             let now = inner.clock.now();
-            if now - last_recovery >= chrono::Duration::from_std(POLL).unwrap_or_default() {
+            if now - last_recovery >= chrono::Duration::from_std(look).unwrap_or_default() {
                 // Another process may have died holding a run since the last look.
                 last_recovery = now;
                 if let Err(e) = self.recover_interrupted().await {
@@ -295,8 +297,8 @@ impl Engine {
             }
             let wait = match inner.store.next_due().await {
                 Ok(Some(t)) if t <= now => Duration::from_millis(200),
-                Ok(Some(t)) => until(t, now).min(POLL),
-                Ok(None) | Err(_) => POLL,
+                Ok(Some(t)) => until(t, now).min(look),
+                Ok(None) | Err(_) => look,
             };
             tokio::select! {
                 _ = stop.cancelled() => break Ok(()),

@@ -421,7 +421,11 @@ impl Store {
     /// for a provider id the other is about to store (two local copies of one record). On
     /// PostgreSQL the lock is the database's (an advisory lock), so it holds across workers;
     /// on SQLite it holds within this process.
-    pub(crate) async fn lock_records(&self, connection_id: &str, entity: &str) -> Result<RecordsLock> {
+    pub(crate) async fn lock_records(
+        &self,
+        connection_id: &str,
+        entity: &str,
+    ) -> Result<RecordsLock> {
         match &self.db {
             Backend::Sqlite(local) => {
                 let lock = local

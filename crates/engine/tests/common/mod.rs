@@ -1,6 +1,6 @@
 //! What the engine's test files share: the store each test runs on. By default a new SQLite
-//! file in the test's directory; with `SYNCDESK_TEST_POSTGRES` (set by
-//! scripts/with-postgres.sh) a new database on that PostgreSQL server, so the same tests
+//! file in the test's directory; with `SYNCDESK_TEST_STORE=postgres` a new database on the
+//! PostgreSQL server of scripts/with-postgres.sh (`SYNCDESK_TEST_POSTGRES`), so the same tests
 //! prove both stores.
 
 #![allow(dead_code)]
@@ -19,9 +19,15 @@ pub fn postgres_server() -> Option<String> {
 
 /// A new, empty store for one test.
 pub async fn database(dir: &Path) -> Database {
-    match postgres_server() {
-        Some(server) => Database::Url(new_postgres_database(&server).await),
-        None => Database::File(dir.join("syncdesk.db")),
+    match std::env::var("SYNCDESK_TEST_STORE").as_deref() {
+        Ok("postgres") => {
+            let server = postgres_server().expect(
+                "SYNCDESK_TEST_STORE=postgres needs scripts/with-postgres.sh around the tests",
+            );
+            Database::Url(new_postgres_database(&server).await)
+        }
+        Ok("sqlite") | Err(_) => Database::File(dir.join("syncdesk.db")),
+        Ok(other) => panic!("SYNCDESK_TEST_STORE is sqlite or postgres, not {other}"),
     }
 }
 

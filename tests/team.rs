@@ -1,0 +1,209 @@
+//! Team mode with real processes (issue 17): `syncdesk worker`s on one PostgreSQL database
+//! (the private server of scripts/with-postgres.sh), one killed with SIGKILL in the middle of
+//! a run. Secrets come from the real keychain both workers share (scripts/with-keyring.sh).
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use sqlx::Connection;
+use syncdesk_engine::{ExecutionStatus, FailureKind, PageRequest, RecordState, Store, Trigger};
+use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
+use syncdesk_system_tests::*;
+
+/// A new database on the test server; its URL.
+async fn new_database() -> String {
+    let server = std::env::var("SYNCDESK_TEST_POSTGRES").expect(
+        "team mode tests need PostgreSQL: run them through scripts/with-postgres.sh \
+         (scripts/test.sh does)",
+    );
+    let name = format!("team_{}", std::process::id());
+    let mut c = sqlx::PgConnection::connect(&server).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let _ = c.close().await;
+    let (base, _) = server.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+/// `syncdesk --database <url> <args>`.
+async fn on(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec![("SYNCDESK_DATABASE", url)];
+    all.extend_from_slice(env);
+    syncdesk(dir, args, &all, None).await
+}
+
+fn worker(dir: &Path, url: &str, name: &str) -> tokio::process::Child {
+    tokio::process::Command::new(syncdesk_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["worker", "--name", name, "--lease", "3"])
+        .env("SYNCDESK_DATABASE", url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("syncdesk worker starts")
+}
+
+/// Poll (bounded: 60 s) the newest executions until one matches.
+async fn wait_for(
+    store: &Store,
+    what: &str,
+    pred: impl Fn(&syncdesk_engine::Execution) -> bool,
+) -> syncdesk_engine::Execution {
+    for _ in 0..600 {
+        let page = store
+            .executions(None, &PageRequest::first(5))
+            .await
+            .unwrap();
+        if let Some(e) = page.items.into_iter().find(|e| pred(e)) {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within 60 s");
+}
+
+/// SPEC §9: a worker killed in the middle of a run loses its lease; another worker ends that
+/// run as interrupted once the lease lapses, and runs its retry; every record is stored
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_run_is_recovered_by_another_after_its_lease_lapses() {
+    require_keyring();
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 300,
+        faults: Faults {
+            latency_ms: 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = new_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = on(
+        dir.path(),
+        &url,
+        &[
+            "connection",
+            "add",
+            "--name",
+            "sb",
+            "--spec",
+            "sandbox",
+            "--base-url",
+            &sandbox.base_url(),
+            "--client-id",
+            "sandbox-client",
+            "--client-secret-env",
+            "SB_SECRET",
+        ],
+        &[("SB_SECRET", "sandbox-secret")],
+    )
+    .await;
+    expect_status(&out, 0);
+    let out = on(
+        dir.path(),
+        &url,
+        &[
+            "job",
+            "add",
+            "--name",
+            "customers",
+            "--connection",
+            "sb",
+            "--entity",
+            "customers",
+            "--mode",
+            "full",
+            "--batch-size",
+            "10",
+            "--schedule",
+            "every 1h",
+            "--retry-delays",
+            "0s",
+        ],
+        &[],
+    )
+    .await;
+    expect_status(&out, 0);
+    // Nothing in the SQLite data directory: the store is the shared database.
+    assert!(!dir.path().join("syncdesk.db").exists());
+
+    let store = Store::open_url(&url).await.unwrap();
+    let mut a = worker(dir.path(), &url, "worker-a");
+    expect_status(&on(dir.path(), &url, &["syncs", "run-due"], &[]).await, 0);
+    // Worker a takes the run; once it has committed some pages, it is killed without warning.
+    let running = wait_for(&store, "worker a's run under way", |e| {
+        e.status == ExecutionStatus::Running && e.counts.processed >= 50
+    })
+    .await;
+    a.start_kill().unwrap();
+    a.wait().await.unwrap();
+    // Its last word: who held the run, and until when.
+    let held = store
+        .running_execution_of(&running.job_id)
+        .await
+        .unwrap()
+        .expect("a killed worker cannot record the run's end");
+    assert!(
+        held.owner
+            .as_deref()
+            .is_some_and(|o| o.starts_with("worker-a:")),
+        "worker a owned the run: {:?}",
+        held.owner
+    );
+    let killed = running.id.clone();
+    let done_before = store.execution(&killed).await.unwrap().counts.processed;
+    assert!(done_before < 300);
+
+    // Worker b starts at once, while a's lease still holds: it takes the run over only when
+    // the lease lapses, then runs the retry.
+    let mut b = worker(dir.path(), &url, "worker-b");
+    let retry = wait_for(&store, "worker b ran the retry", |e| {
+        e.trigger == Trigger::Retry && e.status.is_final()
+    })
+    .await;
+    let interrupted = store.execution(&killed).await.unwrap();
+    assert_eq!(
+        (interrupted.status, interrupted.failure_kind),
+        (ExecutionStatus::Failed, Some(FailureKind::Interrupted))
+    );
+    assert!(
+        interrupted.finished_at >= held.lease_until,
+        "taken over only after the lease lapsed: ended {:?}, lease until {:?}",
+        interrupted.finished_at,
+        held.lease_until
+    );
+    assert_eq!(retry.retry_of.as_deref(), Some(killed.as_str()));
+    assert_eq!(retry.status, ExecutionStatus::Completed, "{:?}", retry.note);
+    // Nothing lost, nothing duplicated.
+    assert_eq!(store.count_records("customers").await.unwrap(), 300);
+    let conn = store.connection("sb").await.unwrap();
+    assert_eq!(
+        store
+            .count_refs(&conn.id, "customers", RecordState::Ok)
+            .await
+            .unwrap(),
+        300
+    );
+    assert_eq!(retry.counts.created + done_before, 300);
+
+    let pid = b.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), b.wait())
+        .await
+        .expect("worker b stops on SIGINT")
+        .unwrap();
+    assert!(status.success(), "clean shutdown: {status:?}");
+    store.close().await;
+    sandbox.shutdown().await;
+}
