@@ -2102,6 +2102,11 @@ fn refused(e: Error) -> Error {
     }
 }
 
+/// An owner tag: the host (or worker name), this process, and this engine.
+fn owner_tag(host: &str) -> String {
+    format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2148,9 +2153,4 @@ path = "/contacts"
             assert!(!e.to_string().contains("pw@"), "{e}");
         }
     }
-}
-
-/// An owner tag: the host (or worker name), this process, and this engine.
-fn owner_tag(host: &str) -> String {
-    format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4())
 }

@@ -128,8 +128,12 @@ struct Local {
     read: SqlitePool,
     write: Arc<Mutex<Option<SqliteConnection>>>,
     /// [`Store::lock_records`]: one lock per connection and entity, for this process.
-    records: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), Arc<Mutex<()>>>>>,
+    records: RecordLocks,
 }
+
+/// One lock per connection and entity, made on first use.
+type RecordLocks =
+    Arc<std::sync::Mutex<std::collections::HashMap<(String, String), Arc<Mutex<()>>>>>;
 
 /// The connection a write holds: the SQLite writer (others wait) or a pooled PostgreSQL one.
 pub(crate) type Writer<'a> =
