@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use syncdesk_engine::store::NewExecution;
 use syncdesk_engine::{
     ConnectorSpec, Database, Engine, EngineOptions, Event, ExecutionStatus, MemorySecretStore,
@@ -64,7 +63,7 @@ async fn four_workers_run_1000_due_executions_exactly_once() {
         })
         .await
         .unwrap();
-    let now = Utc::now();
+    let now = first.clock().now();
     let mut queued = Vec::with_capacity(DUE);
     for i in 0..DUE {
         let job = first
