@@ -468,7 +468,35 @@ impl Store {
 
     /// End an execution and write all that follows from it in one transaction. `None` when
     /// `only_if_running` was asked and the row had already ended.
+    ///
+    /// On PostgreSQL a failed end is tried again on another connection, up to one more time
+    /// than the pool has connections: after a server restart each pooled connection fails
+    /// once before it is replaced, and a run whose end is never written stays `running`
+    /// until its process stops. A repeat only ends a row that is still running, so an end
+    /// that committed but whose answer was lost is not written twice.
     pub async fn end_execution(&self, id: &str, end: &ExecutionEnd) -> Result<Option<Ended>> {
+        let attempts = match self.kind() {
+            StoreKind::Sqlite => 1,
+            StoreKind::Postgres => super::postgres::CONNECTIONS + 1,
+        };
+        let mut attempt = 1;
+        loop {
+            match self.end_execution_once(id, end, attempt > 1).await {
+                Err(Error::Store(why)) if attempt < attempts => {
+                    tracing::warn!(execution = %id, attempt, error = %why, "ending the execution failed; trying again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn end_execution_once(
+        &self,
+        id: &str,
+        end: &ExecutionEnd,
+        repeat: bool,
+    ) -> Result<Option<Ended>> {
         let mut writer = self.writer().await?;
         let resolved_alerts = on!(writer.conn(), |c| {
             let mut tx = c.begin().await?;
@@ -484,7 +512,7 @@ impl Store {
             .bind(&f.note)
             .bind(to_millis(f.finished_at))
             .bind(id)
-            .bind(end.only_if_running)
+            .bind(end.only_if_running || repeat)
             .execute(&mut *tx)
             .await?;
                 if ended.rows_affected() == 0 {

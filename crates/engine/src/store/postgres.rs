@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use crate::error::{Error, Result};
 
 /// Connections per process: runs write pages while the scheduler, heartbeats and the UI read.
-const CONNECTIONS: u32 = 8;
+pub(super) const CONNECTIONS: u32 = 8;
 
 /// The embedded PostgreSQL migrations, in order.
 pub(super) fn migrator() -> sqlx::migrate::Migrator {
