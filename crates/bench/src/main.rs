@@ -8,6 +8,7 @@
 mod lists;
 mod phases;
 mod report;
+mod team;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -51,6 +52,21 @@ pub struct Args {
     /// report the fastest of each: a shared machine's stalls only ever add time.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub repeat: u32,
+    /// Team mode's figures instead (docs/performance.md): a full pull on SQLite and on
+    /// PostgreSQL, then 1, 2 and 4 workers sharing one database. The URL is a PostgreSQL
+    /// server's maintenance database; scripts/bench-team.sh starts a private one.
+    #[arg(long, value_name = "URL")]
+    pub team: Option<String>,
+    /// With --team: records of the full pull, jobs the workers share, records per job,
+    /// worker counts.
+    #[arg(long, default_value_t = 100_000)]
+    pub team_pull: usize,
+    #[arg(long, default_value_t = 64)]
+    pub team_jobs: usize,
+    #[arg(long, default_value_t = 2_000)]
+    pub team_job_records: usize,
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub team_workers: Vec<usize>,
     /// Print one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -117,6 +133,18 @@ fn run(args: Args) -> Result<(), String> {
         }
         std::fs::create_dir_all(dir).map_err(|e| format!("--seed-lists {}: {e}", dir.display()))?;
         return rt.block_on(lists::seed(&dir.join("syncdesk.db"), args.list_rows));
+    }
+    if let Some(server) = &args.team {
+        if args.team_workers.is_empty() || args.team_workers.contains(&0) || args.team_jobs == 0 {
+            return Err("--team-workers and --team-jobs must be positive".into());
+        }
+        return rt.block_on(team::run(team::TeamArgs {
+            server: server.clone(),
+            pull_records: args.team_pull,
+            jobs: args.team_jobs,
+            job_records: args.team_job_records,
+            workers: args.team_workers.clone(),
+        }));
     }
     if let Some(phase) = args.phase.clone() {
         let r = rt.block_on(phases::run(&phase, &args))?;

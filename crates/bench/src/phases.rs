@@ -19,8 +19,8 @@ use syncdesk_sandbox::{Entity, Sandbox, SandboxConfig, CONNECTOR_SPEC};
 
 use crate::{Args, PhaseResult};
 
-const CLIENT_ID: &str = "sandbox-client";
-const CLIENT_SECRET: &str = "sandbox-secret";
+pub(crate) const CLIENT_ID: &str = "sandbox-client";
+pub(crate) const CLIENT_SECRET: &str = "sandbox-secret";
 
 pub async fn run(phase: &str, args: &Args) -> Result<PhaseResult, String> {
     let url = args.url.clone().ok_or("--url is required with --phase")?;
