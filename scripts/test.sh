@@ -34,7 +34,8 @@ SYNCDESK_TEST_STORE=postgres dbus-run-session -- bash scripts/with-keyring.sh ba
   cargo test -p syncdesk-engine --locked 2>&1 | tee -a "${CARGO_TARGET_DIR}/test-output.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 echo "== team mode benchmark, smoke (scripts/bench-team.sh --smoke)"
-bash scripts/bench-team.sh --smoke 2>&1 | grep -v '^\s*\(Compiling\|Finished\)' || status=1
+bash scripts/bench-team.sh --smoke 2>&1 | grep -v '^\s*\(Compiling\|Finished\)'
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$1} END {print s+0}')
