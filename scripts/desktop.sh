@@ -13,6 +13,7 @@ if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   echo "desktop: so there is no window to open; running the CLI demo instead." >&2
   exec bash scripts/demo.sh "$@"
 fi
+bash scripts/install-cli.sh   # `syncdesk …` on PATH too, as the README's commands expect
 (cd ui && npm run build --silent)
 cargo build --release --locked -p syncdesk-desktop
 exec "$CARGO_TARGET_DIR/release/syncdesk-desktop" "$@"

@@ -1210,6 +1210,27 @@ async fn run(cli: Cli) -> CliResult {
                     print_event(&ev);
                 }
             });
+            if e.store().kind() == engine::StoreKind::Postgres {
+                // A shared store: this worker takes only the runs it has the secrets for.
+                let r = e.runnable_connections().await?;
+                let names: Vec<&str> = r.can.iter().map(|c| c.name.as_str()).collect();
+                eprintln!(
+                    "worker {} on {}: runs jobs of {}",
+                    e.owner().split(':').next().unwrap_or_default(),
+                    database(&cli)?,
+                    if names.is_empty() {
+                        "no connection".into()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+                for (c, what) in &r.cannot {
+                    eprintln!(
+                        "  not {}: no {what} in this machine's keychain; run `syncdesk connection reauth {}` here to run its jobs",
+                        c.name, c.name
+                    );
+                }
+            }
             eprintln!("worker running (Ctrl-C stops it)");
             let r = e.run_worker(stop).await;
             e.shutdown().await;

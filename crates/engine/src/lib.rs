@@ -35,3 +35,4 @@ pub use policy::RecordState;
 pub use secrets::{KeyringSecretStore, MemorySecretStore, Secret, SecretKind, SecretStore};
 pub use sign_in::SignIn;
 pub use store::{Store, StoreKind};
+pub use worker::Runnable;

@@ -13,8 +13,12 @@ use tokio_util::task::TaskTracker;
 use crate::engine::{Engine, RunOptions};
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::model::{Execution, ExecutionStatus, FailureKind, SyncPause, Trigger};
+use crate::model::{
+    AuthKind, Connection, Execution, ExecutionStatus, FailureKind, SyncPause, Trigger,
+};
 use crate::runner::retry_plan;
+use crate::secrets::SecretKind;
+use crate::store::StoreKind;
 use crate::store::{ExecutionEnd, ExecutionFinish, NewAudit, Progress, RunningExecution};
 
 /// How often the worker looks at the database even when nothing woke it (other processes
@@ -152,20 +156,63 @@ impl Engine {
         Ok(true)
     }
 
+    /// Which connections this engine can run: those whose secret is in its keychain, and
+    /// the others with the secret each lacks.
+    pub async fn runnable_connections(&self) -> Result<Runnable> {
+        let mut out = Runnable::default();
+        for c in self.inner.store.connections().await? {
+            let needs: &[SecretKind] = match c.auth_kind {
+                AuthKind::None => &[],
+                // A client-credentials connection signed in with a refresh token needs either.
+                AuthKind::Oauth2ClientCredentials => {
+                    &[SecretKind::ClientSecret, SecretKind::RefreshToken]
+                }
+                AuthKind::Oauth2RefreshToken => &[SecretKind::RefreshToken],
+                AuthKind::Bearer => &[SecretKind::AccessToken],
+                AuthKind::ApiKey => &[SecretKind::ApiKey],
+            };
+            let mut has = needs.is_empty();
+            for kind in needs {
+                let (secrets, id, kind) = (self.inner.secrets.clone(), c.id.clone(), *kind);
+                let found = tokio::task::spawn_blocking(move || secrets.get(&id, kind))
+                    .await
+                    .map_err(|e| Error::Keychain(format!("keychain task failed: {e}")))??;
+                has |= found.is_some();
+            }
+            match needs.first() {
+                Some(kind) if !has => out.cannot.push((c, kind.label())),
+                _ => out.can.push(c),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The connections whose runs this engine may claim: on a shared store, those it has the
+    /// secret of (another machine may hold the rest); on its own store, all of them (a
+    /// missing secret there is the admin's to fix, and the run says so).
+    async fn claim_scope(&self) -> Result<Option<Vec<String>>> {
+        if self.inner.store.kind() == StoreKind::Sqlite {
+            return Ok(None);
+        }
+        let r = self.runnable_connections().await?;
+        Ok(Some(r.can.into_iter().map(|c| c.id).collect()))
+    }
+
     /// Claim the next piece of due work, as a `running` execution owned by this engine: a
-    /// due queued execution (an automatic retry) first, else a due scheduled job.
-    async fn claim_next(&self) -> Result<Option<Execution>> {
+    /// due queued execution (an automatic retry) first, else a due scheduled job; only of
+    /// the connections in `scope` when given.
+    async fn claim_next(&self, scope: Option<&[String]>) -> Result<Option<Execution>> {
         let inner = &self.inner;
         let now = inner.clock.now();
         let lease = inner.lease_from(now);
         if let Some(exec) = inner
             .store
-            .claim_due_execution(now, &inner.owner, lease)
+            .claim_due_execution(now, &inner.owner, lease, scope)
             .await?
         {
             return Ok(Some(exec));
         }
-        for job in inner.store.due_jobs(now).await? {
+        for job in inner.store.due_jobs(now, scope).await? {
             // Move the schedule first: a crash mid-run must not make the job due forever.
             inner
                 .store
@@ -218,6 +265,7 @@ impl Engine {
         let runs = TaskTracker::new();
         let ended = Arc::new(Notify::new());
         let mut handles = Vec::new();
+        let scope = self.claim_scope().await?;
         loop {
             // A permit before a claim: a claimed row never waits for a slot.
             let permit = limit
@@ -225,7 +273,7 @@ impl Engine {
                 .acquire_owned()
                 .await
                 .map_err(|_| Error::Cancelled)?;
-            let Some(exec) = self.claim_next().await? else {
+            let Some(exec) = self.claim_next(scope.as_deref()).await? else {
                 break;
             };
             handles.push(self.spawn_run(exec, permit, &stop, &runs, &ended));
@@ -268,12 +316,15 @@ impl Engine {
         let mut last_recovery = inner.clock.now();
         // Another machine's run is taken over once its lease lapses: look as often as that.
         let look = POLL.min(inner.lease);
+        // Which connections' runs to take; looked at again as often (a secret stored on this
+        // machine meanwhile, a connection added on another).
+        let mut scope = self.claim_scope().await?;
         let result = loop {
             let permit = tokio::select! {
                 _ = stop.cancelled() => break Ok(()),
                 p = limit.clone().acquire_owned() => p.map_err(|_| Error::Cancelled)?,
             };
-            let claimed = match self.claim_next().await {
+            let claimed = match self.claim_next(scope.as_deref()).await {
                 Ok(c) => c,
                 Err(e) => {
                     // A busy or briefly unreadable store must not end the worker: say so
@@ -294,6 +345,10 @@ impl Engine {
                 if let Err(e) = self.recover_interrupted().await {
                     tracing::error!(error = %e, "could not recover interrupted executions");
                 }
+                match self.claim_scope().await {
+                    Ok(s) => scope = s,
+                    Err(e) => tracing::error!(error = %e, "could not read this machine's secrets"),
+                }
             }
             let wait = match inner.store.next_due().await {
                 Ok(Some(t)) if t <= now => Duration::from_millis(200),
@@ -312,6 +367,15 @@ impl Engine {
         runs.wait().await;
         result
     }
+}
+
+/// What a worker of a shared store can run ([`Engine::runnable_connections`]).
+#[derive(Debug, Clone, Default)]
+pub struct Runnable {
+    /// Connections whose secret is in this machine's keychain (or that need none).
+    pub can: Vec<Connection>,
+    /// The others, each with the secret it lacks here ("client secret", …).
+    pub cannot: Vec<(Connection, &'static str)>,
 }
 
 fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {

@@ -3473,7 +3473,7 @@ async fn i14_pause_and_resume_go_through_update_job_and_are_audited() {
     assert!(h
         .engine
         .store()
-        .due_jobs(h.engine.now() + chrono::Duration::hours(1))
+        .due_jobs(h.engine.now() + chrono::Duration::hours(1), None)
         .await
         .unwrap()
         .is_empty());
@@ -3482,7 +3482,7 @@ async fn i14_pause_and_resume_go_through_update_job_and_are_audited() {
     assert_eq!(
         h.engine
             .store()
-            .due_jobs(h.engine.now() + chrono::Duration::hours(1))
+            .due_jobs(h.engine.now() + chrono::Duration::hours(1), None)
             .await
             .unwrap()
             .len(),

@@ -189,6 +189,91 @@ async fn four_workers_run_1000_due_executions_exactly_once() {
     store.close().await;
 }
 
+/// Issue 17: a worker whose keychain lacks a connection's secret takes none of its runs
+/// (and so never marks the connection expired for everyone); a worker that has it runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_a_connections_secret_leaves_its_runs_to_one_that_has_it() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let db = Database::Url(common::new_postgres_database(&server()).await);
+    let here = Arc::new(MemorySecretStore::default());
+    let with = worker(&db, &here, "with-secret").await;
+    with.create_connection(NewConnection {
+        name: "sandbox".into(),
+        spec: ConnectorSpec::parse(SPEC).unwrap(),
+        base_url: Some(sandbox.base_url()),
+        client_id: Some("sandbox-client".into()),
+        secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+        auth_base_url: None,
+        auth_kind: None,
+        values: Default::default(),
+    })
+    .await
+    .unwrap();
+    let now = with.clock().now();
+    for i in 0..20 {
+        let job = with
+            .create_job(NewJob {
+                name: format!("job-{i}"),
+                connection: "sandbox".into(),
+                entity: "customers".into(),
+                direction: syncdesk_engine::Direction::Pull,
+                mode: Mode::Full,
+                schedule: None,
+                enabled: true,
+                settings: Default::default(),
+            })
+            .await
+            .unwrap();
+        with.store()
+            .insert_execution(
+                NewExecution {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    job_id: job.id,
+                    trigger: Trigger::Scheduled,
+                    attempt: 1,
+                    retry_of: None,
+                    status: ExecutionStatus::Queued,
+                    mode: Mode::Full,
+                    record_id: None,
+                    due_at: now,
+                    owner: None,
+                    waits_for_reauth: false,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    // Another machine: the same database, a keychain of its own without the secret.
+    let without = worker(&db, &Arc::default(), "without-secret").await;
+    let r = without.runnable_connections().await.unwrap();
+    assert!(r.can.is_empty());
+    assert_eq!(r.cannot.len(), 1);
+    assert_eq!(
+        (r.cannot[0].0.name.as_str(), r.cannot[0].1),
+        ("sandbox", "client secret")
+    );
+    assert!(
+        without.run_due().await.unwrap().is_empty(),
+        "it took nothing"
+    );
+    assert_eq!(count_open(without.store()).await, 20);
+    let conn = without.connection("sandbox").await.unwrap();
+    assert_eq!(conn.status, syncdesk_engine::ConnectionStatus::Active);
+
+    let ran = with.run_due().await.unwrap();
+    assert_eq!(ran.len(), 20);
+    assert!(ran.iter().all(|e| e.status == ExecutionStatus::Completed));
+    assert_eq!(count_open(with.store()).await, 0);
+    without.shutdown().await;
+    with.shutdown().await;
+}
+
 async fn count_open(store: &syncdesk_engine::Store) -> usize {
     let mut open = 0;
     let mut page = syncdesk_engine::PageRequest::first(500);

@@ -405,6 +405,7 @@ impl Store {
         now: DateTime<Utc>,
         owner: &str,
         lease_until: DateTime<Utc>,
+        connections: Option<&[String]>,
     ) -> Result<Option<Execution>> {
         // Two workers of a shared database never take one row: PostgreSQL skips the rows
         // another transaction is claiming (`FOR UPDATE SKIP LOCKED`), so each takes the next
@@ -415,26 +416,32 @@ impl Store {
             StoreKind::Sqlite => "",
             StoreKind::Postgres => "FOR UPDATE OF q SKIP LOCKED",
         };
+        let only = super::only_connections(
+            "(SELECT j.connection_id FROM jobs j WHERE j.id = q.job_id)",
+            connections,
+        );
         let claim = format!(
             "UPDATE executions SET status = 'running', owner = ?, lease_until = ?, started_at = ?
              WHERE id = (
                 SELECT q.id FROM executions q
                 WHERE q.status = 'queued' AND q.due_at <= ? AND q.waiting_for IS NULL
                   AND NOT EXISTS (SELECT 1 FROM executions r WHERE r.job_id = q.job_id AND r.status = 'running')
-                  AND NOT EXISTS (SELECT 1 FROM sync_pause)
+                  AND NOT EXISTS (SELECT 1 FROM sync_pause){only}
                 ORDER BY q.due_at, q.seq LIMIT 1 {lock})
              AND status = 'queued'
              RETURNING id"
         );
-        let claimed: Result<Option<(String,)>> =
-            on!(self.writer().await?.conn(), |c| sqlx::query_as(sql(&claim))
+        let claimed: Result<Option<(String,)>> = on!(self.writer().await?.conn(), |c| {
+            let mut q = sqlx::query_as(sql(&claim))
                 .bind(owner)
                 .bind(to_millis(lease_until))
                 .bind(to_millis(now))
-                .bind(to_millis(now))
-                .fetch_optional(c)
-                .await
-                .map_err(Error::from));
+                .bind(to_millis(now));
+            for id in connections.unwrap_or_default() {
+                q = q.bind(id);
+            }
+            q.fetch_optional(c).await.map_err(Error::from)
+        });
         let id = match claimed {
             Err(Error::Conflict(_)) => None,
             other => other?,

@@ -186,15 +186,23 @@ impl Store {
     }
 
     /// Enabled jobs whose schedule is due.
-    pub async fn due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
-        let rows: Vec<Row> = on!(self.reader(), |c| {
-            sqlx::query_as(sql(&format!(
+    pub async fn due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        connections: Option<&[String]>,
+    ) -> Result<Vec<Job>> {
+        let only = super::only_connections("connection_id", connections);
+        let text = format!(
             "SELECT {COLUMNS} FROM jobs WHERE next_run_at IS NOT NULL AND enabled = TRUE AND next_run_at <= ?
-             AND NOT EXISTS (SELECT 1 FROM sync_pause) ORDER BY next_run_at LIMIT 100"
-        )))
-        .bind(to_millis(now))
-        .fetch_all(c).await
-        })?;
+             AND NOT EXISTS (SELECT 1 FROM sync_pause){only} ORDER BY next_run_at LIMIT 100"
+        );
+        let rows: Vec<Row> = on!(self.reader(), |c| {
+            let mut q = sqlx::query_as(sql(&text)).bind(to_millis(now));
+            for id in connections.unwrap_or_default() {
+                q = q.bind(id);
+            }
+            q.fetch_all(c).await?
+        });
         rows.into_iter().map(Row::into_model).collect()
     }
 

@@ -790,6 +790,16 @@ pub(crate) fn shaped_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// `AND <column> IN (?, …)` for a claim limited to some connections (`None`: any), with the
+/// values to bind in order. An empty list matches nothing.
+pub(crate) fn only_connections(column: &str, connections: Option<&[String]>) -> String {
+    match connections {
+        None => String::new(),
+        Some([]) => " AND 1 = 0".into(),
+        Some(ids) => format!(" AND {column} IN ({})", vec!["?"; ids.len()].join(", ")),
+    }
+}
+
 /// Append `(?, ?, …)` binding each item.
 pub(crate) fn push_list<'a, DB, T>(q: &mut QueryBuilder<'a, DB>, items: impl IntoIterator<Item = T>)
 where
