@@ -431,19 +431,21 @@ impl Store {
              AND status = 'queued'
              RETURNING id"
         );
-        let claimed: Result<Option<(String,)>> = on!(self.writer().await?.conn(), |c| {
-            let mut q = sqlx::query_as(sql(&claim))
-                .bind(owner)
-                .bind(to_millis(lease_until))
-                .bind(to_millis(now))
-                .bind(to_millis(now));
-            for id in connections.unwrap_or_default() {
-                q = q.bind(id);
-            }
-            q.fetch_optional(c).await.map_err(Error::from)
-        });
+        let claimed: std::result::Result<Option<(String,)>, sqlx::Error> =
+            on!(self.writer().await?.conn(), |c| {
+                let mut q = sqlx::query_as(sql(&claim))
+                    .bind(owner)
+                    .bind(to_millis(lease_until))
+                    .bind(to_millis(now))
+                    .bind(to_millis(now));
+                for id in connections.unwrap_or_default() {
+                    q = q.bind(id);
+                }
+                q.fetch_optional(c).await
+            });
         let id = match claimed {
-            Err(Error::Conflict(_)) => None,
+            // Expected between workers, not an error to log.
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => None,
             other => other?,
         };
         match id {

@@ -145,16 +145,12 @@ pub(crate) type PageWriter = Backend<
     PoolConnection<Postgres>,
 >;
 
-impl Writer<'_> {
-    pub(crate) fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Backend::Sqlite(c) => Backend::Sqlite(&mut **c),
-            Backend::Pg(c) => Backend::Pg(&mut **c),
-        }
-    }
-}
-
-impl PageWriter {
+impl<S, P> Backend<S, P>
+where
+    S: std::ops::DerefMut<Target = SqliteConnection>,
+    P: std::ops::DerefMut<Target = PgConnection>,
+{
+    /// The connection a [`Writer`] or a [`PageWriter`] holds.
     pub(crate) fn conn(&mut self) -> Conn<'_> {
         match self {
             Backend::Sqlite(c) => Backend::Sqlite(&mut **c),
