@@ -137,7 +137,34 @@ async fn a_killed_workers_run_is_recovered_by_another_after_its_lease_lapses() {
 
     let store = Store::open_url(&url).await.unwrap();
     let mut a = worker(dir.path(), &url, "worker-a");
-    expect_status(&on(dir.path(), &url, &["syncs", "run-due"], &[]).await, 0);
+    // One run due now, for a worker to take (`syncs run-due` would run it in its own process).
+    let job = store.job("customers").await.unwrap();
+    let now = chrono::DateTime::from_timestamp_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    )
+    .unwrap();
+    store
+        .insert_execution(
+            syncdesk_engine::store::NewExecution {
+                id: format!("team-run-{}", std::process::id()),
+                job_id: job.id.clone(),
+                trigger: Trigger::Scheduled,
+                attempt: 1,
+                retry_of: None,
+                status: ExecutionStatus::Queued,
+                mode: syncdesk_engine::Mode::Full,
+                record_id: None,
+                due_at: now,
+                owner: None,
+                waits_for_reauth: false,
+            },
+            now,
+        )
+        .await
+        .unwrap();
     // Worker a takes the run; once it has committed some pages, it is killed without warning.
     let running = wait_for(&store, "worker a's run under way", |e| {
         e.status == ExecutionStatus::Running && e.counts.processed >= 50
