@@ -117,7 +117,14 @@ pub fn secret_tool_values(service: &str) -> Vec<(String, String)> {
 
 /// Add the sandbox connection `sb` and the job `customers` with `job_args`.
 pub async fn setup(dir: &Path, base_url: &str, job_args: &[&str]) {
+    setup_with(dir, base_url, job_args, &[]).await
+}
+
+/// [`setup`], with `env` for every command (`SYNCDESK_DATABASE` for a shared store).
+pub async fn setup_with(dir: &Path, base_url: &str, job_args: &[&str], env: &[(&str, &str)]) {
     require_keyring();
+    let mut conn_env = vec![("SB_SECRET", "sandbox-secret")];
+    conn_env.extend_from_slice(env);
     let out = syncdesk(
         dir,
         &[
@@ -134,7 +141,7 @@ pub async fn setup(dir: &Path, base_url: &str, job_args: &[&str]) {
             "--client-secret-env",
             "SB_SECRET",
         ],
-        &[("SB_SECRET", "sandbox-secret")],
+        &conn_env,
         None,
     )
     .await;
@@ -150,5 +157,5 @@ pub async fn setup(dir: &Path, base_url: &str, job_args: &[&str]) {
         "customers",
     ];
     args.extend_from_slice(job_args);
-    expect_status(&syncdesk(dir, &args, &[], None).await, 0);
+    expect_status(&syncdesk(dir, &args, env, None).await, 0);
 }

@@ -3,7 +3,6 @@
 //! a run. Secrets come from the real keychain both workers share (scripts/with-keyring.sh).
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use sqlx::Connection;
@@ -26,13 +25,6 @@ async fn new_database() -> String {
     let _ = c.close().await;
     let (base, _) = server.rsplit_once('/').unwrap();
     format!("{base}/{name}")
-}
-
-/// `syncdesk --database <url> <args>`.
-async fn on(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut all = vec![("SYNCDESK_DATABASE", url)];
-    all.extend_from_slice(env);
-    syncdesk(dir, args, &all, None).await
 }
 
 fn worker(dir: &Path, url: &str, name: &str) -> tokio::process::Child {
@@ -86,52 +78,20 @@ async fn a_killed_workers_run_is_recovered_by_another_after_its_lease_lapses() {
     .unwrap();
     let url = new_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let out = on(
+    setup_with(
         dir.path(),
-        &url,
+        &sandbox.base_url(),
         &[
-            "connection",
-            "add",
-            "--name",
-            "sb",
-            "--spec",
-            "sandbox",
-            "--base-url",
-            &sandbox.base_url(),
-            "--client-id",
-            "sandbox-client",
-            "--client-secret-env",
-            "SB_SECRET",
-        ],
-        &[("SB_SECRET", "sandbox-secret")],
-    )
-    .await;
-    expect_status(&out, 0);
-    let out = on(
-        dir.path(),
-        &url,
-        &[
-            "job",
-            "add",
-            "--name",
-            "customers",
-            "--connection",
-            "sb",
-            "--entity",
-            "customers",
             "--mode",
             "full",
             "--batch-size",
             "10",
-            "--schedule",
-            "every 1h",
             "--retry-delays",
             "0s",
         ],
-        &[],
+        &[("SYNCDESK_DATABASE", &url)],
     )
     .await;
-    expect_status(&out, 0);
     // Nothing in the SQLite data directory: the store is the shared database.
     assert!(!dir.path().join("syncdesk.db").exists());
 

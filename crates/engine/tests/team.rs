@@ -8,14 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use syncdesk_engine::store::NewExecution;
 use syncdesk_engine::{
-    ConnectorSpec, Database, Engine, EngineOptions, Event, ExecutionStatus, MemorySecretStore,
-    Mode, NewConnection, NewJob, Secret, SecretKind, SystemClock, Trigger,
+    Database, Engine, EngineOptions, Event, ExecutionStatus, MemorySecretStore, SystemClock,
 };
 use syncdesk_sandbox::{Sandbox, SandboxConfig};
-
-const SPEC: &str = include_str!("../../sandbox/connector.toml");
 
 fn server() -> String {
     common::postgres_server()
@@ -51,56 +47,17 @@ async fn four_workers_run_1000_due_executions_exactly_once() {
     let secrets = Arc::new(MemorySecretStore::default());
     let first = worker(&db, &secrets, "w0").await;
     first
-        .create_connection(NewConnection {
-            name: "sandbox".into(),
-            spec: ConnectorSpec::parse(SPEC).unwrap(),
-            base_url: Some(sandbox.base_url()),
-            client_id: Some("sandbox-client".into()),
-            secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
-            auth_base_url: None,
-            auth_kind: None,
-            values: Default::default(),
-        })
+        .create_connection(common::sandbox_connection(sandbox.base_url()))
         .await
         .unwrap();
     let now = first.clock().now();
     let mut queued = Vec::with_capacity(DUE);
     for i in 0..DUE {
         let job = first
-            .create_job(NewJob {
-                name: format!("job-{i:04}"),
-                connection: "sandbox".into(),
-                entity: "customers".into(),
-                direction: syncdesk_engine::Direction::Pull,
-                mode: Mode::Full,
-                schedule: None,
-                enabled: true,
-                settings: Default::default(),
-            })
+            .create_job(common::full_pull_job(&format!("job-{i:04}")))
             .await
             .unwrap();
-        let id = uuid::Uuid::new_v4().to_string();
-        first
-            .store()
-            .insert_execution(
-                NewExecution {
-                    id: id.clone(),
-                    job_id: job.id,
-                    trigger: Trigger::Scheduled,
-                    attempt: 1,
-                    retry_of: None,
-                    status: ExecutionStatus::Queued,
-                    mode: Mode::Full,
-                    record_id: None,
-                    due_at: now,
-                    owner: None,
-                    waits_for_reauth: false,
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        queued.push(id);
+        queued.push(common::queue_run(first.store(), &job.id, now).await);
     }
 
     let mut workers = vec![first];
@@ -202,52 +159,16 @@ async fn a_worker_without_a_connections_secret_leaves_its_runs_to_one_that_has_i
     let db = Database::Url(common::new_postgres_database(&server()).await);
     let here = Arc::new(MemorySecretStore::default());
     let with = worker(&db, &here, "with-secret").await;
-    with.create_connection(NewConnection {
-        name: "sandbox".into(),
-        spec: ConnectorSpec::parse(SPEC).unwrap(),
-        base_url: Some(sandbox.base_url()),
-        client_id: Some("sandbox-client".into()),
-        secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
-        auth_base_url: None,
-        auth_kind: None,
-        values: Default::default(),
-    })
-    .await
-    .unwrap();
+    with.create_connection(common::sandbox_connection(sandbox.base_url()))
+        .await
+        .unwrap();
     let now = with.clock().now();
     for i in 0..20 {
         let job = with
-            .create_job(NewJob {
-                name: format!("job-{i}"),
-                connection: "sandbox".into(),
-                entity: "customers".into(),
-                direction: syncdesk_engine::Direction::Pull,
-                mode: Mode::Full,
-                schedule: None,
-                enabled: true,
-                settings: Default::default(),
-            })
+            .create_job(common::full_pull_job(&format!("job-{i}")))
             .await
             .unwrap();
-        with.store()
-            .insert_execution(
-                NewExecution {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    job_id: job.id,
-                    trigger: Trigger::Scheduled,
-                    attempt: 1,
-                    retry_of: None,
-                    status: ExecutionStatus::Queued,
-                    mode: Mode::Full,
-                    record_id: None,
-                    due_at: now,
-                    owner: None,
-                    waits_for_reauth: false,
-                },
-                now,
-            )
-            .await
-            .unwrap();
+        common::queue_run(with.store(), &job.id, now).await;
     }
     // Another machine: the same database, a keychain of its own without the secret.
     let without = worker(&db, &Arc::default(), "without-secret").await;

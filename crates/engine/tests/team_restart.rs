@@ -7,13 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use syncdesk_engine::{
-    ConnectorSpec, Database, Engine, EngineOptions, ExecutionStatus, FailureKind,
-    MemorySecretStore, Mode, NewConnection, NewJob, RecordState, RunOptions, Secret, SecretKind,
-    SystemClock,
+    Database, Engine, EngineOptions, ExecutionStatus, FailureKind, MemorySecretStore, RecordState,
+    RunOptions, SystemClock,
 };
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
-
-const SPEC: &str = include_str!("../../sandbox/connector.toml");
 
 /// Restart the test server (scripts/with-postgres.sh): a fast shutdown ends every session.
 fn restart_server() {
@@ -78,28 +75,10 @@ async fn a_server_restart_mid_run_fails_the_run_and_its_retry_completes_it() {
     .await
     .unwrap();
     engine
-        .create_connection(NewConnection {
-            name: "sandbox".into(),
-            spec: ConnectorSpec::parse(SPEC).unwrap(),
-            base_url: Some(sandbox.base_url()),
-            client_id: Some("sandbox-client".into()),
-            secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
-            auth_base_url: None,
-            auth_kind: None,
-            values: Default::default(),
-        })
+        .create_connection(common::sandbox_connection(sandbox.base_url()))
         .await
         .unwrap();
-    let mut job = NewJob {
-        name: "customers".into(),
-        connection: "sandbox".into(),
-        entity: "customers".into(),
-        direction: syncdesk_engine::Direction::Pull,
-        mode: Mode::Full,
-        schedule: None,
-        enabled: true,
-        settings: Default::default(),
-    };
+    let mut job = common::full_pull_job("customers");
     job.settings.batch_size = 10;
     job.settings.retry_delays_secs = vec![0];
     let job = engine.create_job(job).await.unwrap();

@@ -137,3 +137,57 @@ pub async fn stored_bytes(db: &Database) -> Vec<u8> {
     }
     bytes
 }
+
+/// The sandbox connection `sandbox` to `base_url`, with the sandbox's client secret.
+pub fn sandbox_connection(base_url: String) -> syncdesk_engine::NewConnection {
+    use syncdesk_engine::{ConnectorSpec, Secret, SecretKind};
+    syncdesk_engine::NewConnection {
+        name: "sandbox".into(),
+        spec: ConnectorSpec::parse(include_str!("../../../sandbox/connector.toml")).unwrap(),
+        base_url: Some(base_url),
+        client_id: Some("sandbox-client".into()),
+        secrets: vec![(SecretKind::ClientSecret, Secret::new("sandbox-secret"))],
+        auth_base_url: None,
+        auth_kind: None,
+        values: Default::default(),
+    }
+}
+
+/// A full pull of the sandbox connection's customers, run on demand.
+pub fn full_pull_job(name: &str) -> syncdesk_engine::NewJob {
+    syncdesk_engine::NewJob {
+        name: name.into(),
+        connection: "sandbox".into(),
+        entity: "customers".into(),
+        direction: syncdesk_engine::Direction::Pull,
+        mode: syncdesk_engine::Mode::Full,
+        schedule: None,
+        enabled: true,
+        settings: Default::default(),
+    }
+}
+
+/// Queue a run of `job_id` due at `now`, for a worker to take; its id.
+pub async fn queue_run(
+    store: &syncdesk_engine::Store,
+    job_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    use syncdesk_engine::{ExecutionStatus, Mode, Trigger};
+    let id = uuid::Uuid::new_v4().to_string();
+    let row = syncdesk_engine::store::NewExecution {
+        id: id.clone(),
+        job_id: job_id.to_string(),
+        trigger: Trigger::Scheduled,
+        attempt: 1,
+        retry_of: None,
+        status: ExecutionStatus::Queued,
+        mode: Mode::Full,
+        record_id: None,
+        due_at: now,
+        owner: None,
+        waits_for_reauth: false,
+    };
+    store.insert_execution(row, now).await.unwrap();
+    id
+}
