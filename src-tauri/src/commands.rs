@@ -18,7 +18,7 @@ macro_rules! commands {
         )*
         /// The invoke handler with every command above and the shell's own below (and nothing else).
         pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
-            tauri::generate_handler![$($name,)* app_quit, settings_get, settings_update, logs_open, update_check, update_download, update_install]
+            tauri::generate_handler![$($name,)* app_quit, app_restart, settings_get, settings_update, shared_database_use, shared_database_stop, logs_open, update_check, update_download, update_install]
         }
     };
 }
@@ -63,6 +63,7 @@ commands! {
     sandbox_status() -> SandboxDto;
     sandbox_start() -> SandboxDto;
     sandbox_set_faults(faults: SandboxFaultsDto) -> SandboxDto;
+    workers_list() -> Vec<WorkerDto>;
 }
 
 /// Quit, confirmed by the admin: runs in progress stop and end interrupted (retried as after
@@ -71,6 +72,13 @@ commands! {
 #[tauri::command]
 pub fn app_quit(app: tauri::AppHandle) {
     app.exit(0);
+}
+
+/// Restart the app (to open the database chosen in Settings), as the admin asked: runs in
+/// progress end as on quit.
+#[tauri::command]
+pub fn app_restart(app: tauri::AppHandle) {
+    app.restart();
 }
 
 /// Whether the OS starts the app at login, or why that cannot be told.
@@ -103,6 +111,28 @@ pub async fn settings_update(
         let r = if on { l.enable() } else { l.disable() };
         r.map_err(|e| crate::error::DesktopError::Autostart(e.to_string()))?;
     }
+    Ok(desktop.settings_dto(start_at_login(&app)))
+}
+
+/// "Use a shared database": checked (it opens), its password filed in the keychain, and
+/// remembered for the next start.
+#[tauri::command]
+pub async fn shared_database_use(
+    app: tauri::AppHandle,
+    desktop: State<'_, Desktop>,
+    input: SharedDatabaseDto,
+) -> Result<SettingsDto> {
+    desktop.shared_database_use(input).await?;
+    Ok(desktop.settings_dto(start_at_login(&app)))
+}
+
+/// Go back to this computer's database from the next start.
+#[tauri::command]
+pub async fn shared_database_stop(
+    app: tauri::AppHandle,
+    desktop: State<'_, Desktop>,
+) -> Result<SettingsDto> {
+    desktop.shared_database_stop().await?;
     Ok(desktop.settings_dto(start_at_login(&app)))
 }
 

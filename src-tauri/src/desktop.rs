@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use syncdesk_dto::*;
 use syncdesk_engine::{
-    self as engine, AuthKind, ConnectorSpec, Engine, EngineOptions, NewConnection, NewJob,
+    self as engine, AuthKind, ConnectorSpec, Database, Engine, EngineOptions, NewConnection, NewJob,
     NewSetup, PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore,
     SystemClock,
 };
@@ -27,6 +27,8 @@ pub const LOGS_DIR: &str = "logs";
 pub const KEYRING_SERVICE: &str = "syncdesk";
 /// The name of the connection `sandbox_start` creates.
 pub const SANDBOX_CONNECTION: &str = "sandbox";
+/// The database in use when it is the file in the data directory, in the app's words.
+pub const THIS_COMPUTER: &str = "this computer";
 /// Rows per page of every list command.
 const PAGE: u32 = 50;
 
@@ -35,6 +37,9 @@ const PAGE: u32 = 50;
 pub struct DesktopOptions {
     pub data_dir: PathBuf,
     pub secrets: Arc<dyn SecretStore>,
+    /// A database chosen outside Settings (`SYNCDESK_DATABASE`, as for the CLI); `None`: the
+    /// shared database chosen in Settings, else the file in the data directory.
+    pub database: Option<Database>,
 }
 
 impl DesktopOptions {
@@ -54,6 +59,10 @@ impl DesktopOptions {
         Ok(DesktopOptions {
             data_dir,
             secrets: Arc::new(engine::KeyringSecretStore::new(KEYRING_SERVICE)),
+            database: std::env::var("SYNCDESK_DATABASE")
+                .ok()
+                .filter(|u| !u.trim().is_empty())
+                .map(Database::Url),
         })
     }
 }
@@ -87,7 +96,15 @@ pub struct Desktop {
     shown: crate::notify::Shown,
     /// The desktop's preferences, and why its file could not be read, if it could not.
     settings: Mutex<(Settings, Option<String>)>,
+    secrets: Arc<dyn SecretStore>,
+    /// The database in use, in words (`this computer`, or the shared one's address), and
+    /// why the shared one chosen is not, if it is not.
+    database_in_use: (String, Option<String>),
 }
+
+/// Where the desktop keeps its place in the events other workers share (team mode), so a
+/// restart hears nothing twice.
+const SHARED_CURSOR: &str = "shared-events.cursor";
 
 /// How long a browser sign-in may take before the app stops listening for it.
 const SIGN_IN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
@@ -224,17 +241,47 @@ impl Desktop {
                 e.kind()
             ))
         })?;
-        let engine = Engine::open(EngineOptions {
-            database: opts.data_dir.join("syncdesk.db").into(),
-            secrets: opts.secrets,
-            clock: Arc::new(SystemClock),
-            actor: actor(),
-        })
-        .await?;
         let settings = Settings::load(&opts.data_dir);
         if let Some(why) = &settings.1 {
             tracing::warn!("{why}");
         }
+        let local = Database::File(opts.data_dir.join("syncdesk.db"));
+        let chosen = opts.database.clone().or_else(|| {
+            settings
+                .0
+                .shared_database
+                .as_ref()
+                .map(|u| Database::Url(u.clone()))
+        });
+        let engine_opts = |database| EngineOptions {
+            database,
+            secrets: opts.secrets.clone(),
+            clock: Arc::new(SystemClock),
+            actor: actor(),
+        };
+        let (engine, database_in_use) = match chosen {
+            None => (
+                Engine::open(engine_opts(local)).await?,
+                (THIS_COMPUTER.to_string(), None),
+            ),
+            Some(shared) => match Engine::open(engine_opts(shared.clone())).await {
+                Ok(e) => (e, (shared.to_string(), None)),
+                // The app still opens, on this computer's database, and says why: an
+                // unreachable server must not leave the admin with no app at all.
+                Err(e) if opts.database.is_none() => {
+                    let why = format!(
+                        "The shared database {shared} could not be opened ({e}); Syncdesk is \
+                         using this computer's database until it can."
+                    );
+                    tracing::error!("{why}");
+                    (
+                        Engine::open(engine_opts(local)).await?,
+                        (THIS_COMPUTER.to_string(), Some(why)),
+                    )
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
         Ok(Desktop {
             settings: Mutex::new(settings),
             engine,
@@ -251,6 +298,8 @@ impl Desktop {
             worker_running: AtomicBool::new(false),
             sign_in: Mutex::new(None),
             shown: Default::default(),
+            secrets: opts.secrets,
+            database_in_use,
         })
     }
 
@@ -287,8 +336,117 @@ impl Desktop {
             data_dir: self.data_dir.display().to_string(),
             logs_dir: self.data_dir.join(LOGS_DIR).display().to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            problem,
+            problem: problem.or_else(|| self.database_in_use.1.clone()),
+            shared_database: s.shared_database.clone(),
+            database_in_use: self.database_in_use.0.clone(),
         }
+    }
+
+    /// "Use a shared database": check that `input` opens (reachable, the password right, a
+    /// Syncdesk database or an empty one, which it sets up), file its password in the
+    /// keychain, and remember it; the app uses it from its next start. Nothing changes when
+    /// any step fails.
+    pub async fn shared_database_use(&self, input: SharedDatabaseDto) -> Result<Settings> {
+        let given = input.url.trim();
+        let mut url = url::Url::parse(given)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "postgres" | "postgresql") && u.has_host())
+            .ok_or_else(|| DesktopError::Invalid {
+                field: "url",
+                message: "a shared database's address looks like \
+                          postgres://user@server:5432/syncdesk"
+                    .into(),
+            })?;
+        let password = input
+            .password
+            .filter(|p| !p.is_empty())
+            .or_else(|| url.password().map(str::to_string));
+        let _ = url.set_password(None);
+        let bare = url.to_string();
+        let with_password = match &password {
+            Some(p) => {
+                let mut u = url.clone();
+                let _ = u.set_password(Some(p));
+                u.to_string()
+            }
+            None => bare.clone(),
+        };
+        // Opening it is the check (and sets up an empty database). On a blocking thread of
+        // its own: the migrator's future is not `Send` in the way an IPC command must be.
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            rt.block_on(async {
+                engine::Store::open_url(&with_password).await?.close().await;
+                Ok::<_, engine::Error>(())
+            })
+        })
+        .await
+        .map_err(|e| DesktopError::Io(format!("the database check failed: {e}")))??;
+        let db = Database::Url(bare.clone());
+        let id = db.secret_id().expect("a URL has a keychain name");
+        let secrets = self.secrets.clone();
+        let r = tokio::task::spawn_blocking(move || match password {
+            Some(p) => secrets.set(&id, SecretKind::DatabasePassword, &Secret::new(p)),
+            None => secrets.delete(&id, SecretKind::DatabasePassword),
+        })
+        .await
+        .map_err(|e| DesktopError::Io(format!("keychain task failed: {e}")))?;
+        if let Err(e) = &r {
+            self.note_keychain(e);
+        }
+        r?;
+        self.save_settings(|s| s.shared_database = Some(bare))
+    }
+
+    /// Stop using the shared database: from its next start the app uses this computer's
+    /// database again (its password stays in the keychain, for a way back).
+    pub async fn shared_database_stop(&self) -> Result<Settings> {
+        self.save_settings(|s| s.shared_database = None)
+    }
+
+    /// Change the settings with `f` and save them.
+    fn save_settings(&self, f: impl FnOnce(&mut Settings)) -> Result<Settings> {
+        let mut guard = self.settings.lock().expect("settings lock");
+        let mut s = guard.0.clone();
+        f(&mut s);
+        s.save(&self.data_dir).map_err(|e| {
+            DesktopError::Io(format!(
+                "the settings could not be saved in {}: {e}",
+                self.data_dir.display()
+            ))
+        })?;
+        *guard = (s.clone(), None);
+        Ok(s)
+    }
+
+    /// The apps and headless workers that run syncs on this database.
+    pub async fn workers_list(&self) -> Result<Vec<WorkerDto>> {
+        Ok(self
+            .engine
+            .workers()
+            .await?
+            .iter()
+            .map(WorkerDto::from)
+            .collect())
+    }
+
+    /// Hear what other apps and workers on this database share (a breaker that tripped on
+    /// a headless worker) as this app's own events, until `stop`: they notify and refresh
+    /// like the app's own. The place reached is kept in the data directory, so a restart
+    /// hears nothing twice.
+    pub async fn follow_shared_events(&self, stop: CancellationToken) -> Result<()> {
+        let path = self.data_dir.join(SHARED_CURSOR);
+        let cursor = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        Ok(self
+            .engine
+            .follow_shared_events(cursor, stop, move |c| {
+                if let Err(e) = std::fs::write(&path, c.to_string()) {
+                    tracing::warn!(error = %e, "could not keep the shared events' place");
+                }
+            })
+            .await?)
     }
 
     /// Change the preferences the update names, checked as a whole and saved (start at login

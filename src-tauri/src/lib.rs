@@ -165,6 +165,15 @@ fn start_background(app: &AppHandle) {
         }
         desktop.set_worker_running(false);
     });
+    // What other apps and workers on the database share (team mode): their breakers and
+    // runs notify and refresh here like this app's own.
+    let a = app.clone();
+    let stop = bg.cancel.child_token();
+    spawn(&bg.tasks, async move {
+        if let Err(e) = a.state::<Desktop>().follow_shared_events(stop).await {
+            tracing::error!(error = %e, "not following the events other workers share");
+        }
+    });
     // What the app can rely on around it: said once at start, so the UI can explain it.
     let a = app.clone();
     spawn(&bg.tasks, async move {

@@ -90,6 +90,10 @@ pub struct Settings {
     pub theme: Theme,
     /// Start at login was offered (once, after the first successful sync).
     pub start_at_login_offered: bool,
+    /// The shared database (team mode) the app opens at start, without its password (that
+    /// is in the keychain); `None`: the file in the data directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_database: Option<String>,
 }
 
 impl Settings {

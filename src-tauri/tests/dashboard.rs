@@ -16,6 +16,7 @@ async fn desktop(dir: &tempfile::TempDir) -> Desktop {
     Desktop::open(DesktopOptions {
         data_dir: dir.path().to_path_buf(),
         secrets: Arc::new(MemorySecretStore::default()),
+        database: None,
     })
     .await
     .unwrap()

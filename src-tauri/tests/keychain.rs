@@ -45,6 +45,7 @@ async fn connection_secrets_live_in_the_keychain_only() {
     let desktop = Desktop::open(DesktopOptions {
         data_dir: dir.path().to_path_buf(),
         secrets: Arc::new(KeyringSecretStore::new(KEYRING_SERVICE)),
+        database: None,
     })
     .await
     .unwrap();

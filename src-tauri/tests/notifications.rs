@@ -46,6 +46,7 @@ async fn r_b2_a_tripped_breaker_notifies_and_a_click_opens_its_execution() {
     let desktop = Desktop::open(DesktopOptions {
         data_dir: dir.path().join("data"),
         secrets: Arc::new(MemorySecretStore::default()),
+        database: None,
     })
     .await
     .unwrap();

@@ -99,6 +99,12 @@ enum Command {
     Audit(ListArgs),
     /// Run scheduled jobs and automatic retries until interrupted.
     Worker(WorkerArgs),
+    /// The apps and workers that run syncs on this database, and whether each is alive.
+    Workers {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// How things stand, and all syncs at once: pause, resume, run what is due now.
     #[command(subcommand)]
     Syncs(SyncsCmd),
@@ -736,6 +742,7 @@ fn wants_json(c: &Command) -> bool {
         Command::DeadLetters(DeadLetterCmd::Retry { json, .. }) => *json,
         Command::Alerts(a) => a.list.json,
         Command::Audit(l) => l.json,
+        Command::Workers { json } => *json,
         _ => false,
     }
 }
@@ -1183,6 +1190,38 @@ async fn run(cli: Cli) -> CliResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Syncs(c) => syncs(&cli, c).await,
+        Command::Workers { json } => {
+            let e = open(&cli).await?;
+            let list = e.workers().await;
+            e.shutdown().await;
+            let list = list?;
+            if *json {
+                return print_json(&list.iter().map(WorkerDto::from).collect::<Vec<_>>());
+            }
+            if list.is_empty() {
+                println!("no app or worker is running syncs on this database");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut t = Table::new(&["NAME", "KIND", "HOST", "STATE", "STARTED"]);
+            for w in &list {
+                t.row(vec![
+                    w.name.clone(),
+                    match w.role {
+                        engine::WorkerRole::App => "desktop app".into(),
+                        engine::WorkerRole::Worker => "headless worker".into(),
+                    },
+                    w.host.clone(),
+                    if w.alive {
+                        "alive".into()
+                    } else {
+                        format!("not seen since {}", fmt_time(Some(w.last_seen_at)))
+                    },
+                    fmt_time(Some(w.started_at)),
+                ]);
+            }
+            print!("{}", t.render());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Worker(w) => {
             let e = open(&cli)
                 .await?
@@ -1349,6 +1388,9 @@ fn print_detail(d: &engine::ExecutionDetail) {
             .unwrap_or_default()
     );
     println!("Mode        {}", x.mode);
+    if let Some(by) = &x.ran_by {
+        println!("Ran by      {by}");
+    }
     println!("Started     {}", fmt_time(x.started_at));
     println!("Finished    {}", fmt_time(x.finished_at));
     let c = x.counts;

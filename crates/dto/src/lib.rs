@@ -155,6 +155,8 @@ pub struct ExecutionDto {
     pub request_retries: u32,
     pub rate_limit_waits: u32,
     pub record_id: Option<String>,
+    /// The app or worker that ran it (its computer's name, or the worker's name).
+    pub ran_by: Option<String>,
 }
 
 /// A running execution's pause: in words, and until when.
@@ -253,6 +255,36 @@ impl From<&engine::Execution> for ExecutionDto {
             request_retries: e.request_retries,
             rate_limit_waits: e.rate_limit_waits,
             record_id: e.record_id.clone(),
+            ran_by: e.ran_by.clone(),
+        }
+    }
+}
+
+/// An app or headless worker that runs syncs on this database (team mode).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct WorkerDto {
+    pub name: String,
+    pub host: String,
+    /// `app` (the desktop app) or `worker` (a headless `syncdesk worker`).
+    pub role: String,
+    pub started_at: Option<String>,
+    pub last_seen_at: Option<String>,
+    /// It said it was alive within the last 45 seconds (decided in the engine).
+    pub alive: bool,
+    /// It is the app (or command) asking.
+    pub this_one: bool,
+}
+
+impl From<&engine::Worker> for WorkerDto {
+    fn from(w: &engine::Worker) -> Self {
+        WorkerDto {
+            name: w.name.clone(),
+            host: w.host.clone(),
+            role: w.role.to_string(),
+            started_at: ts(Some(w.started_at)),
+            last_seen_at: ts(Some(w.last_seen_at)),
+            alive: w.alive,
+            this_one: w.this_engine,
         }
     }
 }
@@ -1211,6 +1243,23 @@ pub struct SettingsDto {
     pub version: String,
     /// The settings file could not be read: why, and that the defaults are in use.
     pub problem: Option<String>,
+    /// The shared database chosen in Settings (team mode), its password never included.
+    pub shared_database: Option<String>,
+    /// The database the app uses now: `this computer`, or the shared one's address. It
+    /// differs from `shared_database` until the app restarts.
+    pub database_in_use: String,
+}
+
+/// "Use a shared database": its address, and the password, which goes to the OS keychain
+/// and travels only this way (UI → shell).
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct SharedDatabaseDto {
+    /// `postgres://user@host:port/database`; a password written in it is moved to the
+    /// keychain too.
+    pub url: String,
+    #[serde(default)]
+    #[ts(optional)]
+    pub password: Option<String>,
 }
 
 /// A change to the settings: only the fields given change.
@@ -1402,6 +1451,8 @@ mod bindings {
         SettingsDto::export_all(&cfg).unwrap();
         SettingsUpdateDto::export_all(&cfg).unwrap();
         UpdateDto::export_all(&cfg).unwrap();
+        WorkerDto::export_all(&cfg).unwrap();
+        SharedDatabaseDto::export_all(&cfg).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<PathBuf, String> {

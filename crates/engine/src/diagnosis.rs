@@ -409,6 +409,7 @@ mod tests {
             record_id: None,
             retry: Default::default(),
             waiting: None,
+            ran_by: None,
         }
     }
 

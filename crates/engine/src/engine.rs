@@ -46,6 +46,57 @@ impl std::fmt::Display for Database {
     }
 }
 
+impl Database {
+    /// Under which name the keychain keeps a shared database's password
+    /// ([`SecretKind::DatabasePassword`]): `database:postgres://user@host:port/name`, the URL
+    /// without password or options. `None` for a file.
+    pub fn secret_id(&self) -> Option<String> {
+        let Database::Url(url) = self else {
+            return None;
+        };
+        let mut u = url::Url::parse(url).ok()?;
+        let _ = u.set_password(None);
+        u.set_query(None);
+        u.set_fragment(None);
+        Some(format!("database:{u}"))
+    }
+
+    /// The URL to connect with: its own password, else the one the keychain keeps for it.
+    async fn with_keychain_password(&self, secrets: &Arc<dyn SecretStore>) -> Result<Database> {
+        let (Database::Url(url), Some(id)) = (self, self.secret_id()) else {
+            return Ok(self.clone());
+        };
+        let Ok(mut u) = url::Url::parse(url) else {
+            return Ok(self.clone());
+        };
+        if u.password().is_some() {
+            return Ok(self.clone());
+        }
+        if std::env::var_os("PGPASSWORD").is_some() {
+            return Ok(self.clone());
+        }
+        let secrets = secrets.clone();
+        let found =
+            tokio::task::spawn_blocking(move || secrets.get(&id, SecretKind::DatabasePassword))
+                .await
+                .map_err(|e| Error::Keychain(format!("keychain task failed: {e}")))?;
+        // A headless server may have no keychain at all; the server then says whether it
+        // wanted a password.
+        match found.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "no database password from the keychain");
+            None
+        }) {
+            Some(p) => {
+                u.set_password(Some(p.expose())).map_err(|()| {
+                    Error::invalid("database url", "this URL cannot carry a password")
+                })?;
+                Ok(Database::Url(u.to_string()))
+            }
+            None => Ok(self.clone()),
+        }
+    }
+}
+
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Database({self})")
@@ -79,6 +130,11 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     pub(crate) worker_wake: tokio::sync::Notify,
     pub(crate) actor: String,
+    /// The desktop app, or a headless worker ([`Engine::as_worker`]).
+    pub(crate) role: WorkerRole,
+    /// The queue of events shared with the other engines on the store, written by a task
+    /// started with the first one (`team::publish`).
+    shared: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(DateTime<Utc>, Event)>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -92,7 +148,36 @@ impl std::fmt::Debug for Inner {
 impl Inner {
     pub(crate) fn emit(&self, e: Event) {
         tracing::debug!(event = ?e, "event");
+        if e.shared() {
+            self.share(&e);
+        }
         let _ = self.events.send(e);
+    }
+
+    /// An event another engine shared, for this engine's subscribers (not shared again).
+    pub(crate) fn hear(&self, e: Event) {
+        tracing::debug!(event = ?e, "event heard");
+        let _ = self.events.send(e);
+    }
+
+    fn share(&self, e: &Event) {
+        let mut slot = self.shared.lock().expect("shared events lock");
+        if slot.is_none() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return;
+            }
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            self.tracker.spawn(crate::team::publish(
+                self.store.clone(),
+                self.owner.clone(),
+                rx,
+                self.shutdown.clone(),
+            ));
+            *slot = Some(tx);
+        }
+        if let Some(tx) = slot.as_ref() {
+            let _ = tx.send((self.clock.now(), e.clone()));
+        }
     }
 
     pub(crate) fn wake_worker(&self) {
@@ -280,9 +365,9 @@ pub struct Engine {
 impl Engine {
     /// Open the store (migrating it) and build the engine.
     pub async fn open(opts: EngineOptions) -> Result<Engine> {
-        let store = match &opts.database {
-            Database::File(path) => Store::open(path).await?,
-            Database::Url(url) => Store::open_url(url).await?,
+        let store = match opts.database.with_keychain_password(&opts.secrets).await? {
+            Database::File(path) => Store::open(&path).await?,
+            Database::Url(url) => Store::open_url(&url).await?,
         };
         Self::with_store(store, opts.secrets, opts.clock, opts.actor)
     }
@@ -319,6 +404,8 @@ impl Engine {
                 shutdown: CancellationToken::new(),
                 worker_wake: tokio::sync::Notify::new(),
                 actor,
+                role: WorkerRole::App,
+                shared: Mutex::new(None),
             }),
         })
     }
@@ -348,6 +435,7 @@ impl Engine {
             }
             inner.owner = owner_tag(name);
         }
+        inner.role = WorkerRole::Worker;
         if let Some(lease) = lease {
             if !(std::time::Duration::from_secs(3)..=std::time::Duration::from_secs(3600))
                 .contains(&lease)

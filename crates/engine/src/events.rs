@@ -1,12 +1,12 @@
 //! Typed events from the engine (execution lifecycle, breaker, retries, connections). The
 //! desktop shell turns some into native notifications; the CLI prints them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Counts, ExecutionStatus};
 
 /// Something that happened, with the ids needed to open the view about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     ExecutionStarted {
@@ -85,6 +85,18 @@ pub enum Event {
 }
 
 impl Event {
+    /// Whether other engines on the store hear of it (team mode: each desktop notifies and
+    /// refreshes for runs a headless worker makes). Per-page progress and per-record events
+    /// stay in the process: too many, and only the run's own views want them.
+    pub fn shared(&self) -> bool {
+        !matches!(
+            self,
+            Event::ExecutionProgress { .. }
+                | Event::ExecutionWaiting { .. }
+                | Event::DeadLettered { .. }
+        )
+    }
+
     /// Whether the desktop shell should raise a native notification for it.
     pub fn notifies(&self) -> bool {
         matches!(

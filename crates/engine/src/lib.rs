@@ -18,6 +18,8 @@ mod runner;
 pub mod secrets;
 mod sign_in;
 pub mod store;
+mod team;
+pub use team::{ALIVE_WITHIN, HEARTBEAT, REPLAY_WITHIN, SHARED_POLL};
 mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -42,6 +42,10 @@ string_enum!(
     ConnectionStatus { Active = "active", Expired = "expired", Error = "error" }
 );
 string_enum!(
+    /// What an engine sharing a store is: the desktop app, or a headless `syncdesk worker`.
+    WorkerRole { App = "app", Worker = "worker" }
+);
+string_enum!(
     /// Which way records flow.
     Direction { Pull = "pull", Push = "push" }
 );
@@ -684,6 +688,30 @@ pub struct Execution {
     /// While it runs: what it is waiting for and until when (a backoff after a provider
     /// error, a rate-limit pause), so a paused run is not mistaken for a stuck one.
     pub waiting: Option<Waiting>,
+    /// The name of the app or worker that ran it (its host, or `syncdesk worker --name`),
+    /// once started: in team mode several share the store.
+    pub ran_by: Option<String>,
+}
+
+/// An app or headless worker that runs syncs on this store (team mode: several share one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Worker {
+    /// Its host, or the name `syncdesk worker --name` gave it.
+    pub name: String,
+    pub host: String,
+    pub role: WorkerRole,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// It said it was alive recently enough (three heartbeats): decided here, so every view
+    /// says the same.
+    pub alive: bool,
+    /// It is the engine asking.
+    pub this_engine: bool,
+}
+
+/// The name part of an owner tag (`name:pid:uuid`): the host, or the worker's `--name`.
+pub fn owner_name(owner: &str) -> &str {
+    owner.split(':').next().unwrap_or(owner)
 }
 
 /// A running execution's pause.

@@ -69,6 +69,9 @@ pub enum SecretKind {
     AccessToken,
     RefreshToken,
     ApiKey,
+    /// The password of a shared database (team mode), filed under
+    /// [`crate::Database::secret_id`] rather than a connection.
+    DatabasePassword,
 }
 
 impl SecretKind {
@@ -78,6 +81,7 @@ impl SecretKind {
             SecretKind::AccessToken => "access_token",
             SecretKind::RefreshToken => "refresh_token",
             SecretKind::ApiKey => "api_key",
+            SecretKind::DatabasePassword => "database_password",
         }
     }
     pub fn label(self) -> &'static str {
@@ -86,6 +90,7 @@ impl SecretKind {
             SecretKind::AccessToken => "access token",
             SecretKind::RefreshToken => "refresh token",
             SecretKind::ApiKey => "API key",
+            SecretKind::DatabasePassword => "database password",
         }
     }
 }

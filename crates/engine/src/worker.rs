@@ -310,6 +310,13 @@ impl Engine {
                 }
             });
         }
+        // Beats while the worker runs; it takes itself off the list before this returns.
+        let beats = {
+            let (engine, stop) = (self.clone(), stop.clone());
+            inner
+                .tracker
+                .spawn(async move { engine.heartbeat(stop).await })
+        };
         let limit = Arc::new(Semaphore::new(CONCURRENCY));
         let runs = TaskTracker::new();
         let ended = Arc::new(Notify::new());
@@ -365,6 +372,7 @@ impl Engine {
         stop.cancel();
         runs.close();
         runs.wait().await;
+        let _ = beats.await;
         result
     }
 }

@@ -48,6 +48,7 @@ struct Row {
     retry_row: Option<String>,
     wait_reason: Option<String>,
     wait_until: Option<i64>,
+    ran_by: Option<String>,
 }
 
 #[derive(Debug, FromRow)]
@@ -57,7 +58,7 @@ struct Ranked {
     row: Row,
 }
 
-const COLUMNS: &str = "id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, finished_at, processed, created, updated, skipped, failed, excluded, batch_in_progress, failure_kind, note, next_retry_at, request_retries, rate_limit_waits, retry_outcome, wait_reason, wait_until, \
+const COLUMNS: &str = "id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, finished_at, processed, created, updated, skipped, failed, excluded, batch_in_progress, failure_kind, note, next_retry_at, request_retries, rate_limit_waits, retry_outcome, wait_reason, wait_until, ran_by, \
     (SELECT r.status || '|' || COALESCE(r.waiting_for, '') || '|' || r.due_at || '|' || r.id FROM executions r WHERE r.retry_of = executions.id ORDER BY r.seq DESC LIMIT 1) AS retry_row";
 
 /// Where an execution stands with its retry, from its own row and the row retrying it.
@@ -127,6 +128,10 @@ impl Row {
                 }),
                 _ => None,
             },
+            ran_by: self
+                .ran_by
+                .as_deref()
+                .map(|o| crate::model::owner_name(o).to_string()),
         })
     }
 }
@@ -421,7 +426,7 @@ impl Store {
             connections,
         );
         let claim = format!(
-            "UPDATE executions SET status = 'running', owner = ?, lease_until = ?, started_at = ?
+            "UPDATE executions SET status = 'running', owner = ?, ran_by = ?, lease_until = ?, started_at = ?
              WHERE id = (
                 SELECT q.id FROM executions q
                 WHERE q.status = 'queued' AND q.due_at <= ? AND q.waiting_for IS NULL
@@ -434,6 +439,7 @@ impl Store {
         let claimed: std::result::Result<Option<(String,)>, sqlx::Error> =
             on!(self.writer().await?.conn(), |c| {
                 let mut q = sqlx::query_as(sql(&claim))
+                    .bind(owner)
                     .bind(owner)
                     .bind(to_millis(lease_until))
                     .bind(to_millis(now))
@@ -693,8 +699,8 @@ async fn insert_execution_on(
         Backend::Pg(_) => "nextval('execution_seq')",
     };
     let text = format!(
-        "INSERT INTO executions (id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, owner, lease_until, waiting_for)
-         SELECT ?, ?, {seq}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+        "INSERT INTO executions (id, job_id, seq, trigger, attempt, retry_of, status, mode, record_id, created_at, due_at, started_at, owner, ran_by, lease_until, waiting_for)
+         SELECT ?, ?, {seq}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
          WHERE NOT ? OR NOT EXISTS (SELECT 1 FROM executions WHERE job_id = ? AND status = 'running')"
     );
     let r = on!(conn, |c| sqlx::query(sql(&text))
@@ -709,7 +715,8 @@ async fn insert_execution_on(
         .bind(to_millis(now))
         .bind(to_millis(e.due_at))
         .bind(started)
-        .bind(owner)
+        .bind(&owner)
+        .bind(&owner)
         .bind(lease)
         .bind(e.waits_for_reauth.then_some("reauth"))
         .bind(running)

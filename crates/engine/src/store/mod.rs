@@ -43,6 +43,7 @@ mod pause;
 mod postgres;
 mod record_errors;
 mod refs;
+mod team;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -66,6 +67,7 @@ pub use executions::{
 };
 pub use postgres::redacted as redacted_url;
 pub use refs::{ErrorInsert, PageWrite, RecordUpsert, RefRow, RefUpsert};
+pub use team::{SharedRow, WorkerRow};
 
 /// One value per backend: a pool, a connection, a writer. [`on!`] runs the same statements
 /// on either.
