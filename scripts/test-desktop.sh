@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The desktop app's tests: lints of the shell, its keychain test (real gnome-keyring) and
-# notification test (real dunst under Xvfb), the end-to-end test of the real binary through WebKitWebDriver,
+# The desktop app's tests: lints of the shell, its keychain test (real gnome-keyring),
+# notification test (real dunst under Xvfb) and team mode test (a private PostgreSQL server), the end-to-end test of the real binary through WebKitWebDriver,
 # the package smoke test (that build bundled as .deb/.rpm and checked), and the smoke of the
 # desktop budgets' measurement (scripts/bench-desktop.sh --smoke). Prints "N passed, N failed".
 # Needs the WebKit stack (scripts/setup.sh installs it). Cold, on 2 cores, the app's debug
@@ -22,8 +22,12 @@ cargo build -p syncdesk-desktop --all-targets --locked
 
 status=0
 set +e
-echo "== desktop tests (real Secret Service and notification daemon)"
-dbus-run-session -- bash scripts/with-keyring.sh cargo test -p syncdesk-desktop --locked 2>&1 | tee -a "$out"
+echo "== desktop tests (real Secret Service, notification daemon and PostgreSQL)"
+# The team mode test runs a headless `syncdesk worker` beside the app on a private
+# PostgreSQL server: the CLI binary must be built.
+cargo build -p syncdesk-cli --locked
+dbus-run-session -- bash scripts/with-keyring.sh bash scripts/with-postgres.sh \
+  cargo test -p syncdesk-desktop --locked 2>&1 | tee -a "$out"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 echo "== end to end (the real app through WebKitWebDriver)"
 bash scripts/e2e.sh 2>&1 | tee -a "$out"

@@ -159,3 +159,53 @@ pub async fn setup_with(dir: &Path, base_url: &str, job_args: &[&str], env: &[(&
     args.extend_from_slice(job_args);
     expect_status(&syncdesk(dir, &args, env, None).await, 0);
 }
+
+/// A new database of its own on the test PostgreSQL server (scripts/with-postgres.sh, which
+/// scripts/test.sh and scripts/test-desktop.sh run the tests under); its URL.
+pub async fn new_postgres_database(prefix: &str) -> String {
+    use sqlx::Connection;
+    let server = std::env::var("SYNCDESK_TEST_POSTGRES").expect(
+        "team mode tests need PostgreSQL: run them through scripts/with-postgres.sh \
+         (scripts/test.sh does)",
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("{prefix}_{}_{nanos}", std::process::id());
+    let mut c = sqlx::PgConnection::connect(&server).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let _ = c.close().await;
+    let (base, _) = server.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+/// Queue a run of `job_id` due now, for a worker to take (`syncs run-due` would run it in
+/// its own process); its id.
+pub async fn queue_run_now(store: &syncdesk_engine::Store, job_id: &str, id: &str) -> String {
+    use syncdesk_engine::{ExecutionStatus, Mode, Trigger};
+    let now = chrono::Utc::now();
+    store
+        .insert_execution(
+            syncdesk_engine::store::NewExecution {
+                id: id.to_string(),
+                job_id: job_id.to_string(),
+                trigger: Trigger::Scheduled,
+                attempt: 1,
+                retry_of: None,
+                status: ExecutionStatus::Queued,
+                mode: Mode::Full,
+                record_id: None,
+                due_at: now,
+                owner: None,
+                waits_for_reauth: false,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    id.to_string()
+}

@@ -5,27 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::Connection;
 use syncdesk_engine::{ExecutionStatus, FailureKind, PageRequest, RecordState, Store, Trigger};
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 use syncdesk_system_tests::*;
-
-/// A new database on the test server; its URL.
-async fn new_database() -> String {
-    let server = std::env::var("SYNCDESK_TEST_POSTGRES").expect(
-        "team mode tests need PostgreSQL: run them through scripts/with-postgres.sh \
-         (scripts/test.sh does)",
-    );
-    let name = format!("team_{}", std::process::id());
-    let mut c = sqlx::PgConnection::connect(&server).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let _ = c.close().await;
-    let (base, _) = server.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
 
 fn worker(dir: &Path, url: &str, name: &str) -> tokio::process::Child {
     tokio::process::Command::new(syncdesk_bin())
@@ -76,7 +58,7 @@ async fn a_killed_workers_run_is_recovered_by_another_after_its_lease_lapses() {
     })
     .await
     .unwrap();
-    let url = new_database().await;
+    let url = new_postgres_database("team").await;
     let dir = tempfile::tempdir().unwrap();
     setup_with(
         dir.path(),
@@ -97,34 +79,8 @@ async fn a_killed_workers_run_is_recovered_by_another_after_its_lease_lapses() {
 
     let store = Store::open_url(&url).await.unwrap();
     let mut a = worker(dir.path(), &url, "worker-a");
-    // One run due now, for a worker to take (`syncs run-due` would run it in its own process).
     let job = store.job("customers").await.unwrap();
-    let now = chrono::DateTime::from_timestamp_millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-    )
-    .unwrap();
-    store
-        .insert_execution(
-            syncdesk_engine::store::NewExecution {
-                id: format!("team-run-{}", std::process::id()),
-                job_id: job.id.clone(),
-                trigger: Trigger::Scheduled,
-                attempt: 1,
-                retry_of: None,
-                status: ExecutionStatus::Queued,
-                mode: syncdesk_engine::Mode::Full,
-                record_id: None,
-                due_at: now,
-                owner: None,
-                waits_for_reauth: false,
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    queue_run_now(&store, &job.id, &format!("team-run-{}", std::process::id())).await;
     // Worker a takes the run; once it has committed some pages, it is killed without warning.
     let running = wait_for(&store, "worker a's run under way", |e| {
         e.status == ExecutionStatus::Running && e.counts.processed >= 50

@@ -4,12 +4,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
 
 use crate::error::{Error, Result};
 
 /// Connections per process: runs write pages while the scheduler, heartbeats and the UI read.
 pub(super) const CONNECTIONS: u32 = 8;
+/// How long opening the store waits for the server to answer at all.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The embedded PostgreSQL migrations, in order.
 pub(super) fn migrator() -> sqlx::migrate::Migrator {
@@ -52,6 +55,20 @@ pub(super) async fn open(url: &str) -> Result<PgPool> {
     // the middle of a run, where it would be a wait that the run's own timers can race
     // (under tokio's paused time, one that lets the acquire timeout fire). A connection the
     // server dropped (a restart) fails its statement and is replaced on the next acquire.
+    // One plain connection first: the pool retries a refused or unresolved server until its
+    // acquire timeout, and an admin who mistyped a port should hear so at once.
+    match tokio::time::timeout(CONNECT_PATIENCE, PgConnection::connect_with(&opts)).await {
+        Ok(Ok(c)) => {
+            let _ = c.close().await;
+        }
+        Ok(Err(e)) => return Err(unreachable(e)),
+        Err(_) => {
+            return Err(Error::Store(format!(
+                "cannot reach {shown}: no answer within {} s",
+                CONNECT_PATIENCE.as_secs()
+            )))
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(CONNECTIONS)
         .acquire_timeout(Duration::from_secs(30))
