@@ -100,6 +100,9 @@ pub struct Desktop {
     /// The database in use, in words (`this computer`, or the shared one's address), and
     /// why the shared one chosen is not, if it is not.
     database_in_use: (String, Option<String>),
+    /// The shared database Settings named when the app opened (`None` when the environment
+    /// chose the database: Settings do not apply then).
+    chosen_at_start: Option<Option<String>>,
 }
 
 /// Where the desktop keeps its place in the events other workers share (team mode), so a
@@ -246,6 +249,10 @@ impl Desktop {
             tracing::warn!("{why}");
         }
         let local = Database::File(opts.data_dir.join("syncdesk.db"));
+        let chosen_at_start = opts
+            .database
+            .is_none()
+            .then(|| settings.0.shared_database.clone());
         let chosen = opts.database.clone().or_else(|| {
             settings
                 .0
@@ -300,6 +307,7 @@ impl Desktop {
             shown: Default::default(),
             secrets: opts.secrets,
             database_in_use,
+            chosen_at_start,
         })
     }
 
@@ -339,6 +347,10 @@ impl Desktop {
             problem: problem.or_else(|| self.database_in_use.1.clone()),
             shared_database: s.shared_database.clone(),
             database_in_use: self.database_in_use.0.clone(),
+            database_restart_needed: self
+                .chosen_at_start
+                .as_ref()
+                .is_some_and(|at_start| *at_start != s.shared_database),
         }
     }
 

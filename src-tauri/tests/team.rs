@@ -84,12 +84,17 @@ async fn a_breaker_on_a_headless_worker_notifies_the_desktop_of_a_shared_databas
     let file = std::fs::read_to_string(data.join("settings.json")).unwrap();
     assert!(file.contains(&url) && !file.contains(password), "{file}");
     let dto = desktop.settings_dto(Ok(false));
-    assert_eq!(dto.database_in_use, THIS_COMPUTER, "until the restart");
+    assert_eq!(
+        (dto.database_in_use.as_str(), dto.database_restart_needed),
+        (THIS_COMPUTER, true),
+        "until the restart"
+    );
     desktop.engine().shutdown().await;
     let desktop = Arc::new(open(&data, &secrets).await);
+    let dto = desktop.settings_dto(Ok(false));
     assert_eq!(
-        desktop.settings_dto(Ok(false)).database_in_use,
-        Database::Url(url.clone()).to_string()
+        (dto.database_in_use, dto.database_restart_needed),
+        (Database::Url(url.clone()).to_string(), false)
     );
 
     // 2. A headless worker, another process with the connection's secret in its keychain,

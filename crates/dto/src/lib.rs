@@ -1248,6 +1248,8 @@ pub struct SettingsDto {
     /// The database the app uses now: `this computer`, or the shared one's address. It
     /// differs from `shared_database` until the app restarts.
     pub database_in_use: String,
+    /// The database chosen in Settings is not the one the app opened: a restart switches.
+    pub database_restart_needed: bool,
 }
 
 /// "Use a shared database": its address, and the password, which goes to the OS keychain

@@ -13,4 +13,8 @@ retry: RetryDto,
 /**
  * While it runs: what it waits for and until when.
  */
-waiting: WaitingDto | null, request_retries: number, rate_limit_waits: number, record_id: string | null, };
+waiting: WaitingDto | null, request_retries: number, rate_limit_waits: number, record_id: string | null, 
+/**
+ * The app or worker that ran it (its computer's name, or the worker's name).
+ */
+ran_by: string | null, };

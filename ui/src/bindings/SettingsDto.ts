@@ -24,4 +24,17 @@ theme: string, data_dir: string, logs_dir: string, version: string,
 /**
  * The settings file could not be read: why, and that the defaults are in use.
  */
-problem: string | null, };
+problem: string | null, 
+/**
+ * The shared database chosen in Settings (team mode), its password never included.
+ */
+shared_database: string | null, 
+/**
+ * The database the app uses now: `this computer`, or the shared one's address. It
+ * differs from `shared_database` until the app restarts.
+ */
+database_in_use: string, 
+/**
+ * The database chosen in Settings is not the one the app opened: a restart switches.
+ */
+database_restart_needed: boolean, };
