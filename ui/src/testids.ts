@@ -35,6 +35,15 @@ export const T = {
   settingsNotifyPrefix: "settings-notify-",
   settingsTheme: "settings-theme",
   settingsVersion: "settings-version",
+  /** Settings → Shared database: where the data is, the address and password fields, use,
+   * stop, restart, and one row per app or worker (data-alive). */
+  sharedDatabaseInUse: "shared-database-in-use",
+  sharedDatabaseUrl: "shared-database-url",
+  sharedDatabasePassword: "shared-database-password",
+  sharedDatabaseUse: "shared-database-use",
+  sharedDatabaseStop: "shared-database-stop",
+  appRestart: "app-restart",
+  workerRow: "worker-row",
   /** Settings → Updates: check, the result line (data-state: none, available, verified), download, install. */
   updateCheck: "update-check",
   updateResult: "update-result",

@@ -22,6 +22,8 @@ import type { SandboxDto } from "../bindings/SandboxDto";
 import type { SandboxFaultsDto } from "../bindings/SandboxFaultsDto";
 import type { SettingsDto } from "../bindings/SettingsDto";
 import type { SettingsUpdateDto } from "../bindings/SettingsUpdateDto";
+import type { SharedDatabaseDto } from "../bindings/SharedDatabaseDto";
+import type { WorkerDto } from "../bindings/WorkerDto";
 import type { SetupDto } from "../bindings/SetupDto";
 import type { UpdateDto } from "../bindings/UpdateDto";
 import type { ValueChoiceDto } from "../bindings/ValueChoiceDto";
@@ -49,6 +51,15 @@ export const api = {
   /** Only the fields given change; a wrong value changes nothing (code `invalid`). */
   settingsUpdate: (input: SettingsUpdateDto) => call<SettingsDto>("settings_update", { input }),
   logsOpen: () => call<null>("logs_open"),
+  /** "Use a shared database": checked (it opens), its password into the keychain, used from
+   * the next start. */
+  sharedDatabaseUse: (input: SharedDatabaseDto) => call<SettingsDto>("shared_database_use", { input }),
+  /** Back to this computer's database from the next start. */
+  sharedDatabaseStop: () => call<SettingsDto>("shared_database_stop"),
+  /** Restart the app (to open the database chosen). */
+  appRestart: () => call<null>("app_restart"),
+  /** The apps and headless workers running syncs on this database. */
+  workersList: () => call<WorkerDto[]>("workers_list"),
   /** Look for a newer release (nothing is downloaded). */
   updateCheck: () => call<UpdateDto>("update_check"),
   /** Download the release found and verify its signature; `update_refused` when it fails. */
@@ -120,6 +131,7 @@ export const api = {
 export const qk = {
   health: ["health"] as const,
   settings: ["settings"] as const,
+  workers: ["workers"] as const,
   connections: ["connections"] as const,
   connectors: ["connectors"] as const,
   valueChoices: (connectionId: string, name: string) => ["valueChoices", connectionId, name] as const,

@@ -24,6 +24,8 @@ import type { RecordErrorDto } from "../bindings/RecordErrorDto";
 import type { RecordRetryDto } from "../bindings/RecordRetryDto";
 import type { SandboxDto } from "../bindings/SandboxDto";
 import type { SandboxFaultsDto } from "../bindings/SandboxFaultsDto";
+import type { SharedDatabaseDto } from "../bindings/SharedDatabaseDto";
+import type { WorkerDto } from "../bindings/WorkerDto";
 
 export interface BackendOptions {
   /** "empty": first run, nothing configured. */
@@ -94,6 +96,7 @@ function exec(p: Partial<ExecutionDto> & Pick<ExecutionDto, "id" | "job_id" | "s
     request_retries: 0,
     rate_limit_waits: 0,
     record_id: null,
+    ran_by: "office-pc",
     ...p,
   };
 }
@@ -734,6 +737,9 @@ export function createBackend(opts: BackendOptions = {}) {
     logs_dir: "/home/admin/.local/share/syncdesk/logs",
     version: "0.1.0",
     problem: null,
+    shared_database: null,
+    database_in_use: "this computer",
+    database_restart_needed: false,
   };
 
   const handlers: Record<string, (a: Record<string, unknown>) => unknown> = {
@@ -767,6 +773,23 @@ export function createBackend(opts: BackendOptions = {}) {
       return { ...settings };
     },
     logs_open: () => null,
+    shared_database_use: (a) => {
+      const input = a.input as SharedDatabaseDto;
+      if (!/^postgres(ql)?:\/\/[^/]+/.test(input.url.trim()))
+        fail("invalid", "invalid url: a shared database's address looks like postgres://user@server:5432/syncdesk", { field: "url" });
+      settings = { ...settings, shared_database: input.url.trim().replace(/:[^:@/]*@/, "@") };
+      settings.database_restart_needed = settings.shared_database !== null;
+      return { ...settings };
+    },
+    shared_database_stop: () => {
+      settings = { ...settings, shared_database: null, database_restart_needed: false };
+      return { ...settings };
+    },
+    app_restart: () => null,
+    workers_list: (): WorkerDto[] => [
+      { name: "office-pc", host: "office-pc", role: "app", started_at: iso(now - HOUR), last_seen_at: iso(now), alive: true, this_one: true },
+      { name: "night-box", host: "server-1", role: "worker", started_at: iso(now - 30 * HOUR), last_seen_at: iso(now - 2 * HOUR), alive: false, this_one: false },
+    ],
     update_check: () => ({ current_version: "0.1.0", version: "0.2.0", notes: "Faster Failed Records.", date: null, verified: false }),
     update_download: () => ({ current_version: "0.1.0", version: "0.2.0", notes: "Faster Failed Records.", date: null, verified: true }),
     update_install: () => null,

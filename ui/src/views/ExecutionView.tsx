@@ -118,6 +118,7 @@ function ExecutionDetail({ ex }: { ex: ExecutionDetailDto }) {
         <Stat label="Duration" value={running && ex.started_at ? `${formatDuration(Date.now() - new Date(ex.started_at).getTime())} so far` : formatDuration(ex.duration_ms)} />
         <Stat label="Request retries" value={ex.request_retries} tone={ex.request_retries ? "warn" : undefined} />
         <Stat label="Rate-limit waits" value={ex.rate_limit_waits} tone={ex.rate_limit_waits ? "warn" : undefined} />
+        {ex.ran_by && <Stat label="Ran on" value={<span className="stat-value-sm">{ex.ran_by}</span>} />}
         {ex.excluded > 0 && <Stat label="Not tried: in Failed Records" value={ex.excluded} />}
         {retryText(ex.retry) && (
           <Stat

@@ -53,4 +53,36 @@ describe("Settings (issue 16)", () => {
     await userEvent.click(screen.getByTestId(T.updateInstall));
     await waitFor(() => expect(sent("update_install")).toHaveLength(1));
   });
+
+  test("shared database (issue 17): a wrong address is refused where it was typed; a good one asks for a restart, and the password is sent once and cleared", async () => {
+    const { sent } = withBackend();
+    renderWithQuery(<SettingsView />);
+    const inUse = await screen.findByTestId(T.sharedDatabaseInUse);
+    expect(inUse.dataset.shared).toBe("false");
+    expect(inUse.textContent).toMatch(/kept on this computer/);
+    await userEvent.type(screen.getByTestId(T.sharedDatabaseUrl), "mysql://db/syncdesk");
+    await userEvent.click(screen.getByTestId(T.sharedDatabaseUse));
+    expect(await screen.findByText(/looks like postgres:\/\/user@server:5432\/syncdesk/)).toBeTruthy();
+    expect(screen.queryByTestId(T.appRestart)).toBeNull();
+
+    await userEvent.clear(screen.getByTestId(T.sharedDatabaseUrl));
+    await userEvent.type(screen.getByTestId(T.sharedDatabaseUrl), "postgres://syncdesk@db.office:5432/syncdesk");
+    await userEvent.type(screen.getByTestId(T.sharedDatabasePassword), "pw-1");
+    await userEvent.click(screen.getByTestId(T.sharedDatabaseUse));
+    await screen.findByTestId(T.appRestart);
+    expect(sent("shared_database_use").at(-1)?.args).toEqual({
+      input: { url: "postgres://syncdesk@db.office:5432/syncdesk", password: "pw-1" },
+    });
+    expect((screen.getByTestId(T.sharedDatabasePassword) as HTMLInputElement).value).toBe("");
+    await userEvent.click(screen.getByTestId(T.appRestart));
+    await waitFor(() => expect(sent("app_restart")).toHaveLength(1));
+
+    // Who runs syncs on it: this app, and a worker not heard from for two hours.
+    const rows = await screen.findAllByTestId(T.workerRow);
+    expect(rows.map((r) => [r.cells[0].textContent, r.cells[1].textContent, r.dataset.alive])).toEqual([
+      ["office-pc", "This app", "true"],
+      ["night-box", "Background worker", "false"],
+    ]);
+    expect(rows[1].textContent).toMatch(/Not heard from since/);
+  });
 });

@@ -6,6 +6,8 @@ import { api, qk } from "../api/client";
 import type { SettingsDto } from "../bindings/SettingsDto";
 import type { SettingsUpdateDto } from "../bindings/SettingsUpdateDto";
 import type { UpdateDto } from "../bindings/UpdateDto";
+import type { WorkerDto } from "../bindings/WorkerDto";
+import { formatTime } from "../format";
 import { ErrorState, InlineError, Loading, PageHeader } from "../components/ui";
 import { T } from "../testids";
 
@@ -120,6 +122,8 @@ export function SettingsView() {
         </div>
       </section>
 
+      <SharedDatabase settings={s} />
+
       <Updates />
 
       <section className="panel" aria-labelledby={`${ids}-about`}>
@@ -142,6 +146,135 @@ export function SettingsView() {
         </dl>
       </section>
     </div>
+  );
+}
+
+/** What the database's address is called when it is this computer's own (the shell's words). */
+const THIS_COMPUTER = "this computer";
+
+/** Team mode: where the data is, "Use a shared database" (its password goes to the keychain),
+ * and the apps and workers running syncs on it. */
+function SharedDatabase({ settings: s }: { settings: SettingsDto }) {
+  const ids = useId();
+  const qc = useQueryClient();
+  const [url, setUrl] = useState(s.shared_database ?? "");
+  const [password, setPassword] = useState("");
+  const saved = (next: SettingsDto) => {
+    qc.setQueryData(qk.settings, next);
+    setPassword("");
+  };
+  const use = useMutation({ mutationFn: () => api.sharedDatabaseUse({ url, password: password || undefined }), onSuccess: saved });
+  const stop = useMutation({ mutationFn: api.sharedDatabaseStop, onSuccess: saved });
+  const restart = useMutation({ mutationFn: api.appRestart });
+  const workers = useQuery({ queryKey: qk.workers, queryFn: api.workersList, refetchInterval: 15_000 });
+  const shared = s.database_in_use !== THIS_COMPUTER;
+  const error = use.error ?? stop.error ?? restart.error;
+  return (
+    <section className="panel" aria-labelledby={`${ids}-db`}>
+      <header className="panel-head">
+        <h2 id={`${ids}-db`}>Shared database</h2>
+      </header>
+      <div className="panel-body settings-body">
+        <p data-testid={T.sharedDatabaseInUse} data-shared={shared}>
+          {shared ? (
+            <>
+              Your syncs are kept in the shared database <span className="mono">{s.database_in_use}</span>, with the other
+              computers of your team that use it.
+            </>
+          ) : (
+            "Your syncs are kept on this computer. To share them with your team, or with a computer that syncs through the night, use a shared database (PostgreSQL)."
+          )}
+        </p>
+        {s.database_restart_needed && (
+          <div className="banner banner-info banner-row" role="status">
+            <div>
+              {s.shared_database
+                ? "Syncdesk switches to the shared database when it restarts."
+                : "Syncdesk goes back to this computer's database when it restarts."}{" "}
+              A sync in progress is stopped and retried later.
+            </div>
+            <button className="btn btn-sm btn-primary" data-testid={T.appRestart} disabled={restart.isPending} onClick={() => restart.mutate()}>
+              Restart now
+            </button>
+          </div>
+        )}
+        <form
+          className="settings-body"
+          onSubmit={(e) => {
+            e.preventDefault();
+            use.mutate();
+          }}
+        >
+          <label className="field-label" htmlFor={`${ids}-url`}>
+            Database address
+          </label>
+          <input
+            id={`${ids}-url`}
+            data-testid={T.sharedDatabaseUrl}
+            className="mono"
+            value={url}
+            placeholder="postgres://syncdesk@server:5432/syncdesk"
+            autoComplete="off"
+            onChange={(e) => setUrl(e.target.value)}
+          />
+          <label className="field-label" htmlFor={`${ids}-pw`}>
+            Password (kept in this computer's keychain)
+          </label>
+          <input
+            id={`${ids}-pw`}
+            data-testid={T.sharedDatabasePassword}
+            type="password"
+            value={password}
+            autoComplete="new-password"
+            onChange={(e) => setPassword(e.target.value)}
+          />
+          <div>
+            <button className="btn" type="submit" data-testid={T.sharedDatabaseUse} disabled={use.isPending || !url.trim()}>
+              {use.isPending ? "Checking…" : "Use this shared database"}
+            </button>{" "}
+            {s.shared_database && (
+              <button className="btn" type="button" data-testid={T.sharedDatabaseStop} disabled={stop.isPending} onClick={() => stop.mutate()}>
+                Stop using it
+              </button>
+            )}
+          </div>
+        </form>
+        {error && <InlineError error={error} />}
+        {workers.data && workers.data.length > 0 && <Workers workers={workers.data} />}
+      </div>
+    </section>
+  );
+}
+
+function workerKind(w: WorkerDto): string {
+  if (w.this_one) return "This app";
+  return w.role === "worker" ? "Background worker" : "Syncdesk app";
+}
+
+/** The apps and workers running syncs on this database, and whether each is still there. */
+function Workers({ workers }: { workers: WorkerDto[] }) {
+  return (
+    <table className="table">
+      <caption className="muted small">Computers running syncs on this database</caption>
+      <thead>
+        <tr>
+          <th scope="col">Name</th>
+          <th scope="col">Kind</th>
+          <th scope="col">State</th>
+          <th scope="col">Running since</th>
+        </tr>
+      </thead>
+      <tbody>
+        {workers.map((w) => (
+          <tr key={`${w.name}-${w.started_at}`} data-testid={T.workerRow} data-alive={w.alive}>
+            <td>{w.name}</td>
+            <td>{workerKind(w)}</td>
+            <td>{w.alive ? "Active" : `Not heard from since ${formatTime(w.last_seen_at)}`}</td>
+            <td>{formatTime(w.started_at)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
