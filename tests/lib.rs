@@ -186,8 +186,9 @@ pub async fn new_postgres_database(prefix: &str) -> String {
 /// Queue a run of `job_id` due now, for a worker to take (`syncs run-due` would run it in
 /// its own process); its id.
 pub async fn queue_run_now(store: &syncdesk_engine::Store, job_id: &str, id: &str) -> String {
-    use syncdesk_engine::{ExecutionStatus, Mode, Trigger};
-    let now = chrono::Utc::now();
+    use syncdesk_engine::{Clock, ExecutionStatus, Mode, SystemClock, Trigger};
+    // The workers that take it read the real clock too.
+    let now = SystemClock.now();
     store
         .insert_execution(
             syncdesk_engine::store::NewExecution {

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use syncdesk_dto::*;
 use syncdesk_engine::{
-    self as engine, AuthKind, ConnectorSpec, Database, Engine, EngineOptions, NewConnection, NewJob,
-    NewSetup, PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore,
+    self as engine, AuthKind, ConnectorSpec, Database, Engine, EngineOptions, NewConnection,
+    NewJob, NewSetup, PageRequest, RecordErrorKind, RunOptions, Secret, SecretKind, SecretStore,
     SystemClock,
 };
 use syncdesk_sandbox::{Entity, Faults, RetryAfter, Sandbox, SandboxConfig, SchemaDrift};

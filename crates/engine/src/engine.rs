@@ -134,7 +134,7 @@ pub(crate) struct Inner {
     pub(crate) role: WorkerRole,
     /// The queue of events shared with the other engines on the store, written by a task
     /// started with the first one (`team::publish`).
-    shared: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(DateTime<Utc>, Event)>>>,
+    shared: Mutex<Option<crate::team::SharedQueue>>,
 }
 
 impl std::fmt::Debug for Inner {

@@ -150,6 +150,9 @@ impl Engine {
     }
 }
 
+/// Where the engine queues the events it shares, with when each happened.
+pub(crate) type SharedQueue = mpsc::UnboundedSender<(DateTime<Utc>, Event)>;
+
 /// Write what `rx` brings to the store, in order and in batches, until the engine shuts down
 /// (what is queued then is still written).
 pub(crate) async fn publish(
