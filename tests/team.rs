@@ -150,3 +150,81 @@ async fn a_killed_workers_run_is_recovered_by_another_after_its_lease_lapses() {
     store.close().await;
     sandbox.shutdown().await;
 }
+
+/// Issue 17: `syncdesk store copy` moves this computer's store to a shared PostgreSQL
+/// database and back, every table's rows and checksum the same, and refuses a target that
+/// already holds data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_copy_moves_a_desktop_store_to_postgres_and_back() {
+    require_keyring();
+    let sandbox = Sandbox::start(SandboxConfig {
+        customers: 60,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let desk = dir.path().join("desk");
+    setup(&desk, &sandbox.base_url(), &["--mode", "full"]).await;
+    expect_status(
+        &syncdesk(&desk, &["job", "run", "customers"], &[], None).await,
+        0,
+    );
+    let sums = |out: &std::process::Output| json(&expect_status(out, 0));
+    let before = sums(&syncdesk(&desk, &["store", "summary", "--json"], &[], None).await);
+    let rows = |v: &serde_json::Value, table: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == table)
+            .unwrap()["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!((rows(&before, "jobs"), rows(&before, "records")), (1, 60));
+
+    let url = new_postgres_database("copy").await;
+    let copied = syncdesk(&desk, &["store", "copy", "--to", &url, "--json"], &[], None).await;
+    assert!(
+        String::from_utf8_lossy(&copied.stderr).contains("every table's rows and checksum match")
+    );
+    assert_eq!(sums(&copied), before);
+    let shared = [("SYNCDESK_DATABASE", url.as_str())];
+    assert_eq!(
+        sums(&syncdesk(&desk, &["store", "summary", "--json"], &shared, None).await),
+        before
+    );
+    let jobs = expect_status(&syncdesk(&desk, &["job", "list"], &shared, None).await, 0);
+    assert!(jobs.contains("customers"), "{jobs}");
+
+    // Again into the same database: refused, nothing changed.
+    let again = syncdesk(&desk, &["store", "copy", "--to", &url], &[], None).await;
+    assert_ne!(again.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds data"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        sums(&syncdesk(&desk, &["store", "summary", "--json"], &shared, None).await),
+        before
+    );
+
+    // And back, into a new computer's store.
+    let back = dir.path().join("back");
+    let file = back.join("syncdesk.db");
+    let file = file.to_str().unwrap();
+    let copied = syncdesk(
+        &desk,
+        &["store", "copy", "--to", file, "--json"],
+        &shared,
+        None,
+    )
+    .await;
+    assert_eq!(sums(&copied), before);
+    assert_eq!(
+        sums(&syncdesk(&back, &["store", "summary", "--json"], &[], None).await),
+        before
+    );
+    sandbox.shutdown().await;
+}

@@ -108,6 +108,33 @@ enum Command {
     /// How things stand, and all syncs at once: pause, resume, run what is due now.
     #[command(subcommand)]
     Syncs(SyncsCmd),
+    /// The database as a whole: its tables' counts and checksums, and copying it to another
+    /// (this computer's file ↔ a shared PostgreSQL database).
+    #[command(subcommand)]
+    Store(StoreCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCmd {
+    /// Each table's rows and checksum: two databases that say the same hold the same.
+    Summary {
+        /// Print the tables as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy jobs, connections (their secrets stay in this computer's keychain), executions,
+    /// error logs, Failed Records, alerts, the audit log and records into a new, empty
+    /// database, checked table by table (rows and checksums) before it is committed. Stop the
+    /// app and workers on this database first, so nothing changes under the copy.
+    Copy {
+        /// Where to: a PostgreSQL URL (postgres://user@host/database), or the path of a new
+        /// SQLite file.
+        #[arg(long)]
+        to: String,
+        /// Print the tables as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -743,6 +770,7 @@ fn wants_json(c: &Command) -> bool {
         Command::Alerts(a) => a.list.json,
         Command::Audit(l) => l.json,
         Command::Workers { json } => *json,
+        Command::Store(StoreCmd::Summary { json } | StoreCmd::Copy { json, .. }) => *json,
         _ => false,
     }
 }
@@ -785,8 +813,12 @@ fn database(cli: &Cli) -> CliResult<engine::Database> {
 }
 
 async fn open(cli: &Cli) -> CliResult<Engine> {
+    open_at(cli, database(cli)?).await
+}
+
+async fn open_at(cli: &Cli, database: engine::Database) -> CliResult<Engine> {
     Ok(Engine::open(EngineOptions {
-        database: database(cli)?,
+        database,
         secrets: secret_store(cli.secret_store),
         clock: Arc::new(SystemClock),
         actor: actor(),
@@ -1190,6 +1222,7 @@ async fn run(cli: Cli) -> CliResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Syncs(c) => syncs(&cli, c).await,
+        Command::Store(c) => store(&cli, c).await,
         Command::Workers { json } => {
             let e = open(&cli).await?;
             let list = e.workers().await;
@@ -1321,6 +1354,52 @@ async fn syncs(cli: &Cli, c: &SyncsCmd) -> CliResult<ExitCode> {
     };
     e.shutdown().await;
     r?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `syncdesk store …`.
+async fn store(cli: &Cli, c: &StoreCmd) -> CliResult {
+    let e = open(cli).await?;
+    let r = match c {
+        StoreCmd::Summary { .. } => e.store().table_sums().await.map_err(CliError::from),
+        StoreCmd::Copy { to, .. } => {
+            let target = if to.starts_with("postgres://") || to.starts_with("postgresql://") {
+                engine::Database::Url(to.clone())
+            } else {
+                engine::Database::File(std::path::PathBuf::from(to))
+            };
+            match open_at(cli, target.clone()).await {
+                Ok(t) => {
+                    let r = e.store().copy_to(t.store()).await;
+                    t.shutdown().await;
+                    r.map_err(CliError::from).inspect(|sums| {
+                        let rows: u64 = sums.iter().map(|s| s.rows).sum();
+                        eprintln!(
+                            "copied {rows} rows to {target}; every table's rows and checksum match"
+                        );
+                    })
+                }
+                Err(err) => Err(err),
+            }
+        }
+    };
+    e.shutdown().await;
+    let sums = r?;
+    if matches!(
+        c,
+        StoreCmd::Summary { json: true } | StoreCmd::Copy { json: true, .. }
+    ) {
+        return print_json(&sums);
+    }
+    let mut t = Table::new(&["TABLE", "ROWS", "CHECKSUM"]);
+    for s in &sums {
+        t.row(vec![
+            s.table.to_string(),
+            s.rows.to_string(),
+            s.checksum.clone(),
+        ]);
+    }
+    print!("{}", t.render());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -36,6 +36,7 @@ macro_rules! on {
 mod alerts;
 mod audit;
 mod connections;
+mod copy;
 pub(crate) mod dialect;
 mod executions;
 mod jobs;
@@ -62,6 +63,7 @@ use crate::model::{HealthSummary, SyncPause};
 pub use alerts::{AlertScope, NewAlert};
 pub use audit::NewAudit;
 pub use connections::NewConnectionRow;
+pub use copy::TableSum;
 pub use executions::{
     Ended, ExecutionEnd, ExecutionFinish, NewExecution, Progress, RunningExecution,
 };
