@@ -13,6 +13,7 @@ packages=(
   gnome-keyring libsecret-tools          # a real Secret Service, and secret-tool to inspect it
   procps psmisc                          # ps/kill for the restart tests
   postgresql                             # team mode's shared store; tests start a private server (scripts/with-postgres.sh)
+  openssl                                # that server's self-signed certificate (TLS to the database)
   ca-certificates
   # Tauri 2 on Linux (RECIPES): WebKitGTK, tray, icons, clipboard/keyboard helpers
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev

@@ -78,7 +78,7 @@ describe("Settings (issue 16)", () => {
     await waitFor(() => expect(sent("app_restart")).toHaveLength(1));
 
     // Who runs syncs on it: this app, and a worker not heard from for two hours.
-    const rows = await screen.findAllByTestId(T.workerRow);
+    const rows = (await screen.findAllByTestId(T.workerRow)) as HTMLTableRowElement[];
     expect(rows.map((r) => [r.cells[0].textContent, r.cells[1].textContent, r.dataset.alive])).toEqual([
       ["office-pc", "This app", "true"],
       ["night-box", "Background worker", "false"],
