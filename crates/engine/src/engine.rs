@@ -132,9 +132,9 @@ pub(crate) struct Inner {
     pub(crate) actor: String,
     /// The desktop app, or a headless worker ([`Engine::as_worker`]).
     pub(crate) role: WorkerRole,
-    /// The queue of events shared with the other engines on the store, written by a task
-    /// started with the first one (`team::publish`).
-    shared: Mutex<Option<crate::team::SharedQueue>>,
+    /// The queue of events shared with the other engines on the store, and the task that
+    /// writes it (`team::publish`), started with the first one.
+    shared: Mutex<Option<(crate::team::SharedQueue, tokio::task::JoinHandle<()>)>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -167,15 +167,16 @@ impl Inner {
                 return;
             }
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            self.tracker.spawn(crate::team::publish(
+            // Not on the tracker: [`Engine::shutdown`] waits for the runs first (their last
+            // events are shared too), then closes this queue and waits for it to be written.
+            let task = tokio::spawn(crate::team::publish(
                 self.store.clone(),
                 self.owner.clone(),
                 rx,
-                self.shutdown.clone(),
             ));
-            *slot = Some(tx);
+            *slot = Some((tx, task));
         }
-        if let Some(tx) = slot.as_ref() {
+        if let Some((tx, _)) = slot.as_ref() {
             let _ = tx.send((self.clock.now(), e.clone()));
         }
     }
@@ -1626,6 +1627,14 @@ impl Engine {
         self.inner.shutdown.cancel();
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
+        // Runs have ended and said so: write what they shared, then close the store.
+        let publisher = self.inner.shared.lock().expect("shared events lock").take();
+        if let Some((queue, task)) = publisher {
+            drop(queue);
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the shared events writer panicked");
+            }
+        }
         self.inner.store.close().await;
     }
 

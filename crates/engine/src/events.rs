@@ -79,8 +79,8 @@ pub enum Event {
         job_id: Option<String>,
         connection_id: Option<String>,
     },
-    /// All syncs were paused or resumed in this process (another process's change is seen
-    /// through [`crate::Engine::health`]).
+    /// All syncs were paused or resumed (by this process, or by another on the store whose
+    /// events this engine follows; [`crate::Engine::health`] says how things stand).
     SyncsPaused { paused: bool },
 }
 

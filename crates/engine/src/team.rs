@@ -109,18 +109,15 @@ impl Engine {
         };
         let oldest = chrono::Duration::from_std(REPLAY_WITHIN).unwrap_or_default();
         loop {
-            match inner
-                .store
-                .shared_events_after(cursor, &inner.owner, BATCH)
-                .await
-            {
+            match inner.store.shared_events_after(cursor, BATCH).await {
                 Ok(rows) => {
                     let full = rows.len() as i64 == BATCH;
                     let now = inner.clock.now();
                     let moved = !rows.is_empty();
                     for r in rows {
                         cursor = r.id;
-                        if now - from_millis(r.at) > oldest {
+                        // Its own events this engine sent when it raised them.
+                        if r.origin == inner.owner || now - from_millis(r.at) > oldest {
                             continue;
                         }
                         match serde_json::from_str::<Event>(&r.body) {
@@ -141,6 +138,7 @@ impl Engine {
                     tracing::warn!(error = %e, "could not read the events other workers shared")
                 }
             }
+            // The runtime's timer, as for the heartbeat: a test clock would spin this loop.
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 _ = inner.shutdown.cancelled() => return Ok(()),
@@ -153,29 +151,20 @@ impl Engine {
 /// Where the engine queues the events it shares, with when each happened.
 pub(crate) type SharedQueue = mpsc::UnboundedSender<(DateTime<Utc>, Event)>;
 
-/// Write what `rx` brings to the store, in order and in batches, until the engine shuts down
-/// (what is queued then is still written).
+/// Write what `rx` brings to the store, in order and in batches, until the queue closes
+/// ([`Engine::shutdown`], or the engine dropped).
 pub(crate) async fn publish(
     store: Store,
     origin: String,
     mut rx: mpsc::UnboundedReceiver<(DateTime<Utc>, Event)>,
-    shutdown: CancellationToken,
 ) {
-    loop {
-        let first = tokio::select! {
-            biased;
-            m = rx.recv() => m,
-            _ = shutdown.cancelled() => None,
-        };
-        let mut batch = Vec::from_iter(first);
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
         while batch.len() < BATCH as usize {
             match rx.try_recv() {
                 Ok(m) => batch.push(m),
                 Err(_) => break,
             }
-        }
-        if batch.is_empty() {
-            return;
         }
         let rows: Vec<(DateTime<Utc>, String)> = batch
             .into_iter()

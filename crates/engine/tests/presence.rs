@@ -177,6 +177,15 @@ async fn a_workers_breaker_reaches_each_desktop_once_and_names_the_worker() {
         want
     );
 
+    // A follower's own runs are heard once: from itself, not again from the store. Bob's run
+    // after Alice's reaches her through the store after anything of hers would have.
+    let hers = alice.run_job(&job.id, RunOptions::default()).await.unwrap();
+    let his = bob.run_job(&job.id, RunOptions::default()).await.unwrap();
+    let mut heard = heard_until_end(&mut a.rx, &hers.id).await;
+    heard.extend(heard_until_end(&mut a.rx, &his.id).await);
+    assert_eq!(about(&heard, &hers.id), want, "{heard:?}");
+    assert_eq!(about(&heard, &his.id), want);
+
     for f in [a, b] {
         f.stop.cancel();
         f.task.await.unwrap();

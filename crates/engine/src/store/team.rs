@@ -25,11 +25,12 @@ pub struct WorkerRow {
     pub seen_at: i64,
 }
 
-/// An event as another engine shared it: its place in the order, when, and its JSON.
+/// A shared event: its place in the order, when, who shared it, and its JSON.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SharedRow {
     pub id: i64,
     pub at: i64,
+    pub origin: String,
     pub body: String,
 }
 
@@ -127,23 +128,16 @@ impl Store {
         })
     }
 
-    /// Up to `limit` events after `cursor` that engines other than `me` shared, in order.
-    pub async fn shared_events_after(
-        &self,
-        cursor: i64,
-        me: &str,
-        limit: i64,
-    ) -> Result<Vec<SharedRow>> {
-        Ok(on!(self.reader(), |c| {
-            sqlx::query_as(sql(
-            "SELECT id, at, body FROM shared_events WHERE id > ? AND origin <> ? ORDER BY id LIMIT ?"
+    /// Up to `limit` shared events after `cursor`, in order (a follower's own among them, so
+    /// its cursor moves past those too).
+    pub async fn shared_events_after(&self, cursor: i64, limit: i64) -> Result<Vec<SharedRow>> {
+        Ok(on!(self.reader(), |c| sqlx::query_as(sql(
+            "SELECT id, at, origin, body FROM shared_events WHERE id > ? ORDER BY id LIMIT ?"
         ))
         .bind(cursor)
-        .bind(me)
         .bind(limit)
         .fetch_all(c)
-        .await
-        })?)
+        .await)?)
     }
 
     /// The newest shared event's id (0 when none): where a new follower starts.
