@@ -375,13 +375,18 @@ impl Desktop {
             .or_else(|| url.password().map(str::to_string));
         let _ = url.set_password(None);
         let bare = url.to_string();
+        let db = Database::Url(bare.clone());
+        // Without a new password, the one already in the keychain for it (if any) is used.
         let with_password = match &password {
             Some(p) => {
                 let mut u = url.clone();
                 let _ = u.set_password(Some(p));
                 u.to_string()
             }
-            None => bare.clone(),
+            None => match db.with_keychain_password(&self.secrets).await? {
+                Database::Url(u) => u,
+                Database::File(_) => bare.clone(),
+            },
         };
         // Opening it is the check (and sets up an empty database). On a blocking thread of
         // its own: the migrator's future is not `Send` in the way an IPC command must be.
@@ -394,19 +399,19 @@ impl Desktop {
         })
         .await
         .map_err(|e| DesktopError::Io(format!("the database check failed: {e}")))??;
-        let db = Database::Url(bare.clone());
-        let id = db.secret_id().expect("a URL has a keychain name");
-        let secrets = self.secrets.clone();
-        let r = tokio::task::spawn_blocking(move || match password {
-            Some(p) => secrets.set(&id, SecretKind::DatabasePassword, &Secret::new(p)),
-            None => secrets.delete(&id, SecretKind::DatabasePassword),
-        })
-        .await
-        .map_err(|e| DesktopError::Io(format!("keychain task failed: {e}")))?;
-        if let Err(e) = &r {
-            self.note_keychain(e);
+        if let Some(p) = password {
+            let id = db.secret_id().expect("a URL has a keychain name");
+            let secrets = self.secrets.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                secrets.set(&id, SecretKind::DatabasePassword, &Secret::new(p))
+            })
+            .await
+            .map_err(|e| DesktopError::Io(format!("keychain task failed: {e}")))?;
+            if let Err(e) = &r {
+                self.note_keychain(e);
+            }
+            r?;
         }
-        r?;
         self.save_settings(|s| s.shared_database = Some(bare))
     }
 

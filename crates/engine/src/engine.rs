@@ -61,8 +61,9 @@ impl Database {
         Some(format!("database:{u}"))
     }
 
-    /// The URL to connect with: its own password, else the one the keychain keeps for it.
-    async fn with_keychain_password(&self, secrets: &Arc<dyn SecretStore>) -> Result<Database> {
+    /// The URL to connect with: its own password, else (without `PGPASSWORD`) the one the
+    /// keychain keeps for it. In memory only: shown, it is redacted like any URL.
+    pub async fn with_keychain_password(&self, secrets: &Arc<dyn SecretStore>) -> Result<Database> {
         let (Database::Url(url), Some(id)) = (self, self.secret_id()) else {
             return Ok(self.clone());
         };
