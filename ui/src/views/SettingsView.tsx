@@ -122,9 +122,11 @@ export function SettingsView() {
         </div>
       </section>
 
-      <SharedDatabase settings={s} />
-
       <Updates />
+
+      {/* After Updates: the list of computers arrives a moment later, and what it moves down
+          should not be a button the admin is about to press. */}
+      <SharedDatabase settings={s} />
 
       <section className="panel" aria-labelledby={`${ids}-about`}>
         <header className="panel-head">
