@@ -149,6 +149,8 @@ pub(crate) struct Run {
     /// The page write still under way, at most one: its task holds the store's writer, and
     /// gives back the progress it stored.
     writing: Option<tokio::task::JoinHandle<Result<Progress>>>,
+    /// Pages this run has sent to be written.
+    pages_written: u64,
     /// The progress the last settled write stored: after a failed page write the run goes
     /// back to it, so its counts never include records that were not stored.
     committed: Progress,
@@ -245,6 +247,7 @@ impl Run {
             dead_lettered_total: 0,
             dead_lettered: Vec::new(),
             writing: None,
+            pages_written: 0,
             committed: progress,
         })
     }
@@ -514,6 +517,11 @@ impl Run {
         let dead_lettered = std::mem::take(&mut self.dead_lettered);
         let (conn_id, entity) = (self.conn.id.clone(), self.job.entity.clone());
         let (exec_id, job_id) = (self.exec.id.clone(), self.job.id.clone());
+        self.pages_written += 1;
+        // After pages 1, 4, 16, 64, …: a table this run is filling may need new planner
+        // statistics (PostgreSQL), checked cheaply, gathered only when it grew.
+        let check_stats =
+            self.pages_written.is_power_of_two() && self.pages_written.trailing_zeros() % 2 == 0;
         let commit = async move {
             let written = Store::write_page(
                 writer.conn(),
@@ -530,6 +538,11 @@ impl Run {
                 // Logged here too: a run stopped meanwhile may never settle this task.
                 tracing::error!(execution = %exec_id, error = %e, "a page write failed");
                 return Err(e);
+            }
+            if check_stats {
+                if let Err(e) = inner.store.refresh_planner_stats().await {
+                    tracing::warn!(error = %e, "planner statistics not refreshed");
+                }
             }
             for record_id in dead_lettered {
                 inner.emit(Event::DeadLettered {

@@ -386,6 +386,15 @@ impl Store {
         }
     }
 
+    /// Gather planner statistics for the tables a run fills if they grew much since
+    /// (PostgreSQL; SQLite plans these lookups by its indexes alone).
+    pub(crate) async fn refresh_planner_stats(&self) -> Result<()> {
+        match &self.db {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Pg(pool) => postgres::refresh_stats(pool).await,
+        }
+    }
+
     /// The SQLite readers, for tests of what only SQLite has (plans, pragmas).
     #[cfg(test)]
     pub(crate) fn sqlite_reader(&self) -> &SqlitePool {
