@@ -1240,14 +1240,14 @@ async fn run(cli: Cli) -> CliResult {
                 t.row(vec![
                     w.name.clone(),
                     match w.role {
-                        engine::WorkerRole::App => "desktop app".into(),
-                        engine::WorkerRole::Worker => "headless worker".into(),
+                        engine::WorkerRole::App => "Syncdesk app".into(),
+                        engine::WorkerRole::Worker => "background worker".into(),
                     },
                     w.host.clone(),
                     if w.alive {
-                        "alive".into()
+                        "active".into()
                     } else {
-                        format!("not seen since {}", fmt_time(Some(w.last_seen_at)))
+                        format!("not heard from since {}", fmt_time(Some(w.last_seen_at)))
                     },
                     fmt_time(Some(w.started_at)),
                 ]);
