@@ -1,7 +1,7 @@
 import type { RecordErrorDto } from "./bindings/RecordErrorDto";
 import type { RetryDto } from "./bindings/RetryDto";
 
-/** R-I1: the spec's one-line form of a record error. */
+/** The spec's one-line form of a record error. */
 export function formatRecordError(e: Pick<RecordErrorDto, "record_id" | "kind" | "message">): string {
   return `Record ID: ${e.record_id}, Error: ${e.kind} - ${e.message}`;
 }
@@ -124,7 +124,7 @@ export function plural(n: number, one: string, many = `${one}s`): string {
 
 export type Tone = "ok" | "warn" | "bad" | "info" | "muted";
 
-/** How an execution status is shown. completed_with_errors is deliberately loud (R-I4). */
+/** How an execution status is shown. completed_with_errors is deliberately loud. */
 export function statusTone(status: string): Tone {
   switch (status) {
     case "completed":

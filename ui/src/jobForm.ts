@@ -54,7 +54,7 @@ export function emptyMapping(): MappingRow {
   return { source: "", target: "", transform: "", defaultText: "", required: false, type: "", optional: false };
 }
 
-/** A new job: incremental pull, manual schedule, the engine's default settings (R-I5). */
+/** A new job: incremental pull, manual schedule, the engine's default settings. */
 export function newJobForm(connection = ""): JobForm {
   return {
     name: "",

@@ -67,14 +67,14 @@ export const T = {
   statusBadge: "status-badge",
   /** The execution detail header's status badge. */
   executionStatus: "execution-status",
-  /** Breakdown bar (R-I2) container. */
+  /** Breakdown bar container. */
   breakdown: "breakdown",
   /** Breakdown segments/legend counts: data-count holds the number. */
   breakdownCreated: "breakdown-created",
   breakdownUpdated: "breakdown-updated",
   breakdownSkipped: "breakdown-skipped",
   breakdownFailed: "breakdown-failed",
-  /** Error log (R-I1): the kind filter select and each formatted row. */
+  /** Error log: the kind filter select and each formatted row. */
   errorKindFilter: "error-kind-filter",
   errorRow: "error-row",
   /** "Load more" for any paginated list. */
@@ -82,11 +82,11 @@ export const T = {
   /** Diagnosis panel and its action buttons: `diagnosis-action-<action>` (reauthenticate, edit_mappings, open_failed_records…). */
   diagnosis: "diagnosis",
   diagnosisActionPrefix: "diagnosis-action-",
-  /** "What changed" beside a schema-change diagnosis (R-E5); each field row carries data-field and data-change (missing, removed, added). */
+  /** "What changed" beside a schema-change diagnosis; each field row carries data-field and data-change (missing, removed, added). */
   schemaChange: "schema-change",
   /** Circuit-breaker / failure note on the execution page. */
   executionNote: "execution-note",
-  /** Failed Records (R-D3): a row (data-record-id), its checkbox, the header select-all checkbox. */
+  /** Failed Records: a row (data-record-id), its checkbox, the header select-all checkbox. */
   failedRow: "failed-row",
   failingSection: "failing-records",
   failingRow: "failing-row",

@@ -298,7 +298,7 @@ pub struct DiagnosisDto {
     pub actions: Vec<String>,
 }
 
-/// What changed in the provider's fields for the job's entity (R-E5); beside a
+/// What changed in the provider's fields for the job's entity; beside a
 /// `schema_change` diagnosis.
 #[derive(Debug, Serialize, TS)]
 pub struct SchemaChangeDto {
@@ -943,7 +943,7 @@ pub struct NewJobDto {
     pub settings: Option<engine::JobSettings>,
 }
 
-/// What retrying one failed record did (R-D4).
+/// What retrying one failed record did.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct RecordRetryDto {
     pub record_id: String,
@@ -971,23 +971,23 @@ impl From<&engine::RecordRetryOutcome> for RecordRetryDto {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default)]
 pub struct SandboxFaultsDto {
-    /// Fraction of data requests answered 503 (R-E2).
+    /// Fraction of data requests answered 503.
     pub error_rate: f64,
-    /// The next N data requests fail with 503 (R-E2 retries recover).
+    /// The next N data requests fail with 503 (request retries recover).
     pub error_burst: u32,
-    /// The next N data requests are answered 429 (R-E3).
+    /// The next N data requests are answered 429.
     pub rate_limit_burst: u32,
     /// `Retry-After` seconds sent with those 429s; none uses the backoff schedule.
     #[ts(optional)]
     pub retry_after_secs: Option<u64>,
-    /// Delay before every data response (R-E4 with a short job timeout).
+    /// Delay before every data response (with a short job timeout, the run times out).
     pub latency_ms: u64,
-    /// Fraction of every entity's records served invalid (R-R1–R-R4, R-D).
+    /// Fraction of every entity's records served invalid (record errors, then Failed Records).
     pub bad_record_rate: f64,
-    /// Customers' `email` renamed to `email_address` (R-E5; trips the breaker, R-B1).
+    /// Customers' `email` renamed to `email_address` (a schema change; trips the breaker).
     pub schema_drift: bool,
     /// The token endpoint refuses the client and every issued token is revoked: the next
-    /// run fails with the connection expired (R-E1).
+    /// run fails with the connection expired.
     pub credentials_revoked: bool,
 }
 

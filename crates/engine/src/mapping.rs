@@ -25,13 +25,13 @@ pub struct FieldMapping {
     /// `enum:paid=settled,open=due`, `reference:customers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<String>,
-    /// Used when the value is null, or when a transform fails (R-R4).
+    /// Used when the value is null, or when a transform fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
-    /// Null or empty after transforms and default → ValidationError (R-R1).
+    /// Null or empty after transforms and default: a missing-value error.
     #[serde(default)]
     pub required: bool,
-    /// The JSON type the provider is expected to send; another type is a SchemaMismatch (R-E5).
+    /// The JSON type the provider is expected to send; another type is a wrong-type error.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub expect: Option<ValueType>,
     /// The field may be absent without that being a schema change.

@@ -503,15 +503,15 @@ pub struct Job {
 pub struct JobSettings {
     /// Records per page requested from the provider.
     pub batch_size: u32,
-    /// Whole-execution timeout (R-E4).
+    /// Whole-execution timeout.
     pub timeout_secs: u64,
-    /// One HTTP request's timeout; a timeout is retried like a 5xx (R-E2).
+    /// One HTTP request's timeout; a timeout is retried like a 5xx.
     pub request_timeout_secs: u64,
     pub retry_on_failure: bool,
     pub max_retries: u32,
-    /// Waits between attempts of a failing request (R-E2 default 1, 5, 15).
+    /// Waits between attempts of a failing request (default 1, 5, 15).
     pub backoff_secs: Vec<u64>,
-    /// Waits before automatic retry executions (R-A1 default 300, 1800, 7200).
+    /// Waits before automatic retry executions (default 300, 1800, 7200).
     pub retry_delays_secs: Vec<u64>,
     /// The longest 429 pause the engine accepts before giving up on a request.
     pub max_rate_limit_waits: u32,

@@ -20,15 +20,15 @@ target: string,
  */
 transform?: string | null, 
 /**
- * Used when the value is null, or when a transform fails (R-R4).
+ * Used when the value is null, or when a transform fails.
  */
 default?: JsonValue | null, 
 /**
- * Null or empty after transforms and default → ValidationError (R-R1).
+ * Null or empty after transforms and default: a missing-value error.
  */
 required: boolean, 
 /**
- * The JSON type the provider is expected to send; another type is a SchemaMismatch (R-E5).
+ * The JSON type the provider is expected to send; another type is a wrong-type error.
  */
 type?: ValueType | null, 
 /**

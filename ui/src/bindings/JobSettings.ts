@@ -11,19 +11,19 @@ export type JobSettings = {
  */
 batch_size: number, 
 /**
- * Whole-execution timeout (R-E4).
+ * Whole-execution timeout.
  */
 timeout_secs: number, 
 /**
- * One HTTP request's timeout; a timeout is retried like a 5xx (R-E2).
+ * One HTTP request's timeout; a timeout is retried like a 5xx.
  */
 request_timeout_secs: number, retry_on_failure: boolean, max_retries: number, 
 /**
- * Waits between attempts of a failing request (R-E2 default 1, 5, 15).
+ * Waits between attempts of a failing request (default 1, 5, 15).
  */
 backoff_secs: Array<number>, 
 /**
- * Waits before automatic retry executions (R-A1 default 300, 1800, 7200).
+ * Waits before automatic retry executions (default 300, 1800, 7200).
  */
 retry_delays_secs: Array<number>, 
 /**

@@ -6,15 +6,15 @@
  */
 export type SandboxFaultsDto = { 
 /**
- * Fraction of data requests answered 503 (R-E2).
+ * Fraction of data requests answered 503.
  */
 error_rate: number, 
 /**
- * The next N data requests fail with 503 (R-E2 retries recover).
+ * The next N data requests fail with 503 (request retries recover).
  */
 error_burst: number, 
 /**
- * The next N data requests are answered 429 (R-E3).
+ * The next N data requests are answered 429.
  */
 rate_limit_burst: number, 
 /**
@@ -22,19 +22,19 @@ rate_limit_burst: number,
  */
 retry_after_secs?: number, 
 /**
- * Delay before every data response (R-E4 with a short job timeout).
+ * Delay before every data response (with a short job timeout, the run times out).
  */
 latency_ms: number, 
 /**
- * Fraction of every entity's records served invalid (R-R1–R-R4, R-D).
+ * Fraction of every entity's records served invalid (record errors, then Failed Records).
  */
 bad_record_rate: number, 
 /**
- * Customers' `email` renamed to `email_address` (R-E5; trips the breaker, R-B1).
+ * Customers' `email` renamed to `email_address` (a schema change; trips the breaker).
  */
 schema_drift: boolean, 
 /**
  * The token endpoint refuses the client and every issued token is revoked: the next
- * run fails with the connection expired (R-E1).
+ * run fails with the connection expired.
  */
 credentials_revoked: boolean, };

@@ -9,7 +9,7 @@ const SEGMENTS = [
 ] as const;
 
 /**
- * R-I2: created green, updated blue, skipped grey, failed red. Segment widths are shares of
+ * created green, updated blue, skipped grey, failed red. Segment widths are shares of
  * `processed`; every count is also written out in the legend (colour is never the only cue).
  */
 export function BreakdownBar({ counts, compact = false }: { counts: CountsDto; compact?: boolean }) {

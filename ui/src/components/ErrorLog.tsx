@@ -6,7 +6,7 @@ import { T } from "../testids";
 import { Empty, ErrorState, LoadMore, Loading } from "./ui";
 
 /**
- * R-I1: every failed record of an execution, in the spec's line format, paginated (keyset
+ * every failed record of an execution, in the spec's line format, paginated (keyset
  * cursor) and filterable by error kind. The kinds and their counts come from the execution's
  * `error_counts`, so the filter shows only kinds that happened.
  */

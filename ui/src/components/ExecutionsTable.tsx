@@ -11,7 +11,7 @@ import { Empty, ErrorState, LoadMore, Loading, StatusBadge } from "./ui";
 
 const col = createColumnHelper<ExecutionDto>();
 
-/** R-I4: newest first; status, trigger, attempt, duration, counts; retry chains visible. */
+/** newest first; status, trigger, attempt, duration, counts; retry chains visible. */
 export function ExecutionsTable({ jobId, emptyAction }: { jobId: string; emptyAction?: React.ReactNode }) {
   const q = useInfiniteQuery({
     queryKey: qk.executions(jobId),

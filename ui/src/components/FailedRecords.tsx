@@ -18,8 +18,8 @@ import { Dialog, Drawer, Empty, ErrorState, InlineError, LoadMore, Loading } fro
 const col = createColumnHelper<DeadLetterDto>();
 
 /**
- * R-D3 Failed Records: Record ID, Entity Type, First Failed, Last Failed, Attempts, Error,
- * Actions. Retry (R-D4) and Dismiss with a required note (R-D5), per row and for the selected
+ * Failed Records: Record ID, Entity Type, First Failed, Last Failed, Attempts, Error,
+ * Actions. Retry and Dismiss with a required note, per row and for the selected
  * rows; a drawer shows the stored payload and the record's error history.
  */
 export function FailedRecords({ jobId }: { jobId: string }) {
@@ -264,7 +264,7 @@ function RetrySummary({ results, onClose }: { results: RecordRetryDto[]; onClose
   );
 }
 
-/** R-D5: Dismiss asks for a note; the note is required and goes to the audit log. */
+/** Dismiss asks for a note; the note is required and goes to the audit log. */
 export function DismissDialog({
   jobId,
   ids,

@@ -21,7 +21,7 @@ const AUTH_LABEL: Record<string, string> = {
 
 const DAY = 86400_000;
 
-/** Token freshness as a short sentence and a tone (R-I5 credential freshness warnings). */
+/** Token freshness as a short sentence and a tone (a credential freshness warning). */
 export function tokenFreshness(c: ConnectionDto, now = Date.now()): { text: string; tone: "ok" | "warn" | "bad" | "muted" } {
   if (c.status === "expired") return { text: "Expired — re-authenticate to resume its jobs", tone: "bad" };
   const refresh = c.refresh_expires_at ? new Date(c.refresh_expires_at).getTime() : null;

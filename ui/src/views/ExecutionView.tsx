@@ -219,7 +219,7 @@ const ACTION_LABEL: Record<string, string> = {
   retry_now: "Run again now",
 };
 
-/** What changed in the provider's fields (R-E5): the fields to remap first, then the diff. */
+/** What changed in the provider's fields: the fields to remap first, then the diff. */
 function SchemaChangeNote({ c }: { c: SchemaChangeDto }) {
   const rows: { field: string; change: "missing" | "removed" | "added"; text: string }[] = [
     ...c.missing.map((field) => ({ field, change: "missing" as const, text: "read by your mappings, no longer sent" })),
