@@ -210,3 +210,36 @@ pub async fn queue_run_now(store: &syncdesk_engine::Store, job_id: &str, id: &st
         .unwrap();
     id.to_string()
 }
+
+/// Poll the store's newest executions (bounded: 60 s) until one matches `pred`; a panic
+/// naming `what` when none does.
+pub async fn wait_for_execution(
+    store: &syncdesk_engine::Store,
+    what: &str,
+    pred: impl Fn(&syncdesk_engine::Execution) -> bool,
+) -> syncdesk_engine::Execution {
+    for _ in 0..600 {
+        let page = store
+            .executions(None, &syncdesk_engine::PageRequest::first(5))
+            .await
+            .unwrap();
+        if let Some(e) = page.items.into_iter().find(|e| pred(e)) {
+            return e;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within 60 s");
+}
+
+/// Stop a `syncdesk` process as Ctrl-C does (SIGINT), and its exit status (bounded: 20 s).
+pub async fn interrupt(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("a running process").to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("it stops on SIGINT")
+        .unwrap()
+}

@@ -1,11 +1,7 @@
 //! System tests: the real `syncdesk` binary against the sandbox over loopback, the real OS
 //! keychain (gnome-keyring on a private D-Bus session), and real process kills.
 
-use std::time::Duration;
-
-use syncdesk_engine::{
-    Execution, ExecutionStatus, FailureKind, PageRequest, RecordState, Store, Trigger,
-};
+use syncdesk_engine::{ExecutionStatus, FailureKind, RecordState, Store, Trigger};
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 use syncdesk_system_tests::*;
 
@@ -209,21 +205,6 @@ async fn bad_arguments_and_spec_files_get_specific_errors() {
     assert_eq!(err["error"]["code"], "invalid");
 }
 
-/// Poll (bounded: 30 s) the newest executions of another process until one matches.
-async fn wait_for(store: &Store, pred: impl Fn(&Execution) -> bool) -> Option<Execution> {
-    for _ in 0..600 {
-        let page = store
-            .executions(None, &PageRequest::first(5))
-            .await
-            .unwrap();
-        if let Some(e) = page.items.into_iter().find(|e| pred(e)) {
-            return Some(e);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
 /// SPEC §9: after a kill, a `running` execution with no live owner becomes `failed`
 /// ("interrupted") and is retried; nothing is duplicated or lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,11 +244,10 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
         .unwrap();
     // Wait (bounded) until the run has committed some pages, then kill it without warning.
     let store = Store::open(&dir.path().join("syncdesk.db")).await.unwrap();
-    let running = wait_for(&store, |e| {
+    let running = wait_for_execution(&store, "the run under way", |e| {
         e.status == ExecutionStatus::Running && e.counts.processed >= 50
     })
-    .await
-    .expect("the run got under way within 30 s");
+    .await;
     run.start_kill().unwrap();
     run.wait().await.unwrap();
     let killed = running.id;
@@ -289,20 +269,11 @@ async fn r_a_killed_run_is_marked_interrupted_and_retried_without_duplicates() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let retry = wait_for(&store, |e| {
+    let retry = wait_for_execution(&store, "the worker ran the retry", |e| {
         e.trigger == Trigger::Retry && e.status.is_final()
     })
-    .await
-    .expect("the worker ran the retry within 30 s");
-    let pid = worker.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), worker.wait())
-        .await
-        .expect("worker stops on SIGINT")
-        .unwrap();
+    .await;
+    let status = interrupt(&mut worker).await;
     assert!(status.success(), "clean shutdown: {status:?}");
 
     let interrupted = store.execution(&killed).await.unwrap();

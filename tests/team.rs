@@ -3,9 +3,8 @@
 //! a run. Secrets come from the real keychain both workers share (scripts/with-keyring.sh).
 
 use std::path::Path;
-use std::time::Duration;
 
-use syncdesk_engine::{ExecutionStatus, FailureKind, PageRequest, RecordState, Store, Trigger};
+use syncdesk_engine::{ExecutionStatus, FailureKind, RecordState, Store, Trigger};
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 use syncdesk_system_tests::*;
 
@@ -21,25 +20,6 @@ fn worker(dir: &Path, url: &str, name: &str) -> tokio::process::Child {
         .kill_on_drop(true)
         .spawn()
         .expect("syncdesk worker starts")
-}
-
-/// Poll (bounded: 60 s) the newest executions until one matches.
-async fn wait_for(
-    store: &Store,
-    what: &str,
-    pred: impl Fn(&syncdesk_engine::Execution) -> bool,
-) -> syncdesk_engine::Execution {
-    for _ in 0..600 {
-        let page = store
-            .executions(None, &PageRequest::first(5))
-            .await
-            .unwrap();
-        if let Some(e) = page.items.into_iter().find(|e| pred(e)) {
-            return e;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within 60 s");
 }
 
 /// SPEC §9: a worker killed in the middle of a run loses its lease; another worker ends that
@@ -82,7 +62,7 @@ async fn a_killed_workers_run_is_recovered_by_another_after_its_lease_lapses() {
     let job = store.job("customers").await.unwrap();
     queue_run_now(&store, &job.id, &format!("team-run-{}", std::process::id())).await;
     // Worker a takes the run; once it has committed some pages, it is killed without warning.
-    let running = wait_for(&store, "worker a's run under way", |e| {
+    let running = wait_for_execution(&store, "worker a's run under way", |e| {
         e.status == ExecutionStatus::Running && e.counts.processed >= 50
     })
     .await;
@@ -108,7 +88,7 @@ async fn a_killed_workers_run_is_recovered_by_another_after_its_lease_lapses() {
     // Worker b starts at once, while a's lease still holds: it takes the run over only when
     // the lease lapses, then runs the retry.
     let mut b = worker(dir.path(), &url, "worker-b");
-    let retry = wait_for(&store, "worker b ran the retry", |e| {
+    let retry = wait_for_execution(&store, "worker b ran the retry", |e| {
         e.trigger == Trigger::Retry && e.status.is_final()
     })
     .await;
@@ -137,15 +117,7 @@ async fn a_killed_workers_run_is_recovered_by_another_after_its_lease_lapses() {
     );
     assert_eq!(retry.counts.created + done_before, 300);
 
-    let pid = b.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), b.wait())
-        .await
-        .expect("worker b stops on SIGINT")
-        .unwrap();
+    let status = interrupt(&mut b).await;
     assert!(status.success(), "clean shutdown: {status:?}");
     store.close().await;
     sandbox.shutdown().await;

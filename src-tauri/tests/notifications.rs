@@ -88,21 +88,8 @@ async fn r_b2_a_tripped_breaker_notifies_and_a_click_opens_its_execution() {
         unreachable!()
     };
     let desktop = Arc::new(desktop);
-    let task = {
-        let (d, ev, cancel) = (desktop.clone(), tripped.clone(), cancel.clone());
-        tokio::spawn(async move { notify::on_event(&d, &ev, &cancel).await })
-    };
-    wait_until(
-        "the notification on screen",
-        Duration::from_secs(20),
-        || run(&bus, &display, "dunstctl", &["count", "displayed"]).trim() == "1",
-    )
-    .await;
-    run(&bus, &display, "dunstctl", &["action", "0"]);
-    let target = tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("the click arrives")
-        .unwrap();
+    let shown = notify_on_screen(&desktop, &tripped, &cancel, &bus, &display).await;
+    let target = click_notification(shown, &bus, &display).await;
     assert_eq!(
         target,
         Some(NavigateDto {
@@ -127,16 +114,7 @@ async fn r_b2_a_tripped_breaker_notifies_and_a_click_opens_its_execution() {
 
     // 3. A notification whose alert resolves is withdrawn from the screen.
     let tripped = trip(&desktop, &job.id).await;
-    let task = {
-        let (d, ev, cancel) = (desktop.clone(), tripped.clone(), cancel.clone());
-        tokio::spawn(async move { notify::on_event(&d, &ev, &cancel).await })
-    };
-    wait_until(
-        "the second notification on screen",
-        Duration::from_secs(20),
-        || run(&bus, &display, "dunstctl", &["count", "displayed"]).trim() == "1",
-    )
-    .await;
+    let task = notify_on_screen(&desktop, &tripped, &cancel, &bus, &display).await;
     assert_eq!(desktop.shown().withdraw(Some(&job.id), None), 1);
     let target = tokio::time::timeout(Duration::from_secs(20), task)
         .await

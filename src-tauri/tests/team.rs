@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use support::*;
 use syncdesk_desktop::desktop::{Desktop, DesktopOptions, THIS_COMPUTER};
-use syncdesk_desktop::notify;
 use syncdesk_dto::{ErrorCode, NavigateDto, SharedDatabaseDto};
 use syncdesk_engine::{Database, Event, MemorySecretStore, SecretKind, SecretStore};
 use syncdesk_sandbox::{Entity, Faults, Sandbox, SandboxConfig, SchemaDrift};
@@ -31,7 +30,7 @@ async fn open(dir: &std::path::Path, secrets: &Arc<MemorySecretStore>) -> Deskto
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_breaker_on_a_headless_worker_notifies_the_desktop_of_a_shared_database() {
+async fn r_b2_a_breaker_on_a_headless_worker_notifies_the_desktop_of_a_shared_database() {
     syncdesk_system_tests::require_keyring();
     // The keychain's bus, for the CLI processes; notifications go to a private bus below.
     let keyring_bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").expect("a session bus");
@@ -175,21 +174,8 @@ async fn a_breaker_on_a_headless_worker_notifies_the_desktop_of_a_shared_databas
     std::env::set_var("DISPLAY", &display);
     let _dunst = dunst(dir.path(), &bus, &display).await;
     let cancel = CancellationToken::new();
-    let shown = {
-        let (d, ev, cancel) = (desktop.clone(), tripped.clone(), cancel.clone());
-        tokio::spawn(async move { notify::on_event(&d, &ev, &cancel).await })
-    };
-    wait_until(
-        "the notification on screen",
-        Duration::from_secs(20),
-        || run(&bus, &display, "dunstctl", &["count", "displayed"]).trim() == "1",
-    )
-    .await;
-    run(&bus, &display, "dunstctl", &["action", "0"]);
-    let target = tokio::time::timeout(Duration::from_secs(20), shown)
-        .await
-        .expect("the click arrives")
-        .unwrap();
+    let shown = notify_on_screen(&desktop, &tripped, &cancel, &bus, &display).await;
+    let target = click_notification(shown, &bus, &display).await;
     assert_eq!(
         target,
         Some(NavigateDto {
@@ -199,15 +185,7 @@ async fn a_breaker_on_a_headless_worker_notifies_the_desktop_of_a_shared_databas
     );
 
     // The worker stops cleanly and leaves the list.
-    let pid = worker.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), worker.wait())
-        .await
-        .expect("the worker stops on SIGINT")
-        .unwrap();
+    let status = syncdesk_system_tests::interrupt(&mut worker).await;
     assert!(status.success(), "{status:?}");
     assert!(desktop.workers_list().await.unwrap().is_empty());
     follow.0.cancel();

@@ -10,8 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use syncdesk_engine::{
-    Database, Engine, EngineOptions, ExecutionStatus, MemorySecretStore, PageRequest, RunOptions,
-    Store, SystemClock,
+    Database, ExecutionStatus, MemorySecretStore, PageRequest, RunOptions, Store,
 };
 use syncdesk_sandbox::{BadKind, BadRecord, Entity, Faults, Sandbox, SandboxConfig};
 
@@ -69,14 +68,7 @@ async fn a_store_copied_to_the_other_backend_and_back_keeps_every_row() {
     let db = common::database(dir.path()).await;
     // The keychain is the machine's, not the store's: both sides see the same secrets.
     let secrets = Arc::new(MemorySecretStore::default());
-    let engine = Engine::open(EngineOptions {
-        database: db.clone(),
-        secrets: secrets.clone(),
-        clock: Arc::new(SystemClock),
-        actor: "admin@test".into(),
-    })
-    .await
-    .unwrap();
+    let engine = common::engine(&db, &secrets).await;
     engine
         .create_connection(common::sandbox_connection(sandbox.base_url()))
         .await
@@ -151,14 +143,7 @@ async fn a_store_copied_to_the_other_backend_and_back_keeps_every_row() {
     target.close().await;
 
     // The copy works as a store: a run there numbers after the copied ones.
-    let copy = Engine::open(EngineOptions {
-        database: other.clone(),
-        secrets: secrets.clone(),
-        clock: Arc::new(SystemClock),
-        actor: "admin@test".into(),
-    })
-    .await
-    .unwrap();
+    let copy = common::engine(&other, &secrets).await;
     assert_eq!(copy.job("customers").await.unwrap().id, job.id);
     assert!(copy.health().await.unwrap().paused.is_some());
     let copied = copy.store().table_sums().await.unwrap();

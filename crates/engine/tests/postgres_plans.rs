@@ -9,9 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use sqlx::Connection;
-use syncdesk_engine::{
-    Database, Engine, EngineOptions, ExecutionStatus, MemorySecretStore, RunOptions, SystemClock,
-};
+use syncdesk_engine::{Database, ExecutionStatus, MemorySecretStore, RunOptions};
 use syncdesk_sandbox::{Sandbox, SandboxConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,14 +23,11 @@ async fn a_growing_run_keeps_its_lookups_on_the_whole_index_key() {
     .await
     .unwrap();
     let url = common::new_postgres_database(&server).await;
-    let engine = Engine::open(EngineOptions {
-        database: Database::Url(url.clone()),
-        secrets: Arc::new(MemorySecretStore::default()),
-        clock: Arc::new(SystemClock),
-        actor: "admin@test".into(),
-    })
-    .await
-    .unwrap();
+    let engine = common::engine(
+        &Database::Url(url.clone()),
+        &Arc::new(MemorySecretStore::default()),
+    )
+    .await;
     let conn = engine
         .create_connection(common::sandbox_connection(sandbox.base_url()))
         .await

@@ -9,24 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::Executor;
-use syncdesk_engine::{
-    Database, Engine, EngineOptions, Event, FailureKind, MemorySecretStore, RunOptions,
-    SystemClock, WorkerRole,
-};
+use syncdesk_engine::{Engine, Event, FailureKind, MemorySecretStore, RunOptions, WorkerRole};
 use syncdesk_sandbox::{Entity, Faults, Sandbox, SandboxConfig, SchemaDrift};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-
-async fn engine(db: &Database, secrets: &Arc<MemorySecretStore>) -> Engine {
-    Engine::open(EngineOptions {
-        database: db.clone(),
-        secrets: secrets.clone(),
-        clock: Arc::new(SystemClock),
-        actor: "admin@test".into(),
-    })
-    .await
-    .unwrap()
-}
 
 /// Events received until the end of `execution` is among them (bounded: 30 s).
 async fn heard_until_end(rx: &mut broadcast::Receiver<Event>, execution: &str) -> Vec<Event> {
@@ -100,7 +86,7 @@ async fn follow(e: &Engine, from: Option<i64>) -> Follower {
 /// the worker's own events are not heard back; a follower restarted from its cursor hears
 /// only what is new; the execution says which worker ran it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workers_breaker_reaches_each_desktop_once_and_names_the_worker() {
+async fn r_b2_a_workers_breaker_reaches_each_desktop_once_and_names_the_worker() {
     let sandbox = Sandbox::start(SandboxConfig {
         customers: 40,
         faults: Faults {
@@ -118,9 +104,9 @@ async fn a_workers_breaker_reaches_each_desktop_once_and_names_the_worker() {
     let dir = tempfile::tempdir().unwrap();
     let db = common::database(dir.path()).await;
     let secrets = Arc::new(MemorySecretStore::default());
-    let alice = engine(&db, &secrets).await;
-    let bob = engine(&db, &secrets).await;
-    let night = engine(&db, &secrets)
+    let alice = common::engine(&db, &secrets).await;
+    let bob = common::engine(&db, &secrets).await;
+    let night = common::engine(&db, &secrets)
         .await
         .as_worker(Some("night-box"), None)
         .unwrap();
@@ -203,8 +189,8 @@ async fn running_workers_are_listed_alive_and_leave_the_list_when_they_stop() {
     let dir = tempfile::tempdir().unwrap();
     let db = common::database(dir.path()).await;
     let secrets = Arc::new(MemorySecretStore::default());
-    let desk = engine(&db, &secrets).await;
-    let night = engine(&db, &secrets)
+    let desk = common::engine(&db, &secrets).await;
+    let night = common::engine(&db, &secrets)
         .await
         .as_worker(Some("night-box"), None)
         .unwrap();

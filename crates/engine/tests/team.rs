@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use syncdesk_engine::{
-    Database, Engine, EngineOptions, Event, ExecutionStatus, MemorySecretStore, SystemClock,
-};
+use syncdesk_engine::{Database, Engine, Event, ExecutionStatus, MemorySecretStore};
 use syncdesk_sandbox::{Sandbox, SandboxConfig};
 
 fn server() -> String {
@@ -19,16 +17,10 @@ fn server() -> String {
 }
 
 async fn worker(db: &Database, secrets: &Arc<MemorySecretStore>, name: &str) -> Engine {
-    Engine::open(EngineOptions {
-        database: db.clone(),
-        secrets: secrets.clone(),
-        clock: Arc::new(SystemClock),
-        actor: format!("{name}@test"),
-    })
-    .await
-    .unwrap()
-    .as_worker(Some(name), None)
-    .unwrap()
+    common::engine(db, secrets)
+        .await
+        .as_worker(Some(name), None)
+        .unwrap()
 }
 
 /// SPEC §9: four workers on one database, 1,000 due executions: each runs exactly once,

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use syncdesk_engine::{
-    Database, Engine, EngineOptions, ExecutionStatus, FailureKind, MemorySecretStore, RecordState,
-    RunOptions, SystemClock,
+    Database, ExecutionStatus, FailureKind, MemorySecretStore, RecordState, RunOptions,
 };
 use syncdesk_sandbox::{Faults, Sandbox, SandboxConfig};
 
@@ -66,14 +65,7 @@ async fn a_server_restart_mid_run_fails_the_run_and_its_retry_completes_it() {
     .await
     .unwrap();
     let db = Database::Url(common::new_postgres_database(&server).await);
-    let engine = Engine::open(EngineOptions {
-        database: db.clone(),
-        secrets: Arc::new(MemorySecretStore::default()),
-        clock: Arc::new(SystemClock),
-        actor: "admin@test".into(),
-    })
-    .await
-    .unwrap();
+    let engine = common::engine(&db, &Arc::new(MemorySecretStore::default())).await;
     engine
         .create_connection(common::sandbox_connection(sandbox.base_url()))
         .await

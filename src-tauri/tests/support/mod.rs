@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use syncdesk_dto::NewJobDto;
+use syncdesk_desktop::desktop::Desktop;
+use syncdesk_dto::{NavigateDto, NewJobDto};
+use syncdesk_engine::Event;
+use tokio_util::sync::CancellationToken;
 
 /// A child process killed (and reaped) when dropped.
 #[derive(Debug)]
@@ -161,4 +164,40 @@ pub fn pull_job(connection: &str, entity: &str) -> NewJobDto {
         enabled: None,
         settings: None,
     }
+}
+
+/// Raise the native notification for `event` as the app does (a task of its own, waiting for
+/// a click), once dunst shows it. The task ends with the view the notification asks to open.
+pub async fn notify_on_screen(
+    desktop: &std::sync::Arc<Desktop>,
+    event: &Event,
+    cancel: &CancellationToken,
+    bus: &str,
+    display: &str,
+) -> tokio::task::JoinHandle<Option<NavigateDto>> {
+    let task = {
+        let (d, ev, cancel) = (desktop.clone(), event.clone(), cancel.clone());
+        tokio::spawn(async move { syncdesk_desktop::notify::on_event(&d, &ev, &cancel).await })
+    };
+    wait_until(
+        "the notification on screen",
+        Duration::from_secs(20),
+        || run(bus, display, "dunstctl", &["count", "displayed"]).trim() == "1",
+    )
+    .await;
+    task
+}
+
+/// Click the notification on screen (its default action, as dunst does for a click); the view
+/// its task asks to open.
+pub async fn click_notification(
+    task: tokio::task::JoinHandle<Option<NavigateDto>>,
+    bus: &str,
+    display: &str,
+) -> Option<NavigateDto> {
+    run(bus, display, "dunstctl", &["action", "0"]);
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("the click arrives")
+        .unwrap()
 }

@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Column as _, Connection, Postgres, QueryBuilder, Row, Sqlite, TypeInfo, ValueRef};
 
-use super::{Backend, Store, StoreKind};
+use super::{Backend, Conn, Store, StoreKind};
 use crate::error::{Error, Result};
 
 /// The tables a copy carries, in an order that keeps every foreign key satisfied, each with
@@ -78,6 +78,9 @@ enum Kind {
     Text,
     Blob,
 }
+
+/// A table to copy: its name, the column its rows are read in order of, and its columns.
+type Planned = (&'static str, &'static str, Vec<Column>);
 
 #[derive(Debug, Clone)]
 struct Column {
@@ -194,23 +197,16 @@ impl Store {
     /// summary`), read in one snapshot.
     pub async fn table_sums(&self) -> Result<Vec<TableSum>> {
         self.check_tables().await?;
-        let mut out = Vec::with_capacity(COPIED.len());
-        on!(self.reader(), |pool| {
-            let mut tx = pool.begin().await?;
-            for (table, key) in COPIED {
-                let cols = self.columns(table).await?;
-                let text = select(table, key, &cols);
-                let mut rows = sqlx::query(&text).fetch(&mut *tx);
-                let mut sum = Sum::default();
-                while let Some(row) = rows.try_next().await? {
-                    sum.add(&values(&row)?);
-                }
-                drop(rows);
-                out.push(sum.finish(table));
-            }
-            tx.commit().await?;
-        });
-        Ok(out)
+        let mut plan: Vec<Planned> = Vec::with_capacity(COPIED.len());
+        for (table, key) in COPIED {
+            plan.push((table, key, self.columns(table).await?));
+        }
+        Ok(on!(self.reader(), |pool| {
+            let mut snapshot = pool.begin().await?;
+            let sums = sums_on((&mut *snapshot).into(), &plan).await?;
+            snapshot.commit().await?;
+            sums
+        }))
     }
 
     /// Copy everything into `target`, a store with no jobs, connections, executions or
@@ -221,7 +217,7 @@ impl Store {
         self.check_tables().await?;
         target.check_tables().await?;
         target.check_empty().await?;
-        let mut plan = Vec::with_capacity(COPIED.len());
+        let mut plan: Vec<Planned> = Vec::with_capacity(COPIED.len());
         for (table, key) in COPIED {
             let from = self.columns(table).await?;
             let to = target.columns(table).await?;
@@ -255,7 +251,7 @@ impl Store {
             Backend::Sqlite(w) => {
                 let mut tx = w.begin().await?;
                 let sums = self.copy_rows(&plan, &mut Writing::Sqlite(&mut tx)).await?;
-                let back = sums_on_sqlite(&mut tx, &plan).await?;
+                let back = sums_on((&mut *tx).into(), &plan).await?;
                 verify(&sums, &back)?;
                 tx.commit().await?;
                 sums
@@ -266,7 +262,7 @@ impl Store {
                 for counter in PG_COUNTERS {
                     sqlx::query(counter).execute(&mut *tx).await?;
                 }
-                let back = sums_on_pg(&mut tx, &plan).await?;
+                let back = sums_on((&mut *tx).into(), &plan).await?;
                 verify(&sums, &back)?;
                 tx.commit().await?;
                 sums
@@ -277,11 +273,7 @@ impl Store {
 
     /// Read each planned table from one snapshot of this store into `to`; the sums of what
     /// was read.
-    async fn copy_rows(
-        &self,
-        plan: &[(&'static str, &'static str, Vec<Column>)],
-        to: &mut Writing<'_, '_>,
-    ) -> Result<Vec<TableSum>> {
+    async fn copy_rows(&self, plan: &[Planned], to: &mut Writing<'_, '_>) -> Result<Vec<TableSum>> {
         let mut out = Vec::with_capacity(plan.len());
         on!(self.reader(), |pool| {
             let mut snapshot = pool.begin().await?;
@@ -497,38 +489,21 @@ impl Writing<'_, '_> {
     }
 }
 
-/// The sums read back from the target's transaction.
-async fn sums_on_sqlite(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    plan: &[(&'static str, &'static str, Vec<Column>)],
-) -> Result<Vec<TableSum>> {
+/// Each planned table's rows and checksum, read on `conn` (a snapshot of the source, or the
+/// target's transaction before it commits).
+async fn sums_on(conn: Conn<'_>, plan: &[Planned]) -> Result<Vec<TableSum>> {
     let mut out = Vec::with_capacity(plan.len());
-    for (table, key, cols) in plan {
-        let text = select(table, key, cols);
-        let mut rows = sqlx::query(&text).fetch(&mut **tx);
-        let mut sum = Sum::default();
-        while let Some(row) = rows.try_next().await? {
-            sum.add(&sqlite_values(&row)?);
+    on!(conn, |c| {
+        for (table, key, cols) in plan {
+            let text = select(table, key, cols);
+            let mut rows = sqlx::query(&text).fetch(&mut *c);
+            let mut sum = Sum::default();
+            while let Some(row) = rows.try_next().await? {
+                sum.add(&values(&row)?);
+            }
+            out.push(sum.finish(table));
         }
-        out.push(sum.finish(table));
-    }
-    Ok(out)
-}
-
-async fn sums_on_pg(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    plan: &[(&'static str, &'static str, Vec<Column>)],
-) -> Result<Vec<TableSum>> {
-    let mut out = Vec::with_capacity(plan.len());
-    for (table, key, cols) in plan {
-        let text = select(table, key, cols);
-        let mut rows = sqlx::query(&text).fetch(&mut **tx);
-        let mut sum = Sum::default();
-        while let Some(row) = rows.try_next().await? {
-            sum.add(&pg_values(&row)?);
-        }
-        out.push(sum.finish(table));
-    }
+    });
     Ok(out)
 }
 

@@ -191,3 +191,19 @@ pub async fn queue_run(
     store.insert_execution(row, now).await.unwrap();
     id
 }
+
+/// An engine on `db` with the real clock, its secrets in `secrets` (the machine's keychain:
+/// engines of one test that share it see the same secrets).
+pub async fn engine(
+    db: &Database,
+    secrets: &std::sync::Arc<syncdesk_engine::MemorySecretStore>,
+) -> syncdesk_engine::Engine {
+    syncdesk_engine::Engine::open(syncdesk_engine::EngineOptions {
+        database: db.clone(),
+        secrets: secrets.clone(),
+        clock: std::sync::Arc::new(syncdesk_engine::SystemClock),
+        actor: "admin@test".into(),
+    })
+    .await
+    .unwrap()
+}
